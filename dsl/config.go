@@ -1,0 +1,379 @@
+package dsl
+
+import (
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// Config is a decoded stage body (or nested block): every attribute of its spec
+// with its value, or its default, and the source range to point diagnostics at.
+type Config struct {
+	DefRange hcl.Range // the block header
+	Labels   []string  // labels of a nested block
+	values   map[string]any
+	ctyVals  map[string]cty.Value
+	exprs    map[string]hcl.Expression
+	ranges   map[string]hcl.Range
+	set      map[string]bool
+	blocks   map[string][]*Config
+}
+
+func newConfig(def hcl.Range) *Config {
+	return &Config{DefRange: def, values: map[string]any{}, ctyVals: map[string]cty.Value{},
+		exprs: map[string]hcl.Expression{}, ranges: map[string]hcl.Range{}, set: map[string]bool{},
+		blocks: map[string][]*Config{}}
+}
+
+// IsSet reports whether the attribute was written in the file (not defaulted).
+func (c *Config) IsSet(name string) bool { return c.set[name] }
+
+// Range returns the range of the attribute's value, or the block header when
+// the attribute was not written: the place to point a diagnostic at.
+func (c *Config) Range(name string) *hcl.Range {
+	if r, ok := c.ranges[name]; ok {
+		return &r
+	}
+	r := c.DefRange
+	return &r
+}
+
+// String returns a string attribute.
+func (c *Config) String(name string) string { v, _ := c.values[name].(string); return v }
+
+// Int returns a whole-number attribute.
+func (c *Config) Int(name string) int64 { v, _ := c.values[name].(int64); return v }
+
+// Float returns a number attribute.
+func (c *Config) Float(name string) float64 {
+	switch v := c.values[name].(type) {
+	case float64:
+		return v
+	case int64:
+		return float64(v)
+	}
+	return 0
+}
+
+// Bool returns a bool attribute.
+func (c *Config) Bool(name string) bool { v, _ := c.values[name].(bool); return v }
+
+// Duration returns a duration attribute.
+func (c *Config) Duration(name string) time.Duration { v, _ := c.values[name].(time.Duration); return v }
+
+// Size returns a size attribute in bytes.
+func (c *Config) Size(name string) int64 { v, _ := c.values[name].(int64); return v }
+
+// Strings returns a list-of-strings attribute.
+func (c *Config) Strings(name string) []string { v, _ := c.values[name].([]string); return v }
+
+// StringMap returns a map-of-strings attribute.
+func (c *Config) StringMap(name string) map[string]string {
+	v, _ := c.values[name].(map[string]string)
+	return v
+}
+
+// Value returns the attribute's evaluated value (cty.NilVal when unset without
+// default). It is how stages read TypeAny attributes.
+func (c *Config) Value(name string) cty.Value {
+	if v, ok := c.ctyVals[name]; ok {
+		return v
+	}
+	return cty.NilVal
+}
+
+// Expr returns the unevaluated expression of a TypeExpr or TypeRef attribute, or nil.
+func (c *Config) Expr(name string) hcl.Expression { return c.exprs[name] }
+
+// Blocks returns the nested blocks of one type, in file order.
+func (c *Config) Blocks(typ string) []*Config { return c.blocks[typ] }
+
+// DecodeBody decodes body against spec, evaluating attributes in ctx. Every
+// problem is reported, each with its range; unknown attributes and blocks get
+// a "did you mean" suggestion.
+func DecodeBody(body hcl.Body, spec *Spec, ctx *hcl.EvalContext, def hcl.Range) (*Config, hcl.Diagnostics) {
+	return decodeBody(body, spec.Attrs, spec.Blocks, ctx, def, nil)
+}
+
+func decodeBody(body hcl.Body, attrs []Attr, blocks []BlockSpec, ctx *hcl.EvalContext, def hcl.Range, labels []string) (*Config, hcl.Diagnostics) {
+	cfg := newConfig(def)
+	cfg.Labels = labels
+	content, diags := body.Content(schemaOf(attrs, blocks))
+	for _, a := range attrs {
+		attr, ok := content.Attributes[a.Name]
+		if !ok {
+			if a.Default != nil {
+				cfg.values[a.Name] = a.Default
+				if v, err := goToCty(a.Default); err == nil {
+					cfg.ctyVals[a.Name] = v
+				}
+			}
+			continue
+		}
+		cfg.set[a.Name] = true
+		cfg.ranges[a.Name] = attr.Expr.Range()
+		diags = append(diags, cfg.decodeAttr(a, attr, ctx)...)
+	}
+	for _, bs := range blocks {
+		var n int
+		for _, blk := range content.Blocks {
+			if blk.Type != bs.Type {
+				continue
+			}
+			n++
+			if bs.Max > 0 && n > bs.Max {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Too many %q blocks", bs.Type),
+					Detail: fmt.Sprintf("At most %d %q block(s) are allowed here.", bs.Max, bs.Type), Subject: blk.DefRange.Ptr()})
+				continue
+			}
+			sub, d := decodeBody(blk.Body, bs.Attrs, bs.Blocks, ctx, blk.DefRange, blk.Labels)
+			diags = append(diags, d...)
+			cfg.blocks[bs.Type] = append(cfg.blocks[bs.Type], sub)
+		}
+		if n < bs.Min {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Missing %q block", bs.Type),
+				Detail: fmt.Sprintf("At least %d %q block(s) are required here.", bs.Min, bs.Type), Subject: def.Ptr()})
+		}
+	}
+	return cfg, diags
+}
+
+func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext) hcl.Diagnostics {
+	rng := attr.Expr.Range()
+	bad := func(detail string) hcl.Diagnostics {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid value for %q", a.Name),
+			Detail: detail, Subject: &rng, Expression: attr.Expr, EvalContext: ctx}}
+	}
+	switch a.Type {
+	case TypeExpr, TypeRef:
+		cfg.exprs[a.Name] = attr.Expr
+		return nil
+	}
+	val, diags := attr.Expr.Value(ctx)
+	if diags.HasErrors() {
+		return diags
+	}
+	if val.IsNull() {
+		if a.Required {
+			return bad("A value is required; null is not allowed.")
+		}
+		return nil
+	}
+	if !val.IsWhollyKnown() {
+		return bad("The value must be known when the pipeline is loaded.")
+	}
+	cfg.ctyVals[a.Name] = val
+	var err error
+	switch a.Type {
+	case TypeString:
+		var s string
+		if s, err = ctyString(val); err == nil {
+			if len(a.OneOf) > 0 && !contains(a.OneOf, s) {
+				msg := fmt.Sprintf("%q is not one of %s.", s, quoteList(a.OneOf))
+				if sug := DidYouMean(s, a.OneOf); sug != "" {
+					msg += fmt.Sprintf(" Did you mean %q?", sug)
+				}
+				return bad(msg)
+			}
+			cfg.values[a.Name] = s
+		}
+	case TypeInt:
+		var n int64
+		if n, err = ctyInt(val); err == nil {
+			cfg.values[a.Name] = n
+		}
+	case TypeFloat:
+		var v cty.Value
+		if v, err = convert.Convert(val, cty.Number); err == nil {
+			f, _ := v.AsBigFloat().Float64()
+			cfg.values[a.Name] = f
+		}
+	case TypeBool:
+		var v cty.Value
+		if v, err = convert.Convert(val, cty.Bool); err == nil {
+			cfg.values[a.Name] = v.True()
+		}
+	case TypeDuration:
+		var s string
+		if s, err = ctyString(val); err == nil {
+			var d time.Duration
+			if d, err = ParseDuration(s); err == nil {
+				cfg.values[a.Name] = d
+			}
+		}
+	case TypeSize:
+		var n int64
+		if val.Type() == cty.Number {
+			n, err = ctyInt(val)
+		} else {
+			var s string
+			if s, err = ctyString(val); err == nil {
+				n, err = ParseSize(s)
+			}
+		}
+		if err == nil {
+			cfg.values[a.Name] = n
+		}
+	case TypeStringList:
+		var v cty.Value
+		if v, err = convert.Convert(val, cty.List(cty.String)); err == nil {
+			out := []string{}
+			for _, e := range v.AsValueSlice() {
+				if e.IsNull() {
+					err = fmt.Errorf("list elements must not be null")
+					break
+				}
+				out = append(out, e.AsString())
+			}
+			cfg.values[a.Name] = out
+		}
+	case TypeStringMap:
+		var v cty.Value
+		if v, err = convert.Convert(val, cty.Map(cty.String)); err == nil {
+			out := map[string]string{}
+			for k, e := range v.AsValueMap() {
+				if !e.IsNull() {
+					out[k] = e.AsString()
+				}
+			}
+			cfg.values[a.Name] = out
+		}
+	case TypeAny:
+		cfg.values[a.Name] = val
+	}
+	if err != nil {
+		return bad(fmt.Sprintf("A %s is required: %s.", a.Type, err))
+	}
+	return nil
+}
+
+func ctyString(v cty.Value) (string, error) {
+	v, err := convert.Convert(v, cty.String)
+	if err != nil {
+		return "", err
+	}
+	return v.AsString(), nil
+}
+
+func ctyInt(v cty.Value) (int64, error) {
+	v, err := convert.Convert(v, cty.Number)
+	if err != nil {
+		return 0, err
+	}
+	bf := v.AsBigFloat()
+	if !bf.IsInt() {
+		return 0, fmt.Errorf("%s is not a whole number", bf.Text('g', -1))
+	}
+	n, acc := bf.Int64()
+	if acc != big.Exact {
+		return 0, fmt.Errorf("%s is out of range", bf.Text('g', -1))
+	}
+	return n, nil
+}
+
+func goToCty(v any) (cty.Value, error) {
+	switch v := v.(type) {
+	case string:
+		return cty.StringVal(v), nil
+	case int64:
+		return cty.NumberIntVal(v), nil
+	case int:
+		return cty.NumberIntVal(int64(v)), nil
+	case float64:
+		return cty.NumberFloatVal(v), nil
+	case bool:
+		return cty.BoolVal(v), nil
+	case time.Duration:
+		return cty.StringVal(v.String()), nil
+	case []string:
+		if len(v) == 0 {
+			return cty.ListValEmpty(cty.String), nil
+		}
+		vals := make([]cty.Value, len(v))
+		for i, s := range v {
+			vals[i] = cty.StringVal(s)
+		}
+		return cty.ListVal(vals), nil
+	case map[string]string:
+		if len(v) == 0 {
+			return cty.MapValEmpty(cty.String), nil
+		}
+		vals := map[string]cty.Value{}
+		for k, s := range v {
+			vals[k] = cty.StringVal(s)
+		}
+		return cty.MapVal(vals), nil
+	case cty.Value:
+		return v, nil
+	}
+	return cty.NilVal, fmt.Errorf("unsupported default %T", v)
+}
+
+// ParseDuration parses Go durations plus day ("7d") and week ("2w") units.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}} {
+		if strings.HasSuffix(s, u.suffix) {
+			n, err := strconv.ParseFloat(strings.TrimSuffix(s, u.suffix), 64)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("%q is not a duration like \"30s\", \"5m\" or \"7d\"", s)
+			}
+			return time.Duration(n * float64(u.unit)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration like \"30s\", \"5m\" or \"7d\"", s)
+	}
+	return d, nil
+}
+
+// ParseSize parses a byte size: "1048576", "512KiB", "64MiB", "1GB".
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			n, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), 64)
+			if err != nil || n < 0 {
+				break
+			}
+			return int64(n * float64(u.mult)), nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size like \"64MiB\" or \"1GB\"", s)
+	}
+	return n, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}

@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// Action is what a provisioning change does to a resource.
+type Action string
+
+// Actions, printed terraform-style.
+const (
+	ActionCreate  Action = "+"
+	ActionUpdate  Action = "~"
+	ActionDelete  Action = "-"
+	ActionReplace Action = "-/+"
+)
+
+// Change is one difference between what a pipeline wants and what exists.
+type Change struct {
+	Action   Action
+	Resource string   // "clickhouse table flows.flows_1m0s", "kafka topic flows-v1"
+	Details  []string // lines printed under the resource: columns, settings
+	// Destructive marks changes that lose data (drops, replaces, rewrites);
+	// they are refused unless the stage allows them.
+	Destructive bool
+}
+
+// Plan is the set of changes one stage needs.
+type Plan struct {
+	Stage   ID
+	Changes []Change
+}
+
+// Provisioner is implemented by stages that own external resources (Kafka
+// topics, ClickHouse tables). Plan looks and changes nothing; Apply makes the
+// changes of a plan computed just before. The runtime applies every plan
+// before any source starts.
+type Provisioner interface {
+	Plan(ctx context.Context) (*Plan, error)
+	Apply(ctx context.Context, plan *Plan) error
+}
+
+// Counts returns the number of resources to add, change and destroy
+// (a replace counts as one add and one destroy).
+func (p *Plan) Counts() (add, change, destroy int) {
+	for _, c := range p.Changes {
+		switch c.Action {
+		case ActionCreate:
+			add++
+		case ActionUpdate:
+			change++
+		case ActionDelete:
+			destroy++
+		case ActionReplace:
+			add++
+			destroy++
+		}
+	}
+	return
+}
+
+// WritePlans prints plans terraform-style and the closing summary line. It
+// returns the number of changes.
+func WritePlans(w io.Writer, plans []*Plan) int {
+	var add, change, destroy int
+	for _, p := range plans {
+		if len(p.Changes) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "# %s\n", p.Stage)
+		for _, c := range p.Changes {
+			note := ""
+			if c.Destructive {
+				note = "   # destructive"
+			}
+			fmt.Fprintf(w, "  %s %s%s\n", c.Action, c.Resource, note)
+			for _, d := range c.Details {
+				fmt.Fprintf(w, "      %s\n", d)
+			}
+		}
+		fmt.Fprintln(w)
+		a, c, d := p.Counts()
+		add, change, destroy = add+a, change+c, destroy+d
+	}
+	if add+change+destroy == 0 {
+		fmt.Fprintln(w, "No changes. The external resources match the pipeline.")
+		return 0
+	}
+	fmt.Fprintf(w, "Plan: %d to add, %d to change, %d to destroy.\n", add, change, destroy)
+	return add + change + destroy
+}
