@@ -65,7 +65,10 @@ func (c *Config) Float(name string) float64 {
 func (c *Config) Bool(name string) bool { v, _ := c.values[name].(bool); return v }
 
 // Duration returns a duration attribute.
-func (c *Config) Duration(name string) time.Duration { v, _ := c.values[name].(time.Duration); return v }
+func (c *Config) Duration(name string) time.Duration {
+	v, _ := c.values[name].(time.Duration)
+	return v
+}
 
 // Size returns a size attribute in bytes.
 func (c *Config) Size(name string) int64 { v, _ := c.values[name].(int64); return v }
