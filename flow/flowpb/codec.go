@@ -1,0 +1,196 @@
+// Package flowpb is the protobuf wire schema of flows: the proto3 message
+// generated from the column schema of package flow, and a hand-written,
+// allocation-free encoder and decoder of flow.Record for it. Kafka topics carry
+// one such message per flow, and the topic name carries the schema version.
+//
+// Wire mapping of the column kinds:
+//
+//   - times: fixed64, nanoseconds since the Unix epoch (UTC); the zero time is
+//     omitted (0), and decodes back as the zero time.Time;
+//   - unsigned integers: uint32 (8, 16 and 32 bits) or uint64 varints;
+//   - MAC addresses: uint64, the 48 bits in the low bits;
+//   - strings: string;
+//   - addresses: bytes, 4 bytes for IPv4 (IPv4-mapped IPv6 addresses are
+//     written as IPv4), 16 bytes for IPv6, absent for no address; the decoder
+//     accepts 4 or 16 bytes (a 16-byte IPv4-mapped address decodes as IPv4)
+//     and rejects other lengths; IPv6 zones are not carried;
+//   - boundaries: the enum Boundary.
+//
+// Zero values are omitted, as proto3 does, and unknown fields are skipped by
+// the decoder, so adding a column is compatible; anything else bumps
+// flow.SchemaVersion, and with it the topic name.
+package flowpb
+
+//go:generate go run gen.go
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/flowengine/flowengine/flow"
+)
+
+// ErrInvalid is wrapped by every error DecodeRecord returns.
+var ErrInvalid = errors.New("invalid flow message")
+
+func wireError(num protowire.Number, n int) error {
+	if n == errWireType {
+		return fmt.Errorf("%w: field %d: unexpected wire type", ErrInvalid, num)
+	}
+	return fmt.Errorf("%w: field %d: %v", ErrInvalid, num, protowire.ParseError(n))
+}
+
+func addrError(num protowire.Number, n int) error {
+	return fmt.Errorf("%w: field %d: address of %d bytes", ErrInvalid, num, n)
+}
+
+// errWireType is the negative length returned by the consume helpers on a
+// wire type that does not match the column.
+const errWireType = -100
+
+func appendTime(dst []byte, num protowire.Number, t time.Time) []byte {
+	if t.IsZero() {
+		return dst
+	}
+	ns := t.UnixNano()
+	if ns <= 0 {
+		return dst // not representable: before the epoch
+	}
+	dst = protowire.AppendTag(dst, num, protowire.Fixed64Type)
+	return protowire.AppendFixed64(dst, uint64(ns))
+}
+
+// appendUvarint is protowire.AppendVarint with an inlined one-byte case.
+func appendUvarint(dst []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(dst, byte(v))
+	}
+	return protowire.AppendVarint(dst, v)
+}
+
+func consumeFixed64(typ protowire.Type, b []byte) (uint64, int) {
+	if typ != protowire.Fixed64Type {
+		return 0, errWireType
+	}
+	return protowire.ConsumeFixed64(b)
+}
+
+func appendAddr(dst []byte, num protowire.Number, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return dst
+	}
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	if a.Is4() || a.Is4In6() {
+		b := a.Unmap().As4()
+		return append(dst, 4, b[0], b[1], b[2], b[3])
+	}
+	b := a.As16()
+	dst = append(dst, 16)
+	return append(dst, b[:]...)
+}
+
+func nanosToTime(v uint64) time.Time {
+	if v == 0 || v > 1<<63-1 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(v)).UTC()
+}
+
+func bytesToAddr(b []byte) (netip.Addr, bool) {
+	switch len(b) {
+	case 4:
+		return netip.AddrFrom4([4]byte(b)), true
+	case 16:
+		return netip.AddrFrom16([16]byte(b)).Unmap(), true
+	case 0:
+		return netip.Addr{}, true
+	}
+	return netip.Addr{}, false
+}
+
+// The intern table makes decoding strings allocation-free in steady state:
+// every string column of a flow is low-cardinality (names, countries,
+// classifier labels), so a direct-mapped cache of recently seen strings
+// answers nearly every lookup. Entries are replaced on collision; the table is
+// safe for concurrent decoders.
+const (
+	internSize   = 1 << 13
+	internMaxLen = 256
+)
+
+var (
+	internSeed  = maphash.MakeSeed()
+	internTable [internSize]atomic.Pointer[string]
+)
+
+// Decoder decodes flow messages like DecodeRecord, remembering the last
+// string of every column: consecutive flows often share them (same exporter,
+// same interfaces), and a hit costs one comparison instead of a hash lookup.
+// A Decoder is not safe for concurrent use; use one per goroutine.
+type Decoder struct {
+	last [maxField + 1]string
+}
+
+// Decode resets r and fills it from one flow message, as DecodeRecord does.
+func (d *Decoder) Decode(data []byte, r *flow.Record) error {
+	return decode(data, r, &d.last)
+}
+
+// DecodeRecord resets r and fills it from one flow message. Unknown fields are
+// skipped, so a consumer reads messages written by a newer producer of the
+// same schema version. Strings are interned: decoding does not allocate once
+// the distinct strings have been seen. A Decoder is faster for a stream.
+func DecodeRecord(data []byte, r *flow.Record) error {
+	return decode(data, r, nil)
+}
+
+func internColumn(memo *[maxField + 1]string, num protowire.Number, b []byte) string {
+	if memo == nil {
+		return intern(b)
+	}
+	if memo[num] == string(b) {
+		return memo[num]
+	}
+	s := intern(b)
+	memo[num] = s
+	return s
+}
+
+func intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > internMaxLen {
+		return string(b)
+	}
+	// Two-way: a string lives in slot h or h^1, so that two frequent
+	// strings hashing to one slot do not evict each other forever.
+	h := maphash.Bytes(internSeed, b) & (internSize - 1)
+	first, second := &internTable[h], &internTable[h^1]
+	p1 := first.Load()
+	if p1 != nil && *p1 == string(b) {
+		return *p1
+	}
+	p2 := second.Load()
+	if p2 != nil && *p2 == string(b) {
+		return *p2
+	}
+	s := string(b)
+	switch {
+	case p1 == nil:
+		first.Store(&s)
+	case p2 == nil:
+		second.Store(&s)
+	default:
+		// Evict from the second slot: the first holds the earlier
+		// arrival, likely the more frequent string.
+		second.Store(&s)
+	}
+	return s
+}
