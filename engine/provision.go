@@ -91,3 +91,50 @@ func WritePlans(w io.Writer, plans []*Plan) int {
 	fmt.Fprintf(w, "Plan: %d to add, %d to change, %d to destroy.\n", add, change, destroy)
 	return add + change + destroy
 }
+
+// Plans asks every provisioning stage for its plan, in graph order. It
+// changes nothing.
+func (g *Graph) Plans(ctx context.Context) ([]*Plan, error) {
+	var plans []*Plan
+	for _, n := range g.Nodes {
+		p, ok := n.Impl.(Provisioner)
+		if !ok {
+			continue
+		}
+		plan, err := p.Plan(ctx)
+		if err != nil {
+			return plans, fmt.Errorf("plan %s: %w", n.ID, err)
+		}
+		if plan == nil {
+			plan = &Plan{}
+		}
+		plan.Stage = n.ID
+		plans = append(plans, plan)
+	}
+	return plans, nil
+}
+
+// Provision plans and applies every provisioning stage before the pipeline
+// runs. Stages refuse destructive changes they were not allowed to make.
+func (g *Graph) Provision(ctx context.Context) error {
+	for _, n := range g.Nodes {
+		p, ok := n.Impl.(Provisioner)
+		if !ok {
+			continue
+		}
+		plan, err := p.Plan(ctx)
+		if err != nil {
+			return fmt.Errorf("plan %s: %w", n.ID, err)
+		}
+		if plan == nil || len(plan.Changes) == 0 {
+			continue
+		}
+		plan.Stage = n.ID
+		a, c, d := plan.Counts()
+		g.Logger.Info("provisioning", "stage", n.ID.String(), "add", a, "change", c, "destroy", d)
+		if err := p.Apply(ctx, plan); err != nil {
+			return fmt.Errorf("apply %s: %w", n.ID, err)
+		}
+	}
+	return nil
+}

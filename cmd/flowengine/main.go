@@ -1,0 +1,345 @@
+// Command flowengine collects, enriches and delivers network flows as
+// declared in HCL pipeline files.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	_ "github.com/flowengine/flowengine/stages/all"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `flowengine collects network flows (NetFlow v5/v9, IPFIX, sFlow), enriches
+them and delivers them to files, Kafka and ClickHouse, as pipeline files say.
+
+Usage:
+  flowengine run      [-var k=v] [-var-file F] FILE|DIR...   provision, then run until signalled
+  flowengine validate [-var k=v] [-var-file F] FILE|DIR...   check pipeline files
+  flowengine plan     [-detailed-exitcode] FILE|DIR...       preview provisioning (Kafka topics, ClickHouse tables)
+  flowengine graph    [-format text|dot|mermaid] FILE|DIR... print the compiled graph
+  flowengine stages   [TYPE]                                 document every stage type and its attributes
+  flowengine exporter [flags]                                send synthetic NetFlow/IPFIX/sFlow to a collector
+  flowengine schema   proto|json                             print the flow schema
+  flowengine version
+
+Variables come from variable defaults, FLOWENGINE_VAR_name, -var-file and -var
+(last wins).
+`
+
+func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// extraCommands are subcommands defined in other files of this package.
+var extraCommands = map[string]func(args []string) int{}
+
+func runMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 1
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "plan":
+		return cmdPlan(rest, stdout, stderr)
+	case "graph":
+		return cmdGraph(rest, stdout, stderr)
+	case "stages":
+		return cmdStages(rest, stdout)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "flowengine %s\n", buildVersion())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if f, ok := extraCommands[cmd]; ok {
+		return f(rest)
+	}
+	names := []string{"run", "validate", "plan", "graph", "stages", "version", "help"}
+	for n := range extraCommands {
+		names = append(names, n)
+	}
+	msg := fmt.Sprintf("flowengine: unknown command %q", cmd)
+	if s := dsl.DidYouMean(cmd, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	fmt.Fprintf(stderr, "%s\n\n%s", msg, usage)
+	return 1
+}
+
+func buildVersion() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		v += " (" + info.GoVersion + ")"
+	}
+	return v
+}
+
+// varFlags collects repeated -var and -var-file flags.
+type varFlags struct {
+	vars  map[string]string
+	files []string
+}
+
+type kvFlag struct{ m map[string]string }
+
+func (f kvFlag) String() string { return "" }
+func (f kvFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want name=value, got %q", s)
+	}
+	f.m[k] = v
+	return nil
+}
+
+type listFlag struct{ l *[]string }
+
+func (f listFlag) String() string     { return "" }
+func (f listFlag) Set(s string) error { *f.l = append(*f.l, s); return nil }
+
+func (v *varFlags) register(fs *flag.FlagSet) {
+	v.vars = map[string]string{}
+	fs.Var(kvFlag{v.vars}, "var", "set a variable: -var name=value (repeatable)")
+	fs.Var(listFlag{&v.files}, "var-file", "read variables from an HCL file (repeatable)")
+}
+
+// load parses and compiles pipeline files, printing diagnostics. ok is false
+// when there were errors.
+func load(paths []string, vars varFlags, stderr io.Writer, opts engine.CompileOptions) (*engine.Graph, bool) {
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "flowengine: no pipeline file given")
+		return nil, false
+	}
+	p, diags := dsl.LoadFiles(paths, dsl.LoadOptions{Vars: vars.vars, VarFiles: vars.files, Environ: os.Environ()})
+	var g *engine.Graph
+	if p != nil && !diags.HasErrors() {
+		var d hcl.Diagnostics
+		g, d = engine.Compile(p, opts)
+		diags = append(diags, d...)
+	} else if p != nil {
+		// Report stage problems too, all at once.
+		_, d := engine.Compile(p, engine.CompileOptions{Registry: opts.Registry})
+		diags = dsl.Dedupe(append(diags, d...))
+	}
+	printDiags(stderr, p, diags)
+	return g, !diags.HasErrors()
+}
+
+func printDiags(w io.Writer, p *dsl.Pipeline, diags hcl.Diagnostics) {
+	if len(diags) == 0 {
+		return
+	}
+	files := map[string]*hcl.File{}
+	if p != nil {
+		files = p.Files
+	}
+	width, color := uint(0), false
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			width, color = 100, true
+		}
+	}
+	tw := hcl.NewDiagnosticTextWriter(w, files, width, color)
+	_ = tw.WriteDiagnostics(diags)
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var vars varFlags
+	vars.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	if !ok {
+		return 1
+	}
+	fmt.Fprintf(stdout, "The pipeline is valid: %d stages.\n", len(g.Nodes))
+	return 0
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var vars varFlags
+	vars.register(fs)
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	listen := fs.String("listen", "", "override the pipeline's metrics/API listen address")
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The log level comes from the pipeline; parse once to know it.
+	logger := newLogger(stderr, "info", *logFormat)
+	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics, Logger: logger})
+	if !ok {
+		return 1
+	}
+	if g.Settings.LogLevel != "info" {
+		logger = newLogger(stderr, g.Settings.LogLevel, *logFormat)
+		g.Logger = logger
+	}
+	if g.Settings.StateDir != "" {
+		if err := os.MkdirAll(g.Settings.StateDir, 0o755); err != nil {
+			logger.Error("cannot create the state directory", "dir", g.Settings.StateDir, "error", err)
+			return 1
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	provCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	err := g.Provision(provCtx)
+	cancel()
+	if err != nil {
+		logger.Error("provisioning failed", "error", err)
+		return 1
+	}
+
+	rt := engine.NewRuntime(g)
+	addr := g.Settings.Listen
+	if *listen != "" {
+		addr = *listen
+	}
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			logger.Error("cannot listen for metrics and API", "address", addr, "error", err)
+			return 1
+		}
+		srv := &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		logger.Info("serving metrics and API", "address", ln.Addr().String())
+	}
+	if err := rt.Run(ctx); err != nil {
+		logger.Error("pipeline stopped with an error", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdPlan(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var vars varFlags
+	vars.register(fs)
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing changes, 1 on error, 2 when there are changes")
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	if !ok {
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	plans, err := g.Plans(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 1
+	}
+	n := engine.WritePlans(stdout, plans)
+	if *detailed && n > 0 {
+		return 2
+	}
+	return 0
+}
+
+func cmdGraph(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("graph", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var vars varFlags
+	vars.register(fs)
+	format := fs.String("format", "text", "text, dot or mermaid")
+	if err := fs.Parse(args); err != nil {
+		return 1
+	}
+	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	if !ok {
+		return 1
+	}
+	switch *format {
+	case "dot":
+		engine.WriteDot(stdout, g)
+	case "mermaid":
+		engine.WriteMermaid(stdout, g)
+	case "text":
+		engine.WriteText(stdout, g)
+	default:
+		fmt.Fprintf(stderr, "flowengine graph: unknown format %q (text, dot or mermaid)\n", *format)
+		return 1
+	}
+	return 0
+}
+
+func cmdStages(args []string, stdout io.Writer) int {
+	regs := engine.DefaultRegistry.All()
+	filter := ""
+	if len(args) > 0 {
+		filter = args[0]
+	}
+	found := false
+	for _, r := range regs {
+		if filter != "" && r.Type != filter && string(r.Kind)+"."+r.Type != filter {
+			continue
+		}
+		found = true
+		fmt.Fprintf(stdout, "%s %q\n", r.Kind, r.Type)
+		fmt.Fprint(stdout, r.Spec.Doc("  "))
+		fmt.Fprintln(stdout)
+	}
+	if filter == "" || filter == "pipeline" {
+		found = true
+		fmt.Fprintln(stdout, "pipeline")
+		fmt.Fprint(stdout, dsl.PipelineSpec().Doc("  "))
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stdout, "Every stage also takes: input (references), buffer (batches), when_full (\"block\" or \"drop\"), workers.")
+	}
+	if !found {
+		fmt.Fprintf(os.Stderr, "flowengine stages: no stage type %q\n", filter)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,364 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowengine/flowengine/dsl"
+)
+
+// Node is one compiled stage.
+type Node struct {
+	ID       ID
+	Block    *dsl.StageBlock
+	Reg      *Registration
+	Config   *dsl.Config
+	Impl     any
+	Inputs   []*Node
+	Outputs  []*Node
+	Buffer   int
+	WhenFull string
+	Workers  int
+}
+
+// Graph is a compiled pipeline: stages in topological order, ready to run.
+// It is separate from the running pipeline (see Runtime).
+type Graph struct {
+	Nodes    []*Node // topological order: sources first
+	ByID     map[ID]*Node
+	Settings dsl.Settings
+	Pipeline *dsl.Pipeline
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+}
+
+// CompileOptions are the environment a graph is compiled in.
+type CompileOptions struct {
+	Registry *Registry      // stage types; DefaultRegistry when nil
+	Logger   *slog.Logger   // discards when nil
+	Metrics  *prometheus.Registry // a fresh registry when nil
+}
+
+// Compile turns a parsed pipeline into a graph: it decodes every stage body
+// with its type's spec, builds the stages, resolves inputs, and checks the
+// graph. All problems are reported together.
+func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
+	reg := opts.Registry
+	if reg == nil {
+		reg = DefaultRegistry
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	metrics := opts.Metrics
+	if metrics == nil {
+		metrics = prometheus.NewRegistry()
+	}
+	g := &Graph{ByID: map[ID]*Node{}, Settings: p.Settings, Pipeline: p, Registry: metrics, Logger: logger}
+	var diags hcl.Diagnostics
+	var nodes []*Node
+
+	resolve := func(expr hcl.Expression) (ID, any, hcl.Diagnostics) {
+		ref, d := dsl.ParseRef(expr)
+		if d.HasErrors() {
+			return ID{}, nil, d
+		}
+		id := ID{Kind(ref.Kind), ref.Type, ref.Name}
+		n, ok := g.ByID[id]
+		if !ok {
+			return id, nil, unknownRef(ref, g)
+		}
+		return id, n.Impl, nil
+	}
+
+	for _, blk := range p.Stages {
+		kind := Kind(blk.Kind)
+		id := ID{kind, blk.Type, blk.Name}
+		r, ok := reg.Lookup(kind, blk.Type)
+		if !ok {
+			msg := fmt.Sprintf("There is no %s type %q.", kind, blk.Type)
+			types := reg.Types(kind)
+			if s := dsl.DidYouMean(blk.Type, types); s != "" {
+				msg += fmt.Sprintf(" Did you mean %q?", s)
+			} else if len(types) > 0 {
+				msg += fmt.Sprintf(" Available: %s.", strings.Join(types, ", "))
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown " + string(kind) + " type",
+				Detail: msg, Subject: blk.TypeRange.Ptr()})
+			continue
+		}
+		n := &Node{ID: id, Block: blk, Reg: r, Buffer: blk.Buffer, WhenFull: blk.WhenFull, Workers: blk.Workers}
+		if n.Buffer == 0 {
+			n.Buffer = p.Settings.Buffer
+		}
+		if n.WhenFull == "" {
+			n.WhenFull = p.Settings.WhenFull
+		}
+		if n.Workers == 0 {
+			n.Workers = 1
+		}
+		g.ByID[id] = n
+		nodes = append(nodes, n)
+	}
+
+	// Build every stage (sinks first, so a reference such as the console's
+	// store resolves to a built stage whatever the file order).
+	sort.SliceStable(nodes, func(i, j int) bool { return kindOrder(nodes[i].ID.Kind) > kindOrder(nodes[j].ID.Kind) })
+	for _, n := range nodes {
+		cfg, d := dsl.DecodeBody(n.Block.Body, n.Reg.Spec, p.EvalContext, n.Block.DeclRange)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		n.Config = cfg
+		env := Env{
+			ID:          n.ID,
+			Logger:      logger.With("stage", n.ID.String()),
+			Metrics:     prometheus.WrapRegistererWith(prometheus.Labels{"stage": n.ID.String()}, metrics),
+			StateDir:    p.Settings.StateDir,
+			EvalContext: p.EvalContext,
+			Stages:      resolve,
+		}
+		impl, d := n.Reg.New(cfg, env)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		n.Impl = impl
+		if err := checkImpl(n); err != nil {
+			panic(err) // a stage type that does not implement its kind is a programming error
+		}
+	}
+
+	diags = append(diags, g.link(nodes)...)
+	if diags.HasErrors() {
+		return g, dsl.Dedupe(diags)
+	}
+	order, cycle := topoSort(nodes)
+	if cycle != nil {
+		chain := make([]string, len(cycle))
+		for i, n := range cycle {
+			chain[i] = n.ID.String()
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cycle in the pipeline",
+			Detail:  fmt.Sprintf("Stages feed each other in a loop: %s.", strings.Join(chain, " -> ")),
+			Subject: cycle[0].Block.InputRange})
+		return g, diags
+	}
+	g.Nodes = order
+	diags = append(diags, g.checkListens()...)
+	diags = append(diags, g.checkUnused()...)
+	return g, dsl.Dedupe(diags)
+}
+
+func kindOrder(k Kind) int {
+	for i, kk := range Kinds {
+		if kk == k {
+			return i
+		}
+	}
+	return -1
+}
+
+func checkImpl(n *Node) error {
+	var ok bool
+	switch n.ID.Kind {
+	case KindSource:
+		_, ok = n.Impl.(Source)
+	case KindEnricher, KindClassifier:
+		_, ok = n.Impl.(Processor)
+	case KindSink:
+		_, ok = n.Impl.(Sink)
+	}
+	if !ok {
+		return fmt.Errorf("engine: stage type %s.%s built a %T, which does not implement its kind", n.ID.Kind, n.ID.Type, n.Impl)
+	}
+	return nil
+}
+
+func unknownRef(ref dsl.Ref, g *Graph) hcl.Diagnostics {
+	var ids []string
+	for id := range g.ByID {
+		ids = append(ids, id.String())
+	}
+	sort.Strings(ids)
+	msg := fmt.Sprintf("No stage %s is declared.", ref)
+	if s := dsl.DidYouMean(ref.String(), ids); s != "" {
+		msg += fmt.Sprintf(" Did you mean %s?", s)
+	}
+	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Reference to undeclared stage", Detail: msg, Subject: ref.Range.Ptr()}}
+}
+
+// link resolves inputs into edges and checks their shape.
+func (g *Graph) link(nodes []*Node) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].Block.DeclRange.Start.Byte < nodes[j].Block.DeclRange.Start.Byte })
+	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].Block.DeclRange.Filename < nodes[j].Block.DeclRange.Filename })
+	for _, n := range nodes {
+		blk := n.Block
+		if n.ID.Kind == KindSource {
+			if blk.InputRange != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "A source takes no input",
+					Detail: fmt.Sprintf("%s receives flows from the network or a broker; remove its input.", n.ID), Subject: blk.InputRange})
+			}
+			if n.Workers > 1 {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported workers on a source",
+					Detail: "Sources set their own parallelism (sockets, consumers); remove workers.", Subject: blk.WorkersRange})
+			}
+			continue
+		}
+		if blk.InputRange == nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing input",
+				Detail: fmt.Sprintf("%s needs an input, like input = source.netflow.routers.", n.ID), Subject: blk.DeclRange.Ptr()})
+			continue
+		}
+		if n.ID.Kind == KindSink && n.Workers > 1 {
+			if c, ok := n.Impl.(interface{ Concurrent() bool }); !ok || !c.Concurrent() {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported workers on this sink",
+					Detail: fmt.Sprintf("%s writes from one goroutine; remove workers.", n.ID), Subject: blk.WorkersRange})
+			}
+		}
+		seen := map[ID]bool{}
+		for _, ref := range blk.Inputs {
+			id := ID{Kind(ref.Kind), ref.Type, ref.Name}
+			in, ok := g.ByID[id]
+			if !ok {
+				diags = append(diags, unknownRef(ref, g)...)
+				continue
+			}
+			if in.ID.Kind == KindSink {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "A sink cannot be an input",
+					Detail: fmt.Sprintf("%s writes flows out of the pipeline and passes nothing on.", id), Subject: ref.Range.Ptr()})
+				continue
+			}
+			if in == n {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cycle in the pipeline",
+					Detail: fmt.Sprintf("Stages feed each other in a loop: %s -> %s.", id, id), Subject: ref.Range.Ptr()})
+				continue
+			}
+			if seen[id] {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate input",
+					Detail: fmt.Sprintf("%s is listed twice.", id), Subject: ref.Range.Ptr()})
+				continue
+			}
+			seen[id] = true
+			n.Inputs = append(n.Inputs, in)
+			in.Outputs = append(in.Outputs, n)
+		}
+	}
+	return diags
+}
+
+// topoSort orders nodes so that every stage comes after its inputs; on a
+// cycle it returns the chain of stages forming it.
+func topoSort(nodes []*Node) ([]*Node, []*Node) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[*Node]int{}
+	var order []*Node
+	var stack []*Node
+	var cycle []*Node
+	var visit func(n *Node) bool
+	visit = func(n *Node) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, in := range n.Inputs {
+			switch color[in] {
+			case grey:
+				// stack[k+1] feeds stack[k], and in feeds n: in -> n -> ... -> in
+				for i, s := range stack {
+					if s == in {
+						cycle = []*Node{in}
+						for k := len(stack) - 1; k >= i; k-- {
+							cycle = append(cycle, stack[k])
+						}
+						break
+					}
+				}
+				return false
+			case white:
+				if !visit(in) {
+					return false
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		order = append(order, n)
+		return true
+	}
+	// Sources first, then the rest in declaration order.
+	sorted := append([]*Node{}, nodes...)
+	sort.SliceStable(sorted, func(i, j int) bool { return kindOrder(sorted[i].ID.Kind) < kindOrder(sorted[j].ID.Kind) })
+	for _, n := range sorted {
+		if color[n] == white && !visit(n) {
+			return nil, cycle
+		}
+	}
+	return order, nil
+}
+
+func (g *Graph) checkListens() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	type bound struct {
+		id ID
+		l  Listen
+	}
+	var all []bound
+	for _, n := range g.Nodes {
+		if l, ok := n.Impl.(Listener); ok {
+			for _, addr := range l.Listens() {
+				all = append(all, bound{n.ID, addr})
+			}
+		}
+	}
+	for i := range all {
+		for j := 0; j < i; j++ {
+			a, b := all[j], all[i]
+			if a.l.Network == b.l.Network && sameListen(a.l.Address, b.l.Address) {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Two stages on one port",
+					Detail:  fmt.Sprintf("%s and %s both listen on %s %s.", a.id, b.id, b.l.Network, b.l.Address),
+					Subject: b.l.Range.Ptr()})
+			}
+		}
+	}
+	return diags
+}
+
+// sameListen reports whether two listen addresses bind the same port in a
+// way that conflicts (same port, and same host or a wildcard).
+func sameListen(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	if pa != pb || pa == "0" {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" || h == "[::]" }
+	return ha == hb || wild(ha) || wild(hb)
+}
+
+func (g *Graph) checkUnused() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, n := range g.Nodes {
+		if n.ID.Kind != KindSink && len(n.Outputs) == 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unused stage",
+				Detail:  fmt.Sprintf("No stage takes %s as input: its flows are discarded.", n.ID),
+				Subject: n.Block.DeclRange.Ptr()})
+		}
+	}
+	return diags
+}
