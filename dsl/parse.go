@@ -270,7 +270,7 @@ func (p *Pipeline) decodeStage(blk *hcl.Block) (*StageBlock, hcl.Diagnostics) {
 	for i, l := range blk.Labels {
 		if !hclsyntax.ValidIdentifier(l) {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid stage label",
-				Detail: fmt.Sprintf("%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", l),
+				Detail:  fmt.Sprintf("%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", l),
 				Subject: blk.LabelRanges[i].Ptr()})
 		}
 	}

@@ -107,7 +107,7 @@ func (p *Pipeline) loadVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 		}
 		if !d.hasDef {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
-				Detail: fmt.Sprintf("Variable %q has no default: set it with -var %s=..., -var-file or %s%s.", name, name, EnvPrefix, name),
+				Detail:  fmt.Sprintf("Variable %q has no default: set it with -var %s=..., -var-file or %s%s.", name, name, EnvPrefix, name),
 				Subject: d.rng.Ptr()})
 			p.Variables[name] = cty.DynamicVal
 			continue

@@ -41,8 +41,8 @@ type Graph struct {
 
 // CompileOptions are the environment a graph is compiled in.
 type CompileOptions struct {
-	Registry *Registry      // stage types; DefaultRegistry when nil
-	Logger   *slog.Logger   // discards when nil
+	Registry *Registry            // stage types; DefaultRegistry when nil
+	Logger   *slog.Logger         // discards when nil
 	Metrics  *prometheus.Registry // a fresh registry when nil
 }
 
