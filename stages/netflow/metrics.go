@@ -1,0 +1,113 @@
+package netflow
+
+import (
+	"net/netip"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the decoder's counters, per exporter.
+type Metrics struct {
+	packets          *prometheus.CounterVec
+	flows            *prometheus.CounterVec
+	bytes            *prometheus.CounterVec
+	errors           *prometheus.CounterVec
+	missingTemplates *prometheus.CounterVec
+	heldDropped      *prometheus.CounterVec
+	sequenceErrors   *prometheus.CounterVec
+	missingRate      *prometheus.CounterVec
+	dropped          *prometheus.CounterVec
+	samplingRate     *prometheus.GaugeVec
+	templates        *prometheus.GaugeVec
+	tooManyExporters prometheus.Counter
+	kernelDrops      prometheus.Counter
+	receiveErrors    prometheus.Counter
+	undelivered      prometheus.Counter
+}
+
+// NewMetrics creates the decoder and receiver metrics and registers them with
+// reg (when not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	ex := []string{"exporter"}
+	m := &Metrics{
+		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_packets_total",
+			Help: "Packets received, by exporter and NetFlow version."}, []string{"exporter", "version"}),
+		flows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_flows_total",
+			Help: "Flows decoded, by exporter."}, ex),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_bytes_total",
+			Help: "UDP payload bytes received, by exporter."}, ex),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_decode_errors_total",
+			Help: "Packets or sets dropped as malformed, by exporter and reason."}, []string{"exporter", "reason"}),
+		missingTemplates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_templates_total",
+			Help: "Data sets received before their template (held until it comes), by exporter."}, ex),
+		heldDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_held_sets_dropped_total",
+			Help: "Data sets held for a template and dropped (expired, overflow), by exporter."}, []string{"exporter", "reason"}),
+		sequenceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_errors_total",
+			Help: "Sequence number gaps and resets, by exporter."}, ex),
+		missingRate: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_sampling_rate_total",
+			Help: "Flows whose sampling rate is unknown (kept with rate 1 or dropped, per missing_sampling_rate), by exporter."}, ex),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_dropped_flows_total",
+			Help: "Flows decoded and dropped, by exporter and reason."}, []string{"exporter", "reason"}),
+		samplingRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_sampling_rate",
+			Help: "Last sampling rate an exporter announced in options data."}, ex),
+		templates: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_templates",
+			Help: "Templates known, by exporter."}, ex),
+		tooManyExporters: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_exporter_limit_packets_total",
+			Help: "Packets dropped because too many distinct exporters were seen."}),
+		kernelDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_kernel_drops_total",
+			Help: "Packets the kernel dropped because the socket receive buffer was full (SO_RXQ_OVFL)."}),
+		receiveErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_receive_errors_total",
+			Help: "Errors reading from the UDP sockets."}),
+		undelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_undelivered_flows_total",
+			Help: "Flows decoded but not handed on because the pipeline was stopping."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.packets, m.flows, m.bytes, m.errors, m.missingTemplates,
+			m.heldDropped, m.sequenceErrors, m.missingRate, m.dropped, m.samplingRate, m.templates,
+			m.tooManyExporters, m.kernelDrops, m.receiveErrors, m.undelivered} {
+			_ = reg.Register(c)
+		}
+	}
+	return m
+}
+
+// exporterMetrics are one exporter's counters, resolved once.
+type exporterMetrics struct {
+	m                  *Metrics
+	label              string
+	packets            [3]prometheus.Counter // v5, v9, IPFIX
+	flows              prometheus.Counter
+	bytes              prometheus.Counter
+	missingTemplates   prometheus.Counter
+	sequenceErrors     prometheus.Counter
+	missingRate        prometheus.Counter
+	droppedMissingRate prometheus.Counter
+	samplingRate       prometheus.Gauge
+	templates          prometheus.Gauge
+}
+
+func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
+	l := addr.String()
+	return &exporterMetrics{
+		m:     m,
+		label: l,
+		packets: [3]prometheus.Counter{m.packets.WithLabelValues(l, "5"), m.packets.WithLabelValues(l, "9"),
+			m.packets.WithLabelValues(l, "10")},
+		flows:              m.flows.WithLabelValues(l),
+		bytes:              m.bytes.WithLabelValues(l),
+		missingTemplates:   m.missingTemplates.WithLabelValues(l),
+		sequenceErrors:     m.sequenceErrors.WithLabelValues(l),
+		missingRate:        m.missingRate.WithLabelValues(l),
+		droppedMissingRate: m.dropped.WithLabelValues(l, "missing_sampling_rate"),
+		samplingRate:       m.samplingRate.WithLabelValues(l),
+		templates:          m.templates.WithLabelValues(l),
+	}
+}
+
+func (c *exporterMetrics) errors(reason string) prometheus.Counter {
+	return c.m.errors.WithLabelValues(c.label, reason)
+}
+
+func (c *exporterMetrics) heldDropped(reason string) prometheus.Counter {
+	return c.m.heldDropped.WithLabelValues(c.label, reason)
+}

@@ -1,0 +1,369 @@
+// Package netflow is the `source "netflow"` stage: it receives NetFlow v5,
+// NetFlow v9 and IPFIX on one UDP port and decodes them into flow records with
+// its own decoder, whose v9/IPFIX templates are compiled into offset tables so
+// that a data record decodes with no allocation. Templates and sampling rates
+// are kept per exporter and observation domain, persisted to a state file, and
+// data that arrives before its template is held until the template comes.
+package netflow
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+)
+
+// Spec is the configuration of `source "netflow"`.
+var Spec = &dsl.Spec{
+	Description: "Receives NetFlow v5, NetFlow v9 and IPFIX on one UDP port.",
+	Attrs: []dsl.Attr{
+		{Name: "listen", Type: dsl.TypeString, Default: ":2055",
+			Description: "UDP address to listen on, host:port."},
+		{Name: "sockets", Type: dsl.TypeInt, Default: int64(2),
+			Description: "Number of UDP sockets bound to the address with SO_REUSEPORT, each read by its own goroutine."},
+		{Name: "receive_buffer", Type: dsl.TypeSize, Default: int64(8 << 20),
+			Description: "Socket receive buffer size (SO_RCVBUF; SO_RCVBUFFORCE when running as root)."},
+		{Name: "default_sampling_rate", Type: dsl.TypeAny,
+			Description: "Sampling rate for flows whose exporter announces none: a number, or a map from exporter prefix to number (most specific prefix wins)."},
+		{Name: "override_sampling_rate", Type: dsl.TypeAny,
+			Description: "Sampling rate that replaces whatever the exporter announces: a number, or a map from exporter prefix to number (most specific prefix wins)."},
+		{Name: "missing_sampling_rate", Type: dsl.TypeString, Default: "keep", OneOf: []string{"keep", "drop"},
+			Description: "What to do with a flow whose sampling rate is unknown: keep it with SamplingRate 1, or drop it. Both are counted."},
+		{Name: "pending_timeout", Type: dsl.TypeDuration, Default: 10 * time.Second,
+			Description: "How long data sets that arrived before their template are held waiting for it."},
+		{Name: "pending_limit", Type: dsl.TypeInt, Default: int64(256),
+			Description: "Maximum number of data sets held per exporter waiting for their template; the oldest is dropped beyond."},
+		{Name: "max_templates_per_exporter", Type: dsl.TypeInt, Default: int64(1024),
+			Description: "Maximum number of templates (and sampler ids) kept per exporter."},
+		{Name: "state_file", Type: dsl.TypeString,
+			Description: "File keeping templates and sampling rates across restarts; default netflow-<name>.json in the state directory. \"\" disables it."},
+		{Name: "flush_interval", Type: dsl.TypeDuration, Default: 100 * time.Millisecond,
+			Description: "Longest time decoded flows wait for a batch to fill before being handed on."},
+	},
+}
+
+func init() {
+	engine.Register(engine.KindSource, "netflow", Spec, New)
+}
+
+// Source is the `source "netflow"` stage.
+type Source struct {
+	listen        string
+	listenRange   hcl.Range
+	sockets       int
+	receiveBuffer int
+	flush         time.Duration
+	statePath     string
+	log           *slog.Logger
+	m             *Metrics
+	dec           *Decoder
+
+	mu    sync.Mutex
+	bound net.Addr
+	ready chan struct{}
+}
+
+var (
+	_ engine.Source   = (*Source)(nil)
+	_ engine.Listener = (*Source)(nil)
+)
+
+// New builds the stage from its configuration. It does no I/O.
+func New(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	bad := func(attr, summary, detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: cfg.Range(attr)})
+	}
+	s := &Source{
+		listen:        cfg.String("listen"),
+		listenRange:   *cfg.Range("listen"),
+		sockets:       int(cfg.Int("sockets")),
+		receiveBuffer: int(cfg.Size("receive_buffer")),
+		flush:         cfg.Duration("flush_interval"),
+		log:           env.Logger,
+		ready:         make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if _, port, err := net.SplitHostPort(s.listen); err != nil {
+		bad("listen", "Invalid listen address", fmt.Sprintf("%q is not host:port: %v.", s.listen, err))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		bad("listen", "Invalid listen address", fmt.Sprintf("%q is not a port number.", port))
+	}
+	if s.sockets < 1 || s.sockets > 256 {
+		bad("sockets", "Invalid number of sockets", "sockets must be between 1 and 256.")
+	}
+	if s.receiveBuffer < 0 || s.receiveBuffer > 1<<31-1 {
+		bad("receive_buffer", "Invalid receive buffer", "receive_buffer must be between 0 (system default) and 2GiB.")
+	}
+	if s.flush <= 0 {
+		bad("flush_interval", "Invalid flush interval", "flush_interval must be positive.")
+	}
+	dcfg := Config{
+		PendingTimeout: cfg.Duration("pending_timeout"),
+		PendingLimit:   int(cfg.Int("pending_limit")),
+		MaxTemplates:   int(cfg.Int("max_templates_per_exporter")),
+	}
+	if cfg.String("missing_sampling_rate") == "drop" {
+		dcfg.MissingRate = MissingRateDrop
+	}
+	if dcfg.PendingTimeout <= 0 {
+		bad("pending_timeout", "Invalid pending timeout", "pending_timeout must be positive.")
+	}
+	if dcfg.PendingLimit < 1 {
+		bad("pending_limit", "Invalid pending limit", "pending_limit must be at least 1.")
+	}
+	if dcfg.MaxTemplates < 1 {
+		bad("max_templates_per_exporter", "Invalid template limit", "max_templates_per_exporter must be at least 1.")
+	}
+	var err error
+	if dcfg.DefaultRate, err = ParseRateTable(cfg.Value("default_sampling_rate")); err != nil {
+		bad("default_sampling_rate", "Invalid sampling rate", err.Error()+".")
+	}
+	if dcfg.OverrideRate, err = ParseRateTable(cfg.Value("override_sampling_rate")); err != nil {
+		bad("override_sampling_rate", "Invalid sampling rate", err.Error()+".")
+	}
+	switch {
+	case cfg.IsSet("state_file"):
+		s.statePath = cfg.String("state_file")
+	case env.StateDir != "":
+		s.statePath = filepath.Join(env.StateDir, "netflow-"+env.ID.Name+".json")
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	s.m = NewMetrics(env.Metrics)
+	dcfg.Metrics = s.m
+	s.dec = NewDecoder(dcfg)
+	return s, diags
+}
+
+// Listens returns the UDP address the source binds.
+func (s *Source) Listens() []engine.Listen {
+	return []engine.Listen{{Network: "udp", Address: s.listen, Range: s.listenRange}}
+}
+
+// Decoder returns the source's decoder (tests).
+func (s *Source) Decoder() *Decoder { return s.dec }
+
+// LocalAddr waits until the sockets are bound and returns their address, or
+// nil when ctx ends first.
+func (s *Source) LocalAddr(ctx context.Context) net.Addr {
+	select {
+	case <-s.ready:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.bound
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Run receives packets until ctx is cancelled.
+func (s *Source) Run(ctx context.Context, out engine.Output) error {
+	if s.statePath != "" {
+		if err := loadState(s.dec, s.statePath); err != nil {
+			s.log.Warn("cannot load netflow state, starting without templates", "path", s.statePath, "err", err)
+		}
+	}
+	conns, err := s.bind(ctx)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range conns {
+		g.Go(func() error { return s.receive(gctx, c, out) })
+	}
+	g.Go(func() error { return s.housekeeping(gctx) })
+	go func() {
+		<-gctx.Done()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	err = g.Wait()
+	if s.statePath != "" && s.dec.Dirty() {
+		if serr := saveState(s.dec, s.statePath); serr != nil {
+			s.log.Warn("cannot save netflow state", "path", s.statePath, "err", serr)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (s *Source) bind(ctx context.Context) ([]*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(network, address string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
+				return
+			}
+			if s.receiveBuffer > 0 {
+				if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, s.receiveBuffer) != nil {
+					_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, s.receiveBuffer)
+				}
+			}
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	addr := s.listen
+	var conns []*net.UDPConn
+	for i := 0; i < s.sockets; i++ {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("listen %s: %w", s.listen, err)
+		}
+		c := pc.(*net.UDPConn)
+		if i == 0 {
+			// With port 0, every socket must join the port the first one got.
+			addr = c.LocalAddr().String()
+			s.mu.Lock()
+			s.bound = c.LocalAddr()
+			s.mu.Unlock()
+		}
+		conns = append(conns, c)
+	}
+	close(s.ready)
+	s.log.Info("listening for netflow", "address", addr, "sockets", len(conns))
+	return conns, nil
+}
+
+// flushThreshold is the batch length past which a batch is handed on before
+// the next packet: a packet rarely carries more than a few dozen flows.
+const flushThreshold = flow.BatchSize - 64
+
+func (s *Source) receive(ctx context.Context, c *net.UDPConn, out engine.Output) error {
+	buf := make([]byte, 65536)
+	oob := make([]byte, 128)
+	var drops uint32
+	b := flow.NewBatch()
+	deadline := false
+	send := func() {
+		if b.Len() == 0 {
+			return
+		}
+		n := b.Len()
+		if !out.Send(ctx, b) {
+			s.m.undelivered.Add(float64(n))
+		}
+		b = flow.NewBatch()
+	}
+	defer func() {
+		if b.Len() > 0 {
+			// Hand on what was decoded; the pipeline drains after sources stop.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			n := b.Len()
+			if !out.Send(fctx, b) {
+				s.m.undelivered.Add(float64(n))
+			}
+			cancel()
+		} else {
+			b.Release()
+		}
+	}()
+	for {
+		n, oobn, _, src, err := c.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				send()
+				_ = c.SetReadDeadline(time.Time{})
+				deadline = false
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			s.m.receiveErrors.Inc()
+			continue
+		}
+		if oobn > 0 {
+			if d, ok := rxqOverflow(oob[:oobn]); ok {
+				if d > drops {
+					s.m.kernelDrops.Add(float64(d - drops))
+				}
+				drops = d
+			}
+		}
+		now := time.Now()
+		_, _ = s.dec.Decode(buf[:n], src.Addr(), now, b)
+		switch {
+		case b.Len() >= flushThreshold:
+			send()
+			if deadline {
+				_ = c.SetReadDeadline(time.Time{})
+				deadline = false
+			}
+		case b.Len() > 0 && !deadline:
+			_ = c.SetReadDeadline(now.Add(s.flush))
+			deadline = true
+		}
+	}
+}
+
+// rxqOverflow finds the SO_RXQ_OVFL control message: the socket's cumulative drop count.
+func rxqOverflow(oob []byte) (uint32, bool) {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return 0, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && l >= unix.CmsgLen(4) {
+			return binary.NativeEndian.Uint32(oob[unix.CmsgLen(0):]), true
+		}
+		sp := unix.CmsgSpace(l - unix.CmsgLen(0))
+		if sp > len(oob) {
+			return 0, false
+		}
+		oob = oob[sp:]
+	}
+	return 0, false
+}
+
+func (s *Source) housekeeping(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			s.dec.Expire(now)
+			if s.statePath != "" && s.dec.Dirty() {
+				if err := saveState(s.dec, s.statePath); err != nil {
+					s.log.Warn("cannot save netflow state", "path", s.statePath, "err", err)
+				}
+			}
+		}
+	}
+}
