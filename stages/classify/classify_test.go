@@ -427,4 +427,3 @@ func BenchmarkCopy(b *testing.B) {
 type nopProcessor struct{}
 
 func (nopProcessor) Process(context.Context, *flow.Batch) error { return nil }
-
