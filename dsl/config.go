@@ -121,7 +121,19 @@ func decodeBody(body hcl.Body, attrs []Attr, blocks []BlockSpec, ctx *hcl.EvalCo
 		}
 		cfg.set[a.Name] = true
 		cfg.ranges[a.Name] = attr.Expr.Range()
-		diags = append(diags, cfg.decodeAttr(a, attr, ctx)...)
+		if d := cfg.decodeAttr(a, attr, ctx); d.HasErrors() {
+			diags = append(diags, d...)
+			// Keep the default so that the stage can still check the rest.
+			if a.Default != nil {
+				cfg.values[a.Name] = a.Default
+				if v, err := goToCty(a.Default); err == nil {
+					cfg.ctyVals[a.Name] = v
+				}
+			} else {
+				delete(cfg.values, a.Name)
+				delete(cfg.ctyVals, a.Name)
+			}
+		}
 	}
 	for _, bs := range blocks {
 		var n int
@@ -251,6 +263,9 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 		cfg.values[a.Name] = val
 	}
 	if err != nil {
+		if _, conv := err.(interface{ Error() string }); conv && strings.HasSuffix(err.Error(), "required") {
+			return bad(fmt.Sprintf("A %s is required, not %s.", a.Type, val.Type().FriendlyName()))
+		}
 		return bad(fmt.Sprintf("A %s is required: %s.", a.Type, err))
 	}
 	return nil

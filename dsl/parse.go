@@ -377,18 +377,25 @@ func ParseRef(expr hcl.Expression) (Ref, hcl.Diagnostics) {
 	return Ref{Kind: parts[0], Type: parts[1], Name: parts[2], Range: expr.Range()}, nil
 }
 
-// Dedupe drops diagnostics whose range lies within the range of an earlier one
-// of the same severity, so one mistake is reported once.
+// Dedupe keeps one diagnostic per mistake: of two diagnostics of the same
+// severity where one's range lies within the other's, the wider one stays
+// (it is the one that names the whole reference or value).
 func Dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	within := func(in, out *hcl.Diagnostic) bool {
+		return in.Subject != nil && out.Subject != nil && in.Severity == out.Severity &&
+			in.Subject.Filename == out.Subject.Filename &&
+			out.Subject.Start.Byte <= in.Subject.Start.Byte && in.Subject.End.Byte <= out.Subject.End.Byte
+	}
 	var out hcl.Diagnostics
 next:
 	for _, d := range diags {
-		if d.Subject != nil {
-			for _, o := range out {
-				if o.Subject != nil && o.Severity == d.Severity && o.Subject.Filename == d.Subject.Filename &&
-					o.Subject.Start.Byte <= d.Subject.Start.Byte && d.Subject.End.Byte <= o.Subject.End.Byte {
-					continue next
-				}
+		for i, o := range out {
+			if within(d, o) {
+				continue next
+			}
+			if within(o, d) {
+				out[i] = d
+				continue next
 			}
 		}
 		out = append(out, d)

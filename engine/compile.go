@@ -93,6 +93,8 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown " + string(kind) + " type",
 				Detail: msg, Subject: blk.TypeRange.Ptr()})
+			// Known by name, so references to it do not cascade into more errors.
+			g.ByID[id] = &Node{ID: id, Block: blk}
 			continue
 		}
 		n := &Node{ID: id, Block: blk, Reg: r, Buffer: blk.Buffer, WhenFull: blk.WhenFull, Workers: blk.Workers}
@@ -115,10 +117,10 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 	for _, n := range nodes {
 		cfg, d := dsl.DecodeBody(n.Block.Body, n.Reg.Spec, p.EvalContext, n.Block.DeclRange)
 		diags = append(diags, d...)
-		if d.HasErrors() {
-			continue
-		}
 		n.Config = cfg
+		if d.HasErrors() && !requiredSet(n.Reg.Spec, cfg) {
+			continue // the stage would only repeat what is missing
+		}
 		env := Env{
 			ID:          n.ID,
 			Logger:      logger.With("stage", n.ID.String()),
@@ -157,6 +159,15 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 	diags = append(diags, g.checkListens()...)
 	diags = append(diags, g.checkUnused()...)
 	return g, dsl.Dedupe(diags)
+}
+
+func requiredSet(spec *dsl.Spec, cfg *dsl.Config) bool {
+	for _, a := range spec.Attrs {
+		if a.Required && !cfg.IsSet(a.Name) {
+			return false
+		}
+	}
+	return true
 }
 
 func kindOrder(k Kind) int {

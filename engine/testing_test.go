@@ -1,0 +1,75 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/stages/blackhole"
+	"github.com/flowengine/flowengine/stages/file"
+	"github.com/flowengine/flowengine/stages/generate"
+)
+
+// passthrough is an enricher that touches every record and passes it on;
+// failFirst makes its first calls fail, to exercise restarts.
+type passthrough struct {
+	seen      atomic.Uint64
+	failFirst atomic.Int64
+	mark      uint32
+}
+
+func (p *passthrough) Process(_ context.Context, b *flow.Batch) error {
+	if p.failFirst.Add(-1) >= 0 {
+		return errors.New("induced failure")
+	}
+	for i := range b.Records {
+		b.Records[i].InIfSpeed += uint64(p.mark)
+	}
+	p.seen.Add(uint64(b.Len()))
+	return nil
+}
+
+// udpSource only binds nothing; it declares an address for port checks.
+type udpSource struct{ listen engine.Listen }
+
+func (u *udpSource) Run(ctx context.Context, _ engine.Output) error { <-ctx.Done(); return nil }
+func (u *udpSource) Listens() []engine.Listen                       { return []engine.Listen{u.listen} }
+
+var passthroughs = map[string]*passthrough{}
+
+// testRegistry has the real generate/file/blackhole stages plus test-only ones.
+func testRegistry() *engine.Registry {
+	r := engine.NewRegistry()
+	r.Register(engine.KindSource, "generate", generate.Spec, generate.New)
+	r.Register(engine.KindSink, "file", file.Spec, file.New)
+	r.Register(engine.KindSink, "blackhole", blackhole.Spec, blackhole.New)
+	r.Register(engine.KindEnricher, "passthrough", &dsl.Spec{Attrs: []dsl.Attr{
+		{Name: "fail_first", Type: dsl.TypeInt, Default: int64(0)},
+		{Name: "mark", Type: dsl.TypeInt, Default: int64(0)},
+	}}, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+		p := &passthrough{mark: uint32(cfg.Int("mark"))}
+		p.failFirst.Store(cfg.Int("fail_first"))
+		passthroughs[env.ID.String()] = p
+		return p, nil
+	})
+	r.Register(engine.KindSource, "udp", &dsl.Spec{Attrs: []dsl.Attr{{Name: "listen", Type: dsl.TypeString, Required: true}}},
+		func(cfg *dsl.Config, _ engine.Env) (any, hcl.Diagnostics) {
+			return &udpSource{listen: engine.Listen{Network: "udp", Address: cfg.String("listen"), Range: *cfg.Range("listen")}}, nil
+		})
+	return r
+}
+
+// compile loads pipeline source text and compiles it with the test registry.
+func compile(src string) (*engine.Graph, *dsl.Pipeline, hcl.Diagnostics) {
+	p, diags := dsl.Load([]string{"test.hcl"}, map[string][]byte{"test.hcl": []byte(src)}, dsl.LoadOptions{})
+	if diags.HasErrors() {
+		return nil, p, diags
+	}
+	g, d := engine.Compile(p, engine.CompileOptions{Registry: testRegistry()})
+	return g, p, append(diags, d...)
+}

@@ -1,0 +1,3 @@
+sorce "generate" "demo" {} # ERROR: Unsupported block type
+
+source "generate" {} # ERROR: Missing name for source

@@ -1,0 +1,4 @@
+source "generate" "demo" {
+  rate = 10
+  count = = 3 # ERROR: Invalid expression
+}
