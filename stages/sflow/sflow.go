@@ -1,0 +1,378 @@
+// Package sflow is the `source "sflow"` stage: it receives sFlow v5 datagrams
+// over UDP and decodes their flow samples (compact and expanded) into flow
+// records.
+//
+// The sampled packet header is parsed (Ethernet, 802.1Q/QinQ, MPLS, IPv4,
+// IPv6 with extension headers, TCP, UDP, ICMP, ICMPv6), as are the extended
+// switch, router and gateway records. Bytes is the IP total length of the
+// sampled packet, Packets is 1, SamplingRate comes from the sample unless the
+// pipeline overrides it. The exporter address is the sFlow agent address (the
+// UDP source when the agent address is unset). Counter samples are counted and
+// skipped; malformed datagrams are counted per exporter and dropped whole.
+//
+// Decoding writes directly into pooled batches with no allocation per flow;
+// batches are handed on when full or 100 ms after their first flow. Several
+// SO_REUSEPORT sockets share the port, each with its own goroutine.
+package sflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+)
+
+// Spec is the configuration of `source "sflow"`.
+var Spec = &dsl.Spec{
+	Description: "Receives sFlow v5 datagrams over UDP and decodes their flow samples (sampled headers, extended switch/router/gateway records).",
+	Attrs: []dsl.Attr{
+		{Name: "listen", Type: dsl.TypeString, Default: ":6343",
+			Description: "UDP address to listen on, host:port."},
+		{Name: "sockets", Type: dsl.TypeInt, Default: int64(2),
+			Description: "Number of SO_REUSEPORT sockets bound to the address, each read by its own goroutine."},
+		{Name: "receive_buffer", Type: dsl.TypeSize, Default: "8MiB",
+			Description: "Kernel receive buffer of each socket (SO_RCVBUF, forced when running as root)."},
+		{Name: "default_sampling_rate", Type: dsl.TypeAny,
+			Description: "Sampling rate used when a sample reports 0: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
+		{Name: "override_sampling_rate", Type: dsl.TypeAny,
+			Description: "Sampling rate replacing the one the sample reports: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
+	},
+}
+
+func init() {
+	engine.Register(engine.KindSource, "sflow", Spec, New)
+}
+
+var (
+	_ engine.Source   = (*Source)(nil)
+	_ engine.Listener = (*Source)(nil)
+)
+
+// flushInterval is how long a partial batch waits for more flows.
+const flushInterval = 100 * time.Millisecond
+
+// maxExporterLabels bounds the exporters with their own metric labels; the
+// agent address is packet content, so it must not grow metrics unbounded.
+const maxExporterLabels = 4096
+
+// Source is the `source "sflow"` stage.
+type Source struct {
+	listen      string
+	listenRange hcl.Range
+	sockets     int
+	rcvbuf      int
+	decoder     Decoder
+	logger      *slog.Logger
+	metrics     *metrics
+
+	mu    sync.Mutex
+	addrs []net.Addr // bound addresses, once Run has bound its sockets
+	bound chan struct{}
+}
+
+// New builds the stage from its configuration; it does no I/O.
+func New(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	s := &Source{
+		listen:      cfg.String("listen"),
+		listenRange: *cfg.Range("listen"),
+		sockets:     int(cfg.Int("sockets")),
+		rcvbuf:      int(cfg.Size("receive_buffer")),
+		logger:      env.Logger,
+		bound:       make(chan struct{}),
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if _, _, err := net.SplitHostPort(s.listen); err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "listen"`,
+			Detail: fmt.Sprintf("%q is not a host:port address like \":6343\": %s.", s.listen, err), Subject: cfg.Range("listen")})
+	}
+	if s.sockets < 1 || s.sockets > 64 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "sockets"`,
+			Detail: "Between 1 and 64 sockets are allowed.", Subject: cfg.Range("sockets")})
+	}
+	if s.rcvbuf < 0 || s.rcvbuf > 1<<30 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "receive_buffer"`,
+			Detail: "The receive buffer must be at most 1GiB.", Subject: cfg.Range("receive_buffer")})
+	}
+	var d hcl.Diagnostics
+	s.decoder.DefaultRate, d = parseRateTable(cfg.Value("default_sampling_rate"), cfg.Range("default_sampling_rate"), "default_sampling_rate")
+	diags = append(diags, d...)
+	s.decoder.OverrideRate, d = parseRateTable(cfg.Value("override_sampling_rate"), cfg.Range("override_sampling_rate"), "override_sampling_rate")
+	diags = append(diags, d...)
+	reg := env.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot register sflow metrics",
+			Detail: err.Error(), Subject: &cfg.DefRange})
+	}
+	s.metrics = m
+	return s, diags
+}
+
+// Listens reports the UDP address the source binds.
+func (s *Source) Listens() []engine.Listen {
+	return []engine.Listen{{Network: "udp", Address: s.listen, Range: s.listenRange}}
+}
+
+// Addr returns the bound address once Run has bound its sockets (tests listen
+// on port 0), waiting for it until ctx is done.
+func (s *Source) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-s.bound:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.addrs) == 0 {
+		return nil, errors.New("sflow source is not listening")
+	}
+	return s.addrs[0], nil
+}
+
+// Run binds the sockets and decodes datagrams until ctx is done.
+func (s *Source) Run(ctx context.Context, out engine.Output) error {
+	conns, err := s.bind(ctx)
+	if err != nil {
+		close(s.bound)
+		return err
+	}
+	s.mu.Lock()
+	for _, c := range conns {
+		s.addrs = append(s.addrs, c.LocalAddr())
+	}
+	s.mu.Unlock()
+	close(s.bound)
+	s.logger.Info("listening for sFlow", slog.String("address", conns[0].LocalAddr().String()), slog.Int("sockets", len(conns)))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		<-gctx.Done()
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil
+	})
+	for _, c := range conns {
+		g.Go(func() error { return s.read(gctx, c, out) })
+	}
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// bind opens the SO_REUSEPORT sockets on one address (the first socket's
+// port, when the configured port is 0).
+func (s *Source) bind(ctx context.Context) ([]*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			if serr != nil || s.rcvbuf == 0 {
+				return
+			}
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, s.rcvbuf) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, s.rcvbuf)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	addr := s.listen
+	var conns []*net.UDPConn
+	for i := 0; i < s.sockets; i++ {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("listen for sflow on %s: %w", addr, err)
+		}
+		c := pc.(*net.UDPConn)
+		conns = append(conns, c)
+		if i == 0 {
+			addr = c.LocalAddr().String()
+		}
+	}
+	return conns, nil
+}
+
+// read is the loop of one socket: it owns a batch and a decoding buffer.
+func (s *Source) read(ctx context.Context, conn *net.UDPConn, out engine.Output) error {
+	buf := make([]byte, 65536)
+	batch := flow.NewBatch()
+	cache := map[netip.Addr]*exporterMetrics{}
+	var deadline time.Time
+	flush := func() {
+		if batch.Len() == 0 {
+			return
+		}
+		n := batch.Len()
+		sendCtx := ctx
+		if ctx.Err() != nil {
+			// Shutting down: hand the last flows on, but do not wait forever.
+			var cancel context.CancelFunc
+			sendCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+		}
+		if !out.Send(sendCtx, batch) {
+			s.metrics.notSent.Add(float64(n))
+		}
+		batch = flow.NewBatch()
+		deadline = time.Time{}
+	}
+	defer func() {
+		flush()
+		batch.Release()
+	}()
+	for {
+		if err := conn.SetReadDeadline(deadline); err != nil {
+			return nil // closed
+		}
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				flush()
+				continue
+			}
+			s.metrics.receiveErrors.Inc()
+			continue
+		}
+		now := time.Now()
+		data := buf[:n]
+		if batch.Len()+MaxFlows(n) > cap(batch.Records) && batch.Len() > 0 {
+			flush()
+		}
+		empty := batch.Len() == 0
+		res, derr := s.decoder.Decode(data, from.Addr().Unmap(), now, batch)
+		em := s.metrics.exporter(cache, res.Agent)
+		em.datagrams.Inc()
+		if derr != nil {
+			em.decodeErrors.Inc()
+			continue
+		}
+		if res.Flows > 0 {
+			em.flows.Add(float64(res.Flows))
+			em.samplingRate.Set(float64(res.SamplingRate))
+		}
+		if res.CounterSamples > 0 {
+			em.countersSkipped.Add(float64(res.CounterSamples))
+		}
+		if res.OtherSamples > 0 {
+			em.otherSkipped.Add(float64(res.OtherSamples))
+		}
+		if batch.Full() {
+			flush()
+		} else if empty && batch.Len() > 0 {
+			deadline = now.Add(flushInterval)
+		}
+	}
+}
+
+// metrics are the source's Prometheus metrics.
+type metrics struct {
+	datagrams     *prometheus.CounterVec
+	flows         *prometheus.CounterVec
+	decodeErrors  *prometheus.CounterVec
+	skipped       *prometheus.CounterVec
+	samplingRate  *prometheus.GaugeVec
+	receiveErrors prometheus.Counter
+	notSent       prometheus.Counter
+
+	mu        sync.Mutex
+	exporters map[netip.Addr]*exporterMetrics
+	other     *exporterMetrics
+}
+
+// exporterMetrics are the counters of one exporter, resolved once.
+type exporterMetrics struct {
+	datagrams, flows, decodeErrors, countersSkipped, otherSkipped prometheus.Counter
+	samplingRate                                                  prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		datagrams: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_datagrams_total",
+			Help: "sFlow datagrams received, per exporter (agent address)."}, []string{"exporter"}),
+		flows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_flows_total",
+			Help: "Flows decoded from sFlow flow samples, per exporter."}, []string{"exporter"}),
+		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_decode_errors_total",
+			Help: "Malformed sFlow datagrams dropped, per exporter."}, []string{"exporter"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_samples_skipped_total",
+			Help: "sFlow samples skipped, per exporter and kind (counter, other)."}, []string{"exporter", "kind"}),
+		samplingRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_sflow_sampling_rate",
+			Help: "Sampling rate of the last flow sample, per exporter."}, []string{"exporter"}),
+		receiveErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_sflow_receive_errors_total",
+			Help: "Errors reading the UDP sockets."}),
+		notSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_sflow_flows_not_sent_total",
+			Help: "Decoded flows that could not be handed on (shutdown)."}),
+		exporters: map[netip.Addr]*exporterMetrics{},
+	}
+	for _, c := range []prometheus.Collector{m.datagrams, m.flows, m.decodeErrors, m.skipped, m.samplingRate, m.receiveErrors, m.notSent} {
+		if err := reg.Register(c); err != nil {
+			return m, err
+		}
+	}
+	m.other = m.labelled("other")
+	return m, nil
+}
+
+func (m *metrics) labelled(name string) *exporterMetrics {
+	return &exporterMetrics{
+		datagrams:       m.datagrams.WithLabelValues(name),
+		flows:           m.flows.WithLabelValues(name),
+		decodeErrors:    m.decodeErrors.WithLabelValues(name),
+		countersSkipped: m.skipped.WithLabelValues(name, "counter"),
+		otherSkipped:    m.skipped.WithLabelValues(name, "other"),
+		samplingRate:    m.samplingRate.WithLabelValues(name),
+	}
+}
+
+// exporter returns the metrics of addr, through the caller's private cache.
+func (m *metrics) exporter(cache map[netip.Addr]*exporterMetrics, addr netip.Addr) *exporterMetrics {
+	if em, ok := cache[addr]; ok {
+		return em
+	}
+	m.mu.Lock()
+	em, ok := m.exporters[addr]
+	if !ok {
+		if len(m.exporters) >= maxExporterLabels {
+			em = m.other
+		} else {
+			em = m.labelled(addr.String())
+			m.exporters[addr] = em
+		}
+	}
+	m.mu.Unlock()
+	if len(cache) < maxExporterLabels {
+		cache[addr] = em
+	}
+	return em
+}
