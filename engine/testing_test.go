@@ -27,8 +27,10 @@ func (p *passthrough) Process(_ context.Context, b *flow.Batch) error {
 	if p.failFirst.Add(-1) >= 0 {
 		return errors.New("induced failure")
 	}
-	for i := range b.Records {
-		b.Records[i].InIfSpeed += uint64(p.mark)
+	if p.mark != 0 {
+		for i := range b.Records {
+			b.Records[i].InIfSpeed += uint64(p.mark)
+		}
 	}
 	p.seen.Add(uint64(b.Len()))
 	return nil

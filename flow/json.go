@@ -7,59 +7,71 @@ import (
 	"unicode/utf8"
 )
 
-// jsonColumn is a column prepared for the JSON encoder: its key already quoted.
-type jsonColumn struct {
-	key  []byte // `"Name":` (with a leading comma except for the first)
-	kind Kind
-	acc  Accessors
-}
-
-var jsonColumns = func() []jsonColumn {
-	out := make([]jsonColumn, len(Columns))
-	for i, c := range Columns {
-		key := `,"` + c.Name + `":`
-		if i == 0 {
-			key = key[1:]
-		}
-		out[i] = jsonColumn{key: []byte(key), kind: c.Kind, acc: Access(c.Name)}
+// JSONEncoder writes records as JSON lines. It caches the formatted date
+// and time of the last seconds seen, since the records of a batch share their
+// timestamps; the zero value is ready to use. It is not safe for concurrent use.
+type JSONEncoder struct {
+	cache [4]struct {
+		sec  int64
+		ok   bool
+		text [19]byte // "2006-01-02T15:04:05"
 	}
-	return out
-}()
+}
 
 // AppendJSON appends r as one JSON object, keys as the column names, followed by
 // a newline. Addresses are text (IPv4 never IPv4-mapped), times RFC 3339 UTC,
 // absent addresses and times null. It does not allocate when dst has room.
 func AppendJSON(dst []byte, r *Record) []byte {
+	var e JSONEncoder
+	return e.Append(dst, r)
+}
+
+// Append appends r as one JSON line (see AppendJSON).
+func (e *JSONEncoder) Append(dst []byte, r *Record) []byte {
 	dst = append(dst, '{')
-	for i := range jsonColumns {
-		c := &jsonColumns[i]
-		dst = append(dst, c.key...)
-		switch c.kind {
-		case KindUint:
-			dst = strconv.AppendUint(dst, c.acc.Uint(r), 10)
-		case KindString:
-			dst = appendJSONString(dst, c.acc.String(r))
-		case KindAddr:
-			dst = appendJSONAddr(dst, c.acc.Addr(r))
-		case KindTime:
-			dst = appendJSONTime(dst, c.acc.Time(r))
-		case KindMAC:
-			dst = appendJSONMAC(dst, c.acc.Uint(r))
-		case KindBoundary:
-			dst = append(dst, '"')
-			dst = append(dst, Boundary(c.acc.Uint(r)).String()...)
-			dst = append(dst, '"')
-		}
-	}
+	dst = e.appendFields(dst, r)
 	return append(dst, '}', '\n')
 }
 
-func appendJSONTime(dst []byte, t time.Time) []byte {
+func (e *JSONEncoder) appendTime(dst []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(dst, "null"...)
 	}
+	sec, nsec := t.Unix(), t.Nanosecond()
+	c := &e.cache[sec&3]
+	if c.sec != sec || !c.ok {
+		c.sec, c.ok = sec, true
+		time.Unix(sec, 0).UTC().AppendFormat(c.text[:0], "2006-01-02T15:04:05")
+	}
 	dst = append(dst, '"')
-	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, c.text[:]...)
+	if nsec != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		n := uint32(nsec)
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + n%10)
+			n /= 10
+		}
+		end := 10
+		for frac[end-1] == '0' {
+			end--
+		}
+		dst = append(dst, frac[:end]...)
+	}
+	return append(dst, 'Z', '"')
+}
+
+func appendUint(dst []byte, v uint64) []byte {
+	if v < 10 {
+		return append(dst, byte('0'+v))
+	}
+	return strconv.AppendUint(dst, v, 10)
+}
+
+func appendJSONBoundary(dst []byte, b Boundary) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, b.String()...)
 	return append(dst, '"')
 }
 

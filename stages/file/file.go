@@ -47,7 +47,7 @@ type Sink struct {
 	w       *bufio.Writer
 	size    int64
 	pending []*flow.Batch
-	buf     []byte
+	enc     flow.JSONEncoder
 
 	flows  atomic.Uint64
 	bytes  atomic.Uint64
@@ -145,12 +145,12 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 func (s *Sink) write(b *flow.Batch) error {
 	s.pending = append(s.pending, b)
 	for i := range b.Records {
-		s.buf = flow.AppendJSON(s.buf[:0], &b.Records[i])
-		if _, err := s.w.Write(s.buf); err != nil {
+		line := s.enc.Append(s.w.AvailableBuffer(), &b.Records[i])
+		if _, err := s.w.Write(line); err != nil {
 			return fmt.Errorf("write %s: %w", s.path, err)
 		}
-		s.size += int64(len(s.buf))
-		s.bytes.Add(uint64(len(s.buf)))
+		s.size += int64(len(line))
+		s.bytes.Add(uint64(len(line)))
 	}
 	s.flows.Add(uint64(b.Len()))
 	if s.rotateSize > 0 && s.size >= s.rotateSize {
