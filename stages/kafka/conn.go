@@ -198,12 +198,34 @@ func isAuthError(err error) bool {
 // failures are returned wrapping ErrAuth; an unreachable cluster is returned
 // as is (callers decide whether to wait for it).
 func (c *conn) check(ctx context.Context, topic string) (*kafka.Topic, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// A connection of the dialer reports SASL failures as such (the
+	// transport sees a closed connection).
+	d, err := c.dialer()
+	if err != nil {
+		return nil, err
+	}
+	var dialErr error
+	for _, b := range c.brokers {
+		cn, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			cn.Close()
+			dialErr = nil
+			break
+		}
+		if isAuthError(err) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrAuth, c, err)
+		}
+		dialErr = err
+	}
+	if dialErr != nil {
+		return nil, fmt.Errorf("connect to kafka %s: %w", c, dialErr)
+	}
 	cl, err := c.client()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		if isAuthError(err) {
