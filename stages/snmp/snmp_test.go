@@ -454,7 +454,7 @@ type snmpd struct {
 	env                         []string
 }
 
-func startSnmpd(t *testing.T) *snmpd {
+func startSnmpd(t testing.TB, extra string) *snmpd {
 	t.Helper()
 	path := testenv.LookPath(t, "snmpd", "snmpd")
 	dir := t.TempDir()
@@ -466,7 +466,7 @@ func startSnmpd(t *testing.T) *snmpd {
 sysName %s
 createUser %s SHA256 "%s" AES "%s"
 rouser %s priv
-`, s.community, s.sysName, s.user, s.auth, s.priv, s.user)), 0o600)
+%s`, s.community, s.sysName, s.user, s.auth, s.priv, s.user, extra)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +526,7 @@ func (s *snmpd) walk(t *testing.T, oid string) map[uint32]string {
 }
 
 func TestSnmpd(t *testing.T) {
-	s := startSnmpd(t)
+	s := startSnmpd(t, "")
 	// The oracle: what Net-SNMP's own client reads from the agent.
 	names, descrs, aliases := s.walk(t, oidIfName), s.walk(t, oidIfDescr), s.walk(t, oidIfAlias)
 	highs, speeds := s.walk(t, oidIfHighSpeed), s.walk(t, oidIfSpeed)
@@ -655,5 +655,103 @@ func BenchmarkProcessCacheHit(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*flow.BatchSize), "ns/flow")
 	if testutil.ToFloat64(e.m.misses) != 0 {
 		b.Fatal("misses in the cache-hit benchmark")
+	}
+}
+
+// overrides1000 makes snmpd serve 1,000 more interfaces (ifIndex 1001-2000).
+func overrides1000() string {
+	var b strings.Builder
+	for i := 1001; i <= 2000; i++ {
+		fmt.Fprintf(&b, "override %s.%d octet_str \"Ethernet%d\"\n", oidIfName[1:], i, i)
+		fmt.Fprintf(&b, "override %s.%d octet_str \"Ethernet%d\"\n", oidIfDescr[1:], i, i)
+		fmt.Fprintf(&b, "override %s.%d octet_str \"Customer: cust-%d\"\n", oidIfAlias[1:], i, i)
+		fmt.Fprintf(&b, "override %s.%d uinteger 10000\n", oidIfHighSpeed[1:], i)
+	}
+	return b.String()
+}
+
+func snmpdTarget(s *snmpd) pollTarget {
+	return pollTarget{agent: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.port)),
+		cred:    credential{version: gosnmp.Version2c, community: NewSecret(s.community)},
+		timeout: time.Second, retries: 1, maxRep: 20}
+}
+
+func TestSnmpd1000(t *testing.T) {
+	s := startSnmpd(t, overrides1000())
+	snap, err := poll(context.Background(), snmpdTarget(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.count < 1000 {
+		t.Errorf("%d interfaces, want at least 1000", snap.count)
+	}
+	for _, idx := range []uint32{1001, 1500, 2000} {
+		want := iface{Name: fmt.Sprintf("Ethernet%d", idx), Description: fmt.Sprintf("Customer: cust-%d", idx), Speed: 10000, ok: true}
+		if got := snap.lookup(idx); got == nil || *got != want {
+			t.Errorf("ifIndex %d: %+v, want %+v", idx, got, want)
+		}
+	}
+}
+
+// BenchmarkPoll1000Snmpd polls Net-SNMP's snmpd serving 1,000 interfaces (plus
+// the machine's own) with GETBULK.
+func BenchmarkPoll1000Snmpd(b *testing.B) {
+	s := startSnmpd(b, overrides1000())
+	tgt := snmpdTarget(s)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := poll(context.Background(), tgt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestWaitBounded: a batch waits at most `wait` for a poll in flight; the
+// poll goes on in the background and later batches get its result.
+func TestWaitBounded(t *testing.T) {
+	slow, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	agent := snmpagent.New("public", demoData)
+	release := make(chan struct{})
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := slow.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			<-release // hold every answer until the test lets go
+			if resp, ok := agent.Handle(buf[:n]); ok {
+				_, _ = slow.WriteTo(resp, from)
+			}
+		}
+	}()
+	e := newEnricher(t, fmt.Sprintf(`
+agents  = { "192.0.2.1" = %q }
+timeout = "10s"
+wait    = "20ms"
+`, slow.LocalAddr().String()), engine.Env{})
+	start(t, e)
+	got := process(t, e, []rec{{Exporter: "192.0.2.1", In: 1}})
+	if got[0].InName != "" {
+		t.Fatalf("enriched before the agent answered: %+v", got[0])
+	}
+	st := (*e.exporters.Load())[netip.MustParseAddr("192.0.2.1")]
+	st.mu.Lock()
+	inflight := st.inflight
+	st.mu.Unlock()
+	if inflight == nil {
+		t.Fatal("Process returned after the poll ended, not after wait")
+	}
+	if got := testutil.ToFloat64(e.m.unenriched); got != 1 {
+		t.Errorf("unenriched = %v, want 1", got)
+	}
+	close(release)
+	<-inflight
+	if got := process(t, e, []rec{{Exporter: "192.0.2.1", In: 1}}); got[0].InName != "Gi0/0/1" {
+		t.Errorf("after the poll: %+v", got[0])
 	}
 }
