@@ -272,6 +272,9 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 }
 
 func ctyString(v cty.Value) (string, error) {
+	if !v.IsWhollyKnown() || v.IsNull() {
+		return "", fmt.Errorf("a known, non-null value is required")
+	}
 	v, err := convert.Convert(v, cty.String)
 	if err != nil {
 		return "", err
@@ -280,6 +283,9 @@ func ctyString(v cty.Value) (string, error) {
 }
 
 func ctyInt(v cty.Value) (int64, error) {
+	if !v.IsWhollyKnown() || v.IsNull() {
+		return 0, fmt.Errorf("a known, non-null value is required")
+	}
 	v, err := convert.Convert(v, cty.Number)
 	if err != nil {
 		return 0, err
