@@ -4,6 +4,13 @@ package all
 
 import (
 	_ "github.com/flowengine/flowengine/stages/blackhole"
+	_ "github.com/flowengine/flowengine/stages/classify"
 	_ "github.com/flowengine/flowengine/stages/file"
 	_ "github.com/flowengine/flowengine/stages/generate"
+	_ "github.com/flowengine/flowengine/stages/kafka"
+	_ "github.com/flowengine/flowengine/stages/metadata"
+	_ "github.com/flowengine/flowengine/stages/netflow"
+	_ "github.com/flowengine/flowengine/stages/networks"
+	_ "github.com/flowengine/flowengine/stages/sflow"
+	_ "github.com/flowengine/flowengine/stages/snmp"
 )
