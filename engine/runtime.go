@@ -247,6 +247,10 @@ func (r *Runtime) Run(ctx context.Context) error {
 			log.Warn("stage stop failed", "error", err)
 		}
 	}
+	for _, s := range r.Stats().Stages {
+		log.Info("stage totals", "stage", s.ID, "flows_in", s.FlowsIn, "flows_out", s.FlowsOut,
+			"flows_dropped", s.FlowsDropped, "errors", s.Errors, "restarts", s.Restarts)
+	}
 	log.Info("pipeline stopped", "uptime", time.Since(r.started).Round(time.Millisecond))
 	if r.failErr != nil {
 		return r.failErr

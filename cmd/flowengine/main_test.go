@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowengine/flowengine/flow"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "flowengine-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "flowengine")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("build: %v\n%s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func flowengine(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func writePipeline(t *testing.T, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "p.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestValidate(t *testing.T) {
+	out, errOut, code := flowengine(t, "validate", "../../pipelines/default.hcl")
+	if code != 0 || !strings.Contains(out, "valid") {
+		t.Fatalf("default pipeline: code %d\n%s%s", code, out, errOut)
+	}
+	_, errOut, code = flowengine(t, "validate", "../../testdata/pipelines/invalid/unknown_attribute.hcl")
+	if code != 1 {
+		t.Fatalf("invalid pipeline: exit %d", code)
+	}
+	for _, want := range []string{
+		"Error: Unsupported argument",
+		"on ../../testdata/pipelines/invalid/unknown_attribute.hcl line 2, in source \"generate\" \"demo\":",
+		`Did you mean "rate"?`,
+		"line 7",
+		"Error: Missing required argument",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestRunWritesJSONLines(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "flows.jsonl")
+	p := writePipeline(t, fmt.Sprintf(`
+pipeline {
+  listen    = "127.0.0.1:0"
+  state_dir = "%s"
+}
+source "generate" "g" {
+  rate  = 0
+  count = 3000
+}
+sink "file" "out" {
+  input = source.generate.g
+  path  = var.out
+}
+variable "out" {}
+`, t.TempDir()))
+	_, errOut, code := flowengine(t, "run", "-var", "out="+out, p)
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, errOut)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("line %d: %v", n+1, err)
+		}
+		if len(rec) != len(flow.Columns) {
+			t.Fatalf("line %d has %d keys, want %d", n+1, len(rec), len(flow.Columns))
+		}
+		for _, c := range flow.Columns {
+			if _, ok := rec[c.Name]; !ok {
+				t.Fatalf("line %d lacks %s", n+1, c.Name)
+			}
+		}
+		n++
+	}
+	if n != 3000 {
+		t.Fatalf("%d lines, want 3000", n)
+	}
+}
+
+var totals = regexp.MustCompile(`msg="stage totals" stage=(\S+) flows_in=(\d+) flows_out=(\d+) flows_dropped=(\d+)`)
+
+// SIGTERM during a run: every flow the source accepted reaches the file.
+func TestSIGTERMDeliversEverything(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "flows.jsonl")
+	p := writePipeline(t, fmt.Sprintf(`
+pipeline {
+  listen    = "127.0.0.1:0"
+  state_dir = ""
+}
+source "generate" "g" { rate = 200000 }
+sink "file" "out" {
+  input = source.generate.g
+  path  = "%s"
+}
+`, out))
+	var e bytes.Buffer
+	cmd := exec.Command(binary, "run", p)
+	cmd.Stderr = &e
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if st, err := os.Stat(out); err == nil && st.Size() > 1<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no output after 20 s:\n%s", e.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run after SIGTERM: %v\n%s", err, e.String())
+	}
+	sent := -1
+	for _, m := range totals.FindAllStringSubmatch(e.String(), -1) {
+		if m[1] == "source.generate.g" {
+			sent, _ = strconv.Atoi(m[3])
+		}
+		if m[4] != "0" {
+			t.Errorf("%s dropped %s flows", m[1], m[4])
+		}
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Count(data, []byte("\n"))
+	if sent <= 0 || lines != sent {
+		t.Fatalf("source sent %d flows, file has %d lines\n%s", sent, lines, e.String())
+	}
+}
+
+func TestGraphAndStages(t *testing.T) {
+	out, _, code := flowengine(t, "graph", "-format", "dot", "../../pipelines/default.hcl")
+	if code != 0 || !strings.Contains(out, `"source.generate.demo" -> "sink.file.jsonl"`) {
+		t.Errorf("dot graph (exit %d):\n%s", code, out)
+	}
+	out, _, code = flowengine(t, "graph", "-format", "mermaid", "../../pipelines/default.hcl")
+	if code != 0 || !strings.Contains(out, "source_generate_demo --> sink_file_jsonl") {
+		t.Errorf("mermaid graph (exit %d):\n%s", code, out)
+	}
+	out, _, code = flowengine(t, "stages")
+	for _, want := range []string{`source "generate"`, `sink "file"`, `sink "blackhole"`, `source "netflow"`, "rotate_size", "pipeline"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("stages output lacks %q", want)
+		}
+	}
+}
+
+func TestPlanWithoutProvisioners(t *testing.T) {
+	out, errOut, code := flowengine(t, "plan", "-detailed-exitcode", "../../pipelines/default.hcl")
+	if code != 0 || !strings.Contains(out, "No changes") {
+		t.Errorf("plan: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	_, errOut, code := flowengine(t, "valdiate")
+	if code != 1 || !strings.Contains(errOut, `did you mean "validate"?`) {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
