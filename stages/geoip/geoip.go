@@ -1,0 +1,449 @@
+// Package geoip provides the `enricher "geoip"` stage: it fills the AS number
+// and country of the source and destination addresses of each flow from
+// MaxMind DB files (MaxMind GeoLite2/GeoIP2, DB-IP and IPinfo layouts), and
+// reloads a database when its file changes, without dropping flows.
+package geoip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/oschwald/maxminddb-golang/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+)
+
+// AS sources.
+const (
+	SourceFlow                    = "flow"
+	SourceGeoIP                   = "geoip"
+	SourceFlowElseGeoIP           = "flow-else-geoip"
+	SourceFlowElseGeoIPIgnorePriv = "flow-else-geoip-ignore-private"
+)
+
+// Spec is the spec of `enricher "geoip"`.
+var Spec = &dsl.Spec{
+	Description: "Fills SrcAS/DstAS and SrcCountry/DstCountry from MaxMind DB files (GeoLite2/GeoIP2, DB-IP or IPinfo " +
+		"layouts). A database is reloaded when its file changes; a failed reload keeps the last good database.",
+	Attrs: []dsl.Attr{
+		{Name: "asn_database", Type: dsl.TypeString,
+			Description: "Path of an ASN database (autonomous_system_number, or IPinfo's asn)."},
+		{Name: "country_database", Type: dsl.TypeString,
+			Description: "Path of a country or city database (country.iso_code, or country_code)."},
+		{Name: "asn_source", Type: dsl.TypeString, Default: SourceFlowElseGeoIP,
+			OneOf:       []string{SourceFlow, SourceGeoIP, SourceFlowElseGeoIP, SourceFlowElseGeoIPIgnorePriv},
+			Description: "Where SrcAS/DstAS come from: the flow, GeoIP, the flow unless it is 0, or the flow unless it is 0 or a private AS number."},
+		{Name: "reload_interval", Type: dsl.TypeDuration, Default: 5 * time.Second,
+			Description: "How often the database files are checked for changes (0 disables reloading)."},
+	},
+}
+
+func init() {
+	engine.Register(engine.KindEnricher, "geoip", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+		return New(cfg, env)
+	})
+}
+
+// record is what the enricher needs from one database record.
+type record struct {
+	asn     uint32
+	country string
+}
+
+// database is one loaded file: an immutable reader and the decoded records,
+// keyed by their offset in the data section (decoded once, at load).
+type database struct {
+	path    string
+	info    os.FileInfo
+	reader  *maxminddb.Reader
+	v4Only  bool
+	records map[uintptr]record
+}
+
+// lookup returns the record of a, or false when the database has none.
+func (d *database) lookup(a netip.Addr) (record, bool) {
+	if !a.IsValid() || (d.v4Only && !a.Is4()) {
+		return record{}, false
+	}
+	res := d.reader.Lookup(a)
+	if !res.Found() {
+		return record{}, false
+	}
+	rec, ok := d.records[res.Offset()]
+	return rec, ok
+}
+
+// load reads and checks a database file. Every data record is decoded now,
+// so that lookups do not allocate.
+func load(path string) (*database, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("open geoip database: %w", err)
+	}
+	// Read the file instead of mapping it: a file rewritten in place must
+	// not pull pages from under the running reader.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("open geoip database: %w", err)
+	}
+	r, err := maxminddb.OpenBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("open geoip database %s: %w", path, err)
+	}
+	d := &database{path: path, info: info, reader: r, v4Only: r.Metadata.IPVersion == 4, records: map[uintptr]record{}}
+	intern := map[string]string{}
+	for res := range r.Networks() {
+		if err := res.Err(); err != nil {
+			return nil, fmt.Errorf("read geoip database %s: %w", path, err)
+		}
+		off := res.Offset()
+		if _, ok := d.records[off]; ok {
+			continue
+		}
+		rec, err := decodeRecord(res)
+		if err != nil {
+			return nil, fmt.Errorf("read geoip database %s: %w", path, err)
+		}
+		if s, ok := intern[rec.country]; ok {
+			rec.country = s
+		} else {
+			intern[rec.country] = rec.country
+		}
+		d.records[off] = rec
+	}
+	if len(d.records) == 0 {
+		return nil, fmt.Errorf("geoip database %s holds no network", path)
+	}
+	return d, nil
+}
+
+// decodeRecord reads the AS number and country of any supported layout:
+// MaxMind and DB-IP (autonomous_system_number, country.iso_code,
+// registered_country.iso_code) and IPinfo (asn "AS15169", country_code).
+func decodeRecord(res maxminddb.Result) (record, error) {
+	var raw map[string]any
+	if err := res.Decode(&raw); err != nil {
+		return record{}, err
+	}
+	var rec record
+	switch v := raw["autonomous_system_number"].(type) {
+	case uint64:
+		rec.asn = uint32(v)
+	default:
+		rec.asn = asnOf(raw["asn"])
+	}
+	for _, k := range []string{"country", "registered_country"} {
+		if m, ok := raw[k].(map[string]any); ok {
+			if s, ok := m["iso_code"].(string); ok && s != "" {
+				rec.country = s
+				break
+			}
+		}
+	}
+	if rec.country == "" {
+		if s, ok := raw["country_code"].(string); ok {
+			rec.country = s
+		}
+	}
+	rec.country = strings.ToUpper(rec.country)
+	return rec, nil
+}
+
+func asnOf(v any) uint32 {
+	switch v := v.(type) {
+	case uint64:
+		return uint32(v)
+	case string:
+		n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToUpper(v), "AS"), 10, 32)
+		if err == nil {
+			return uint32(n)
+		}
+	}
+	return 0
+}
+
+// privateAS reports AS numbers that say nothing about the network: 0,
+// private (RFC 6996) and reserved ones.
+func privateAS(as uint32) bool {
+	return as == 0 || (as >= 64512 && as <= 65534) || (as >= 4200000000 && as <= 4294967294) || as == 23456 || as == 65535 || as == 4294967295
+}
+
+// state is the pair of databases in use, swapped atomically on reload.
+type state struct {
+	asn, country *database
+}
+
+// Enricher is the `enricher "geoip"` stage.
+type Enricher struct {
+	asnPath, countryPath string
+	source               string
+	interval             time.Duration
+	logger               *slog.Logger
+
+	state atomic.Pointer[state]
+
+	reloads *prometheus.CounterVec
+	misses  *prometheus.CounterVec
+	missASN prometheus.Counter
+	missCC  prometheus.Counter
+
+	mu   sync.Mutex // serializes reloads
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+var (
+	_ engine.Processor = (*Enricher)(nil)
+	_ engine.Starter   = (*Enricher)(nil)
+)
+
+// New builds the enricher. It does not open the databases: Start does.
+func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	e := &Enricher{
+		asnPath: cfg.String("asn_database"), countryPath: cfg.String("country_database"),
+		source: cfg.String("asn_source"), interval: cfg.Duration("reload_interval"), logger: env.Logger,
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_geoip_reloads_total",
+			Help: "Database reloads, by database and result (ok or error: the last good database is kept)."}, []string{"database", "result"}),
+		misses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_geoip_lookup_misses_total",
+			Help: "Flow addresses a database has no data for (or that could not be enriched: no database loaded)."}, []string{"database"}),
+	}
+	if e.source == "" {
+		e.source = SourceFlowElseGeoIP
+	}
+	if e.logger == nil {
+		e.logger = slog.New(slog.DiscardHandler)
+	}
+	e.missASN, e.missCC = e.misses.WithLabelValues("asn"), e.misses.WithLabelValues("country")
+	if env.Metrics != nil {
+		_ = env.Metrics.Register(e.reloads)
+		_ = env.Metrics.Register(e.misses)
+	}
+	if e.asnPath == "" && e.countryPath == "" {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No GeoIP database",
+			Detail: "Set asn_database, country_database, or both.", Subject: cfg.DefRange.Ptr()})
+	}
+	if e.asnPath == "" && cfg.IsSet("asn_source") && e.source != SourceFlow {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "asn_source without asn_database",
+			Detail: "Without asn_database, AS numbers always come from the flow.", Subject: cfg.Range("asn_source")})
+	}
+	if e.asnPath != "" && e.source == SourceFlow {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "ASN database unused",
+			Detail: `With asn_source = "flow", asn_database is not read.`, Subject: cfg.Range("asn_database")})
+		e.asnPath = ""
+	}
+	return e, diags
+}
+
+// Start loads the databases (an error names the file) and starts watching them.
+func (e *Enricher) Start(context.Context) error {
+	st := &state{}
+	var errs []error
+	loaded := map[string]*database{}
+	for _, p := range []struct {
+		path string
+		dst  **database
+	}{{e.asnPath, &st.asn}, {e.countryPath, &st.country}} {
+		if p.path == "" {
+			continue
+		}
+		if d, ok := loaded[p.path]; ok {
+			*p.dst = d
+			continue
+		}
+		d, err := load(p.path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		loaded[p.path] = d
+		*p.dst = d
+		e.logger.Info("geoip database loaded", "path", p.path, "type", d.reader.Metadata.DatabaseType, "records", len(d.records))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	e.state.Store(st)
+	if e.interval > 0 {
+		e.stop = make(chan struct{})
+		e.wg.Add(1)
+		go e.watch()
+	}
+	return nil
+}
+
+// Stop ends the watcher.
+func (e *Enricher) Stop(context.Context) error {
+	if e.stop != nil {
+		close(e.stop)
+		e.wg.Wait()
+		e.stop = nil
+	}
+	return nil
+}
+
+func (e *Enricher) watch() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.Reload()
+		}
+	}
+}
+
+// Reload checks the database files once, loads those that changed, and swaps
+// them in. A file that fails to load is logged and counted; the last good
+// database stays in use. It returns whether anything was swapped.
+func (e *Enricher) Reload() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.state.Load()
+	if old == nil {
+		return false
+	}
+	next := *old
+	changed := false
+	loaded := map[string]*database{}
+	for _, p := range []struct {
+		name string
+		dst  **database
+	}{{"asn", &next.asn}, {"country", &next.country}} {
+		cur := *p.dst
+		if cur == nil {
+			continue
+		}
+		if d, ok := loaded[cur.path]; ok {
+			*p.dst = d
+			continue
+		}
+		info, err := os.Stat(cur.path)
+		if err != nil {
+			if cur.info == nil {
+				continue // already reported
+			}
+			e.reloads.WithLabelValues(p.name, "error").Inc()
+			e.logger.Error("geoip database unreadable, keeping the loaded one", "path", cur.path, "error", err)
+			// Remember the absence, to report it once.
+			cp := *cur
+			cp.info = nil
+			*p.dst = &cp
+			changed = true
+			continue
+		}
+		if cur.info != nil && os.SameFile(cur.info, info) && cur.info.ModTime().Equal(info.ModTime()) && cur.info.Size() == info.Size() {
+			continue
+		}
+		d, err := load(cur.path)
+		if err != nil {
+			e.reloads.WithLabelValues(p.name, "error").Inc()
+			e.logger.Error("geoip database reload failed, keeping the loaded one", "path", cur.path, "error", err)
+			cp := *cur
+			cp.info = info // do not retry until the file changes again
+			*p.dst = &cp
+			changed = true
+			continue
+		}
+		e.reloads.WithLabelValues(p.name, "ok").Inc()
+		e.logger.Info("geoip database reloaded", "path", cur.path, "records", len(d.records))
+		loaded[cur.path] = d
+		*p.dst = d
+		changed = true
+	}
+	if changed {
+		e.state.Store(&next)
+	}
+	return changed
+}
+
+// Process fills the AS numbers and countries of every flow of b.
+func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
+	st := e.state.Load()
+	if st == nil {
+		// Not started: nothing to enrich with.
+		n := float64(2 * len(b.Records))
+		if e.asnPath != "" {
+			e.missASN.Add(n)
+		}
+		if e.countryPath != "" {
+			e.missCC.Add(n)
+		}
+		return nil
+	}
+	var missASN, missCC int
+	asnDB, ccDB := st.asn, st.country
+	for i := range b.Records {
+		r := &b.Records[i]
+		if ccDB != nil {
+			if rec, ok := ccDB.lookup(r.SrcAddr.Unmap()); ok && rec.country != "" {
+				r.SrcCountry = rec.country
+			} else {
+				missCC++
+			}
+			if rec, ok := ccDB.lookup(r.DstAddr.Unmap()); ok && rec.country != "" {
+				r.DstCountry = rec.country
+			} else {
+				missCC++
+			}
+		}
+		if asnDB != nil {
+			if e.wantGeoIP(r.SrcAS) {
+				if rec, ok := asnDB.lookup(r.SrcAddr.Unmap()); ok && rec.asn != 0 {
+					r.SrcAS = rec.asn
+				} else {
+					missASN++
+					if e.source == SourceGeoIP {
+						r.SrcAS = 0
+					}
+				}
+			}
+			if e.wantGeoIP(r.DstAS) {
+				if rec, ok := asnDB.lookup(r.DstAddr.Unmap()); ok && rec.asn != 0 {
+					r.DstAS = rec.asn
+				} else {
+					missASN++
+					if e.source == SourceGeoIP {
+						r.DstAS = 0
+					}
+				}
+			}
+		}
+	}
+	if missCC > 0 {
+		e.missCC.Add(float64(missCC))
+	}
+	if missASN > 0 {
+		e.missASN.Add(float64(missASN))
+	}
+	return nil
+}
+
+// wantGeoIP says whether the AS number from the flow is to be replaced.
+func (e *Enricher) wantGeoIP(flowAS uint32) bool {
+	switch e.source {
+	case SourceGeoIP:
+		return true
+	case SourceFlowElseGeoIP:
+		return flowAS == 0
+	case SourceFlowElseGeoIPIgnorePriv:
+		return privateAS(flowAS)
+	}
+	return false
+}
