@@ -445,6 +445,16 @@ func (e *Enricher) pollOne(ctx context.Context, st *exporterState) {
 		e.m.polls.Inc()
 		snap, err = poll(ctx, t)
 	}
+	// Count and log before waking the batches waiting for this poll.
+	switch {
+	case err != nil && ctx.Err() != nil:
+	case err != nil:
+		e.m.pollErrors.Inc()
+		e.log.Warn("snmp poll failed", "exporter", st.addr, "agent", t.agent, "error", err)
+	default:
+		e.log.Debug("snmp poll", "exporter", st.addr, "agent", t.agent, "sys_name", snap.SysName,
+			"interfaces", snap.count, "duration", time.Since(start))
+	}
 	st.mu.Lock()
 	if err != nil {
 		st.failedAt = time.Now()
@@ -458,16 +468,6 @@ func (e *Enricher) pollOne(ctx context.Context, st *exporterState) {
 		st.inflight = nil
 	}
 	st.mu.Unlock()
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		e.m.pollErrors.Inc()
-		e.log.Warn("snmp poll failed", "exporter", st.addr, "agent", t.agent, "error", err)
-		return
-	}
-	e.log.Debug("snmp poll", "exporter", st.addr, "agent", t.agent, "sys_name", snap.SysName,
-		"interfaces", snap.count, "duration", time.Since(start))
 }
 
 // maintain refreshes known exporters, forgets those not seen for cache_ttl,
