@@ -2,4 +2,5 @@ package main
 
 func init() {
 	extraCommands["schema"] = schemaCommand
+	extraCommands["exporter"] = exporterCommand
 }

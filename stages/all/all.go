@@ -7,6 +7,7 @@ import (
 	_ "github.com/flowengine/flowengine/stages/classify"
 	_ "github.com/flowengine/flowengine/stages/file"
 	_ "github.com/flowengine/flowengine/stages/generate"
+	_ "github.com/flowengine/flowengine/stages/geoip"
 	_ "github.com/flowengine/flowengine/stages/kafka"
 	_ "github.com/flowengine/flowengine/stages/metadata"
 	_ "github.com/flowengine/flowengine/stages/netflow"
