@@ -146,7 +146,7 @@ func (s *Source) Run(ctx context.Context, out engine.Output) error {
 			reader: kafka.NewReader(kafka.ReaderConfig{
 				Brokers: s.conn.brokers, GroupID: s.group, Topic: s.topic, Dialer: d,
 				StartOffset: s.start, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond,
-				CommitInterval: 0, // synchronous commits, made by the committer
+				CommitInterval:    0, // synchronous commits, made by the committer
 				HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
 				JoinGroupBackoff: time.Second, WatchPartitionChanges: true, PartitionWatchInterval: 5 * time.Second,
 				QueueCapacity: 1024, ReadBackoffMin: 100 * time.Millisecond, ReadBackoffMax: 2 * time.Second,
