@@ -226,6 +226,10 @@ func (s *Source) consume(ctx context.Context, m *member, out engine.Output) erro
 				return fmt.Errorf("%w: %s: %v", ErrAuth, s.conn, err)
 			}
 			s.log.Warn("kafka fetch failed", "error", err)
+			select { // do not spin on a persistent error
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+			}
 			continue
 		}
 		s.consumed.Inc()
