@@ -66,24 +66,20 @@ type record struct {
 // database is one loaded file: an immutable reader and the decoded records,
 // keyed by their offset in the data section (decoded once, at load).
 type database struct {
-	path    string
-	info    os.FileInfo
-	reader  *maxminddb.Reader
-	v4Only  bool
-	records map[uintptr]record
+	path     string
+	info     os.FileInfo
+	metadata maxminddb.Metadata
+	table    *table
+	records  []record
 }
 
 // lookup returns the record of a, or false when the database has none.
 func (d *database) lookup(a netip.Addr) (record, bool) {
-	if !a.IsValid() || (d.v4Only && !a.Is4()) {
+	i := d.table.lookup(a)
+	if i < 0 {
 		return record{}, false
 	}
-	res := d.reader.Lookup(a)
-	if !res.Found() {
-		return record{}, false
-	}
-	rec, ok := d.records[res.Offset()]
-	return rec, ok
+	return d.records[i], true
 }
 
 // load reads and checks a database file. Every data record is decoded now,
@@ -103,30 +99,36 @@ func load(path string) (*database, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open geoip database %s: %w", path, err)
 	}
-	d := &database{path: path, info: info, reader: r, v4Only: r.Metadata.IPVersion == 4, records: map[uintptr]record{}}
+	d := &database{path: path, info: info, metadata: r.Metadata}
 	intern := map[string]string{}
+	byOffset := map[uintptr]int32{}
+	var tb tableBuilder
 	for res := range r.Networks() {
 		if err := res.Err(); err != nil {
 			return nil, fmt.Errorf("read geoip database %s: %w", path, err)
 		}
 		off := res.Offset()
-		if _, ok := d.records[off]; ok {
-			continue
+		idx, ok := byOffset[off]
+		if !ok {
+			rec, err := decodeRecord(res)
+			if err != nil {
+				return nil, fmt.Errorf("read geoip database %s: %w", path, err)
+			}
+			if s, ok := intern[rec.country]; ok {
+				rec.country = s
+			} else {
+				intern[rec.country] = rec.country
+			}
+			idx = int32(len(d.records))
+			d.records = append(d.records, rec)
+			byOffset[off] = idx
 		}
-		rec, err := decodeRecord(res)
-		if err != nil {
-			return nil, fmt.Errorf("read geoip database %s: %w", path, err)
-		}
-		if s, ok := intern[rec.country]; ok {
-			rec.country = s
-		} else {
-			intern[rec.country] = rec.country
-		}
-		d.records[off] = rec
+		tb.add(res.Prefix(), idx)
 	}
 	if len(d.records) == 0 {
 		return nil, fmt.Errorf("geoip database %s holds no network", path)
 	}
+	d.table = tb.build()
 	return d, nil
 }
 
@@ -271,7 +273,7 @@ func (e *Enricher) Start(context.Context) error {
 		}
 		loaded[p.path] = d
 		*p.dst = d
-		e.logger.Info("geoip database loaded", "path", p.path, "type", d.reader.Metadata.DatabaseType, "records", len(d.records))
+		e.logger.Info("geoip database loaded", "path", p.path, "type", d.metadata.DatabaseType, "records", len(d.records))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

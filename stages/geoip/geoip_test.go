@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/oschwald/maxminddb-golang/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -29,7 +30,7 @@ import (
 // temporary file renamed over path), as database updaters do.
 func writeDB(t testing.TB, path, dbType string, ipVersion int, nets map[string]mmdbtype.Map) {
 	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 28, IPVersion: ipVersion,
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24, IPVersion: ipVersion,
 		IncludeReservedNetworks: true})
 	if err != nil {
 		t.Fatal(err)
@@ -376,4 +377,47 @@ func BenchmarkGeoIP(b *testing.B) {
 		_ = e.Process(ctx, batch)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*flow.BatchSize), "ns/flow")
+}
+
+// TestTableMatchesReader checks the flattened table against the library's
+// own tree walk on random nested networks.
+func TestTableMatchesReader(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	nets := map[string]mmdbtype.Map{}
+	for i := range 300 {
+		var p netip.Prefix
+		if i%2 == 0 {
+			p = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + rng.IntN(3)), byte(rng.IntN(256)), byte(rng.IntN(256))}), 8+rng.IntN(25)).Masked()
+		} else {
+			p = netip.PrefixFrom(netip.AddrFrom16([16]byte{0x2a, 0x01, byte(rng.IntN(3)), byte(rng.IntN(256)), 15: byte(rng.IntN(256))}), 16+rng.IntN(113)).Masked()
+		}
+		nets[p.String()] = asn(uint32(i + 1))
+	}
+	path := filepath.Join(t.TempDir(), "asn.mmdb")
+	writeDB(t, path, "GeoLite2-ASN", 6, nets)
+	d, err := load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := maxminddb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 20000 {
+		var a netip.Addr
+		if rng.IntN(2) == 0 {
+			a = netip.AddrFrom4([4]byte{byte(rng.IntN(5)), byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+		} else {
+			a = netip.AddrFrom16([16]byte{0x2a, 0x01, byte(rng.IntN(4)), byte(rng.IntN(256)), 15: byte(rng.IntN(256))})
+		}
+		var want uint32
+		if err := r.Lookup(a).DecodePath(&want, "autonomous_system_number"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := d.lookup(a)
+		if got.asn != want {
+			t.Fatalf("%s: got AS %d, want %d", a, got.asn, want)
+		}
+	}
 }
