@@ -1,0 +1,95 @@
+package generate
+
+import (
+	"context"
+	"testing"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+)
+
+func collect(t *testing.T, src string) []flow.Record {
+	t.Helper()
+	cfg, diags := dsl.DecodeString(src, Spec)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	impl, diags := New(cfg, engine.Env{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	var out []flow.Record
+	err := impl.(*Source).Run(context.Background(), engine.OutputFunc(func(_ context.Context, b *flow.Batch) bool {
+		out = append(out, b.Records...)
+		b.Release()
+		return true
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestCountSkewAndDeterminism(t *testing.T) {
+	src := `
+rate      = 0
+count     = 20000
+exporters = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
+`
+	a, b := collect(t, src), collect(t, src)
+	if len(a) != 20000 || len(b) != 20000 {
+		t.Fatalf("got %d and %d flows, want 20000", len(a), len(b))
+	}
+	perExporter := map[string]int{}
+	for i := range a {
+		if a[i].SrcAddr != b[i].SrcAddr || a[i].Bytes != b[i].Bytes {
+			t.Fatal("the same seed must give the same flows")
+		}
+		r := &a[i]
+		perExporter[r.ExporterAddress.String()]++
+		if !r.SrcAddr.IsValid() || !r.DstAddr.IsValid() || r.Packets == 0 || r.Bytes < r.Packets*64 || r.TimeReceived.IsZero() {
+			t.Fatalf("incomplete flow %+v", r)
+		}
+		if (r.EType == flow.ETypeIPv6) != r.SrcAddr.Is6() {
+			t.Fatalf("EType %#x for %s", r.EType, r.SrcAddr)
+		}
+	}
+	// Skew: the most popular exporter sends clearly more than the least.
+	if perExporter["192.0.2.1"] < 2*perExporter["192.0.2.4"] {
+		t.Errorf("no skew across exporters: %v", perExporter)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	cfg, _ := dsl.DecodeString(`
+exporters    = ["nope"]
+src_prefixes = ["10.0.0.0/33"]
+protocols    = ["sctpx"]
+skew         = 1
+`, Spec)
+	_, diags := New(cfg, engine.Env{})
+	lines := map[int]bool{}
+	for _, d := range diags {
+		lines[d.Subject.Start.Line] = true
+	}
+	for _, l := range []int{2, 3, 4, 5} {
+		if !lines[l] {
+			t.Errorf("no diagnostic on line %d: %v", l, diags)
+		}
+	}
+}
+
+func BenchmarkGenerate(b *testing.B) {
+	cfg, _ := dsl.DecodeString(`rate = 0`, Spec)
+	impl, _ := New(cfg, engine.Env{})
+	s := impl.(*Source)
+	s.count = int64(b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	_ = s.Run(context.Background(), engine.OutputFunc(func(_ context.Context, bt *flow.Batch) bool {
+		bt.Release()
+		return true
+	}))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flow")
+}
