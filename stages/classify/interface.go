@@ -28,7 +28,7 @@ const (
 // InterfaceSpec is the spec of `classifier "interface"`.
 var InterfaceSpec = &dsl.Spec{
 	Description: "Classifies the input and output interfaces of each flow with ordered rules over exporter.* and " +
-		"interface.index, .name, .description, .speed (Mbps) and .vlan. The first matching rule sets the boundary " +
+		"interface.index, .name, .description, .speed (Mbps) and .vlan (SrcVlan for the input interface, DstVlan for the output one). The first matching rule sets the boundary " +
 		"(\"external\" or \"internal\"), provider and connectivity, may rename the interface, or rejects the flow. " +
 		"Results are cached per (exporter, interface), so changed SNMP data is classified again.",
 	Attrs: []dsl.Attr{
