@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -427,3 +428,33 @@ func BenchmarkCopy(b *testing.B) {
 type nopProcessor struct{}
 
 func (nopProcessor) Process(context.Context, *flow.Batch) error { return nil }
+
+// TestConcurrentWorkers runs both classifiers from several goroutines, as
+// a stage with workers > 1 does (run with -race).
+func TestConcurrentWorkers(t *testing.T) {
+	e := newExporterT(t, exporterRules)
+	c := newInterfaceT(t, interfaceRules)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 30 {
+				b := benchBatch(64 + w + i)
+				if err := e.Process(context.Background(), b); err != nil {
+					t.Error(err)
+				}
+				if err := c.Process(context.Background(), b); err != nil {
+					t.Error(err)
+				}
+				for _, r := range b.Records {
+					if r.ExporterSite != "paris" || r.InIfProvider != "cogent" || r.OutIfConnectivity != "core" {
+						t.Errorf("unexpected classification: site %q provider %q connectivity %q",
+							r.ExporterSite, r.InIfProvider, r.OutIfConnectivity)
+						return
+					}
+				}
+				b.Release()
+			}
+		})
+	}
+	wg.Wait()
+}
