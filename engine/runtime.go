@@ -136,6 +136,7 @@ func (e *edge) deliver(ctx context.Context, b *flow.Batch) bool {
 		return true
 	case <-ctx.Done():
 		e.to.dropped.Add(n)
+		b.Fail()
 		b.Release()
 		return false
 	}
@@ -370,6 +371,7 @@ func (s *stage) processLoop(p Processor) {
 			}
 			if !s.failure(ctx, err, &bo) {
 				s.dropped.Add(uint64(b.Len()))
+				b.Fail()
 				b.Release()
 				b = nil
 				break
@@ -403,6 +405,7 @@ func (s *stage) sinkLoop(k Sink) {
 	// Whatever is left (deadline passed, or the pipeline stopped) is counted.
 	for b := range s.in {
 		s.dropped.Add(uint64(b.Len()))
+		b.Fail()
 		b.Release()
 	}
 }

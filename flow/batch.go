@@ -24,6 +24,7 @@ type Batch struct {
 	Records []Record
 
 	refs   atomic.Int32
+	failed atomic.Bool
 	mu     sync.Mutex
 	onDone []func()
 	parent *Batch
@@ -77,6 +78,17 @@ func (b *Batch) OnDone(f func()) {
 	b.mu.Unlock()
 }
 
+// Fail marks the batch as not delivered: a holder lost it for a reason other
+// than a deliberate, counted policy (the shutdown deadline passed, a stage or a
+// store failed for good). Completion callbacks still run; at-least-once
+// sources check Failed in them and do not acknowledge what was lost, so it is
+// delivered again after a restart.
+func (b *Batch) Fail() { b.failed.Store(true) }
+
+// Failed reports whether a holder marked the batch with Fail. It is meant for
+// completion callbacks.
+func (b *Batch) Failed() bool { return b.failed.Load() }
+
 // Release gives back one reference. The last one runs the completion callbacks
 // and returns the batch to the pool.
 func (b *Batch) Release() {
@@ -96,6 +108,10 @@ func (b *Batch) Release() {
 	}
 	parent := b.parent
 	b.parent = nil
+	if parent != nil && b.failed.Load() {
+		parent.Fail()
+	}
+	b.failed.Store(false)
 	if cap(b.Records) > 4*BatchSize {
 		b.Records = make([]Record, 0, BatchSize)
 	} else {

@@ -174,3 +174,21 @@ func TestJSONEncoderMatchesSchema(t *testing.T) {
 		pos = i
 	}
 }
+
+// A failed clone fails its parent; the flag is visible to callbacks and
+// cleared when the batch goes back to the pool.
+func TestBatchFailPropagates(t *testing.T) {
+	b := NewBatch()
+	b.Append()
+	var failed bool
+	b.OnDone(func() { failed = b.Failed() })
+	c := b.Clone()
+	c.Fail()
+	c.Release()
+	if !failed {
+		t.Fatal("the parent's completion must see the clone's failure")
+	}
+	if n := NewBatch(); n.Failed() {
+		t.Error("a pooled batch kept its failure mark")
+	}
+}

@@ -266,9 +266,11 @@ func (s *Sink) flush(ctx context.Context) {
 	}
 	msgs := s.msgs
 	backoff := s.backoff
+	lost := false
 	for attempt := 0; len(msgs) > 0; attempt++ {
 		if ctx.Err() != nil {
 			s.dropped.WithLabelValues("shutdown").Add(float64(len(msgs)))
+			lost = true
 			s.log.Error("kafka sink stopped before flows were written", "flows", len(msgs))
 			break
 		}
@@ -301,6 +303,7 @@ func (s *Sink) flush(ctx context.Context) {
 		}
 		if s.maxRetries > 0 && attempt >= s.maxRetries {
 			s.dropped.WithLabelValues("retries_exhausted").Add(float64(len(msgs)))
+			lost = true
 			s.log.Error("kafka produce failed, flows dropped", "flows", len(msgs), "attempts", attempt+1, "error", err)
 			break
 		}
@@ -317,6 +320,9 @@ func (s *Sink) flush(ctx context.Context) {
 		backoff = min(2*backoff, s.backoffMax)
 	}
 	for _, b := range s.pending {
+		if lost {
+			b.Fail() // an at-least-once source upstream must not acknowledge these
+		}
 		b.Release()
 	}
 	clear(s.pending)

@@ -192,7 +192,13 @@ func (s *Source) consume(ctx context.Context, m *member, out engine.Output) erro
 			m.tracker.done(p)
 			return true
 		}
-		batch.OnDone(func() { m.tracker.done(p) })
+		batch.OnDone(func() {
+			// A batch a sink lost (batch.Failed) is never committed: it is
+			// read again after a restart.
+			if !batch.Failed() {
+				m.tracker.done(p)
+			}
+		})
 		if !out.Send(ctx, batch) {
 			return false // never marked sent: these offsets are not committed
 		}
