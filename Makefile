@@ -5,7 +5,7 @@ PIPELINE  ?= pipelines/default.hcl
 # Debian packages the tests talk to: real exporters, SNMP agent, ClickHouse.
 TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8
 
-.PHONY: all build run test test-deps bench bench-e2e lint fmt vet clean
+.PHONY: all build run demo test test-deps bench bench-e2e lint fmt vet clean
 
 all: build
 
@@ -14,6 +14,14 @@ build:
 
 run: build
 	$(BIN) run $(PIPELINE)
+
+# The default pipeline fed by three synthetic exporters (NetFlow v9, with SNMP
+# agents on 127.0.0.1-3 port 1161 serving their interface names).
+demo: build
+	$(BIN) run -var snmp_port=1161 $(PIPELINE) & pid=$$!; \
+	trap "kill $$pid 2>/dev/null; wait $$pid" EXIT INT TERM; \
+	sleep 1; $(BIN) exporter -collector 127.0.0.1:2055 -protocol netflow9 -exporters 3 -interfaces 12 \
+	  -rate 2000 -template-interval 5s -snmp-port 1161 -quiet
 
 # Install the Debian packages tests need (only when root and missing).
 test-deps:

@@ -1,31 +1,79 @@
 # The default pipeline: one machine, no external service.
 #
-# Synthetic flows stand in for routers until you point real exporters at a
-# netflow or sflow source; flows are written as JSON lines to data/flows.jsonl.
-# Run it with `make run`, or `flowengine run pipelines/default.hcl`.
+# Point your routers' NetFlow v5/v9 or IPFIX export at UDP port 2055 and your
+# switches' sFlow at UDP port 6343. Interface names come from SNMP (community
+# "public" unless you change it), interfaces are classified from their
+# descriptions ("Transit: Cogent", "PNI: Google", "IX: FranceIX"), and flows are
+# written as JSON lines to data/flows.jsonl.
+#
+#   make run     # this pipeline
+#   make demo    # this pipeline fed by synthetic exporters that answer SNMP
+#
+# Metrics: http://127.0.0.1:9090/metrics, live graph: /api/v0/pipeline.
 
-variable "rate" {
-  default     = 1000
-  description = "synthetic flows per second"
-}
-
-variable "output" {
-  default = "data/flows.jsonl"
-}
+variable "netflow_listen" { default = ":2055" }
+variable "sflow_listen" { default = ":6343" }
+variable "snmp_community" { default = "public" }
+variable "snmp_port" { default = 161 }
+variable "output" { default = "data/flows.jsonl" }
 
 pipeline {
-  listen    = "127.0.0.1:9090" # /metrics, /healthz, /api/v0/pipeline
+  listen    = "127.0.0.1:9090"
   state_dir = "data/state"
 }
 
-source "generate" "demo" {
-  rate       = var.rate
-  exporters  = ["192.0.2.1", "192.0.2.2", "2001:db8::1"]
-  interfaces = 16
+source "netflow" "routers" {
+  listen = var.netflow_listen
+}
+
+source "sflow" "switches" {
+  listen = var.sflow_listen
+}
+
+enricher "snmp" "interfaces" {
+  input       = [source.netflow.routers, source.sflow.switches]
+  credentials = { "0.0.0.0/0" = { community = var.snmp_community }, "::/0" = { community = var.snmp_community } }
+  port        = var.snmp_port
+  wait        = "50ms"
+}
+
+enricher "networks" "private" {
+  input = enricher.snmp.interfaces
+  networks = {
+    "10.0.0.0/8"     = { name = "rfc1918", role = "private" }
+    "172.16.0.0/12"  = { name = "rfc1918", role = "private" }
+    "192.168.0.0/16" = { name = "rfc1918", role = "private" }
+    "100.64.0.0/10"  = { name = "cgnat", role = "private" }
+    "fc00::/7"       = { name = "ula", role = "private" }
+  }
+}
+
+classifier "exporter" "sites" {
+  input = enricher.networks.private
+  # An exporter named like "edge1.par" gets site "par" and role "edge".
+  rule {
+    when = can(regex("^[a-z]+[0-9]*\\.[a-z]+", exporter.name))
+    role = regexcapture("^([a-z]+)", exporter.name, 1)
+    site = regexcapture("^[a-z]+[0-9]*\\.([a-z]+)", exporter.name, 1)
+  }
+}
+
+classifier "interface" "boundary" {
+  input = classifier.exporter.sites
+  rule {
+    when         = imatch("^(transit|pni|ix|peering) *:", interface.description)
+    boundary     = "external"
+    connectivity = lower(regexcapture("^(\\w+)", interface.description, 1))
+    provider     = lower(regexcapture(":\\s*(\\S+)", interface.description, 1))
+  }
+  rule {
+    when     = interface.description != ""
+    boundary = "internal"
+  }
 }
 
 sink "file" "jsonl" {
-  input       = source.generate.demo
+  input       = classifier.interface.boundary
   path        = var.output
   rotate_size = "256MiB"
   rotate_keep = 4

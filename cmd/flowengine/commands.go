@@ -2,5 +2,4 @@ package main
 
 func init() {
 	extraCommands["schema"] = schemaCommand
-	extraCommands["exporter"] = exporterCommand
 }

@@ -38,6 +38,8 @@ func exporterCommand(args []string) int {
 		templates     = fs.Duration("template-interval", 10*time.Second, "how often v9/IPFIX resend templates and sampling options")
 		ipfixSampling = fs.String("ipfix-sampling", exporter.SamplingInterval, "IPFIX sampling announcement: interval (IE 34/35) or packet-space (IE 305/306)")
 		quiet         = fs.Bool("quiet", false, "do not print progress every 10s")
+		snmpPort      = fs.Int("snmp-port", 0, "answer SNMP v2c on this UDP port of each exporter address (sysName, interface names, descriptions, speeds); 0: no agent")
+		snmpCommunity = fs.String("snmp-community", "public", "SNMP community of the agents")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: flowengine exporter [flags]\n\nSends synthetic NetFlow v5/v9, IPFIX or sFlow v5 datagrams to a collector.\n\n")
@@ -76,6 +78,12 @@ func exporterCommand(args []string) int {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
+	}
+	if *snmpPort > 0 {
+		if err := startSNMPAgents(ctx, logger, *collector, *exporters, *interfaces, *snmpPort, *snmpCommunity); err != nil {
+			fmt.Fprintf(os.Stderr, "flowengine exporter: %v\n", err)
+			return 1
+		}
 	}
 	cfg := exporter.Config{
 		Collector: *collector, Protocol: *protocol, Rate: *rate, Exporters: *exporters, Interfaces: *interfaces,

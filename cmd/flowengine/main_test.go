@@ -187,11 +187,11 @@ sink "file" "out" {
 
 func TestGraphAndStages(t *testing.T) {
 	out, _, code := flowengine(t, "graph", "-format", "dot", "../../pipelines/default.hcl")
-	if code != 0 || !strings.Contains(out, `"source.generate.demo" -> "sink.file.jsonl"`) {
+	if code != 0 || !strings.Contains(out, `"source.netflow.routers" -> "enricher.snmp.interfaces"`) {
 		t.Errorf("dot graph (exit %d):\n%s", code, out)
 	}
 	out, _, code = flowengine(t, "graph", "-format", "mermaid", "../../pipelines/default.hcl")
-	if code != 0 || !strings.Contains(out, "source_generate_demo --> sink_file_jsonl") {
+	if code != 0 || !strings.Contains(out, "classifier_interface_boundary --> sink_file_jsonl") {
 		t.Errorf("mermaid graph (exit %d):\n%s", code, out)
 	}
 	out, _, code = flowengine(t, "stages")
