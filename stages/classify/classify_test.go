@@ -2,6 +2,7 @@ package classify
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -381,14 +382,28 @@ rule {
 	}
 }
 
+// benchBatch is like the output of the snmp enricher on a cache hit: 4
+// exporters with 64 interfaces each, names and descriptions shared from its
+// cache.
 func benchBatch(n int) *flow.Batch {
+	var exporters [4]string
+	var names [64]string
+	for i := range exporters {
+		exporters[i] = fmt.Sprintf("r%d.paris.example", i)
+	}
+	for i := range names {
+		names[i] = fmt.Sprintf("Gi0/0/%d", i+1)
+	}
+	transit, core := "Transit: Cogent", "core"
 	b := flow.NewBatch()
 	for i := range n {
 		r := b.Append()
-		r.ExporterAddress = netip.AddrFrom4([4]byte{10, 1, 0, byte(i / 256 % 4)})
-		r.ExporterName = "r" + string(rune('a'+i/256%4)) + ".paris.example"
-		r.InIfIndex, r.InIfName, r.InIfDescription, r.InIfSpeed = uint32(i%16), "if"+string(rune('a'+i%16)), "Transit: Cogent", 10000
-		r.OutIfIndex, r.OutIfName, r.OutIfDescription, r.OutIfSpeed = uint32(100+i%7), "of"+string(rune('a'+i%7)), "core", 100000
+		x := (i / 256) % 4
+		r.ExporterAddress = netip.AddrFrom4([4]byte{10, 1, 0, byte(x + 1)})
+		r.ExporterName = exporters[x]
+		in, out := i%64, (i*7)%64
+		r.InIfIndex, r.InIfName, r.InIfDescription, r.InIfSpeed = uint32(in+1), names[in], transit, 10000
+		r.OutIfIndex, r.OutIfName, r.OutIfDescription, r.OutIfSpeed = uint32(100+out), names[out], core, 100000
 	}
 	return b
 }
@@ -419,6 +434,19 @@ func BenchmarkExporter(b *testing.B) {
 func BenchmarkInterface(b *testing.B) {
 	runBench(b, newInterfaceT(b, interfaceRules))
 }
+
+// BenchmarkBoth is both classifiers in a row, as in a pipeline.
+func BenchmarkBoth(b *testing.B) {
+	e, c := newExporterT(b, exporterRules), newInterfaceT(b, interfaceRules)
+	runBench(b, processorFunc(func(ctx context.Context, batch *flow.Batch) error {
+		_ = e.Process(ctx, batch)
+		return c.Process(ctx, batch)
+	}))
+}
+
+type processorFunc func(context.Context, *flow.Batch) error
+
+func (f processorFunc) Process(ctx context.Context, b *flow.Batch) error { return f(ctx, b) }
 
 // BenchmarkCopy is the cost of the batch copy included in the benchmarks above.
 func BenchmarkCopy(b *testing.B) {

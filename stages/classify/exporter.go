@@ -159,7 +159,7 @@ type Exporter struct {
 	keyMask   uint8
 	cacheSize int
 	cnt       *counters
-	pool      sync.Pool // *exporterCache, one per concurrent worker
+	caches    *freeList[exporterCache]
 }
 
 var _ engine.Processor = (*Exporter)(nil)
@@ -179,7 +179,7 @@ func NewExporter(cfg *dsl.Config, env engine.Env) (*Exporter, hcl.Diagnostics) {
 	}
 	e := &Exporter{rules: rules, evalCtx: evalCtx, keyMask: exporterMask(used), cacheSize: size,
 		cnt: newCounters(env, "exporter")}
-	e.pool.New = func() any { return &exporterCache{m: map[exporterKey]*outcome{}} }
+	e.caches = newFreeList(func() *exporterCache { return &exporterCache{m: map[exporterKey]*outcome{}} })
 	return e, diags
 }
 
@@ -204,8 +204,8 @@ func (e *Exporter) Process(_ context.Context, b *flow.Batch) error {
 	if len(e.rules) == 0 {
 		return nil
 	}
-	c := e.pool.Get().(*exporterCache)
-	defer e.pool.Put(c)
+	c := e.caches.get()
+	defer e.caches.put(c)
 	var (
 		last     exporterKey
 		o        *outcome

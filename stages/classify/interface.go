@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -117,7 +116,7 @@ type Interface struct {
 	vlan      bool // rules read interface.vlan
 	cacheSize int
 	cnt       *counters
-	pool      sync.Pool // *ifCache
+	caches    *freeList[ifCache]
 }
 
 var _ engine.Processor = (*Interface)(nil)
@@ -128,13 +127,26 @@ type ifCache struct {
 	expNames  []string    // for logs
 	m         map[ifSlot]*ifEntry
 	gen       uint64 // bumped by reset: exporter ids are reused
+	// front is a direct-mapped cache in front of m: most lookups end here.
+	front [frontSize]struct {
+		slot  ifSlot
+		entry *ifEntry
+	}
 }
+
+const frontSize = 512
+
+func frontIndex(s ifSlot) uint64 { return (uint64(s) * 0x9E3779B97F4A7C15) >> 55 }
 
 func (c *ifCache) reset() {
 	clear(c.exporters)
 	c.expVals = c.expVals[:0]
 	c.expNames = c.expNames[:0]
 	clear(c.m)
+	c.front = [frontSize]struct {
+		slot  ifSlot
+		entry *ifEntry
+	}{}
 	c.gen++
 }
 
@@ -149,9 +161,9 @@ func NewInterface(cfg *dsl.Config, env engine.Env) (*Interface, hcl.Diagnostics)
 	}
 	c := &Interface{rules: rules, evalCtx: evalCtx, keyMask: exporterMask(used), vlan: used.uses("interface", "vlan"),
 		cacheSize: size, cnt: newCounters(env, "interface")}
-	c.pool.New = func() any {
+	c.caches = newFreeList(func() *ifCache {
 		return &ifCache{exporters: map[exporterKey]uint32{}, m: map[ifSlot]*ifEntry{}}
-	}
+	})
 	return c, diags
 }
 
@@ -170,8 +182,13 @@ func (c *Interface) exporterID(cache *ifCache, k exporterKey, r *flow.Record) ui
 }
 
 func (c *Interface) classify(cache *ifCache, k ifSlot, name, description string, speed uint64) *ifEntry {
+	f := &cache.front[frontIndex(k)]
+	if f.entry != nil && f.slot == k && f.entry.matches(name, description, speed) {
+		return f.entry
+	}
 	e, ok := cache.m[k]
 	if ok && e.matches(name, description, speed) {
+		f.slot, f.entry = k, e
 		return e
 	}
 	c.cnt.misses.Inc()
@@ -190,6 +207,10 @@ func (c *Interface) classify(cache *ifCache, k ifSlot, name, description string,
 		if len(cache.m) >= c.cacheSize {
 			// Keep the exporter ids valid: only the interface entries go.
 			clear(cache.m)
+			cache.front = [frontSize]struct {
+				slot  ifSlot
+				entry *ifEntry
+			}{}
 		}
 		e = &ifEntry{}
 		cache.m[k] = e
@@ -197,6 +218,7 @@ func (c *Interface) classify(cache *ifCache, k ifSlot, name, description string,
 	*e = ifEntry{name: name, description: description, speed: speed, reject: o.reject, mask: uint8(o.mask)}
 	copy(e.values[:], o.values[:5])
 	e.boundary, _ = flow.ParseBoundary(o.values[0])
+	f.slot, f.entry = k, e
 	return e
 }
 
@@ -206,8 +228,8 @@ func (c *Interface) Process(_ context.Context, b *flow.Batch) error {
 	if len(c.rules) == 0 {
 		return nil
 	}
-	cache := c.pool.Get().(*ifCache)
-	defer c.pool.Put(cache)
+	cache := c.caches.get()
+	defer c.caches.put(cache)
 	var (
 		lastExp       exporterKey
 		expID         uint32

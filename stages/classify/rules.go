@@ -333,3 +333,32 @@ func defaultEvalContext(ctx *hcl.EvalContext) *hcl.EvalContext {
 	}
 	return &hcl.EvalContext{Functions: dsl.Functions()}
 }
+
+// freeList hands each concurrent Process call a cache of its own, without
+// locks on the hot path. Unlike a sync.Pool, it keeps the caches across
+// garbage collections and goroutine migrations: a cache is dropped only when
+// more calls than its capacity ever ran at once.
+type freeList[T any] struct {
+	ch    chan *T
+	fresh func() *T
+}
+
+func newFreeList[T any](fresh func() *T) *freeList[T] {
+	return &freeList[T]{ch: make(chan *T, 64), fresh: fresh}
+}
+
+func (f *freeList[T]) get() *T {
+	select {
+	case c := <-f.ch:
+		return c
+	default:
+		return f.fresh()
+	}
+}
+
+func (f *freeList[T]) put(c *T) {
+	select {
+	case f.ch <- c:
+	default:
+	}
+}
