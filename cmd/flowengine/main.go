@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow/flowpb"
 	_ "github.com/flowengine/flowengine/stages/all"
 )
 
@@ -246,7 +248,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			logger.Error("cannot listen for metrics and API", "address", addr, "error", err)
 			return 1
 		}
-		srv := &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: apiHandler(rt), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		logger.Info("serving metrics and API", "address", ln.Addr().String())
@@ -256,6 +258,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// apiHandler serves the runtime's endpoints (/metrics, /healthz,
+// /api/v0/pipeline) and the flow schema versions (/api/v0/schemas.json).
+func apiHandler(rt *engine.Runtime) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", rt.Handler())
+	mux.HandleFunc("GET /api/v0/schemas.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(flowpb.Schemas())
+	})
+	return mux
 }
 
 func cmdPlan(args []string, stdout, stderr io.Writer) int {

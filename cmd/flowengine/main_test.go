@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,4 +217,91 @@ func TestUnknownCommand(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, `did you mean "validate"?`) {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
+}
+
+// The run API serves the pipeline with live counters and the schema versions.
+func TestRunAPI(t *testing.T) {
+	port := freeTCPPort(t)
+	p := writePipeline(t, fmt.Sprintf(`
+pipeline {
+  listen    = "127.0.0.1:%d"
+  state_dir = ""
+}
+source "generate" "g" { rate = 1000 }
+sink "blackhole" "null" { input = source.generate.g }
+`, port))
+	cmd := exec.Command(binary, "run", p)
+	var e bytes.Buffer
+	cmd.Stderr = &e
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var pipeline struct {
+		Stages []struct {
+			ID       string `json:"id"`
+			FlowsOut uint64 `json:"flows_out"`
+		} `json:"stages"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := getJSON(base+"/api/v0/pipeline", &pipeline)
+		if err == nil && len(pipeline.Stages) == 2 && pipeline.Stages[0].FlowsOut > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pipeline API: %v %+v\n%s", err, pipeline, e.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pipeline.Stages[0].ID != "source.generate.g" {
+		t.Errorf("stages %+v", pipeline.Stages)
+	}
+	var schemas struct {
+		Current  int `json:"current"`
+		Versions []struct {
+			Topic string `json:"topic"`
+			Proto string `json:"proto"`
+		} `json:"versions"`
+	}
+	if err := getJSON(base+"/api/v0/schemas.json", &schemas); err != nil {
+		t.Fatal(err)
+	}
+	if schemas.Current != flow.SchemaVersion || len(schemas.Versions) == 0 || !strings.Contains(schemas.Versions[0].Proto, "message FlowV1") {
+		t.Errorf("schemas %+v", schemas)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `flowengine_stage_flows_in_total{stage="sink.blackhole.null"}`) {
+		t.Error("metrics lack the per-stage counters")
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
