@@ -404,9 +404,25 @@ func TestTableMatchesReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	for range 20000 {
+	var probes []netip.Addr
+	for cidr := range nets {
+		p := netip.MustParsePrefix(cidr)
+		first := p.Addr()
+		last := first
+		for i := p.Bits(); i < first.BitLen(); i++ {
+			last = setBit(last, i)
+		}
+		probes = append(probes, first, first.Prev(), last, last.Next())
+	}
+	probes = append(probes, netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("255.255.255.255"), netip.MustParseAddr("::"))
+	for i := range 20000 + len(probes) {
 		var a netip.Addr
-		if rng.IntN(2) == 0 {
+		if i < len(probes) {
+			a = probes[i]
+			if !a.IsValid() {
+				continue
+			}
+		} else if rng.IntN(2) == 0 {
 			a = netip.AddrFrom4([4]byte{byte(rng.IntN(5)), byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))})
 		} else {
 			a = netip.AddrFrom16([16]byte{0x2a, 0x01, byte(rng.IntN(4)), byte(rng.IntN(256)), 15: byte(rng.IntN(256))})
@@ -420,4 +436,11 @@ func TestTableMatchesReader(t *testing.T) {
 			t.Fatalf("%s: got AS %d, want %d", a, got.asn, want)
 		}
 	}
+}
+
+func setBit(a netip.Addr, bit int) netip.Addr {
+	b := a.AsSlice()
+	b[bit/8] |= 0x80 >> (bit % 8)
+	r, _ := netip.AddrFromSlice(b)
+	return r
 }

@@ -31,6 +31,9 @@ func v4num(a netip.Addr) uint32 {
 // non-overlapping ranges: a lookup is a binary search over a flat array,
 // faster than walking the database's tree and free of allocation.
 type table struct {
+	// v4Index[h] is the index of the first v4 range starting at or after
+	// h<<16: it narrows the binary search to the ranges of one /16.
+	v4Index  []uint32
 	v4Starts []uint32
 	v4Vals   []int32 // index into records, -1 for no data
 	v6Starts []u128
@@ -106,6 +109,15 @@ func (tb *tableBuilder) build() *table {
 	if more && len(t.v4Starts) > 0 {
 		t.v4Starts, t.v4Vals = append(t.v4Starts, next), append(t.v4Vals, -1)
 	}
+	t.v4Index = make([]uint32, 1<<16+1)
+	i := 0
+	for h := range 1 << 16 {
+		for i < len(t.v4Starts) && t.v4Starts[i] < uint32(h)<<16 {
+			i++
+		}
+		t.v4Index[h] = uint32(i)
+	}
+	t.v4Index[1<<16] = uint32(len(t.v4Starts))
 	slices.SortFunc(tb.v6, func(a, b span6) int {
 		if a.start == b.start {
 			return 0
@@ -143,7 +155,8 @@ func (t *table) lookup(a netip.Addr) int32 {
 	if a.Is4() {
 		x := v4num(a)
 		s := t.v4Starts
-		lo, hi := 0, len(s)
+		h := x >> 16
+		lo, hi := int(t.v4Index[h]), int(t.v4Index[h+1])
 		for lo < hi {
 			m := int(uint(lo+hi) >> 1)
 			if s[m] <= x {
