@@ -136,32 +136,26 @@ func load(path string) (*database, error) {
 // MaxMind and DB-IP (autonomous_system_number, country.iso_code,
 // registered_country.iso_code) and IPinfo (asn "AS15169", country_code).
 func decodeRecord(res maxminddb.Result) (record, error) {
-	var raw map[string]any
-	if err := res.Decode(&raw); err != nil {
-		return record{}, err
+	// Decode only the paths used: city databases carry large records.
+	path := func(p ...any) any {
+		var v any
+		if err := res.DecodePath(&v, p...); err != nil {
+			return nil // absent, or another layout (IPinfo's country is a string)
+		}
+		return v
 	}
 	var rec record
-	switch v := raw["autonomous_system_number"].(type) {
-	case uint64:
-		rec.asn = uint32(v)
-	default:
-		rec.asn = asnOf(raw["asn"])
+	rec.asn = asnOf(path("autonomous_system_number"))
+	if rec.asn == 0 {
+		rec.asn = asnOf(path("asn"))
 	}
-	for _, k := range []string{"country", "registered_country"} {
-		if m, ok := raw[k].(map[string]any); ok {
-			if s, ok := m["iso_code"].(string); ok && s != "" {
-				rec.country = s
-				break
-			}
+	for _, p := range [][]any{{"country", "iso_code"}, {"registered_country", "iso_code"}, {"country_code"}} {
+		if s, ok := path(p...).(string); ok && s != "" {
+			rec.country = strings.ToUpper(s)
+			break
 		}
 	}
-	if rec.country == "" {
-		if s, ok := raw["country_code"].(string); ok {
-			rec.country = s
-		}
-	}
-	rec.country = strings.ToUpper(rec.country)
-	return rec, nil
+	return rec, res.Err()
 }
 
 func asnOf(v any) uint32 {
