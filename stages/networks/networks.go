@@ -126,13 +126,13 @@ func parseNetworks(v cty.Value, rng *hcl.Range) ([]Network, hcl.Diagnostics) {
 			errf(hcl.DiagWarning, "CIDR has host bits set", "%q has host bits set: it means %s.", key, m)
 			p = m
 		}
+		attrs, d := parseAttrs(key, val, rng)
+		diags = append(diags, d...)
 		if prev, dup := seen[p]; dup {
 			errf(hcl.DiagError, "Duplicate network", "%q and %q are the same network (%s).", prev, key, p)
 			continue
 		}
 		seen[p] = key
-		attrs, d := parseAttrs(key, val, rng)
-		diags = append(diags, d...)
 		out = append(out, Network{Prefix: p, Attrs: attrs})
 	}
 	return out, diags
