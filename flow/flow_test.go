@@ -2,11 +2,15 @@ package flow
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // The schema names every Record field, in order, with a kind that matches
@@ -191,4 +195,218 @@ func TestBatchFailPropagates(t *testing.T) {
 	if n := NewBatch(); n.Failed() {
 		t.Error("a pooled batch kept its failure mark")
 	}
+}
+
+// goldenRecords are records whose JSON lines are frozen in TestAppendJSONGolden.
+func goldenRecords() []Record {
+	full := Record{
+		TimeReceived:  time.Date(2025, 3, 1, 23, 59, 59, 999_999_999, time.UTC),
+		TimeFlowStart: time.Date(2025, 3, 1, 23, 58, 0, 1000, time.UTC),
+		TimeFlowEnd:   time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC),
+		SamplingRate:  ^uint64(0), FlowDirection: 1,
+		ExporterAddress: netip.MustParseAddr("10.0.0.255"), ExporterName: "r1", ExporterGroup: "edge",
+		ExporterRole: "peering", ExporterSite: "paris", ExporterRegion: "eu", ExporterTenant: "acme",
+		SrcAddr: netip.MustParseAddr("::ffff:0.0.0.0"), DstAddr: netip.MustParseAddr("fe80::1%eth0"),
+		SrcNetMask: 128, DstNetMask: 9, NextHop: netip.MustParseAddr("2001:db8:0:1:2:3:4:5"),
+		SrcMAC: 0xffffffffffff, DstMAC: 0x0a0b0c0d0e0f, SrcVlan: 4095, DstVlan: 1,
+		SrcAS: 4294967295, DstAS: 10, SrcCountry: "FR", DstCountry: "US",
+		SrcNetName: "Ünïcødé ✓", DstNetName: "tab\there", SrcNetRole: `back\slash`, DstNetRole: "\u2028\u2029",
+		SrcNetSite: "\x00\x1f\x7f", DstNetSite: "<html>&", SrcNetRegion: "bad\xff\xfeutf8\xe2\x82", DstNetRegion: "r",
+		SrcNetTenant: "t1", DstNetTenant: "t2",
+		InIfIndex: 99, OutIfIndex: 100, InIfName: "xe-0/0/0", OutIfName: "et-1/0/0",
+		InIfDescription: "Transit: Cogent", OutIfDescription: "core\r\n",
+		InIfSpeed: 100000, OutIfSpeed: 400000, InIfConnectivity: "transit", OutIfConnectivity: "core",
+		InIfProvider: "cogent", OutIfProvider: "x", InIfBoundary: BoundaryInternal, OutIfBoundary: Boundary(7),
+		EType: ETypeIPv6, Proto: 58, SrcPort: 65535, DstPort: 10, TCPFlags: 255, IPTos: 0xb8, IPTTL: 255,
+		ICMPType: 128, ICMPCode: 1, ForwardingStatus: 64, Bytes: 1 << 50, Packets: 12345678901234567890,
+	}
+	return []Record{sampleRecord(), {}, full}
+}
+
+// The JSON lines of a few records are frozen: a faster encoder must write the
+// same bytes.
+func TestAppendJSONGolden(t *testing.T) {
+	want := []string{
+		"{\"TimeReceived\":\"2026-11-26T09:30:00.5Z\",\"TimeFlowStart\":\"2026-11-26T09:29:00.5Z\",\"TimeFlowEnd\":\"2026-11-26T09:30:00.5Z\",\"SamplingRate\":1000,\"FlowDirection\":0,\"ExporterAddress\":\"192.0.2.1\",\"ExporterName\":\"edge1.par\",\"ExporterGroup\":\"\",\"ExporterRole\":\"\",\"ExporterSite\":\"\",\"ExporterRegion\":\"\",\"ExporterTenant\":\"\",\"SrcAddr\":\"198.51.100.7\",\"DstAddr\":\"2001:db8::1\",\"SrcNetMask\":24,\"DstNetMask\":32,\"NextHop\":null,\"SrcMAC\":\"00:11:22:33:44:ff\",\"DstMAC\":\"00:00:00:00:00:00\",\"SrcVlan\":0,\"DstVlan\":0,\"SrcAS\":64500,\"DstAS\":174,\"SrcCountry\":\"FR\",\"DstCountry\":\"\",\"SrcNetName\":\"\",\"DstNetName\":\"\",\"SrcNetRole\":\"\",\"DstNetRole\":\"\",\"SrcNetSite\":\"\",\"DstNetSite\":\"\",\"SrcNetRegion\":\"\",\"DstNetRegion\":\"\",\"SrcNetTenant\":\"\",\"DstNetTenant\":\"\",\"InIfIndex\":17,\"OutIfIndex\":0,\"InIfName\":\"Gi0/0/17\",\"OutIfName\":\"\",\"InIfDescription\":\"Transit: \\\"Cogent\\\"\\n\\u0001\",\"OutIfDescription\":\"\",\"InIfSpeed\":10000,\"OutIfSpeed\":0,\"InIfConnectivity\":\"\",\"OutIfConnectivity\":\"\",\"InIfProvider\":\"\",\"OutIfProvider\":\"\",\"InIfBoundary\":\"external\",\"OutIfBoundary\":\"internal\",\"EType\":2048,\"Proto\":6,\"SrcPort\":443,\"DstPort\":51000,\"TCPFlags\":18,\"IPTos\":0,\"IPTTL\":0,\"ICMPType\":0,\"ICMPCode\":0,\"ForwardingStatus\":0,\"Bytes\":1500,\"Packets\":1}",
+		"{\"TimeReceived\":null,\"TimeFlowStart\":null,\"TimeFlowEnd\":null,\"SamplingRate\":0,\"FlowDirection\":0,\"ExporterAddress\":null,\"ExporterName\":\"\",\"ExporterGroup\":\"\",\"ExporterRole\":\"\",\"ExporterSite\":\"\",\"ExporterRegion\":\"\",\"ExporterTenant\":\"\",\"SrcAddr\":null,\"DstAddr\":null,\"SrcNetMask\":0,\"DstNetMask\":0,\"NextHop\":null,\"SrcMAC\":\"00:00:00:00:00:00\",\"DstMAC\":\"00:00:00:00:00:00\",\"SrcVlan\":0,\"DstVlan\":0,\"SrcAS\":0,\"DstAS\":0,\"SrcCountry\":\"\",\"DstCountry\":\"\",\"SrcNetName\":\"\",\"DstNetName\":\"\",\"SrcNetRole\":\"\",\"DstNetRole\":\"\",\"SrcNetSite\":\"\",\"DstNetSite\":\"\",\"SrcNetRegion\":\"\",\"DstNetRegion\":\"\",\"SrcNetTenant\":\"\",\"DstNetTenant\":\"\",\"InIfIndex\":0,\"OutIfIndex\":0,\"InIfName\":\"\",\"OutIfName\":\"\",\"InIfDescription\":\"\",\"OutIfDescription\":\"\",\"InIfSpeed\":0,\"OutIfSpeed\":0,\"InIfConnectivity\":\"\",\"OutIfConnectivity\":\"\",\"InIfProvider\":\"\",\"OutIfProvider\":\"\",\"InIfBoundary\":\"\",\"OutIfBoundary\":\"\",\"EType\":0,\"Proto\":0,\"SrcPort\":0,\"DstPort\":0,\"TCPFlags\":0,\"IPTos\":0,\"IPTTL\":0,\"ICMPType\":0,\"ICMPCode\":0,\"ForwardingStatus\":0,\"Bytes\":0,\"Packets\":0}",
+		"{\"TimeReceived\":\"2025-03-01T23:59:59.999999999Z\",\"TimeFlowStart\":\"2025-03-01T23:58:00.000001Z\",\"TimeFlowEnd\":\"2025-03-02T00:00:00Z\",\"SamplingRate\":18446744073709551615,\"FlowDirection\":1,\"ExporterAddress\":\"10.0.0.255\",\"ExporterName\":\"r1\",\"ExporterGroup\":\"edge\",\"ExporterRole\":\"peering\",\"ExporterSite\":\"paris\",\"ExporterRegion\":\"eu\",\"ExporterTenant\":\"acme\",\"SrcAddr\":\"0.0.0.0\",\"DstAddr\":\"fe80::1%eth0\",\"SrcNetMask\":128,\"DstNetMask\":9,\"NextHop\":\"2001:db8:0:1:2:3:4:5\",\"SrcMAC\":\"ff:ff:ff:ff:ff:ff\",\"DstMAC\":\"0a:0b:0c:0d:0e:0f\",\"SrcVlan\":4095,\"DstVlan\":1,\"SrcAS\":4294967295,\"DstAS\":10,\"SrcCountry\":\"FR\",\"DstCountry\":\"US\",\"SrcNetName\":\"Ünïcødé ✓\",\"DstNetName\":\"tab\\there\",\"SrcNetRole\":\"back\\\\slash\",\"DstNetRole\":\"\u2028\u2029\",\"SrcNetSite\":\"\\u0000\\u001f\x7f\",\"DstNetSite\":\"<html>&\",\"SrcNetRegion\":\"bad\\ufffd\\ufffdutf8\\ufffd\\ufffd\",\"DstNetRegion\":\"r\",\"SrcNetTenant\":\"t1\",\"DstNetTenant\":\"t2\",\"InIfIndex\":99,\"OutIfIndex\":100,\"InIfName\":\"xe-0/0/0\",\"OutIfName\":\"et-1/0/0\",\"InIfDescription\":\"Transit: Cogent\",\"OutIfDescription\":\"core\\r\\n\",\"InIfSpeed\":100000,\"OutIfSpeed\":400000,\"InIfConnectivity\":\"transit\",\"OutIfConnectivity\":\"core\",\"InIfProvider\":\"cogent\",\"OutIfProvider\":\"x\",\"InIfBoundary\":\"internal\",\"OutIfBoundary\":\"\",\"EType\":34525,\"Proto\":58,\"SrcPort\":65535,\"DstPort\":10,\"TCPFlags\":255,\"IPTos\":184,\"IPTTL\":255,\"ICMPType\":128,\"ICMPCode\":1,\"ForwardingStatus\":64,\"Bytes\":1125899906842624,\"Packets\":12345678901234567890}",
+	}
+	var e JSONEncoder
+	for i, r := range goldenRecords() {
+		for pass := 0; pass < 2; pass++ { // cache miss, then hit
+			got := string(e.Append(nil, &r))
+			if got != want[i]+"\n" {
+				t.Errorf("record %d, pass %d:\n got %s\nwant %s", i, pass, got, want[i])
+			}
+		}
+	}
+}
+
+// refAppendJSON is a plain encoder of the JSON-lines format, driven by the
+// schema: the fast generated encoder must agree with it byte for byte.
+func refAppendJSON(dst []byte, r *Record) []byte {
+	dst = append(dst, '{')
+	for i, c := range Columns {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, c.Name...)
+		dst = append(dst, '"', ':')
+		acc := Access(c.Name)
+		switch c.Kind {
+		case KindTime:
+			if v := acc.Time(r); v.IsZero() {
+				dst = append(dst, "null"...)
+			} else {
+				dst = strconv.AppendQuote(dst, v.UTC().Format(time.RFC3339Nano))
+			}
+		case KindUint:
+			dst = strconv.AppendUint(dst, acc.Uint(r), 10)
+		case KindMAC:
+			m := acc.Uint(r)
+			dst = fmt.Appendf(dst, `"%02x:%02x:%02x:%02x:%02x:%02x"`, byte(m>>40), byte(m>>32), byte(m>>24), byte(m>>16), byte(m>>8), byte(m))
+		case KindBoundary:
+			dst = strconv.AppendQuote(dst, Boundary(acc.Uint(r)).String())
+		case KindAddr:
+			if v := acc.Addr(r); v.IsValid() {
+				dst = strconv.AppendQuote(dst, v.Unmap().String())
+			} else {
+				dst = append(dst, "null"...)
+			}
+		case KindString:
+			dst = refAppendJSONString(dst, acc.String(r))
+		}
+	}
+	return append(dst, '}', '\n')
+}
+
+// refAppendJSONString quotes s rune by rune: ", \ and control characters
+// escaped, invalid UTF-8 bytes replaced by \ufffd, everything else as is.
+func refAppendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '"' || r == '\\':
+			dst = append(dst, '\\', byte(r))
+		case r == '\n':
+			dst = append(dst, `\n`...)
+		case r == '\r':
+			dst = append(dst, `\r`...)
+		case r == '\t':
+			dst = append(dst, `\t`...)
+		case r < 0x20:
+			dst = fmt.Appendf(dst, `\u%04x`, r)
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+var jsonTestStrings = []string{
+	"", "", "", "a", "edge1.paris", "FR", "Transit: \"Cogent\"", "Ünïcødé ✓", "\x00\x01\x1f\x7f",
+	"bad\xffname", "\xe2\x82", "tail\xe2", "\\\\", "line\nfeed\rtab\t", "\u2028", "😀 emoji", strings.Repeat("long ", 40),
+}
+
+// randomRecord fills each column with a random value, zero one time in three.
+func randomRecord(rng *rand.Rand) Record {
+	var r Record
+	base := time.Date(2025, 6, 30, 23, 59, 0, 0, time.UTC).Unix()
+	for _, c := range Columns {
+		if rng.IntN(3) == 0 {
+			continue
+		}
+		acc := Access(c.Name)
+		switch c.Kind {
+		case KindTime:
+			sec := base + rng.Int64N(180) - 90
+			if rng.IntN(10) == 0 {
+				sec = rng.Int64N(1 << 33) // up to year 2242
+			}
+			var nsec int64
+			switch rng.IntN(4) {
+			case 1:
+				nsec = rng.Int64N(1000) * 1_000_000
+			case 2:
+				nsec = rng.Int64N(1_000_000_000)
+			case 3:
+				nsec = rng.Int64N(10) * 100_000_000
+			}
+			zones := []*time.Location{time.UTC, time.FixedZone("X", -7*3600), time.FixedZone("Y", 5*3600+1800)}
+			acc.SetTime(&r, time.Unix(sec, nsec).In(zones[rng.IntN(len(zones))]))
+		case KindUint, KindMAC:
+			bits := c.Bits
+			switch rng.IntN(3) {
+			case 0:
+				acc.SetUint(&r, rng.Uint64N(10))
+			case 1:
+				acc.SetUint(&r, rng.Uint64N(1000))
+			default:
+				acc.SetUint(&r, rng.Uint64()>>(64-bits))
+			}
+		case KindBoundary:
+			acc.SetUint(&r, rng.Uint64N(4))
+		case KindString:
+			acc.SetString(&r, jsonTestStrings[rng.IntN(len(jsonTestStrings))])
+		case KindAddr:
+			var b [16]byte
+			for i := range b {
+				b[i] = byte(rng.IntN(256))
+			}
+			switch rng.IntN(4) {
+			case 0:
+				acc.SetAddr(&r, netip.AddrFrom4([4]byte(b[:4])))
+			case 1:
+				acc.SetAddr(&r, netip.AddrFrom16(netip.AddrFrom4([4]byte(b[:4])).As16()))
+			case 2:
+				b[3], b[4], b[5], b[6], b[7] = 0, 0, 0, 0, 0
+				acc.SetAddr(&r, netip.AddrFrom16(b))
+			default:
+				acc.SetAddr(&r, netip.AddrFrom16(b))
+			}
+		}
+	}
+	return r
+}
+
+// Random records, through one encoder so that its time cache sees hits,
+// misses and collisions: the output agrees with the reference encoder.
+func TestAppendJSONMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var e JSONEncoder
+	var buf []byte
+	for i := 0; i < 20000; i++ {
+		r := randomRecord(rng)
+		buf = e.Append(buf[:0], &r)
+		if want := refAppendJSON(nil, &r); string(buf) != string(want) {
+			t.Fatalf("record %d:\n got %s\nwant %s", i, buf, want)
+		}
+		if !json.Valid(buf) {
+			t.Fatalf("record %d: invalid JSON %s", i, buf)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range jsonTestStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := appendJSONString(nil, s)
+		if want := refAppendJSONString(nil, s); string(got) != string(want) {
+			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("invalid JSON %s: %v", got, err)
+		}
+		if utf8.ValidString(s) && back != s {
+			t.Fatalf("round trip of %q gave %q", s, back)
+		}
+	})
 }
