@@ -1,0 +1,620 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/flowengine/flowengine/exporter"
+	"github.com/flowengine/flowengine/internal/testenv"
+)
+
+// binary is the flowengine binary TestMain builds.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "flowengine-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "flowengine")
+	if out, err := exec.Command("go", "build", "-o", binary, "../cmd/flowengine").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build flowengine: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// geoNet is one network of the GeoIP databases the test writes: asn 0 keeps
+// it out of the ASN database, country "" out of the country database.
+type geoNet struct {
+	prefix  netip.Prefix
+	asn     uint32
+	country string
+}
+
+func gn(p string, asn uint32, country string) geoNet {
+	return geoNet{netip.MustParsePrefix(p), asn, country}
+}
+
+// geoNets covers most prefixes the synthetic exporters draw addresses from
+// (exporter/generator.go), and leaves some out on purpose: 17.0.0.0/8 and
+// 2603:1000::/25 are in neither database, 104.16.0.0/13 has no country,
+// 185.42.0.0/16 no AS number, 142.250.128.0/17 a country of its own inside
+// 142.250.0.0/15. The local prefixes get AS numbers the flows do not carry
+// (they say 64496), so that asn_source = "geoip" shows.
+var geoNets = []geoNet{
+	gn("142.250.0.0/15", 15169, "US"),
+	gn("142.250.128.0/17", 0, "IE"),
+	gn("45.57.0.0/17", 2906, "US"),
+	gn("157.240.0.0/16", 32934, "US"),
+	gn("104.16.0.0/13", 13335, ""),
+	gn("23.0.0.0/12", 20940, "NL"),
+	gn("52.0.0.0/11", 16509, "US"),
+	gn("20.0.0.0/11", 8075, "US"),
+	gn("151.101.0.0/16", 54113, "US"),
+	gn("51.68.0.0/16", 16276, "FR"),
+	gn("185.42.0.0/16", 0, "GB"),
+	gn("90.0.0.0/9", 3215, "FR"),
+	gn("78.192.0.0/10", 12322, "FR"),
+	gn("73.0.0.0/8", 7922, "US"),
+	gn("80.128.0.0/11", 3320, "DE"),
+	gn("216.66.0.0/18", 6939, "US"),
+	gn("38.0.0.0/8", 174, "US"),
+	gn("4.0.0.0/9", 3356, "US"),
+	gn("198.51.100.0/24", 64500, "FR"),
+	gn("203.0.113.0/24", 64500, "FR"),
+	gn("192.0.2.0/24", 64501, "DE"),
+	gn("2a00:1450::/32", 15169, "IE"),
+	gn("2a00:86c0::/32", 2906, "US"),
+	gn("2a03:2880::/32", 32934, "IE"),
+	gn("2606:4700::/32", 13335, "US"),
+	gn("2a02:26f0::/29", 20940, "DE"),
+	gn("2600:1f00::/24", 16509, "US"),
+	gn("2a01:e00::/26", 12322, "FR"),
+	gn("2001:470::/32", 6939, "US"),
+	gn("2001:db8:1::/48", 64500, "FR"),
+	gn("2001:db8:2::/48", 64501, "DE"),
+	gn("2001:db8:2:8000::/49", 0, "NL"),
+}
+
+// netNames is the map of enricher "networks".
+var netNames = []struct {
+	prefix netip.Prefix
+	name   string
+}{
+	{netip.MustParsePrefix("198.51.100.0/24"), "customers"},
+	{netip.MustParsePrefix("198.51.100.0/25"), "customers-a"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "servers"},
+	{netip.MustParsePrefix("2001:db8:1::/48"), "servers-v6"},
+	{netip.MustParsePrefix("142.250.0.0/15"), "google"},
+	{netip.MustParsePrefix("2a00:1450::/32"), "google-v6"},
+}
+
+// expectedGeo returns the AS number and country the databases hold for a,
+// by longest prefix among the networks each database has.
+func expectedGeo(a netip.Addr) (asn uint32, country string) {
+	asnBits, ccBits := -1, -1
+	for _, n := range geoNets {
+		if !n.prefix.Contains(a) {
+			continue
+		}
+		if n.asn != 0 && n.prefix.Bits() > asnBits {
+			asn, asnBits = n.asn, n.prefix.Bits()
+		}
+		if n.country != "" && n.prefix.Bits() > ccBits {
+			country, ccBits = n.country, n.prefix.Bits()
+		}
+	}
+	return asn, country
+}
+
+// expectedNetName returns the name of the longest prefix of netNames holding a.
+func expectedNetName(a netip.Addr) string {
+	name, bits := "", -1
+	for _, n := range netNames {
+		if n.prefix.Contains(a) && n.prefix.Bits() > bits {
+			name, bits = n.name, n.prefix.Bits()
+		}
+	}
+	return name
+}
+
+// ifClass is what the interface rules must derive from a description.
+type ifClass struct{ boundary, connectivity, provider string }
+
+// interfaceClasses lists, for every description of exporter.Interfaces(12),
+// the classification the pipeline's rules give.
+var interfaceClasses = map[string]ifClass{
+	"Transit: Cogent": {"external", "transit", "cogent"},
+	"Core: spine1":    {"internal", "", ""},
+	"PNI: Google":     {"external", "pni", "google"},
+	"Transit: Lumen":  {"external", "transit", "lumen"},
+	"IX: FranceIX":    {"external", "ix", "franceix"},
+	"Core: spine2":    {"internal", "", ""},
+	"PNI: Netflix":    {"external", "pni", "netflix"},
+	"IX: AMS-IX":      {"external", "ix", "ams-ix"},
+	"PNI: Facebook":   {"external", "pni", "facebook"},
+	"Core: spine3":    {"internal", "", ""},
+	"Transit: Telia":  {"external", "transit", "telia"},
+	"IX: DE-CIX":      {"external", "ix", "de-cix"},
+}
+
+// sysNames are the sysNames the exporter's SNMP agents announce for
+// exporters 127.0.0.1, .2, .3 (cmd/flowengine/exporter_snmp.go), with the
+// role and site the exporter rules derive from them.
+var sysNames = []struct{ name, role, site string }{
+	{"edge1.par", "edge", "par"},
+	{"edge2.fra", "edge", "fra"},
+	{"edge3.ams", "edge", "ams"},
+}
+
+const (
+	numExporters  = 3
+	numInterfaces = 12
+)
+
+// writeMMDB writes the networks of geoNets that value keeps (ok) to path.
+func writeMMDB(t *testing.T, path, dbType string, value func(geoNet) (mmdbtype.Map, bool)) {
+	t.Helper()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Shorter prefixes first: a more specific network inserted later
+	// replaces its part of the enclosing one.
+	nets := slices.Clone(geoNets)
+	slices.SortStableFunc(nets, func(a, b geoNet) int { return a.prefix.Bits() - b.prefix.Bits() })
+	for _, n := range nets {
+		v, ok := value(n)
+		if !ok {
+			continue
+		}
+		ipn := &net.IPNet{IP: n.prefix.Addr().AsSlice(), Mask: net.CIDRMask(n.prefix.Bits(), n.prefix.Addr().BitLen())}
+		if err := tree.Insert(ipn, v); err != nil {
+			t.Fatalf("insert %s: %v", n.prefix, err)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeGeoIP(t *testing.T, dir string) (asnPath, countryPath string) {
+	asnPath, countryPath = filepath.Join(dir, "asn.mmdb"), filepath.Join(dir, "country.mmdb")
+	writeMMDB(t, asnPath, "GeoLite2-ASN", func(n geoNet) (mmdbtype.Map, bool) {
+		return mmdbtype.Map{
+			"autonomous_system_number":       mmdbtype.Uint32(n.asn),
+			"autonomous_system_organization": mmdbtype.String(fmt.Sprintf("AS%d org", n.asn)),
+		}, n.asn != 0
+	})
+	writeMMDB(t, countryPath, "GeoLite2-Country", func(n geoNet) (mmdbtype.Map, bool) {
+		return mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(n.country)}}, n.country != ""
+	})
+	return asnPath, countryPath
+}
+
+const pipelineTemplate = `
+pipeline {
+  listen    = "127.0.0.1:0"
+  state_dir = %[1]q
+}
+
+source "netflow" "routers" {
+  listen = "127.0.0.1:%[2]d"
+}
+
+source "sflow" "switches" {
+  listen = "127.0.0.1:%[3]d"
+}
+
+enricher "snmp" "interfaces" {
+  input       = [source.netflow.routers, source.sflow.switches]
+  credentials = { "127.0.0.0/8" = { community = "public" } }
+  port        = %[4]d
+  wait        = "2s"
+}
+
+enricher "geoip" "geo" {
+  input            = enricher.snmp.interfaces
+  asn_database     = %[5]q
+  country_database = %[6]q
+  asn_source       = "geoip"
+}
+
+enricher "networks" "names" {
+  input    = enricher.geoip.geo
+  networks = {
+%[7]s  }
+}
+
+classifier "exporter" "sites" {
+  input = enricher.networks.names
+  rule {
+    when = can(regex("^[a-z]+[0-9]*\\.[a-z]+", exporter.name))
+    role = regexcapture("^([a-z]+)", exporter.name, 1)
+    site = regexcapture("^[a-z]+[0-9]*\\.([a-z]+)", exporter.name, 1)
+  }
+  rule {
+    role = "unknown"
+  }
+}
+
+classifier "interface" "boundary" {
+  input = classifier.exporter.sites
+  rule {
+    when         = imatch("^(transit|pni|ix) *:", interface.description)
+    boundary     = "external"
+    connectivity = lower(regexcapture("^(\\w+)", interface.description, 1))
+    provider     = lower(regexcapture(":\\s*(\\S+)", interface.description, 1))
+  }
+  rule {
+    when     = interface.description != ""
+    boundary = "internal"
+  }
+}
+
+sink "file" "out" {
+  input          = classifier.interface.boundary
+  path           = %[8]q
+  flush_interval = "100ms"
+}
+`
+
+// syncBuffer is a bytes.Buffer a process may write while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// record holds the columns the test checks, decoded from a JSON line.
+type record struct {
+	ExporterAddress netip.Addr
+	SrcAddr         netip.Addr
+	DstAddr         netip.Addr
+	InIfIndex       uint32
+	OutIfIndex      uint32
+	enriched
+}
+
+// enriched holds the columns the pipeline fills.
+type enriched struct {
+	ExporterName      string
+	ExporterRole      string
+	ExporterSite      string
+	SrcAS             uint32
+	DstAS             uint32
+	SrcCountry        string
+	DstCountry        string
+	SrcNetName        string
+	DstNetName        string
+	InIfName          string
+	OutIfName         string
+	InIfDescription   string
+	OutIfDescription  string
+	InIfSpeed         uint64
+	OutIfSpeed        uint64
+	InIfBoundary      string
+	OutIfBoundary     string
+	InIfConnectivity  string
+	OutIfConnectivity string
+	InIfProvider      string
+	OutIfProvider     string
+}
+
+// expected returns the enriched columns a flow of exporter ex (0-based)
+// from src to dst through interfaces in and out must have.
+func expected(t *testing.T, ex int, src, dst netip.Addr, in, out uint32) enriched {
+	ifaces := exporter.Interfaces(numInterfaces)
+	var e enriched
+	e.ExporterName, e.ExporterRole, e.ExporterSite = sysNames[ex].name, sysNames[ex].role, sysNames[ex].site
+	e.SrcAS, e.SrcCountry = expectedGeo(src)
+	e.DstAS, e.DstCountry = expectedGeo(dst)
+	e.SrcNetName, e.DstNetName = expectedNetName(src), expectedNetName(dst)
+	if in >= 1 && int(in) <= len(ifaces) {
+		i := ifaces[in-1]
+		c := interfaceClasses[i.Description]
+		e.InIfName, e.InIfDescription, e.InIfSpeed = i.Name, i.Description, i.SpeedMbps
+		e.InIfBoundary, e.InIfConnectivity, e.InIfProvider = c.boundary, c.connectivity, c.provider
+	}
+	if out >= 1 && int(out) <= len(ifaces) {
+		i := ifaces[out-1]
+		c := interfaceClasses[i.Description]
+		e.OutIfName, e.OutIfDescription, e.OutIfSpeed = i.Name, i.Description, i.SpeedMbps
+		e.OutIfBoundary, e.OutIfConnectivity, e.OutIfProvider = c.boundary, c.connectivity, c.provider
+	}
+	return e
+}
+
+// TestTables checks the test's own tables against the exporter: every
+// interface description is classified, external interfaces are the
+// exporter's external ones.
+func TestTables(t *testing.T) {
+	for _, i := range exporter.Interfaces(numInterfaces) {
+		c, ok := interfaceClasses[i.Description]
+		if !ok {
+			t.Errorf("interface %d: description %q not in interfaceClasses", i.Index, i.Description)
+			continue
+		}
+		if (c.boundary == "external") != i.External {
+			t.Errorf("interface %d %q: boundary %q, exporter says external=%v", i.Index, i.Description, c.boundary, i.External)
+		}
+	}
+	for i := range numExporters {
+		if got := exporter.ExporterAddress(i); got != netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}) {
+			t.Errorf("exporter %d address %v", i, got)
+		}
+	}
+}
+
+// TestEnrichment runs the whole enrichment chain (SNMP from the exporter's
+// agents, GeoIP from databases written here, networks, exporter and
+// interface classifiers) in `flowengine run`, fed by `flowengine exporter`
+// in each protocol, and checks every column of every flow.
+func TestEnrichment(t *testing.T) {
+	const count = 3000
+	geoDir := t.TempDir()
+	asnPath, countryPath := writeGeoIP(t, geoDir)
+	var netsHCL strings.Builder
+	for _, n := range netNames {
+		fmt.Fprintf(&netsHCL, "    %q = { name = %q }\n", n.prefix.String(), n.name)
+	}
+
+	for _, tc := range []struct {
+		protocol string
+		sflow    bool
+		ipv6     bool // the protocol carries IPv6 flows
+	}{
+		{protocol: exporter.NetFlow9, ipv6: true},
+		{protocol: exporter.IPFIX, ipv6: true},
+		{protocol: exporter.NetFlow5},
+		{protocol: exporter.SFlow, sflow: true, ipv6: true},
+	} {
+		t.Run(tc.protocol, func(t *testing.T) {
+			dir := t.TempDir()
+			nfPort, sfPort, snmpPort := testenv.FreePort(t, "udp"), testenv.FreePort(t, "udp"), testenv.FreePort(t, "udp")
+			for snmpPort == nfPort || snmpPort == sfPort || nfPort == sfPort {
+				sfPort, snmpPort = testenv.FreePort(t, "udp"), testenv.FreePort(t, "udp")
+			}
+			out := filepath.Join(dir, "flows.jsonl")
+			stateDir := filepath.Join(dir, "state")
+			pipeline := filepath.Join(dir, "pipeline.hcl")
+			src := fmt.Sprintf(pipelineTemplate, stateDir, nfPort, sfPort, snmpPort, asnPath, countryPath, netsHCL.String(), out)
+			if err := os.WriteFile(pipeline, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			// The engine.
+			var engineErr syncBuffer
+			engine := exec.Command(binary, "run", pipeline)
+			engine.Stdout, engine.Stderr = &engineErr, &engineErr
+			if err := engine.Start(); err != nil {
+				t.Fatal(err)
+			}
+			engineDone := make(chan error, 1)
+			go func() { engineDone <- engine.Wait() }()
+			stopped := false
+			defer func() {
+				if !stopped {
+					engine.Process.Kill()
+					<-engineDone
+				}
+			}()
+			waitFor(t, "the engine to listen", 20*time.Second, engineDone, &engineErr, func() bool {
+				s := engineErr.String()
+				return strings.Contains(s, "listening for netflow") && strings.Contains(s, "listening for sFlow") &&
+					strings.Contains(s, "pipeline running")
+			})
+
+			// The exporters, with their SNMP agents.
+			port := nfPort
+			if tc.sflow {
+				port = sfPort
+			}
+			var exporterOut syncBuffer
+			exp := exec.Command(binary, "exporter",
+				"-collector", fmt.Sprintf("127.0.0.1:%d", port), "-protocol", tc.protocol,
+				"-exporters", fmt.Sprint(numExporters), "-interfaces", fmt.Sprint(numInterfaces),
+				"-count", fmt.Sprint(count), "-rate", "2000", "-snmp-port", fmt.Sprint(snmpPort),
+				"-template-interval", "1s", "-seed", "7", "-quiet")
+			exp.Stdout, exp.Stderr = &exporterOut, &exporterOut
+			if err := exp.Run(); err != nil {
+				t.Fatalf("flowengine exporter: %v\n%s\nengine:\n%s", err, exporterOut.String(), engineErr.String())
+			}
+			if !strings.Contains(exporterOut.String(), fmt.Sprintf("flows=%d ", count)) {
+				t.Fatalf("exporter did not send %d flows:\n%s", count, exporterOut.String())
+			}
+
+			// Every flow in the file, then a clean shutdown.
+			waitFor(t, fmt.Sprintf("%d flows in %s", count, out), 30*time.Second, engineDone, &engineErr, func() bool {
+				return countLines(out) >= count
+			})
+			if err := engine.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-engineDone:
+				stopped = true
+				if err != nil {
+					t.Fatalf("flowengine run after SIGTERM: %v\n%s", err, engineErr.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("flowengine run did not stop within 30 s of SIGTERM:\n%s", engineErr.String())
+			}
+
+			records := readRecords(t, out)
+			if len(records) != count {
+				t.Fatalf("%d flows in the file, the exporter sent %d\n%s", len(records), count, engineErr.String())
+			}
+			checkRecords(t, records, tc.ipv6)
+			if t.Failed() {
+				t.Logf("engine stderr:\n%s", engineErr.String())
+			}
+		})
+	}
+}
+
+// checkRecords compares every record with what it must hold, and checks
+// that the run covered the cases the tables were written for.
+func checkRecords(t *testing.T, records []record, ipv6 bool) {
+	var (
+		perExporter                     [numExporters]int
+		v6, geoHits, geoMisses, netHits int
+		ifaces                          = map[uint32]bool{}
+		mismatches                      int
+	)
+	for n, r := range records {
+		ex := -1
+		for i := range numExporters {
+			if r.ExporterAddress == exporter.ExporterAddress(i) {
+				ex = i
+			}
+		}
+		if ex < 0 {
+			t.Errorf("flow %d: exporter %v is none of the %d synthetic exporters", n+1, r.ExporterAddress, numExporters)
+			continue
+		}
+		perExporter[ex]++
+		for _, idx := range []uint32{r.InIfIndex, r.OutIfIndex} {
+			if idx < 1 || idx > numInterfaces {
+				t.Errorf("flow %d: ifIndex %d out of 1..%d", n+1, idx, numInterfaces)
+			}
+			ifaces[idx] = true
+		}
+		if r.SrcAddr.Is6() {
+			v6++
+		}
+		for _, a := range []netip.Addr{r.SrcAddr, r.DstAddr} {
+			if as, cc := expectedGeo(a); as != 0 && cc != "" {
+				geoHits++
+			} else {
+				geoMisses++
+			}
+			if expectedNetName(a) != "" {
+				netHits++
+			}
+		}
+		want := expected(t, ex, r.SrcAddr, r.DstAddr, r.InIfIndex, r.OutIfIndex)
+		if diff := cmp.Diff(r.enriched, want); diff != "" {
+			mismatches++
+			if mismatches <= 5 {
+				t.Errorf("flow %d (exporter %v, %v -> %v, ifIndex %d -> %d) (-got +want):\n%s",
+					n+1, r.ExporterAddress, r.SrcAddr, r.DstAddr, r.InIfIndex, r.OutIfIndex, diff)
+			}
+		}
+	}
+	if mismatches > 0 {
+		t.Errorf("%d of %d flows differ from what they must hold", mismatches, len(records))
+	}
+	// The run exercised what the tables describe.
+	for i, c := range perExporter {
+		if c == 0 {
+			t.Errorf("no flow from exporter %v", exporter.ExporterAddress(i))
+		}
+	}
+	if ipv6 && v6 == 0 {
+		t.Errorf("no IPv6 flow")
+	}
+	if !ipv6 && v6 != 0 {
+		t.Errorf("%d IPv6 flows from a protocol without IPv6", v6)
+	}
+	if geoHits == 0 || geoMisses == 0 {
+		t.Errorf("addresses with AS and country: %d, without: %d; want both", geoHits, geoMisses)
+	}
+	if netHits == 0 {
+		t.Errorf("no address in the networks map")
+	}
+	if len(ifaces) < 4 {
+		t.Errorf("only %d distinct interfaces in flows", len(ifaces))
+	}
+	t.Logf("%d flows: per exporter %v, %d IPv6, addresses with AS and country %d, without %d, named %d, %d interfaces",
+		len(records), perExporter, v6, geoHits, geoMisses, netHits, len(ifaces))
+}
+
+// waitFor polls cond until it holds, failing after timeout or when the
+// engine exits, with the engine's output.
+func waitFor(t *testing.T, what string, timeout time.Duration, engineDone chan error, engineErr *syncBuffer, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		select {
+		case err := <-engineDone:
+			engineDone <- err // for the deferred cleanup
+			t.Fatalf("flowengine run exited (%v) while waiting for %s:\n%s", err, what, engineErr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after %s; engine stderr:\n%s", what, timeout, engineErr.String())
+		}
+	}
+}
+
+func countLines(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(data, []byte("\n"))
+}
+
+func readRecords(t *testing.T, path string) []record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var records []record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %d: %v: %s", len(records)+1, err, sc.Text())
+		}
+		records = append(records, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return records
+}
