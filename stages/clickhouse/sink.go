@@ -1,0 +1,574 @@
+// Package clickhouse is the `sink "clickhouse"` stage: it provisions the
+// flows table, the consolidated tables fed by materialized views and the
+// lookup tables with DDL adapted to the server's version, and inserts flows
+// in large batches over the native protocol, with retries, back-pressure and
+// poison-row isolation, releasing each flow batch only once its rows are in
+// ClickHouse (at-least-once delivery).
+package clickhouse
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+)
+
+type exception = clickhouse.Exception
+
+var _ engine.Sink = (*Sink)(nil)
+
+// Spec is the `sink "clickhouse"` block.
+var Spec = &dsl.Spec{
+	Description: "Writes flows to ClickHouse over the native protocol and provisions its tables " +
+		"(flows, consolidated flows_<interval> tables fed by materialized views, protocols and asns lookup tables).",
+	Attrs: []dsl.Attr{
+		{Name: "servers", Type: dsl.TypeStringList, Default: []string{"127.0.0.1:9000"}, Description: "ClickHouse servers (host:port of the native protocol); tried in order"},
+		{Name: "database", Type: dsl.TypeString, Default: "flowengine", Description: "database holding the tables; created if missing"},
+		{Name: "username", Type: dsl.TypeString, Default: "default", Description: "user name"},
+		{Name: "password", Type: dsl.TypeString, Default: "", Description: "password (never logged)"},
+		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(100000), Description: "rows per INSERT: an INSERT is sent when this many rows wait"},
+		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 5 * time.Second, Description: "longest time a row waits before its INSERT is sent"},
+		{Name: "retention", Type: dsl.TypeDuration, Default: 30 * 24 * time.Hour, Description: "how long flows are kept in the flows table (TTL, or partitions dropped by the sink on servers before 19.6); \"0s\" keeps them forever"},
+		{Name: "consolidate", Type: dsl.TypeBool, Default: true, Description: "create the consolidated tables; without consolidation blocks: flows_1m0s (90d), flows_5m0s (1y), flows_1h0m0s (5y)"},
+		{Name: "allow_destructive", Type: dsl.TypeBool, Default: false, Description: "let provisioning drop or rewrite columns and replace tables (data loss)"},
+		{Name: "max_retries", Type: dsl.TypeInt, Default: int64(0), Description: "failed INSERT attempts before the sink fails (and is restarted); 0 retries forever while flows wait"},
+		{Name: "retry_backoff", Type: dsl.TypeDuration, Default: 500 * time.Millisecond, Description: "first wait after a failed INSERT; doubled after each failure"},
+		{Name: "retry_max_backoff", Type: dsl.TypeDuration, Default: 30 * time.Second, Description: "longest wait between INSERT attempts"},
+		{Name: "dial_timeout", Type: dsl.TypeDuration, Default: 10 * time.Second, Description: "timeout to connect to a server"},
+		{Name: "compression", Type: dsl.TypeString, Default: "lz4", OneOf: []string{"lz4", "zstd", "none"}, Description: "compression of the native protocol blocks"},
+	},
+	Blocks: []dsl.BlockSpec{
+		{Type: "tls", Max: 1, Description: "TLS to the servers (the secure native port, 9440 by default)", Attrs: []dsl.Attr{
+			{Name: "enabled", Type: dsl.TypeBool, Default: true, Description: "use TLS"},
+			{Name: "ca_file", Type: dsl.TypeString, Default: "", Description: "PEM file of the CAs to trust instead of the system's"},
+			{Name: "insecure_skip_verify", Type: dsl.TypeBool, Default: false, Description: "do not verify the server certificate (tests only)"},
+			{Name: "server_name", Type: dsl.TypeString, Default: "", Description: "name to verify the certificate against, if not the host of servers"},
+		}},
+		{Type: "consolidation", Description: "a consolidated table flows_<interval> summing Bytes and Packets per interval over the dimension columns; replaces the default set", Attrs: []dsl.Attr{
+			{Name: "interval", Type: dsl.TypeDuration, Required: true, Description: "time resolution: \"1m\", \"5m\", \"1h\""},
+			{Name: "retention", Type: dsl.TypeDuration, Required: true, Description: "how long rows are kept; \"0s\" keeps them forever"},
+		}},
+	},
+}
+
+// DefaultConsolidations are the consolidated tables made without consolidation blocks.
+var DefaultConsolidations = []consolidation{
+	{Interval: time.Minute, Retention: 90 * 24 * time.Hour},
+	{Interval: 5 * time.Minute, Retention: 365 * 24 * time.Hour},
+	{Interval: time.Hour, Retention: 5 * 365 * 24 * time.Hour},
+}
+
+func init() {
+	engine.Register(engine.KindSink, "clickhouse", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+		return New(cfg, env)
+	})
+}
+
+type config struct {
+	servers          []string
+	database         string
+	username         string
+	password         string
+	tlsEnabled       bool
+	caFile           string
+	insecure         bool
+	serverName       string
+	batchSize        int
+	batchTimeout     time.Duration
+	retention        time.Duration
+	consolidations   []consolidation
+	allowDestructive bool
+	maxRetries       int
+	retryBackoff     time.Duration
+	retryMaxBackoff  time.Duration
+	dialTimeout      time.Duration
+	compression      string
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Sink writes flows to ClickHouse. It implements engine.Sink and engine.Provisioner.
+type Sink struct {
+	id      engine.ID
+	cfg     config
+	log     *slog.Logger
+	metrics *metrics
+	columns []flow.Column // the schema; flow.Columns except in tests
+
+	mu       sync.Mutex
+	conn     driver.Conn
+	features *features
+
+	// Insert state, owned by Run; kept across restarts of Run.
+	buf       *rowBuffer
+	pending   []*flow.Batch
+	insertSQL string
+	now       func() time.Time
+}
+
+// New builds the sink from its configuration. It does no I/O.
+func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	bad := func(attr, summary, detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: cfg.Range(attr)})
+	}
+	c := config{
+		servers:          cfg.Strings("servers"),
+		database:         cfg.String("database"),
+		username:         cfg.String("username"),
+		password:         cfg.String("password"),
+		batchSize:        int(cfg.Int("batch_size")),
+		batchTimeout:     cfg.Duration("batch_timeout"),
+		retention:        cfg.Duration("retention"),
+		allowDestructive: cfg.Bool("allow_destructive"),
+		maxRetries:       int(cfg.Int("max_retries")),
+		retryBackoff:     cfg.Duration("retry_backoff"),
+		retryMaxBackoff:  cfg.Duration("retry_max_backoff"),
+		dialTimeout:      cfg.Duration("dial_timeout"),
+		compression:      cfg.String("compression"),
+	}
+	if len(c.servers) == 0 {
+		bad("servers", "No ClickHouse server", "servers needs at least one host:port.")
+	}
+	for _, s := range c.servers {
+		if !strings.Contains(s, ":") {
+			bad("servers", "Invalid ClickHouse server", fmt.Sprintf("%q is not host:port (the native protocol port is 9000, 9440 with TLS).", s))
+		}
+	}
+	if !identRE.MatchString(c.database) {
+		bad("database", "Invalid database name", fmt.Sprintf("%q is not a database name: letters, digits and _ only.", c.database))
+	}
+	if c.batchSize <= 0 {
+		bad("batch_size", "Invalid batch size", "batch_size must be at least 1.")
+	}
+	if c.batchTimeout <= 0 {
+		bad("batch_timeout", "Invalid batch timeout", "batch_timeout must be positive.")
+	}
+	if c.maxRetries < 0 {
+		bad("max_retries", "Invalid max_retries", "max_retries must be 0 (retry forever) or more.")
+	}
+	if c.retryBackoff <= 0 {
+		c.retryBackoff = 500 * time.Millisecond
+	}
+	if c.retryMaxBackoff < c.retryBackoff {
+		c.retryMaxBackoff = c.retryBackoff
+	}
+	if c.retention > 0 && c.retention < time.Hour {
+		bad("retention", "Retention too short", "retention must be at least 1h (or 0s to keep flows forever).")
+	}
+	if blocks := cfg.Blocks("tls"); len(blocks) > 0 {
+		t := blocks[0]
+		c.tlsEnabled = t.Bool("enabled")
+		c.caFile = t.String("ca_file")
+		c.insecure = t.Bool("insecure_skip_verify")
+		c.serverName = t.String("server_name")
+	}
+	if cfg.Bool("consolidate") {
+		blocks := cfg.Blocks("consolidation")
+		if len(blocks) == 0 {
+			c.consolidations = append(c.consolidations, DefaultConsolidations...)
+		}
+		seen := map[string]bool{}
+		for _, b := range blocks {
+			cn := consolidation{Interval: b.Duration("interval"), Retention: b.Duration("retention")}
+			switch {
+			case cn.Interval < time.Second || cn.Interval%time.Second != 0:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid consolidation interval",
+					Detail: "interval must be a whole number of seconds, at least 1s.", Subject: b.Range("interval")})
+				continue
+			case cn.Retention > 0 && cn.Retention < cn.Interval:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid consolidation retention",
+					Detail: "retention must be longer than the interval (or 0s to keep rows forever).", Subject: b.Range("retention")})
+				continue
+			case seen[consolidatedName(cn.Interval)]:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate consolidation",
+					Detail: fmt.Sprintf("Another consolidation block already has interval %s.", cn.Interval), Subject: b.Range("interval")})
+				continue
+			}
+			seen[consolidatedName(cn.Interval)] = true
+			c.consolidations = append(c.consolidations, cn)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns, now: time.Now}
+	s.metrics = newMetrics(env.Metrics)
+	return s, diags
+}
+
+// connect returns the connection pool, opening it the first time. Opening
+// does not dial: errors show at the first query.
+func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		return s.conn, nil
+	}
+	opts := &clickhouse.Options{
+		Addr:         s.cfg.servers,
+		Auth:         clickhouse.Auth{Username: s.cfg.username, Password: s.cfg.password},
+		DialTimeout:  s.cfg.dialTimeout,
+		MaxOpenConns: 4,
+		MaxIdleConns: 2,
+		ReadTimeout:  5 * time.Minute,
+		ClientInfo:   clickhouse.ClientInfo{Products: []struct{ Name, Version string }{{Name: "flowengine", Version: "1"}}},
+	}
+	switch s.cfg.compression {
+	case "lz4":
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	case "zstd":
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
+	}
+	if s.cfg.tlsEnabled {
+		tc := &tls.Config{InsecureSkipVerify: s.cfg.insecure, ServerName: s.cfg.serverName, MinVersion: tls.VersionTLS12}
+		if s.cfg.caFile != "" {
+			pem, err := os.ReadFile(s.cfg.caFile)
+			if err != nil {
+				return nil, fmt.Errorf("clickhouse tls: read ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("clickhouse tls: ca_file %s holds no PEM certificate", s.cfg.caFile)
+			}
+			tc.RootCAs = pool
+		}
+		opts.TLS = tc
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	s.conn = conn
+	return conn, nil
+}
+
+// Close closes the connections. Run closes them too when it returns.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	return err
+}
+
+// Run inserts the flows received on in, until in is closed and everything
+// is written. A batch is released only once the INSERT holding its rows
+// succeeded; while ClickHouse is unreachable the sink retries and stops
+// reading, so the pipeline back-pressures.
+func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
+	defer s.Close()
+	f, err := s.waitFeatures(ctx)
+	if err != nil {
+		return err
+	}
+	if s.buf == nil {
+		s.buf = newRowBuffer(s.columns, f)
+		names := make([]string, len(s.columns))
+		for i, c := range s.columns {
+			names[i] = quote(c.Name)
+		}
+		s.insertSQL = fmt.Sprintf("INSERT INTO %s.%s (%s)", quote(s.cfg.database), quote("flows"), strings.Join(names, ", "))
+	}
+
+	// Servers without TTL: the sink drops old partitions itself.
+	rctx, stopRetention := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if !f.TTL {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.retentionLoop(rctx, f)
+		}()
+	}
+	defer func() {
+		stopRetention()
+		wg.Wait()
+	}()
+
+	timer := time.NewTimer(s.cfg.batchTimeout)
+	defer timer.Stop()
+	if s.buf.rows > 0 { // left by a previous Run that failed
+		if err := s.flush(ctx); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return s.flush(ctx)
+			}
+			if len(b.Records) == 0 {
+				b.Release()
+				continue
+			}
+			if s.buf.rows == 0 {
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				timer.Reset(s.cfg.batchTimeout)
+			}
+			s.buf.append(b.Records)
+			s.pending = append(s.pending, b)
+			if s.buf.rows >= s.cfg.batchSize {
+				if err := s.flush(ctx); err != nil {
+					return err
+				}
+			}
+		case <-timer.C:
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+			timer.Reset(s.cfg.batchTimeout)
+		case <-ctx.Done():
+			if s.buf.rows > 0 {
+				s.log.Warn("clickhouse sink stopped with flows not written", "flows", s.buf.rows)
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// waitFeatures reads the server version, retrying while the server is down.
+func (s *Sink) waitFeatures(ctx context.Context) (features, error) {
+	s.mu.Lock()
+	f := s.features
+	s.mu.Unlock()
+	if f != nil {
+		return *f, nil
+	}
+	backoff := s.cfg.retryBackoff
+	for attempt := 1; ; attempt++ {
+		got, err := s.serverFeatures(ctx)
+		if err == nil {
+			return got, nil
+		}
+		if ctx.Err() != nil {
+			return features{}, ctx.Err()
+		}
+		if !isTransient(err) || (s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries) {
+			return features{}, err
+		}
+		s.metrics.retries.Inc()
+		s.log.Warn("clickhouse not ready, retrying", "attempt", attempt, "in", backoff, "error", err)
+		if !sleep(ctx, backoff) {
+			return features{}, ctx.Err()
+		}
+		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
+	}
+}
+
+// flush inserts every buffered row, then releases the batches they came from.
+func (s *Sink) flush(ctx context.Context) error {
+	if s.buf.rows == 0 {
+		return nil
+	}
+	if err := s.insertRange(ctx, 0, s.buf.rows); err != nil {
+		return err
+	}
+	for _, b := range s.pending {
+		b.Release()
+	}
+	clear(s.pending)
+	s.pending = s.pending[:0]
+	s.buf.reset()
+	return nil
+}
+
+// dataError is an INSERT rejected because of the rows it holds.
+type dataError struct{ err error }
+
+func (e dataError) Error() string { return e.err.Error() }
+func (e dataError) Unwrap() error { return e.err }
+
+// Server error codes caused by the data of an INSERT, not by the server's state.
+var dataCodes = map[int32]bool{
+	6: true, 27: true, 36: true, 38: true, 41: true, 53: true, 69: true, 70: true, 72: true,
+	131: true, 321: true, 691: true,
+}
+
+func isDataError(err error) bool {
+	var de dataError
+	if errors.As(err, &de) {
+		return true
+	}
+	var ex *exception
+	return errors.As(err, &ex) && dataCodes[ex.Code]
+}
+
+// isTransient reports whether err is worth retrying as is.
+func isTransient(err error) bool {
+	if isDataError(err) {
+		return false
+	}
+	var ex *exception
+	if errors.Is(err, ErrAuthentication) || (errors.As(err, &ex) && authCodes[ex.Code]) {
+		return false
+	}
+	return true
+}
+
+// insertRange inserts rows [lo, hi) of the buffer. Transient failures are
+// retried with exponential backoff; a rejection caused by the data splits
+// the range in halves until the bad rows are alone, and drops only those.
+func (s *Sink) insertRange(ctx context.Context, lo, hi int) error {
+	backoff := s.cfg.retryBackoff
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := s.insertOnce(ctx, lo, hi)
+		if err == nil {
+			s.metrics.latency.Observe(time.Since(start).Seconds())
+			s.metrics.rows.Add(float64(hi - lo))
+			if attempt > 1 {
+				s.log.Info("clickhouse insert succeeded after retries", "rows", hi-lo, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if isDataError(err) {
+			s.metrics.errors.WithLabelValues("data").Inc()
+			if hi-lo == 1 {
+				s.metrics.dropped.WithLabelValues("rejected").Inc()
+				s.log.Warn("clickhouse rejected a flow, dropped", "error", err, "flow", s.describeRow(lo))
+				return nil
+			}
+			s.log.Warn("clickhouse rejected an insert, splitting it to isolate the bad flows", "rows", hi-lo, "error", err)
+			mid := lo + (hi-lo)/2
+			if err := s.insertRange(ctx, lo, mid); err != nil {
+				return err
+			}
+			return s.insertRange(ctx, mid, hi)
+		}
+		s.metrics.errors.WithLabelValues("transient").Inc()
+		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
+			return fmt.Errorf("clickhouse insert of %d flows failed %d times: %w", hi-lo, attempt, s.explain(err))
+		}
+		s.metrics.retries.Inc()
+		s.log.Warn("clickhouse insert failed, retrying", "rows", hi-lo, "attempt", attempt, "in", backoff, "error", s.explain(err))
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
+	}
+}
+
+func (s *Sink) insertOnce(ctx context.Context, lo, hi int) error {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, s.insertSQL)
+	if err != nil {
+		return err
+	}
+	for i, cb := range s.buf.cols {
+		if err := batch.Column(i).Append(cb.slice(lo, hi)); err != nil {
+			_ = batch.Abort()
+			return dataError{fmt.Errorf("column %s: %w", cb.col.Name, err)}
+		}
+	}
+	return batch.Send()
+}
+
+// describeRow names a buffered row in logs, by the exporter and time.
+func (s *Sink) describeRow(i int) string {
+	var parts []string
+	for _, cb := range s.buf.cols {
+		switch cb.col.Name {
+		case "TimeReceived", "ExporterAddress", "SrcAddr", "DstAddr":
+			parts = append(parts, fmt.Sprintf("%s=%v", cb.col.Name, cb.value(i)))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func (cb *colBuf) value(i int) any {
+	switch v := cb.slice(i, i+1).(type) {
+	case []time.Time:
+		return v[0].UTC().Format(time.RFC3339)
+	case [][]byte:
+		return fmt.Sprintf("%x", v[0])
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type metrics struct {
+	rows       prometheus.Counter
+	latency    prometheus.Histogram
+	retries    prometheus.Counter
+	errors     *prometheus.CounterVec
+	dropped    *prometheus.CounterVec
+	partitions prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_clickhouse_rows_inserted_total",
+			Help: "Flows inserted into ClickHouse."}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowengine_clickhouse_insert_duration_seconds",
+			Help: "Duration of successful INSERTs.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_clickhouse_insert_retries_total",
+			Help: "INSERTs (or connections) retried after a transient failure."}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_clickhouse_insert_errors_total",
+			Help: "Failed INSERTs, by kind: transient (retried) or data (split to isolate bad flows)."}, []string{"kind"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_clickhouse_rows_dropped_total",
+			Help: "Flows dropped, by reason: rejected (ClickHouse refused the flow alone)."}, []string{"reason"}),
+		partitions: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_clickhouse_partitions_dropped_total",
+			Help: "Partitions dropped by retention on servers without TTL."}),
+	}
+	m.errors.WithLabelValues("transient")
+	m.errors.WithLabelValues("data")
+	m.dropped.WithLabelValues("rejected")
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.rows, m.latency, m.retries, m.errors, m.dropped, m.partitions} {
+			if err := reg.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					panic(err)
+				}
+			}
+		}
+	}
+	return m
+}
