@@ -2,20 +2,27 @@ package flow
 
 import (
 	"net/netip"
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
 
-// JSONEncoder writes records as JSON lines. It caches the formatted date
-// and time of the last seconds seen, since the records of a batch share their
-// timestamps; the zero value is ready to use. It is not safe for concurrent use.
+// JSONEncoder writes records as JSON lines. It caches the formatted date and
+// time of the last second seen in each time column, since the records of a
+// batch share their timestamps; the zero value is ready to use. It is not safe
+// for concurrent use.
 type JSONEncoder struct {
-	cache [4]struct {
-		sec  int64
-		ok   bool
-		text [19]byte // "2006-01-02T15:04:05"
-	}
+	times [jsonTimeColumns]timeText
+	// The date of the last day formatted, for misses within one day.
+	day     int64
+	dayOK   bool
+	dayText [10]byte // "2006-01-02"
+}
+
+// timeText is a second formatted as "2006-01-02T15:04:05".
+type timeText struct {
+	sec  int64
+	ok   bool
+	text [19]byte
 }
 
 // AppendJSON appends r as one JSON object, keys as the column names, followed by
@@ -28,92 +35,248 @@ func AppendJSON(dst []byte, r *Record) []byte {
 
 // Append appends r as one JSON line (see AppendJSON).
 func (e *JSONEncoder) Append(dst []byte, r *Record) []byte {
-	dst = append(dst, '{')
-	dst = e.appendFields(dst, r)
-	return append(dst, '}', '\n')
+	return e.appendFields(dst, r)
 }
 
-func (e *JSONEncoder) appendTime(dst []byte, t time.Time) []byte {
+// appendTime appends t as a quoted RFC 3339 UTC time, or null for the zero
+// time, through the cache slot of its column.
+func (e *JSONEncoder) appendTime(dst []byte, t time.Time, slot int) []byte {
 	if t.IsZero() {
 		return append(dst, "null"...)
 	}
-	sec, nsec := t.Unix(), t.Nanosecond()
-	c := &e.cache[sec&3]
-	if c.sec != sec || !c.ok {
-		c.sec, c.ok = sec, true
-		time.Unix(sec, 0).UTC().AppendFormat(c.text[:0], "2006-01-02T15:04:05")
+	sec, nsec := t.Unix(), uint32(t.Nanosecond())
+	c := &e.times[slot]
+	if !c.ok || c.sec != sec {
+		e.fillTime(c, sec)
 	}
-	dst = append(dst, '"')
-	dst = append(dst, c.text[:]...)
+	var buf [32]byte // `"2006-01-02T15:04:05.999999999Z"`
+	buf[0] = '"'
+	*(*[19]byte)(buf[1:20]) = c.text
+	n := 20
 	if nsec != 0 {
-		var frac [10]byte
-		frac[0] = '.'
-		n := uint32(nsec)
-		for i := 9; i >= 1; i-- {
-			frac[i] = byte('0' + n%10)
-			n /= 10
+		// A dot and up to 9 digits, trailing zeros trimmed.
+		w := 9
+		switch {
+		case nsec%1_000_000 == 0:
+			nsec, w = nsec/1_000_000, 3
+		case nsec%1000 == 0:
+			nsec, w = nsec/1000, 6
 		}
-		end := 10
-		for frac[end-1] == '0' {
-			end--
+		for nsec%10 == 0 {
+			nsec /= 10
+			w--
 		}
-		dst = append(dst, frac[:end]...)
+		buf[n] = '.'
+		for i := n + w; i > n; i-- {
+			buf[i] = byte('0' + nsec%10)
+			nsec /= 10
+		}
+		n += w + 1
 	}
-	return append(dst, 'Z', '"')
+	buf[n], buf[n+1] = 'Z', '"'
+	return append(dst, buf[:n+2]...)
 }
+
+// maxFastSec is the first second of the year 10000: below it, and from the
+// epoch, times are formatted by hand.
+const maxFastSec = 253402300800
+
+// fillTime formats sec into c, from another column's slot when one holds
+// the same second.
+func (e *JSONEncoder) fillTime(c *timeText, sec int64) {
+	c.sec, c.ok = sec, true
+	for i := range e.times {
+		if o := &e.times[i]; o != c && o.ok && o.sec == sec {
+			c.text = o.text
+			return
+		}
+	}
+	if sec < 0 || sec >= maxFastSec {
+		time.Unix(sec, 0).UTC().AppendFormat(c.text[:0], "2006-01-02T15:04:05")
+		return
+	}
+	day, tod := sec/86400, sec%86400
+	if !e.dayOK || e.day != day {
+		e.day, e.dayOK = day, true
+		y, m, d := civil(day)
+		put4(e.dayText[0:4], y)
+		e.dayText[4] = '-'
+		put2(e.dayText[5:7], m)
+		e.dayText[7] = '-'
+		put2(e.dayText[8:10], d)
+	}
+	*(*[10]byte)(c.text[0:10]) = e.dayText
+	c.text[10] = 'T'
+	put2(c.text[11:13], int(tod/3600))
+	c.text[13] = ':'
+	put2(c.text[14:16], int(tod/60%60))
+	c.text[16] = ':'
+	put2(c.text[17:19], int(tod%60))
+}
+
+// civil returns the proleptic Gregorian date of a day counted from
+// 1970-01-01 (day >= 0).
+func civil(day int64) (year, month, dayOfMonth int) {
+	z := day + 719468 // days since 0000-03-01
+	era := z / 146097
+	doe := z - era*146097                                  // [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365], from March 1
+	mp := (5*doy + 2) / 153                                // [0, 11], March is 0
+	dayOfMonth = int(doy - (153*mp+2)/5 + 1)
+	year = int(yoe + era*400)
+	if mp < 10 {
+		month = int(mp + 3)
+	} else {
+		month = int(mp - 9)
+		year++
+	}
+	return year, month, dayOfMonth
+}
+
+func put2(b []byte, v int) {
+	_ = b[1]
+	b[0], b[1] = byte('0'+v/10), byte('0'+v%10)
+}
+
+func put4(b []byte, v int) {
+	put2(b[0:2], v/100)
+	put2(b[2:4], v%100)
+}
+
+// digits2 holds the two-digit decimals 00 to 99.
+const digits2 = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 func appendUint(dst []byte, v uint64) []byte {
 	if v < 10 {
 		return append(dst, byte('0'+v))
 	}
-	return strconv.AppendUint(dst, v, 10)
-}
-
-func appendJSONBoundary(dst []byte, b Boundary) []byte {
-	dst = append(dst, '"')
-	dst = append(dst, b.String()...)
-	return append(dst, '"')
-}
-
-func appendJSONAddr(dst []byte, a netip.Addr) []byte {
-	if !a.IsValid() {
-		return append(dst, "null"...)
+	var buf [20]byte
+	i := len(buf)
+	for v >= 100 {
+		q := v / 100
+		r := (v - q*100) * 2
+		i -= 2
+		buf[i], buf[i+1] = digits2[r], digits2[r+1]
+		v = q
 	}
-	dst = append(dst, '"')
-	dst = a.Unmap().AppendTo(dst)
-	return append(dst, '"')
+	if v >= 10 {
+		i -= 2
+		buf[i], buf[i+1] = digits2[v*2], digits2[v*2+1]
+	} else {
+		i--
+		buf[i] = byte('0' + v)
+	}
+	return append(dst, buf[i:]...)
+}
+
+// appendJSONAddr appends a valid address as quoted text, IPv4-mapped IPv6
+// addresses as IPv4.
+func appendJSONAddr(dst []byte, a netip.Addr) []byte {
+	if !a.Is4() && !a.Is4In6() {
+		dst = append(dst, '"')
+		dst = a.AppendTo(dst)
+		return append(dst, '"')
+	}
+	b := a.As16()
+	var buf [17]byte // `"255.255.255.255"`
+	buf[0] = '"'
+	n := 1
+	for i := 12; i < 16; i++ {
+		v := b[i]
+		switch {
+		case v >= 100:
+			buf[n] = '0' + v/100
+			buf[n+1] = digits2[v%100*2]
+			buf[n+2] = digits2[v%100*2+1]
+			n += 3
+		case v >= 10:
+			buf[n] = digits2[v*2]
+			buf[n+1] = digits2[v*2+1]
+			n += 2
+		default:
+			buf[n] = '0' + v
+			n++
+		}
+		buf[n] = '.'
+		n++
+	}
+	buf[n-1] = '"'
+	return append(dst, buf[:n]...)
 }
 
 const hexDigits = "0123456789abcdef"
 
 // AppendMAC appends a 48-bit MAC address held in the low bits of m as text.
 func AppendMAC(dst []byte, m uint64) []byte {
-	for i := 5; i >= 0; i-- {
-		b := byte(m >> (8 * i))
-		dst = append(dst, hexDigits[b>>4], hexDigits[b&0xf])
-		if i > 0 {
-			dst = append(dst, ':')
+	var buf [17]byte
+	putMAC(&buf, m)
+	return append(dst, buf[:]...)
+}
+
+func putMAC(buf *[17]byte, m uint64) {
+	for i := 0; i < 6; i++ {
+		b := byte(m >> (40 - 8*i))
+		buf[3*i], buf[3*i+1] = hexDigits[b>>4], hexDigits[b&0xf]
+		if i < 5 {
+			buf[3*i+2] = ':'
 		}
 	}
-	return dst
 }
 
 func appendJSONMAC(dst []byte, m uint64) []byte {
-	dst = append(dst, '"')
-	dst = AppendMAC(dst, m)
-	return append(dst, '"')
+	var buf [19]byte
+	buf[0], buf[18] = '"', '"'
+	putMAC((*[17]byte)(buf[1:18]), m)
+	return append(dst, buf[:]...)
 }
+
+// jsonSafe marks the bytes written as they are in a JSON string: printable
+// ASCII but the quote and the backslash.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = appendJSONStringBody(dst, s)
+	return append(dst, '"')
+}
+
+// appendJSONStringBody appends s escaped for a JSON string, without quotes.
+func appendJSONStringBody(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if !jsonSafe[s[i]] {
+			return appendJSONEscaped(dst, s, i)
+		}
+	}
+	return append(dst, s...)
+}
+
+// appendJSONEscaped is appendJSONStringBody past the safe prefix s[:i]:
+// quotes, backslashes and control characters are escaped, invalid UTF-8
+// bytes replaced by \ufffd, other text copied.
+func appendJSONEscaped(dst []byte, s string, i int) []byte {
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -141,6 +304,5 @@ func appendJSONString(dst []byte, s string) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
