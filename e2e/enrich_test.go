@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -468,6 +471,7 @@ func TestEnrichment(t *testing.T) {
 			waitFor(t, fmt.Sprintf("%d flows in %s", count, out), 30*time.Second, engineDone, &engineErr, func() bool {
 				return countLines(out) >= count
 			})
+			metrics := scrape(t, &engineErr)
 			if err := engine.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -486,6 +490,8 @@ func TestEnrichment(t *testing.T) {
 				t.Fatalf("%d flows in the file, the exporter sent %d\n%s", len(records), count, engineErr.String())
 			}
 			checkRecords(t, records, tc.ipv6)
+			checkMetrics(t, metrics, records)
+			checkTotals(t, engineErr.String(), count, tc.sflow)
 			if t.Failed() {
 				t.Logf("engine stderr:\n%s", engineErr.String())
 			}
@@ -497,10 +503,11 @@ func TestEnrichment(t *testing.T) {
 // that the run covered the cases the tables were written for.
 func checkRecords(t *testing.T, records []record, ipv6 bool) {
 	var (
-		perExporter                     [numExporters]int
-		v6, geoHits, geoMisses, netHits int
-		ifaces                          = map[uint32]bool{}
-		mismatches                      int
+		perExporter    [numExporters]int
+		v6, mismatches int
+		ifaces         = map[uint32]bool{}
+		geoHits        = map[netip.Prefix]int{} // by longest geoNets prefix holding the address
+		netHits        = map[string]int{}       // by network name
 	)
 	for n, r := range records {
 		ex := -1
@@ -524,14 +531,8 @@ func checkRecords(t *testing.T, records []record, ipv6 bool) {
 			v6++
 		}
 		for _, a := range []netip.Addr{r.SrcAddr, r.DstAddr} {
-			if as, cc := expectedGeo(a); as != 0 && cc != "" {
-				geoHits++
-			} else {
-				geoMisses++
-			}
-			if expectedNetName(a) != "" {
-				netHits++
-			}
+			geoHits[longestGeoNet(a)]++
+			netHits[expectedNetName(a)]++
 		}
 		want := expected(t, ex, r.SrcAddr, r.DstAddr, r.InIfIndex, r.OutIfIndex)
 		if diff := cmp.Diff(r.enriched, want); diff != "" {
@@ -557,17 +558,144 @@ func checkRecords(t *testing.T, records []record, ipv6 bool) {
 	if !ipv6 && v6 != 0 {
 		t.Errorf("%d IPv6 flows from a protocol without IPv6", v6)
 	}
-	if geoHits == 0 || geoMisses == 0 {
-		t.Errorf("addresses with AS and country: %d, without: %d; want both", geoHits, geoMisses)
+	// Every network of the databases and of the networks map holds some
+	// address (seed 7 draws them all), and some are in neither database.
+	for _, n := range geoNets {
+		if geoHits[n.prefix] == 0 && (ipv6 || n.prefix.Addr().Is4()) {
+			t.Errorf("no flow address in %s", n.prefix)
+		}
 	}
-	if netHits == 0 {
-		t.Errorf("no address in the networks map")
+	for _, n := range netNames {
+		if netHits[n.name] == 0 && (ipv6 || n.prefix.Addr().Is4()) {
+			t.Errorf("no flow address in %s (%s)", n.prefix, n.name)
+		}
 	}
-	if len(ifaces) < 4 {
-		t.Errorf("only %d distinct interfaces in flows", len(ifaces))
+	if geoHits[netip.Prefix{}] == 0 {
+		t.Errorf("no flow address outside the GeoIP databases")
 	}
-	t.Logf("%d flows: per exporter %v, %d IPv6, addresses with AS and country %d, without %d, named %d, %d interfaces",
-		len(records), perExporter, v6, geoHits, geoMisses, netHits, len(ifaces))
+	if len(ifaces) != numInterfaces {
+		t.Errorf("%d distinct interfaces in flows, want %d", len(ifaces), numInterfaces)
+	}
+	t.Logf("%d flows: per exporter %v, %d IPv6, %d addresses outside the GeoIP databases, %d outside the networks map",
+		len(records), perExporter, v6, geoHits[netip.Prefix{}], netHits[""])
+}
+
+// longestGeoNet returns the longest prefix of geoNets holding a, or the
+// zero prefix.
+func longestGeoNet(a netip.Addr) netip.Prefix {
+	var best netip.Prefix
+	for _, n := range geoNets {
+		if n.prefix.Contains(a) && (!best.IsValid() || n.prefix.Bits() > best.Bits()) {
+			best = n.prefix
+		}
+	}
+	return best
+}
+
+// metricsAddress finds the address `flowengine run` serves /metrics on.
+var metricsAddress = regexp.MustCompile(`msg="serving metrics and API" address=(\S+)`)
+
+// metricLine is a sample of the Prometheus text format.
+var metricLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$`)
+
+// scrape returns the samples of the engine's /metrics, keyed by name and
+// labels as the text format writes them: name{label="value",...}.
+func scrape(t *testing.T, engineErr *syncBuffer) map[string]float64 {
+	t.Helper()
+	m := metricsAddress.FindStringSubmatch(engineErr.String())
+	if m == nil {
+		t.Fatalf("no metrics address in the engine's log:\n%s", engineErr.String())
+	}
+	resp, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := metricLine.FindStringSubmatch(sc.Text()); l != nil {
+			v, err := strconv.ParseFloat(l[3], 64)
+			if err != nil {
+				t.Fatalf("metric %q: %v", sc.Text(), err)
+			}
+			samples[l[1]+l[2]] = v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return samples
+}
+
+// checkMetrics checks the enrichers' counters: one successful SNMP poll per
+// exporter and no flow left unenriched; as many GeoIP misses as addresses
+// the databases do not cover.
+func checkMetrics(t *testing.T, metrics map[string]float64, records []record) {
+	var asnMisses, ccMisses float64
+	for _, r := range records {
+		for _, a := range []netip.Addr{r.SrcAddr, r.DstAddr} {
+			as, cc := expectedGeo(a)
+			if as == 0 {
+				asnMisses++
+			}
+			if cc == "" {
+				ccMisses++
+			}
+		}
+	}
+	for _, c := range []struct {
+		sample string
+		want   float64
+	}{
+		{`flowengine_snmp_exporters{stage="enricher.snmp.interfaces"}`, numExporters},
+		{`flowengine_snmp_polls_total{stage="enricher.snmp.interfaces"}`, numExporters},
+		{`flowengine_snmp_poll_errors_total{stage="enricher.snmp.interfaces"}`, 0},
+		{`flowengine_snmp_flows_unenriched_total{stage="enricher.snmp.interfaces"}`, 0},
+		{`flowengine_geoip_lookup_misses_total{database="asn",stage="enricher.geoip.geo"}`, asnMisses},
+		{`flowengine_geoip_lookup_misses_total{database="country",stage="enricher.geoip.geo"}`, ccMisses},
+	} {
+		got, ok := metrics[c.sample]
+		if !ok {
+			t.Errorf("no metric %s", c.sample)
+			continue
+		}
+		if got != c.want {
+			t.Errorf("%s = %v, want %v", c.sample, got, c.want)
+		}
+	}
+}
+
+var stageTotals = regexp.MustCompile(`msg="stage totals" stage=(\S+) flows_in=(\d+) flows_out=(\d+) flows_dropped=(\d+) errors=(\d+) restarts=(\d+)`)
+
+// checkTotals checks the totals the engine logs at shutdown: every flow went
+// through every stage, none was dropped, no stage failed.
+func checkTotals(t *testing.T, log string, count int, sflow bool) {
+	want := map[string][2]int{ // flows in, flows out
+		"source.netflow.routers":        {0, count},
+		"source.sflow.switches":         {0, 0},
+		"enricher.snmp.interfaces":      {count, count},
+		"enricher.geoip.geo":            {count, count},
+		"enricher.networks.names":       {count, count},
+		"classifier.exporter.sites":     {count, count},
+		"classifier.interface.boundary": {count, count},
+		"sink.file.out":                 {count, 0},
+	}
+	if sflow {
+		want["source.netflow.routers"], want["source.sflow.switches"] = [2]int{0, 0}, [2]int{0, count}
+	}
+	got := map[string][2]int{}
+	for _, m := range stageTotals.FindAllStringSubmatch(log, -1) {
+		in, _ := strconv.Atoi(m[2])
+		out, _ := strconv.Atoi(m[3])
+		got[m[1]] = [2]int{in, out}
+		if m[4] != "0" || m[5] != "0" || m[6] != "0" {
+			t.Errorf("stage %s: %s flows dropped, %s errors, %s restarts", m[1], m[4], m[5], m[6])
+		}
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("stage totals [flows in, flows out] (-got +want):\n%s", diff)
+	}
 }
 
 // waitFor polls cond until it holds, failing after timeout or when the
