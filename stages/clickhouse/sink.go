@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -516,7 +517,12 @@ func (cb *colBuf) value(i int) any {
 	case []time.Time:
 		return v[0].UTC().Format(time.RFC3339)
 	case [][]byte:
+		if len(v[0]) == 16 {
+			return netip.AddrFrom16([16]byte(v[0])).Unmap()
+		}
 		return fmt.Sprintf("%x", v[0])
+	case []netip.Addr:
+		return v[0].Unmap()
 	default:
 		return fmt.Sprint(v)
 	}

@@ -1,0 +1,404 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/flowengine/flowengine/flow"
+)
+
+// feed sends n flows in batches of size, counting releases in done.
+func feed(ctx context.Context, in chan<- *flow.Batch, first, n, size int, now time.Time, done *atomic.Int64, edit func(i int, r *flow.Record)) {
+	for i := first; i < first+n; {
+		b := flow.NewBatch()
+		for ; i < first+n && b.Len() < size; i++ {
+			r := b.Append()
+			makeFlow(r, i, now)
+			if edit != nil {
+				edit(i, r)
+			}
+		}
+		k := int64(b.Len())
+		b.OnDone(func() { done.Add(k) })
+		select {
+		case in <- b:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			if m.Counter != nil {
+				sum += m.Counter.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func runSink(t testing.TB, s *Sink, in chan *flow.Batch) chan error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(context.Background(), in) }()
+	return errc
+}
+
+func TestInsertAndReadBack(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, reg := newSink(t, srv, db, "batch_size = 3000\nbatch_timeout = \"200ms\"")
+	provision(t, s)
+
+	const n = 10000
+	now := time.Now().UTC().Truncate(time.Hour)
+	in := make(chan *flow.Batch, 4)
+	errc := runSink(t, s, in)
+	var done atomic.Int64
+	feed(context.Background(), in, 0, n, 700, now, &done, nil)
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if done.Load() != n {
+		t.Errorf("%d flows released, want %d", done.Load(), n)
+	}
+	if got := counter(t, reg, "flowengine_clickhouse_rows_inserted_total"); got != n {
+		t.Errorf("rows inserted metric %v, want %d", got, n)
+	}
+
+	ctx := context.Background()
+	conn := srv.client(t)
+	var wantBytes, wantPackets uint64
+	var r flow.Record
+	for i := 0; i < n; i++ {
+		makeFlow(&r, i, now)
+		wantBytes += r.Bytes
+		wantPackets += r.Packets
+	}
+	var count, bytes, packets uint64
+	if err := conn.QueryRow(ctx, "SELECT count(), sum(Bytes), sum(Packets) FROM "+db+".flows").Scan(&count, &bytes, &packets); err != nil {
+		t.Fatal(err)
+	}
+	if count != n || bytes != wantBytes || packets != wantPackets {
+		t.Errorf("flows: %d rows, %d bytes, %d packets; want %d, %d, %d", count, bytes, packets, n, wantBytes, wantPackets)
+	}
+
+	// Exact rows: every column of a few flows, read back as text.
+	for _, i := range []int{0, 1, 3, 4999, n - 1} {
+		makeFlow(&r, i, now)
+		got, ptrs := scanStrings(len(flow.Columns))
+		if err := conn.QueryRow(ctx, "SELECT "+readColumns(flow.Columns)+" FROM "+db+".flows WHERE SrcPort = ? AND Bytes = ?", r.SrcPort, r.Bytes).
+			Scan(ptrs...); err != nil {
+			t.Fatalf("flow %d: %v", i, err)
+		}
+		if diff := cmp.Diff(got, expectRow(flow.Columns, &r)); diff != "" {
+			t.Errorf("flow %d (-got +want):\n%s", i, diff)
+		}
+	}
+
+	// Consolidated tables agree with flows on totals, per sampling rate and exporter.
+	for _, table := range []string{"flows_1m0s", "flows_5m0s", "flows_1h0m0s"} {
+		if err := conn.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s.%s FINAL", db, table)); err != nil {
+			t.Fatal(err)
+		}
+		q := "SELECT ExporterName, SamplingRate, sum(Bytes), sum(Packets) FROM %s.%s GROUP BY ExporterName, SamplingRate ORDER BY ExporterName, SamplingRate"
+		if diff := cmp.Diff(totals(t, conn, fmt.Sprintf(q, db, table)), totals(t, conn, fmt.Sprintf(q, db, "flows"))); diff != "" {
+			t.Errorf("%s totals differ from flows (-got +want):\n%s", table, diff)
+		}
+	}
+	// After OPTIMIZE FINAL, a consolidated table has one row per interval and dimensions.
+	sc := wantSchema(db, *s.features, flow.Columns, s.cfg.retention, s.cfg.consolidations)
+	for i, v := range sc.Views {
+		keys := sc.Tables[1+i].OrderBy
+		var rows, distinct uint64
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", db, v.To)).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		q := fmt.Sprintf("SELECT uniqExact(%s) FROM (%s)", strings.Join(keys, ", "), strings.Replace(v.Select, " GROUP BY ", " WHERE 1 GROUP BY ", 1))
+		if err := conn.QueryRow(ctx, q).Scan(&distinct); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if rows != distinct || rows == 0 {
+			t.Errorf("%s has %d rows, want %d (one per interval and dimensions)", v.To, rows, distinct)
+		}
+	}
+}
+
+func totals(t *testing.T, conn driver.Conn, q string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		var rate, bytes, packets uint64
+		if err := rows.Scan(&name, &rate, &bytes, &packets); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s rate=%d bytes=%d packets=%d", name, rate, bytes, packets))
+	}
+	if len(out) == 0 {
+		t.Errorf("no rows from %s", q)
+	}
+	return out
+}
+
+// readColumns renders every flow column as text, server side.
+func readColumns(cols []flow.Column) string {
+	var exprs []string
+	for _, c := range cols {
+		switch c.Kind {
+		case flow.KindTime:
+			exprs = append(exprs, fmt.Sprintf("toString(toUnixTimestamp(%s))", c.Name))
+		case flow.KindAddr:
+			exprs = append(exprs, fmt.Sprintf("IPv6NumToString(%s)", c.Name))
+		case flow.KindString:
+			exprs = append(exprs, fmt.Sprintf("replaceAll(toString(%s), '\\0', '')", c.Name))
+		default:
+			exprs = append(exprs, fmt.Sprintf("toString(%s)", c.Name))
+		}
+	}
+	return strings.Join(exprs, ", ")
+}
+
+// expectRow renders r as readColumns does.
+func expectRow(cols []flow.Column, r *flow.Record) []string {
+	var out []string
+	for _, c := range cols {
+		acc := flow.Access(c.Name)
+		switch c.Kind {
+		case flow.KindTime:
+			out = append(out, strconv.FormatInt(clampTime(acc.Time(r)).Unix(), 10))
+		case flow.KindAddr:
+			a := acc.Addr(r)
+			switch {
+			case !a.IsValid():
+				out = append(out, "::")
+			case a.Unmap().Is4():
+				out = append(out, "::ffff:"+a.Unmap().String())
+			default:
+				out = append(out, a.String())
+			}
+		case flow.KindString:
+			out = append(out, acc.String(r))
+		case flow.KindBoundary:
+			out = append(out, flow.Boundary(acc.Uint(r)).String())
+		default:
+			out = append(out, strconv.FormatUint(acc.Uint(r), 10))
+		}
+	}
+	return out
+}
+
+func scanStrings(n int) ([]string, []any) {
+	vals := make([]string, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	return vals, ptrs
+}
+
+func TestPoisonRow(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, reg := newSink(t, srv, db, "batch_size = 5000")
+	provision(t, s)
+
+	const n, bad = 3000, 1717
+	in := make(chan *flow.Batch, 4)
+	errc := runSink(t, s, in)
+	var done atomic.Int64
+	now := time.Now().UTC()
+	feed(context.Background(), in, 0, n, 1000, now, &done, func(i int, r *flow.Record) {
+		if i == bad {
+			r.SrcCountry = "FRA" // does not fit FixedString(2)
+		}
+	})
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if done.Load() != n {
+		t.Errorf("%d flows released, want %d", done.Load(), n)
+	}
+	if got := counter(t, reg, "flowengine_clickhouse_rows_dropped_total"); got != 1 {
+		t.Errorf("dropped %v rows, want 1", got)
+	}
+	if got := counter(t, reg, "flowengine_clickhouse_rows_inserted_total"); got != n-1 {
+		t.Errorf("inserted %v rows, want %d", got, n-1)
+	}
+	var count, badCount uint64
+	conn := srv.client(t)
+	var r flow.Record
+	makeFlow(&r, bad, now)
+	if err := conn.QueryRow(context.Background(), "SELECT count(), countIf(Bytes = ?) FROM "+db+".flows", r.Bytes).Scan(&count, &badCount); err != nil {
+		t.Fatal(err)
+	}
+	if count != n-1 || badCount != 0 {
+		t.Errorf("flows has %d rows (%d poison), want %d (0)", count, badCount, n-1)
+	}
+}
+
+func TestRetentionDropsOldPartitions(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, reg := newSink(t, srv, db, `retention = "30d"`)
+	provision(t, s)
+	if s.features.TTL {
+		t.Logf("server %s has TTL: partitions are dropped by the server", s.features.Version)
+	}
+
+	now := time.Now().UTC()
+	in := make(chan *flow.Batch, 4)
+	errc := runSink(t, s, in)
+	var done atomic.Int64
+	ages := []time.Duration{0, 10 * 24 * time.Hour, 40 * 24 * time.Hour, 100 * 24 * time.Hour}
+	feed(context.Background(), in, 0, 400, 100, now, &done, func(i int, r *flow.Record) {
+		r.TimeReceived = now.Add(-ages[i%4])
+	})
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.dropExpired(context.Background(), *s.features, now); err != nil {
+		t.Fatal(err)
+	}
+	conn := srv.client(t)
+	for _, tc := range []struct {
+		table string
+		want  uint64
+	}{
+		{"flows", 200},      // 30d: the 40 and 100 days old flows are gone
+		{"flows_1m0s", 300}, // 90d: the 100 days old flows are gone
+		{"flows_1h0m0s", 400},
+	} {
+		var got uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+"."+tc.table).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: %d rows after retention, want %d", tc.table, got, tc.want)
+		}
+	}
+	if got := counter(t, reg, "flowengine_clickhouse_partitions_dropped_total"); got < 2 {
+		t.Errorf("partitions dropped metric %v, want at least 2", got)
+	}
+}
+
+// TestServerDown stops ClickHouse for 20 seconds during a run: the sink
+// retries, flows wait, and none is lost.
+func TestServerDown(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, reg := newSink(t, srv, db, "batch_size = 2000\nbatch_timeout = \"100ms\"\nretry_backoff = \"100ms\"\nretry_max_backoff = \"2s\"")
+	provision(t, s)
+
+	in := make(chan *flow.Batch, 4)
+	errc := runSink(t, s, in)
+	var done atomic.Int64
+	now := time.Now().UTC()
+	const half = 20000
+	feed(context.Background(), in, 0, half, 500, now, &done, nil)
+
+	srv.stop()
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		feed(context.Background(), in, half, half, 500, now, &done, nil) // blocks: back-pressure
+	}()
+	time.Sleep(20 * time.Second)
+	if done.Load() == 2*half {
+		t.Errorf("every flow was released while ClickHouse was down")
+	}
+	if err := srv.start(); err != nil {
+		t.Fatalf("restart clickhouse: %v", err)
+	}
+	<-fed
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if done.Load() != 2*half {
+		t.Errorf("%d flows released, want %d", done.Load(), 2*half)
+	}
+	retries := counter(t, reg, "flowengine_clickhouse_insert_retries_total")
+	if retries == 0 {
+		t.Errorf("no retry counted while ClickHouse was down")
+	}
+	var count, distinct uint64
+	conn := srv.client(t)
+	if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(Bytes) FROM "+db+".flows").Scan(&count, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%v retries; %d rows, %d distinct flows", retries, count, distinct)
+	if distinct != 2*half {
+		t.Errorf("%d distinct flows in ClickHouse, want %d: flows were lost", distinct, 2*half)
+	}
+	if count < distinct {
+		t.Errorf("%d rows < %d distinct flows", count, distinct)
+	}
+}
+
+// BenchmarkInsert measures inserting full flow records into the local server.
+func BenchmarkInsert(b *testing.B) {
+	srv := server(b)
+	db := testDB(b, srv)
+	s, _ := newSink(b, srv, db, "batch_size = 100000\nbatch_timeout = \"10s\"\nconsolidate = false")
+	s.log = slog.New(slog.DiscardHandler)
+	provision(b, s)
+	now := time.Now().UTC()
+	// Prepared batches, reused: the benchmark measures the sink, not record building.
+	const size = flow.BatchSize
+	batches := make([]*flow.Batch, 100)
+	for i := range batches {
+		bt := flow.NewBatch()
+		for j := 0; j < size; j++ {
+			makeFlow(bt.Append(), i*size+j, now)
+		}
+		bt.Retain(1 << 30)
+		batches[i] = bt
+	}
+	in := make(chan *flow.Batch, 16)
+	errc := runSink(b, s, in)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	sent := 0
+	for sent < b.N {
+		in <- batches[(sent/size)%len(batches)]
+		sent += size
+	}
+	close(in)
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(sent), "ns/flow")
+	b.ReportMetric(float64(sent)/elapsed.Seconds(), "rows/s")
+}
