@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -285,4 +286,23 @@ func makeFlow(r *flow.Record, i int, now time.Time) {
 	r.ForwardingStatus = 64
 	r.Bytes = uint64(100 + i)
 	r.Packets = uint64(1 + i%7)
+}
+
+// cpuTime returns the CPU time the server process used so far (Linux).
+func (s *chServer) cpuTime() time.Duration {
+	if s.cmd == nil {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	text := string(data)
+	fields := strings.Fields(text[strings.LastIndexByte(text, ')')+2:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond // clock ticks of 1/100 s
 }

@@ -388,6 +388,7 @@ func BenchmarkInsert(b *testing.B) {
 	errc := runSink(b, s, in)
 	b.ReportAllocs()
 	b.ResetTimer()
+	serverCPU := srv.cpuTime()
 	start := time.Now()
 	sent := 0
 	for sent < b.N {
@@ -401,4 +402,5 @@ func BenchmarkInsert(b *testing.B) {
 	elapsed := time.Since(start)
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(sent), "ns/flow")
 	b.ReportMetric(float64(sent)/elapsed.Seconds(), "rows/s")
+	b.ReportMetric(float64((srv.cpuTime()-serverCPU).Nanoseconds())/float64(sent), "server-cpu-ns/flow")
 }
