@@ -24,6 +24,7 @@ package flowpb
 //go:generate go run gen.go
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -129,17 +130,32 @@ var (
 	internTable [internSize]atomic.Pointer[string]
 )
 
-// Decoder decodes flow messages like DecodeRecord, remembering the last
-// string of every column: consecutive flows often share them (same exporter,
-// same interfaces), and a hit costs one comparison instead of a hash lookup.
-// A Decoder is not safe for concurrent use; use one per goroutine.
+// Decoder decodes flow messages like DecodeRecord, remembering the recent
+// strings of every column: consecutive flows draw them from a few values (a
+// few exporters, interfaces and countries), and a hit costs one comparison
+// instead of a hash lookup. A Decoder is not safe for concurrent use; use one
+// per goroutine.
 type Decoder struct {
-	last [maxField + 1]string
+	memo stringMemo
+}
+
+// memoWays is the number of recent strings a Decoder remembers per column.
+const memoWays = 16
+
+// stringMemo holds, per string column, recent strings in slots chosen from
+// their first 16 bytes.
+type stringMemo [stringColumns][memoWays]memoEntry
+
+// memoEntry is a string and its first 16 bytes as two little-endian words,
+// zero-padded, so that a short string compares in three word comparisons.
+type memoEntry struct {
+	s      string
+	k0, k1 uint64
 }
 
 // Decode resets r and fills it from one flow message, as DecodeRecord does.
 func (d *Decoder) Decode(data []byte, r *flow.Record) error {
-	return decode(data, r, &d.last)
+	return decode(data, r, &d.memo)
 }
 
 // DecodeRecord resets r and fills it from one flow message. Unknown fields are
@@ -150,16 +166,49 @@ func DecodeRecord(data []byte, r *flow.Record) error {
 	return decode(data, r, nil)
 }
 
-func internColumn(memo *[maxField + 1]string, num protowire.Number, b []byte) string {
-	if memo == nil {
+// decode resets r and fills it from one flow message, interning strings
+// through memo when it is not nil. Messages from AppendRecord take the
+// ordered path alone; others finish on, or fall back to, the generic one.
+func decode(data []byte, r *flow.Record, memo *stringMemo) error {
+	rest, ok := decodeOrdered(data, r, memo)
+	if !ok {
+		*r = flow.Record{}
+		return decodeFields(data, r, memo)
+	}
+	if len(rest) > 0 {
+		return decodeFields(rest, r, memo)
+	}
+	return nil
+}
+
+// internColumn returns the string of column k (a string column number) in
+// b, through memo when it is not nil.
+func internColumn(memo *stringMemo, k int, b []byte) string {
+	n := len(b)
+	if memo == nil || n == 0 {
 		return intern(b)
 	}
-	if memo[num] == string(b) {
-		return memo[num]
+	var k0, k1 uint64
+	if cap(b) >= 16 {
+		w := b[:16:16]
+		k0, k1 = binary.LittleEndian.Uint64(w[:8]), binary.LittleEndian.Uint64(w[8:])
+	} else {
+		var w [16]byte
+		copy(w[:], b)
+		k0, k1 = binary.LittleEndian.Uint64(w[:8]), binary.LittleEndian.Uint64(w[8:])
 	}
-	s := intern(b)
-	memo[num] = s
-	return s
+	switch {
+	case n < 8:
+		k0, k1 = k0&(1<<(8*n)-1), 0
+	case n < 16:
+		k1 &= 1<<(8*(n-8)) - 1
+	}
+	e := &memo[k][((k0+uint64(n))*0x9e3779b97f4a7c15^k1*0xc2b2ae3d27d4eb4f)>>60]
+	if e.k0 == k0 && e.k1 == k1 && len(e.s) == n && (n <= 16 || e.s == string(b)) {
+		return e.s
+	}
+	e.s, e.k0, e.k1 = intern(b), k0, k1
+	return e.s
 }
 
 func intern(b []byte) string {

@@ -3,6 +3,10 @@
 package flowpb
 
 import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/flowengine/flowengine/flow"
@@ -264,13 +268,13 @@ func AppendRecord(dst []byte, r *flow.Record) []byte {
 	return dst
 }
 
-// maxField is the highest field number of the flow message.
-const maxField = 61
+// stringColumns is the number of string columns.
+const stringColumns = 26
 
-// decode resets r and fills it from one FlowV1 protobuf message, interning
-// strings through memo when it is not nil.
-func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
-	*r = flow.Record{}
+// decodeFields fills r from the fields of a FlowV1 protobuf message, in any
+// order, interning strings through memo when it is not nil. Columns absent
+// from data are left as they are.
+func decodeFields(data []byte, r *flow.Record, memo *stringMemo) error {
 	for len(data) > 0 {
 		// The tag, with the one- and two-byte cases inline.
 		var (
@@ -351,7 +355,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.ExporterName = internColumn(memo, num, v)
+			r.ExporterName = internColumn(memo, 0, v)
 		case 8: // ExporterGroup
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -363,7 +367,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.ExporterGroup = internColumn(memo, num, v)
+			r.ExporterGroup = internColumn(memo, 1, v)
 		case 9: // ExporterRole
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -375,7 +379,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.ExporterRole = internColumn(memo, num, v)
+			r.ExporterRole = internColumn(memo, 2, v)
 		case 10: // ExporterSite
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -387,7 +391,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.ExporterSite = internColumn(memo, num, v)
+			r.ExporterSite = internColumn(memo, 3, v)
 		case 11: // ExporterRegion
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -399,7 +403,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.ExporterRegion = internColumn(memo, num, v)
+			r.ExporterRegion = internColumn(memo, 4, v)
 		case 12: // ExporterTenant
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -411,7 +415,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.ExporterTenant = internColumn(memo, num, v)
+			r.ExporterTenant = internColumn(memo, 5, v)
 		case 13: // SrcAddr
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -556,7 +560,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.SrcCountry = internColumn(memo, num, v)
+			r.SrcCountry = internColumn(memo, 6, v)
 		case 25: // DstCountry
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -568,7 +572,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.DstCountry = internColumn(memo, num, v)
+			r.DstCountry = internColumn(memo, 7, v)
 		case 26: // SrcNetName
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -580,7 +584,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.SrcNetName = internColumn(memo, num, v)
+			r.SrcNetName = internColumn(memo, 8, v)
 		case 27: // DstNetName
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -592,7 +596,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.DstNetName = internColumn(memo, num, v)
+			r.DstNetName = internColumn(memo, 9, v)
 		case 28: // SrcNetRole
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -604,7 +608,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.SrcNetRole = internColumn(memo, num, v)
+			r.SrcNetRole = internColumn(memo, 10, v)
 		case 29: // DstNetRole
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -616,7 +620,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.DstNetRole = internColumn(memo, num, v)
+			r.DstNetRole = internColumn(memo, 11, v)
 		case 30: // SrcNetSite
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -628,7 +632,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.SrcNetSite = internColumn(memo, num, v)
+			r.SrcNetSite = internColumn(memo, 12, v)
 		case 31: // DstNetSite
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -640,7 +644,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.DstNetSite = internColumn(memo, num, v)
+			r.DstNetSite = internColumn(memo, 13, v)
 		case 32: // SrcNetRegion
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -652,7 +656,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.SrcNetRegion = internColumn(memo, num, v)
+			r.SrcNetRegion = internColumn(memo, 14, v)
 		case 33: // DstNetRegion
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -664,7 +668,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.DstNetRegion = internColumn(memo, num, v)
+			r.DstNetRegion = internColumn(memo, 15, v)
 		case 34: // SrcNetTenant
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -676,7 +680,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.SrcNetTenant = internColumn(memo, num, v)
+			r.SrcNetTenant = internColumn(memo, 16, v)
 		case 35: // DstNetTenant
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -688,7 +692,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.DstNetTenant = internColumn(memo, num, v)
+			r.DstNetTenant = internColumn(memo, 17, v)
 		case 36: // InIfIndex
 			if typ != protowire.VarintType {
 				return wireError(num, errWireType)
@@ -722,7 +726,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.InIfName = internColumn(memo, num, v)
+			r.InIfName = internColumn(memo, 18, v)
 		case 39: // OutIfName
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -734,7 +738,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.OutIfName = internColumn(memo, num, v)
+			r.OutIfName = internColumn(memo, 19, v)
 		case 40: // InIfDescription
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -746,7 +750,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.InIfDescription = internColumn(memo, num, v)
+			r.InIfDescription = internColumn(memo, 20, v)
 		case 41: // OutIfDescription
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -758,7 +762,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.OutIfDescription = internColumn(memo, num, v)
+			r.OutIfDescription = internColumn(memo, 21, v)
 		case 42: // InIfSpeed
 			if typ != protowire.VarintType {
 				return wireError(num, errWireType)
@@ -792,7 +796,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.InIfConnectivity = internColumn(memo, num, v)
+			r.InIfConnectivity = internColumn(memo, 22, v)
 		case 45: // OutIfConnectivity
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -804,7 +808,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.OutIfConnectivity = internColumn(memo, num, v)
+			r.OutIfConnectivity = internColumn(memo, 23, v)
 		case 46: // InIfProvider
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -816,7 +820,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.InIfProvider = internColumn(memo, num, v)
+			r.InIfProvider = internColumn(memo, 24, v)
 		case 47: // OutIfProvider
 			if typ != protowire.BytesType {
 				return wireError(num, errWireType)
@@ -828,7 +832,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 			} else if v, n = protowire.ConsumeBytes(data); n < 0 {
 				return wireError(num, n)
 			}
-			r.OutIfProvider = internColumn(memo, num, v)
+			r.OutIfProvider = internColumn(memo, 25, v)
 		case 48: // InIfBoundary
 			if typ != protowire.VarintType {
 				return wireError(num, errWireType)
@@ -992,4 +996,1045 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 		data = data[n:]
 	}
 	return nil
+}
+
+// decodeOrdered decodes the leading fields of data that come in ascending
+// field number order with their expected wire type, as AppendRecord writes
+// them, and assigns every column of r once: its value, or zero when its field
+// is not among them. It returns the data left from the first field it could
+// not take in order (unknown, repeated or out of order), for decodeFields to
+// finish. It returns false when it met anything only decodeFields may judge
+// (malformed input, an address that is empty or not 4 or 16 bytes long); r
+// is then partly filled.
+func decodeOrdered(data []byte, r *flow.Record, memo *stringMemo) ([]byte, bool) {
+	// TimeReceived (1)
+	if len(data) >= 9 && data[0] == 0x09 {
+		r.TimeReceived = nanosToTime(binary.LittleEndian.Uint64(data[1:]))
+		data = data[9:]
+	} else {
+		r.TimeReceived = time.Time{}
+	}
+	// TimeFlowStart (2)
+	if len(data) >= 9 && data[0] == 0x11 {
+		r.TimeFlowStart = nanosToTime(binary.LittleEndian.Uint64(data[1:]))
+		data = data[9:]
+	} else {
+		r.TimeFlowStart = time.Time{}
+	}
+	// TimeFlowEnd (3)
+	if len(data) >= 9 && data[0] == 0x19 {
+		r.TimeFlowEnd = nanosToTime(binary.LittleEndian.Uint64(data[1:]))
+		data = data[9:]
+	} else {
+		r.TimeFlowEnd = time.Time{}
+	}
+	// SamplingRate (4)
+	if len(data) > 1 && data[0] == 0x20 {
+		if v := data[1]; v < 0x80 {
+			r.SamplingRate = uint64(v)
+			data = data[1+1:]
+		} else if len(data) > 1+1 && data[1+1] < 0x80 {
+			r.SamplingRate = uint64(uint64(v&0x7f) | uint64(data[1+1])<<7)
+			data = data[1+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[1:])
+			if n < 0 {
+				return nil, false
+			}
+			r.SamplingRate = uint64(v)
+			data = data[1+n:]
+		}
+	} else {
+		r.SamplingRate = 0
+	}
+	// FlowDirection (5)
+	if len(data) > 1 && data[0] == 0x28 {
+		if v := data[1]; v < 0x80 {
+			r.FlowDirection = uint8(v)
+			data = data[1+1:]
+		} else if len(data) > 1+1 && data[1+1] < 0x80 {
+			r.FlowDirection = uint8(uint64(v&0x7f) | uint64(data[1+1])<<7)
+			data = data[1+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[1:])
+			if n < 0 {
+				return nil, false
+			}
+			r.FlowDirection = uint8(v)
+			data = data[1+n:]
+		}
+	} else {
+		r.FlowDirection = 0
+	}
+	// ExporterAddress (6)
+	if len(data) > 1 && data[0] == 0x32 {
+		switch l := data[1]; {
+		case l == 4 && len(data) >= 1+5:
+			r.ExporterAddress = netip.AddrFrom4([4]byte(data[1+1:]))
+			data = data[1+5:]
+		case l == 16 && len(data) >= 1+17:
+			r.ExporterAddress = netip.AddrFrom16([16]byte(data[1+1:])).Unmap()
+			data = data[1+17:]
+		default:
+			return nil, false
+		}
+	} else {
+		r.ExporterAddress = netip.Addr{}
+	}
+	// ExporterName (7)
+	if len(data) > 1 && data[0] == 0x3a {
+		var v []byte
+		if l := int(data[1]); l < 0x80 && l < len(data)-1 {
+			v, data = data[1+1:1+1+l], data[1+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[1:]); n < 0 {
+				return nil, false
+			}
+			data = data[1+n:]
+		}
+		r.ExporterName = internColumn(memo, 0, v)
+	} else {
+		r.ExporterName = ""
+	}
+	// ExporterGroup (8)
+	if len(data) > 1 && data[0] == 0x42 {
+		var v []byte
+		if l := int(data[1]); l < 0x80 && l < len(data)-1 {
+			v, data = data[1+1:1+1+l], data[1+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[1:]); n < 0 {
+				return nil, false
+			}
+			data = data[1+n:]
+		}
+		r.ExporterGroup = internColumn(memo, 1, v)
+	} else {
+		r.ExporterGroup = ""
+	}
+	// ExporterRole (9)
+	if len(data) > 1 && data[0] == 0x4a {
+		var v []byte
+		if l := int(data[1]); l < 0x80 && l < len(data)-1 {
+			v, data = data[1+1:1+1+l], data[1+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[1:]); n < 0 {
+				return nil, false
+			}
+			data = data[1+n:]
+		}
+		r.ExporterRole = internColumn(memo, 2, v)
+	} else {
+		r.ExporterRole = ""
+	}
+	// ExporterSite (10)
+	if len(data) > 1 && data[0] == 0x52 {
+		var v []byte
+		if l := int(data[1]); l < 0x80 && l < len(data)-1 {
+			v, data = data[1+1:1+1+l], data[1+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[1:]); n < 0 {
+				return nil, false
+			}
+			data = data[1+n:]
+		}
+		r.ExporterSite = internColumn(memo, 3, v)
+	} else {
+		r.ExporterSite = ""
+	}
+	// ExporterRegion (11)
+	if len(data) > 1 && data[0] == 0x5a {
+		var v []byte
+		if l := int(data[1]); l < 0x80 && l < len(data)-1 {
+			v, data = data[1+1:1+1+l], data[1+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[1:]); n < 0 {
+				return nil, false
+			}
+			data = data[1+n:]
+		}
+		r.ExporterRegion = internColumn(memo, 4, v)
+	} else {
+		r.ExporterRegion = ""
+	}
+	// ExporterTenant (12)
+	if len(data) > 1 && data[0] == 0x62 {
+		var v []byte
+		if l := int(data[1]); l < 0x80 && l < len(data)-1 {
+			v, data = data[1+1:1+1+l], data[1+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[1:]); n < 0 {
+				return nil, false
+			}
+			data = data[1+n:]
+		}
+		r.ExporterTenant = internColumn(memo, 5, v)
+	} else {
+		r.ExporterTenant = ""
+	}
+	// SrcAddr (13)
+	if len(data) > 1 && data[0] == 0x6a {
+		switch l := data[1]; {
+		case l == 4 && len(data) >= 1+5:
+			r.SrcAddr = netip.AddrFrom4([4]byte(data[1+1:]))
+			data = data[1+5:]
+		case l == 16 && len(data) >= 1+17:
+			r.SrcAddr = netip.AddrFrom16([16]byte(data[1+1:])).Unmap()
+			data = data[1+17:]
+		default:
+			return nil, false
+		}
+	} else {
+		r.SrcAddr = netip.Addr{}
+	}
+	// DstAddr (14)
+	if len(data) > 1 && data[0] == 0x72 {
+		switch l := data[1]; {
+		case l == 4 && len(data) >= 1+5:
+			r.DstAddr = netip.AddrFrom4([4]byte(data[1+1:]))
+			data = data[1+5:]
+		case l == 16 && len(data) >= 1+17:
+			r.DstAddr = netip.AddrFrom16([16]byte(data[1+1:])).Unmap()
+			data = data[1+17:]
+		default:
+			return nil, false
+		}
+	} else {
+		r.DstAddr = netip.Addr{}
+	}
+	// SrcNetMask (15)
+	if len(data) > 1 && data[0] == 0x78 {
+		if v := data[1]; v < 0x80 {
+			r.SrcNetMask = uint8(v)
+			data = data[1+1:]
+		} else if len(data) > 1+1 && data[1+1] < 0x80 {
+			r.SrcNetMask = uint8(uint64(v&0x7f) | uint64(data[1+1])<<7)
+			data = data[1+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[1:])
+			if n < 0 {
+				return nil, false
+			}
+			r.SrcNetMask = uint8(v)
+			data = data[1+n:]
+		}
+	} else {
+		r.SrcNetMask = 0
+	}
+	// DstNetMask (16)
+	if len(data) > 2 && data[0] == 0x80 && data[1] == 0x01 {
+		if v := data[2]; v < 0x80 {
+			r.DstNetMask = uint8(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.DstNetMask = uint8(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.DstNetMask = uint8(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.DstNetMask = 0
+	}
+	// NextHop (17)
+	if len(data) > 2 && data[0] == 0x8a && data[1] == 0x01 {
+		switch l := data[2]; {
+		case l == 4 && len(data) >= 2+5:
+			r.NextHop = netip.AddrFrom4([4]byte(data[2+1:]))
+			data = data[2+5:]
+		case l == 16 && len(data) >= 2+17:
+			r.NextHop = netip.AddrFrom16([16]byte(data[2+1:])).Unmap()
+			data = data[2+17:]
+		default:
+			return nil, false
+		}
+	} else {
+		r.NextHop = netip.Addr{}
+	}
+	// SrcMAC (18)
+	if len(data) > 2 && data[0] == 0x90 && data[1] == 0x01 {
+		if v := data[2]; v < 0x80 {
+			r.SrcMAC = uint64(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.SrcMAC = uint64(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.SrcMAC = uint64(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.SrcMAC = 0
+	}
+	// DstMAC (19)
+	if len(data) > 2 && data[0] == 0x98 && data[1] == 0x01 {
+		if v := data[2]; v < 0x80 {
+			r.DstMAC = uint64(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.DstMAC = uint64(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.DstMAC = uint64(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.DstMAC = 0
+	}
+	// SrcVlan (20)
+	if len(data) > 2 && data[0] == 0xa0 && data[1] == 0x01 {
+		if v := data[2]; v < 0x80 {
+			r.SrcVlan = uint16(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.SrcVlan = uint16(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.SrcVlan = uint16(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.SrcVlan = 0
+	}
+	// DstVlan (21)
+	if len(data) > 2 && data[0] == 0xa8 && data[1] == 0x01 {
+		if v := data[2]; v < 0x80 {
+			r.DstVlan = uint16(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.DstVlan = uint16(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.DstVlan = uint16(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.DstVlan = 0
+	}
+	// SrcAS (22)
+	if len(data) > 2 && data[0] == 0xb0 && data[1] == 0x01 {
+		if v := data[2]; v < 0x80 {
+			r.SrcAS = uint32(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.SrcAS = uint32(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.SrcAS = uint32(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.SrcAS = 0
+	}
+	// DstAS (23)
+	if len(data) > 2 && data[0] == 0xb8 && data[1] == 0x01 {
+		if v := data[2]; v < 0x80 {
+			r.DstAS = uint32(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.DstAS = uint32(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.DstAS = uint32(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.DstAS = 0
+	}
+	// SrcCountry (24)
+	if len(data) > 2 && data[0] == 0xc2 && data[1] == 0x01 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.SrcCountry = internColumn(memo, 6, v)
+	} else {
+		r.SrcCountry = ""
+	}
+	// DstCountry (25)
+	if len(data) > 2 && data[0] == 0xca && data[1] == 0x01 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.DstCountry = internColumn(memo, 7, v)
+	} else {
+		r.DstCountry = ""
+	}
+	// SrcNetName (26)
+	if len(data) > 2 && data[0] == 0xd2 && data[1] == 0x01 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.SrcNetName = internColumn(memo, 8, v)
+	} else {
+		r.SrcNetName = ""
+	}
+	// DstNetName (27)
+	if len(data) > 2 && data[0] == 0xda && data[1] == 0x01 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.DstNetName = internColumn(memo, 9, v)
+	} else {
+		r.DstNetName = ""
+	}
+	// SrcNetRole (28)
+	if len(data) > 2 && data[0] == 0xe2 && data[1] == 0x01 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.SrcNetRole = internColumn(memo, 10, v)
+	} else {
+		r.SrcNetRole = ""
+	}
+	// DstNetRole (29)
+	if len(data) > 2 && data[0] == 0xea && data[1] == 0x01 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.DstNetRole = internColumn(memo, 11, v)
+	} else {
+		r.DstNetRole = ""
+	}
+	// SrcNetSite (30)
+	if len(data) > 2 && data[0] == 0xf2 && data[1] == 0x01 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.SrcNetSite = internColumn(memo, 12, v)
+	} else {
+		r.SrcNetSite = ""
+	}
+	// DstNetSite (31)
+	if len(data) > 2 && data[0] == 0xfa && data[1] == 0x01 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.DstNetSite = internColumn(memo, 13, v)
+	} else {
+		r.DstNetSite = ""
+	}
+	// SrcNetRegion (32)
+	if len(data) > 2 && data[0] == 0x82 && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.SrcNetRegion = internColumn(memo, 14, v)
+	} else {
+		r.SrcNetRegion = ""
+	}
+	// DstNetRegion (33)
+	if len(data) > 2 && data[0] == 0x8a && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.DstNetRegion = internColumn(memo, 15, v)
+	} else {
+		r.DstNetRegion = ""
+	}
+	// SrcNetTenant (34)
+	if len(data) > 2 && data[0] == 0x92 && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.SrcNetTenant = internColumn(memo, 16, v)
+	} else {
+		r.SrcNetTenant = ""
+	}
+	// DstNetTenant (35)
+	if len(data) > 2 && data[0] == 0x9a && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.DstNetTenant = internColumn(memo, 17, v)
+	} else {
+		r.DstNetTenant = ""
+	}
+	// InIfIndex (36)
+	if len(data) > 2 && data[0] == 0xa0 && data[1] == 0x02 {
+		if v := data[2]; v < 0x80 {
+			r.InIfIndex = uint32(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.InIfIndex = uint32(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.InIfIndex = uint32(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.InIfIndex = 0
+	}
+	// OutIfIndex (37)
+	if len(data) > 2 && data[0] == 0xa8 && data[1] == 0x02 {
+		if v := data[2]; v < 0x80 {
+			r.OutIfIndex = uint32(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.OutIfIndex = uint32(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.OutIfIndex = uint32(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.OutIfIndex = 0
+	}
+	// InIfName (38)
+	if len(data) > 2 && data[0] == 0xb2 && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.InIfName = internColumn(memo, 18, v)
+	} else {
+		r.InIfName = ""
+	}
+	// OutIfName (39)
+	if len(data) > 2 && data[0] == 0xba && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.OutIfName = internColumn(memo, 19, v)
+	} else {
+		r.OutIfName = ""
+	}
+	// InIfDescription (40)
+	if len(data) > 2 && data[0] == 0xc2 && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.InIfDescription = internColumn(memo, 20, v)
+	} else {
+		r.InIfDescription = ""
+	}
+	// OutIfDescription (41)
+	if len(data) > 2 && data[0] == 0xca && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.OutIfDescription = internColumn(memo, 21, v)
+	} else {
+		r.OutIfDescription = ""
+	}
+	// InIfSpeed (42)
+	if len(data) > 2 && data[0] == 0xd0 && data[1] == 0x02 {
+		if v := data[2]; v < 0x80 {
+			r.InIfSpeed = uint64(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.InIfSpeed = uint64(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.InIfSpeed = uint64(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.InIfSpeed = 0
+	}
+	// OutIfSpeed (43)
+	if len(data) > 2 && data[0] == 0xd8 && data[1] == 0x02 {
+		if v := data[2]; v < 0x80 {
+			r.OutIfSpeed = uint64(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.OutIfSpeed = uint64(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.OutIfSpeed = uint64(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.OutIfSpeed = 0
+	}
+	// InIfConnectivity (44)
+	if len(data) > 2 && data[0] == 0xe2 && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.InIfConnectivity = internColumn(memo, 22, v)
+	} else {
+		r.InIfConnectivity = ""
+	}
+	// OutIfConnectivity (45)
+	if len(data) > 2 && data[0] == 0xea && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.OutIfConnectivity = internColumn(memo, 23, v)
+	} else {
+		r.OutIfConnectivity = ""
+	}
+	// InIfProvider (46)
+	if len(data) > 2 && data[0] == 0xf2 && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.InIfProvider = internColumn(memo, 24, v)
+	} else {
+		r.InIfProvider = ""
+	}
+	// OutIfProvider (47)
+	if len(data) > 2 && data[0] == 0xfa && data[1] == 0x02 {
+		var v []byte
+		if l := int(data[2]); l < 0x80 && l < len(data)-2 {
+			v, data = data[2+1:2+1+l], data[2+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[2:]); n < 0 {
+				return nil, false
+			}
+			data = data[2+n:]
+		}
+		r.OutIfProvider = internColumn(memo, 25, v)
+	} else {
+		r.OutIfProvider = ""
+	}
+	// InIfBoundary (48)
+	if len(data) > 2 && data[0] == 0x80 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.InIfBoundary = flow.Boundary(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.InIfBoundary = flow.Boundary(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.InIfBoundary = flow.Boundary(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.InIfBoundary = 0
+	}
+	// OutIfBoundary (49)
+	if len(data) > 2 && data[0] == 0x88 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.OutIfBoundary = flow.Boundary(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.OutIfBoundary = flow.Boundary(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.OutIfBoundary = flow.Boundary(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.OutIfBoundary = 0
+	}
+	// EType (50)
+	if len(data) > 2 && data[0] == 0x90 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.EType = uint16(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.EType = uint16(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.EType = uint16(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.EType = 0
+	}
+	// Proto (51)
+	if len(data) > 2 && data[0] == 0x98 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.Proto = uint8(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.Proto = uint8(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.Proto = uint8(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.Proto = 0
+	}
+	// SrcPort (52)
+	if len(data) > 2 && data[0] == 0xa0 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.SrcPort = uint16(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.SrcPort = uint16(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.SrcPort = uint16(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.SrcPort = 0
+	}
+	// DstPort (53)
+	if len(data) > 2 && data[0] == 0xa8 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.DstPort = uint16(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.DstPort = uint16(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.DstPort = uint16(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.DstPort = 0
+	}
+	// TCPFlags (54)
+	if len(data) > 2 && data[0] == 0xb0 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.TCPFlags = uint8(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.TCPFlags = uint8(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.TCPFlags = uint8(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.TCPFlags = 0
+	}
+	// IPTos (55)
+	if len(data) > 2 && data[0] == 0xb8 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.IPTos = uint8(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.IPTos = uint8(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.IPTos = uint8(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.IPTos = 0
+	}
+	// IPTTL (56)
+	if len(data) > 2 && data[0] == 0xc0 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.IPTTL = uint8(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.IPTTL = uint8(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.IPTTL = uint8(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.IPTTL = 0
+	}
+	// ICMPType (57)
+	if len(data) > 2 && data[0] == 0xc8 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.ICMPType = uint8(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.ICMPType = uint8(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.ICMPType = uint8(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.ICMPType = 0
+	}
+	// ICMPCode (58)
+	if len(data) > 2 && data[0] == 0xd0 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.ICMPCode = uint8(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.ICMPCode = uint8(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.ICMPCode = uint8(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.ICMPCode = 0
+	}
+	// ForwardingStatus (59)
+	if len(data) > 2 && data[0] == 0xd8 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.ForwardingStatus = uint8(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.ForwardingStatus = uint8(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.ForwardingStatus = uint8(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.ForwardingStatus = 0
+	}
+	// Bytes (60)
+	if len(data) > 2 && data[0] == 0xe0 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.Bytes = uint64(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.Bytes = uint64(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.Bytes = uint64(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.Bytes = 0
+	}
+	// Packets (61)
+	if len(data) > 2 && data[0] == 0xe8 && data[1] == 0x03 {
+		if v := data[2]; v < 0x80 {
+			r.Packets = uint64(v)
+			data = data[2+1:]
+		} else if len(data) > 2+1 && data[2+1] < 0x80 {
+			r.Packets = uint64(uint64(v&0x7f) | uint64(data[2+1])<<7)
+			data = data[2+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[2:])
+			if n < 0 {
+				return nil, false
+			}
+			r.Packets = uint64(v)
+			data = data[2+n:]
+		}
+	} else {
+		r.Packets = 0
+	}
+	return data, true
 }

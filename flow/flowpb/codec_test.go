@@ -1,10 +1,13 @@
 package flowpb
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,7 +331,14 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(AppendRecord(nil, &in))
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0x04, 1, 2, 3, 4})
+	var (
+		mu sync.Mutex
+		d  Decoder
+	)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		mu.Lock()
+		checkDecoders(t, &d, data)
+		mu.Unlock()
 		var r flow.Record
 		if err := DecodeRecord(data, &r); err != nil {
 			return
@@ -457,4 +467,119 @@ func BenchmarkAppendRecordTypical(b *testing.B) {
 		dst = AppendRecord(dst[:0], &recs[i&1023])
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flow")
+}
+
+// decodeGeneric is the reference decoder: the record cleared, then every
+// field through the generic loop, strings interned without a memo.
+func decodeGeneric(data []byte, r *flow.Record) error {
+	*r = flow.Record{}
+	return decodeFields(data, r, nil)
+}
+
+// splitFields returns the fields of a message, each with its tag.
+func splitFields(t testing.TB, msg []byte) [][]byte {
+	var fields [][]byte
+	for len(msg) > 0 {
+		_, _, n := protowire.ConsumeField(msg)
+		if n < 0 {
+			t.Fatalf("split %x: %v", msg, protowire.ParseError(n))
+		}
+		fields = append(fields, msg[:n])
+		msg = msg[n:]
+	}
+	return fields
+}
+
+// checkDecoders decodes msg with a Decoder, with DecodeRecord and with the
+// generic reference, and wants the same record or the same error.
+func checkDecoders(t *testing.T, d *Decoder, msg []byte) {
+	t.Helper()
+	var want, got, got2 flow.Record
+	wantErr := decodeGeneric(msg, &want)
+	gotErr := d.Decode(msg, &got)
+	gotErr2 := DecodeRecord(msg, &got2)
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || fmt.Sprint(gotErr2) != fmt.Sprint(wantErr) {
+		t.Fatalf("decode %x: errors %v (Decoder), %v (DecodeRecord), want %v", msg, gotErr, gotErr2, wantErr)
+	}
+	if wantErr != nil {
+		return
+	}
+	if diff := cmp.Diff(got, want, cmpAddr); diff != "" {
+		t.Fatalf("Decoder on %x (-got +want):\n%s", msg, diff)
+	}
+	if diff := cmp.Diff(got2, want, cmpAddr); diff != "" {
+		t.Fatalf("DecodeRecord on %x (-got +want):\n%s", msg, diff)
+	}
+}
+
+// Messages not in the order AppendRecord writes (shuffled, repeated or
+// unknown fields, empty addresses, long strings, junk) decode as the generic
+// decoder decodes them, whether or not the ordered path takes them.
+func TestDecodeOrderVariants(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var d Decoder
+	unknown := protowire.AppendVarint(protowire.AppendTag(nil, 1000, protowire.VarintType), 7)
+	emptyAddr := protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType), nil)
+	longStr := protowire.AppendString(protowire.AppendTag(nil, 40, protowire.BytesType), strings.Repeat("description ", 30))
+	badAddr := protowire.AppendBytes(protowire.AppendTag(nil, 17, protowire.BytesType), []byte{1, 2, 3})
+	for i := 0; i < 3000; i++ {
+		var r flow.Record
+		switch i % 3 {
+		case 0:
+			r = sample(i)
+		case 1:
+			r = typical(i)
+		}
+		fields := splitFields(t, AppendRecord(nil, &r))
+		variant := i / 3 % 8
+		switch variant {
+		case 1: // shuffled
+			rng.Shuffle(len(fields), func(a, b int) { fields[a], fields[b] = fields[b], fields[a] })
+		case 2: // a field repeated later with another value
+			other := sample(i + 1)
+			more := splitFields(t, AppendRecord(nil, &other))
+			fields = append(fields, more[rng.IntN(len(more))])
+		case 3: // an unknown field in the middle
+			fields = append(fields[:len(fields)/2], append([][]byte{unknown}, fields[len(fields)/2:]...)...)
+		case 4: // an empty address in place
+			fields = append([][]byte{emptyAddr}, fields...)
+		case 5: // a long string
+			fields = append(fields, longStr)
+		case 6: // an invalid address
+			fields = append(fields[:len(fields)/3], append([][]byte{badAddr}, fields[len(fields)/3:]...)...)
+		}
+		msg := bytes.Join(fields, nil)
+		if variant == 7 && len(msg) > 0 { // truncated
+			msg = msg[:rng.IntN(len(msg))]
+		}
+		checkDecoders(t, &d, msg)
+		// The same bytes at the end of a buffer with no room past them.
+		checkDecoders(t, &d, bytes.Clone(msg))
+	}
+}
+
+// The string memo tells apart strings that share their length and first and
+// last bytes, or their first 16 bytes, and reads strings that end the buffer.
+func TestDecoderMemo(t *testing.T) {
+	long := strings.Repeat("0123456789abcdef", 3)
+	values := []string{"a", "b", "ab", "ba", "xe-0/0/0", "xe-0/1/0", "xe-0/0/1", "12345678", "12345679",
+		"0123456789abcdef", "0123456789abcdeg", "0123456789abcde", long + "x", long + "y", long + "xy", "Ünïcødé", "\x00", "\x00\x00"}
+	var d Decoder
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 5000; i++ {
+		var r flow.Record
+		for _, c := range flow.Columns {
+			if c.Kind == flow.KindString && rng.IntN(2) == 0 {
+				flow.Access(c.Name).SetString(&r, values[rng.IntN(len(values))])
+			}
+		}
+		msg := AppendRecord(nil, &r)
+		var got flow.Record
+		if err := d.Decode(msg, &got); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(got, r, cmpAddr); diff != "" {
+			t.Fatalf("(-got +want):\n%s", diff)
+		}
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"go/format"
 	"log"
 	"os"
+	"sort"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -29,10 +31,14 @@ func tag(num int, typ protowire.Type) string {
 	return out
 }
 
-func maxField() int {
-	m := 0
+// stringColumns numbers the string columns from 0, in schema order: their
+// index in the decoder's string memo.
+func stringColumns() map[string]int {
+	m := map[string]int{}
 	for _, c := range flow.Columns {
-		m = max(m, c.Proto)
+		if c.Kind == flow.KindString {
+			m[c.Name] = len(m)
+		}
 	}
 	return m
 }
@@ -44,6 +50,10 @@ func main() {
 package flowpb
 
 import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/flowengine/flowengine/flow"
@@ -71,13 +81,13 @@ func AppendRecord(dst []byte, r *flow.Record) []byte {
 	b.WriteString(`	return dst
 }
 
-// maxField is the highest field number of the flow message.
-const maxField = ` + fmt.Sprint(maxField()) + `
+// stringColumns is the number of string columns.
+const stringColumns = ` + fmt.Sprint(len(stringColumns())) + `
 
-// decode resets r and fills it from one FlowV` + fmt.Sprint(flow.SchemaVersion) + ` protobuf message, interning
-// strings through memo when it is not nil.
-func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
-	*r = flow.Record{}
+// decodeFields fills r from the fields of a FlowV` + fmt.Sprint(flow.SchemaVersion) + ` protobuf message, in any
+// order, interning strings through memo when it is not nil. Columns absent
+// from data are left as they are.
+func decodeFields(data []byte, r *flow.Record, memo *stringMemo) error {
 	for len(data) > 0 {
 		// The tag, with the one- and two-byte cases inline.
 		var (
@@ -114,7 +124,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 		case flow.KindBoundary:
 			fmt.Fprintf(&b, "%s\t\t\tr.%s = flow.Boundary(v)\n", varint, c.Name)
 		case flow.KindString:
-			fmt.Fprintf(&b, "%s\t\t\tr.%s = internColumn(memo, num, v)\n", bytes, c.Name)
+			fmt.Fprintf(&b, "%s\t\t\tr.%s = internColumn(memo, %d, v)\n", bytes, c.Name, stringColumns()[c.Name])
 		case flow.KindAddr:
 			fmt.Fprintf(&b, "%s\t\t\tvar ok bool\n\t\t\tif r.%s, ok = bytesToAddr(v); !ok {\n\t\t\t\treturn addrError(num, len(v))\n\t\t\t}\n", bytes, c.Name)
 		}
@@ -130,6 +140,7 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 	return nil
 }
 `)
+	writeOrdered(&b)
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatalf("format: %v\n%s", err, b.Bytes())
@@ -137,4 +148,110 @@ func decode(data []byte, r *flow.Record, memo *[maxField + 1]string) error {
 	if err := os.WriteFile("codec_gen.go", src, 0o644); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// writeOrdered writes decodeOrdered: one test of the next tag bytes per
+// column, in field number order, so that a message written by AppendRecord
+// decodes without a dispatch on the field number, and every column is
+// assigned once instead of the record being cleared first.
+func writeOrdered(b *bytes.Buffer) {
+	b.WriteString(`
+// decodeOrdered decodes the leading fields of data that come in ascending
+// field number order with their expected wire type, as AppendRecord writes
+// them, and assigns every column of r once: its value, or zero when its field
+// is not among them. It returns the data left from the first field it could
+// not take in order (unknown, repeated or out of order), for decodeFields to
+// finish. It returns false when it met anything only decodeFields may judge
+// (malformed input, an address that is empty or not 4 or 16 bytes long); r
+// is then partly filled.
+func decodeOrdered(data []byte, r *flow.Record, memo *stringMemo) ([]byte, bool) {
+`)
+	cols := append([]flow.Column(nil), flow.Columns...)
+	sort.Slice(cols, func(i, j int) bool { return cols[i].Proto < cols[j].Proto })
+	for _, c := range cols {
+		var typ protowire.Type
+		switch c.Kind {
+		case flow.KindTime:
+			typ = protowire.Fixed64Type
+		case flow.KindUint, flow.KindMAC, flow.KindBoundary:
+			typ = protowire.VarintType
+		default:
+			typ = protowire.BytesType
+		}
+		tagBytes := protowire.AppendTag(nil, protowire.Number(c.Proto), typ)
+		t := len(tagBytes)
+		var match []string
+		for i, x := range tagBytes {
+			match = append(match, fmt.Sprintf("data[%d] == 0x%02x", i, x))
+		}
+		cond := fmt.Sprintf("len(data) > %d && %s", t, strings.Join(match, " && "))
+		f := "r." + c.Name
+		fmt.Fprintf(b, "\t// %s (%d)\n", c.Name, c.Proto)
+		switch c.Kind {
+		case flow.KindTime:
+			cond = fmt.Sprintf("len(data) >= %d && %s", t+8, strings.Join(match, " && "))
+			fmt.Fprintf(b, "\tif %s {\n\t\t%s = nanosToTime(binary.LittleEndian.Uint64(data[%d:]))\n\t\tdata = data[%d:]\n\t} else {\n\t\t%s = time.Time{}\n\t}\n",
+				cond, f, t, t+8, f)
+		case flow.KindUint, flow.KindMAC, flow.KindBoundary:
+			conv := fmt.Sprintf("uint%d", c.Bits)
+			if c.Kind == flow.KindBoundary {
+				conv = "flow.Boundary"
+			}
+			fmt.Fprintf(b, `	if %[1]s {
+		if v := data[%[2]d]; v < 0x80 {
+			%[3]s = %[4]s(v)
+			data = data[%[2]d+1:]
+		} else if len(data) > %[2]d+1 && data[%[2]d+1] < 0x80 {
+			%[3]s = %[4]s(uint64(v&0x7f) | uint64(data[%[2]d+1])<<7)
+			data = data[%[2]d+2:]
+		} else {
+			v, n := protowire.ConsumeVarint(data[%[2]d:])
+			if n < 0 {
+				return nil, false
+			}
+			%[3]s = %[4]s(v)
+			data = data[%[2]d+n:]
+		}
+	} else {
+		%[3]s = 0
+	}
+`, cond, t, f, conv)
+		case flow.KindString:
+			fmt.Fprintf(b, `	if %[1]s {
+		var v []byte
+		if l := int(data[%[2]d]); l < 0x80 && l < len(data)-%[2]d {
+			v, data = data[%[2]d+1:%[2]d+1+l], data[%[2]d+1+l:]
+		} else {
+			var n int
+			if v, n = protowire.ConsumeBytes(data[%[2]d:]); n < 0 {
+				return nil, false
+			}
+			data = data[%[2]d+n:]
+		}
+		%[3]s = internColumn(memo, %[4]d, v)
+	} else {
+		%[3]s = ""
+	}
+`, cond, t, f, stringColumns()[c.Name])
+		case flow.KindAddr:
+			fmt.Fprintf(b, `	if %[1]s {
+		switch l := data[%[2]d]; {
+		case l == 4 && len(data) >= %[2]d+5:
+			%[3]s = netip.AddrFrom4([4]byte(data[%[2]d+1:]))
+			data = data[%[2]d+5:]
+		case l == 16 && len(data) >= %[2]d+17:
+			%[3]s = netip.AddrFrom16([16]byte(data[%[2]d+1:])).Unmap()
+			data = data[%[2]d+17:]
+		default:
+			return nil, false
+		}
+	} else {
+		%[3]s = netip.Addr{}
+	}
+`, cond, t, f)
+		default:
+			log.Fatalf("column %s: unknown kind %d", c.Name, c.Kind)
+		}
+	}
+	b.WriteString("\treturn data, true\n}\n")
 }
