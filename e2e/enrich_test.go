@@ -28,8 +28,11 @@ import (
 	"github.com/flowengine/flowengine/internal/testenv"
 )
 
-// binary is the flowengine binary TestMain builds.
-var binary string
+// binary is the flowengine binary TestMain builds, with buildFlags.
+var (
+	binary     string
+	buildFlags []string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "flowengine-e2e")
@@ -38,7 +41,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "flowengine")
-	if out, err := exec.Command("go", "build", "-o", binary, "../cmd/flowengine").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", slices.Concat([]string{"build"}, buildFlags, []string{"-o", binary, "../cmd/flowengine"})...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build flowengine: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
