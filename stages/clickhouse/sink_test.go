@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/flowengine/flowengine/flow"
 )
