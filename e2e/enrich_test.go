@@ -117,6 +117,49 @@ var netNames = []struct {
 	{netip.MustParsePrefix("2a00:1450::/32"), "google-v6"},
 }
 
+// genNets are the prefixes the synthetic exporters draw addresses from, with
+// the AS number their flows carry (exporter/generator.go; TestTables checks
+// this copy against the generator).
+var genNets = func() map[netip.Prefix]uint32 {
+	m := map[netip.Prefix]uint32{}
+	for p, as := range map[string]uint32{
+		"142.250.0.0/15": 15169, "45.57.0.0/17": 2906, "157.240.0.0/16": 32934, "104.16.0.0/13": 13335,
+		"23.0.0.0/12": 20940, "52.0.0.0/11": 16509, "20.0.0.0/11": 8075, "17.0.0.0/8": 714,
+		"151.101.0.0/16": 54113, "51.68.0.0/16": 16276, "185.42.0.0/16": 46489, "90.0.0.0/9": 3215,
+		"78.192.0.0/10": 12322, "73.0.0.0/8": 7922, "80.128.0.0/11": 3320, "216.66.0.0/18": 6939,
+		"38.0.0.0/8": 174, "4.0.0.0/9": 3356,
+		"2a00:1450::/32": 15169, "2a00:86c0::/32": 2906, "2a03:2880::/32": 32934, "2606:4700::/32": 13335,
+		"2a02:26f0::/29": 20940, "2600:1f00::/24": 16509, "2603:1000::/25": 8075, "2a01:e00::/26": 12322,
+		"2001:470::/32":   6939,
+		"198.51.100.0/24": exporter.LocalAS, "203.0.113.0/24": exporter.LocalAS, "192.0.2.0/24": exporter.LocalAS,
+		"2001:db8:1::/48": exporter.LocalAS, "2001:db8:2::/48": exporter.LocalAS,
+	} {
+		m[netip.MustParsePrefix(p)] = as
+	}
+	return m
+}()
+
+// flowAS returns the AS number the exporters put in flows for address a.
+func flowAS(a netip.Addr) uint32 {
+	for p, as := range genNets {
+		if p.Contains(a) {
+			return as
+		}
+	}
+	return 0
+}
+
+// expectedAS returns the AS number enricher "geoip" must set for address
+// a, with asn_source "geoip" or "flow-else-geoip", and whether it looked a
+// up in the database (for the misses counter).
+func expectedAS(a netip.Addr, source string) (as uint32, lookedUp bool) {
+	if source == "flow-else-geoip" && flowAS(a) != 0 {
+		return flowAS(a), false
+	}
+	as, _ = expectedGeo(a)
+	return as, true
+}
+
 // expectedGeo returns the AS number and country the databases hold for a,
 // by longest prefix among the networks each database has.
 func expectedGeo(a netip.Addr) (asn uint32, country string) {
@@ -252,7 +295,7 @@ enricher "geoip" "geo" {
   input            = enricher.snmp.interfaces
   asn_database     = %[5]q
   country_database = %[6]q
-  asn_source       = "geoip"
+  asn_source       = %[9]q
 }
 
 enricher "networks" "names" {
@@ -349,12 +392,14 @@ type enriched struct {
 
 // expected returns the enriched columns a flow of exporter ex (0-based)
 // from src to dst through interfaces in and out must have.
-func expected(t *testing.T, ex int, src, dst netip.Addr, in, out uint32) enriched {
+func expected(ex int, src, dst netip.Addr, in, out uint32, asnSource string) enriched {
 	ifaces := exporter.Interfaces(numInterfaces)
 	var e enriched
 	e.ExporterName, e.ExporterRole, e.ExporterSite = sysNames[ex].name, sysNames[ex].role, sysNames[ex].site
-	e.SrcAS, e.SrcCountry = expectedGeo(src)
-	e.DstAS, e.DstCountry = expectedGeo(dst)
+	_, e.SrcCountry = expectedGeo(src)
+	_, e.DstCountry = expectedGeo(dst)
+	e.SrcAS, _ = expectedAS(src, asnSource)
+	e.DstAS, _ = expectedAS(dst, asnSource)
 	e.SrcNetName, e.DstNetName = expectedNetName(src), expectedNetName(dst)
 	if in >= 1 && int(in) <= len(ifaces) {
 		i := ifaces[in-1]
@@ -373,7 +418,7 @@ func expected(t *testing.T, ex int, src, dst netip.Addr, in, out uint32) enriche
 
 // TestTables checks the test's own tables against the exporter: every
 // interface description is classified, external interfaces are the
-// exporter's external ones.
+// exporter's external ones, genNets gives generated flows their AS numbers.
 func TestTables(t *testing.T) {
 	for _, i := range exporter.Interfaces(numInterfaces) {
 		c, ok := interfaceClasses[i.Description]
@@ -383,6 +428,17 @@ func TestTables(t *testing.T) {
 		}
 		if (c.boundary == "external") != i.External {
 			t.Errorf("interface %d %q: boundary %q, exporter says external=%v", i.Index, i.Description, c.boundary, i.External)
+		}
+	}
+	for _, perPacket := range []bool{false, true} {
+		gen := exporter.NewGenerator(exporter.GeneratorOptions{Seed: 7, Interfaces: numInterfaces, IPv6Share: 0.3, PerPacket: perPacket})
+		var f exporter.Flow
+		for range 5000 {
+			gen.Next(time.Now(), &f)
+			if flowAS(f.SrcAddr) != f.SrcAS || flowAS(f.DstAddr) != f.DstAS {
+				t.Fatalf("generated flow %v (AS %d) -> %v (AS %d); genNets says AS %d -> %d",
+					f.SrcAddr, f.SrcAS, f.DstAddr, f.DstAS, flowAS(f.SrcAddr), flowAS(f.DstAddr))
+			}
 		}
 	}
 	for i := range numExporters {
@@ -395,7 +451,10 @@ func TestTables(t *testing.T) {
 // TestEnrichment runs the whole enrichment chain (SNMP from the exporter's
 // agents, GeoIP from databases written here, networks, exporter and
 // interface classifiers) in `flowengine run`, fed by `flowengine exporter`
-// in each protocol, and checks every column of every flow.
+// in each protocol, and checks every column of every flow. AS numbers come
+// from the databases only (asn_source "geoip") for NetFlow v9, from the
+// flows unless 0 (asn_source "flow-else-geoip") for the others, which also
+// checks that each decoder carries the exporter's AS numbers.
 func TestEnrichment(t *testing.T) {
 	const count = 3000
 	geoDir := t.TempDir()
@@ -406,14 +465,15 @@ func TestEnrichment(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		protocol string
-		sflow    bool
-		ipv6     bool // the protocol carries IPv6 flows
+		protocol  string
+		sflow     bool
+		ipv6      bool   // the protocol carries IPv6 flows
+		asnSource string // of enricher "geoip"
 	}{
-		{protocol: exporter.NetFlow9, ipv6: true},
-		{protocol: exporter.IPFIX, ipv6: true},
-		{protocol: exporter.NetFlow5},
-		{protocol: exporter.SFlow, sflow: true, ipv6: true},
+		{protocol: exporter.NetFlow9, ipv6: true, asnSource: "geoip"},
+		{protocol: exporter.IPFIX, ipv6: true, asnSource: "flow-else-geoip"},
+		{protocol: exporter.NetFlow5, asnSource: "flow-else-geoip"},
+		{protocol: exporter.SFlow, sflow: true, ipv6: true, asnSource: "flow-else-geoip"},
 	} {
 		t.Run(tc.protocol, func(t *testing.T) {
 			dir := t.TempDir()
@@ -424,7 +484,7 @@ func TestEnrichment(t *testing.T) {
 			out := filepath.Join(dir, "flows.jsonl")
 			stateDir := filepath.Join(dir, "state")
 			pipeline := filepath.Join(dir, "pipeline.hcl")
-			src := fmt.Sprintf(pipelineTemplate, stateDir, nfPort, sfPort, snmpPort, asnPath, countryPath, netsHCL.String(), out)
+			src := fmt.Sprintf(pipelineTemplate, stateDir, nfPort, sfPort, snmpPort, asnPath, countryPath, netsHCL.String(), out, tc.asnSource)
 			if err := os.WriteFile(pipeline, []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -492,8 +552,8 @@ func TestEnrichment(t *testing.T) {
 			if len(records) != count {
 				t.Fatalf("%d flows in the file, the exporter sent %d\n%s", len(records), count, engineErr.String())
 			}
-			checkRecords(t, records, tc.ipv6)
-			checkMetrics(t, metrics, records)
+			checkRecords(t, records, tc.ipv6, tc.asnSource)
+			checkMetrics(t, metrics, records, tc.asnSource)
 			checkTotals(t, engineErr.String(), count, tc.sflow)
 			if t.Failed() {
 				t.Logf("engine stderr:\n%s", engineErr.String())
@@ -504,7 +564,7 @@ func TestEnrichment(t *testing.T) {
 
 // checkRecords compares every record with what it must hold, and checks
 // that the run covered the cases the tables were written for.
-func checkRecords(t *testing.T, records []record, ipv6 bool) {
+func checkRecords(t *testing.T, records []record, ipv6 bool, asnSource string) {
 	var (
 		perExporter    [numExporters]int
 		v6, mismatches int
@@ -537,7 +597,7 @@ func checkRecords(t *testing.T, records []record, ipv6 bool) {
 			geoHits[longestGeoNet(a)]++
 			netHits[expectedNetName(a)]++
 		}
-		want := expected(t, ex, r.SrcAddr, r.DstAddr, r.InIfIndex, r.OutIfIndex)
+		want := expected(ex, r.SrcAddr, r.DstAddr, r.InIfIndex, r.OutIfIndex, asnSource)
 		if diff := cmp.Diff(r.enriched, want); diff != "" {
 			mismatches++
 			if mismatches <= 5 {
@@ -634,14 +694,14 @@ func scrape(t *testing.T, engineErr *syncBuffer) map[string]float64 {
 // checkMetrics checks the enrichers' counters: one successful SNMP poll per
 // exporter and no flow left unenriched; as many GeoIP misses as addresses
 // the databases do not cover.
-func checkMetrics(t *testing.T, metrics map[string]float64, records []record) {
+func checkMetrics(t *testing.T, metrics map[string]float64, records []record, asnSource string) {
 	var asnMisses, ccMisses float64
 	for _, r := range records {
 		for _, a := range []netip.Addr{r.SrcAddr, r.DstAddr} {
-			as, cc := expectedGeo(a)
-			if as == 0 {
+			if as, lookedUp := expectedAS(a, asnSource); lookedUp && as == 0 {
 				asnMisses++
 			}
+			_, cc := expectedGeo(a)
 			if cc == "" {
 				ccMisses++
 			}
