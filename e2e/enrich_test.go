@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -517,7 +518,9 @@ func TestEnrichment(t *testing.T) {
 				port = sfPort
 			}
 			var exporterOut syncBuffer
-			exp := exec.Command(binary, "exporter",
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			exp := exec.CommandContext(ctx, binary, "exporter",
 				"-collector", fmt.Sprintf("127.0.0.1:%d", port), "-protocol", tc.protocol,
 				"-exporters", fmt.Sprint(numExporters), "-interfaces", fmt.Sprint(numInterfaces),
 				"-count", fmt.Sprint(count), "-rate", "2000", "-snmp-port", fmt.Sprint(snmpPort),
