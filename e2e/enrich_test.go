@@ -1,23 +1,14 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +17,6 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/flowengine/flowengine/exporter"
-	"github.com/flowengine/flowengine/internal/testenv"
 )
 
 // binary is the flowengine binary TestMain builds, with buildFlags.
@@ -338,24 +328,6 @@ sink "file" "out" {
 }
 `
 
-// syncBuffer is a bytes.Buffer a process may write while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // record holds the columns the test checks, decoded from a JSON line.
 type record struct {
 	ExporterAddress netip.Addr
@@ -391,30 +363,54 @@ type enriched struct {
 	OutIfProvider     string
 }
 
+// pipelineCase says what a pipeline does to flows.
+type pipelineCase struct {
+	ipv6      bool   // the protocol carries IPv6 flows
+	asnSource string // of enricher "geoip"; "" for a pipeline without it (AS numbers from the flows, no countries)
+	netNames  bool   // enricher "networks" holds netNames
+	// mayPassUnenriched says that flows may pass enricher "snmp" without
+	// SNMP data (its wait expired); they must then have no exporter and
+	// interface data at all.
+	mayPassUnenriched bool
+}
+
 // expected returns the enriched columns a flow of exporter ex (0-based)
-// from src to dst through interfaces in and out must have.
-func expected(ex int, src, dst netip.Addr, in, out uint32, asnSource string) enriched {
-	ifaces := exporter.Interfaces(numInterfaces)
+// must have.
+func expected(ex int, r *record, pc pipelineCase) enriched {
 	var e enriched
 	e.ExporterName, e.ExporterRole, e.ExporterSite = sysNames[ex].name, sysNames[ex].role, sysNames[ex].site
-	_, e.SrcCountry = expectedGeo(src)
-	_, e.DstCountry = expectedGeo(dst)
-	e.SrcAS, _ = expectedAS(src, asnSource)
-	e.DstAS, _ = expectedAS(dst, asnSource)
-	e.SrcNetName, e.DstNetName = expectedNetName(src), expectedNetName(dst)
-	if in >= 1 && int(in) <= len(ifaces) {
-		i := ifaces[in-1]
+	if pc.asnSource == "" {
+		e.SrcAS, e.DstAS = flowAS(r.SrcAddr), flowAS(r.DstAddr)
+	} else {
+		_, e.SrcCountry = expectedGeo(r.SrcAddr)
+		_, e.DstCountry = expectedGeo(r.DstAddr)
+		e.SrcAS, _ = expectedAS(r.SrcAddr, pc.asnSource)
+		e.DstAS, _ = expectedAS(r.DstAddr, pc.asnSource)
+	}
+	if pc.netNames {
+		e.SrcNetName, e.DstNetName = expectedNetName(r.SrcAddr), expectedNetName(r.DstAddr)
+	}
+	ifaces := exporter.Interfaces(numInterfaces)
+	if r.InIfIndex >= 1 && int(r.InIfIndex) <= len(ifaces) {
+		i := ifaces[r.InIfIndex-1]
 		c := interfaceClasses[i.Description]
 		e.InIfName, e.InIfDescription, e.InIfSpeed = i.Name, i.Description, i.SpeedMbps
 		e.InIfBoundary, e.InIfConnectivity, e.InIfProvider = c.boundary, c.connectivity, c.provider
 	}
-	if out >= 1 && int(out) <= len(ifaces) {
-		i := ifaces[out-1]
+	if r.OutIfIndex >= 1 && int(r.OutIfIndex) <= len(ifaces) {
+		i := ifaces[r.OutIfIndex-1]
 		c := interfaceClasses[i.Description]
 		e.OutIfName, e.OutIfDescription, e.OutIfSpeed = i.Name, i.Description, i.SpeedMbps
 		e.OutIfBoundary, e.OutIfConnectivity, e.OutIfProvider = c.boundary, c.connectivity, c.provider
 	}
 	return e
+}
+
+// withoutSNMP returns e as it is when enricher "snmp" passed the flow on
+// without data: nothing derived from the exporter's name or interfaces.
+func withoutSNMP(e enriched) enriched {
+	return enriched{SrcAS: e.SrcAS, DstAS: e.DstAS, SrcCountry: e.SrcCountry, DstCountry: e.DstCountry,
+		SrcNetName: e.SrcNetName, DstNetName: e.DstNetName}
 }
 
 // TestTables checks the test's own tables against the exporter: every
@@ -458,116 +454,153 @@ func TestTables(t *testing.T) {
 // checks that each decoder carries the exporter's AS numbers.
 func TestEnrichment(t *testing.T) {
 	const count = 3000
-	geoDir := t.TempDir()
-	asnPath, countryPath := writeGeoIP(t, geoDir)
+	asnPath, countryPath := writeGeoIP(t, t.TempDir())
 	var netsHCL strings.Builder
 	for _, n := range netNames {
 		fmt.Fprintf(&netsHCL, "    %q = { name = %q }\n", n.prefix.String(), n.name)
 	}
-
 	for _, tc := range []struct {
-		protocol  string
-		sflow     bool
-		ipv6      bool   // the protocol carries IPv6 flows
-		asnSource string // of enricher "geoip"
+		protocol string
+		sflow    bool
+		pc       pipelineCase
 	}{
-		{protocol: exporter.NetFlow9, ipv6: true, asnSource: "geoip"},
-		{protocol: exporter.IPFIX, ipv6: true, asnSource: "flow-else-geoip"},
-		{protocol: exporter.NetFlow5, asnSource: "flow-else-geoip"},
-		{protocol: exporter.SFlow, sflow: true, ipv6: true, asnSource: "flow-else-geoip"},
+		{protocol: exporter.NetFlow9, pc: pipelineCase{ipv6: true, asnSource: "geoip"}},
+		{protocol: exporter.IPFIX, pc: pipelineCase{ipv6: true, asnSource: "flow-else-geoip"}},
+		{protocol: exporter.NetFlow5, pc: pipelineCase{asnSource: "flow-else-geoip"}},
+		{protocol: exporter.SFlow, sflow: true, pc: pipelineCase{ipv6: true, asnSource: "flow-else-geoip"}},
 	} {
 		t.Run(tc.protocol, func(t *testing.T) {
+			tc.pc.netNames = true
 			dir := t.TempDir()
-			nfPort, sfPort, snmpPort := testenv.FreePort(t, "udp"), testenv.FreePort(t, "udp"), testenv.FreePort(t, "udp")
-			for snmpPort == nfPort || snmpPort == sfPort || nfPort == sfPort {
-				sfPort, snmpPort = testenv.FreePort(t, "udp"), testenv.FreePort(t, "udp")
-			}
+			ports := udpPorts(t, 3)
+			nfPort, sfPort, snmpPort := ports[0], ports[1], ports[2]
 			out := filepath.Join(dir, "flows.jsonl")
-			stateDir := filepath.Join(dir, "state")
 			pipeline := filepath.Join(dir, "pipeline.hcl")
-			src := fmt.Sprintf(pipelineTemplate, stateDir, nfPort, sfPort, snmpPort, asnPath, countryPath, netsHCL.String(), out, tc.asnSource)
+			src := fmt.Sprintf(pipelineTemplate, filepath.Join(dir, "state"), nfPort, sfPort, snmpPort,
+				asnPath, countryPath, netsHCL.String(), out, tc.pc.asnSource)
 			if err := os.WriteFile(pipeline, []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
 
-			// The engine.
-			var engineErr syncBuffer
-			engine := exec.Command(binary, "run", pipeline)
-			engine.Stdout, engine.Stderr = &engineErr, &engineErr
-			if err := engine.Start(); err != nil {
-				t.Fatal(err)
-			}
-			engineDone := make(chan error, 1)
-			go func() { engineDone <- engine.Wait() }()
-			stopped := false
-			defer func() {
-				if !stopped {
-					engine.Process.Kill()
-					<-engineDone
-				}
-			}()
-			waitFor(t, "the engine to listen", 20*time.Second, engineDone, &engineErr, func() bool {
-				s := engineErr.String()
-				return strings.Contains(s, "listening for netflow") && strings.Contains(s, "listening for sFlow") &&
-					strings.Contains(s, "pipeline running")
-			})
-
-			// The exporters, with their SNMP agents.
+			e := startEngine(t, dir, pipeline)
 			port := nfPort
 			if tc.sflow {
 				port = sfPort
 			}
-			var exporterOut syncBuffer
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			exp := exec.CommandContext(ctx, binary, "exporter",
-				"-collector", fmt.Sprintf("127.0.0.1:%d", port), "-protocol", tc.protocol,
-				"-exporters", fmt.Sprint(numExporters), "-interfaces", fmt.Sprint(numInterfaces),
-				"-count", fmt.Sprint(count), "-rate", "2000", "-snmp-port", fmt.Sprint(snmpPort),
-				"-template-interval", "1s", "-seed", "7", "-quiet")
-			exp.Stdout, exp.Stderr = &exporterOut, &exporterOut
-			if err := exp.Run(); err != nil {
-				t.Fatalf("flowengine exporter: %v\n%s\nengine:\n%s", err, exporterOut.String(), engineErr.String())
-			}
-			if !strings.Contains(exporterOut.String(), fmt.Sprintf("flows=%d ", count)) {
-				t.Fatalf("exporter did not send %d flows:\n%s", count, exporterOut.String())
-			}
-
-			// Every flow in the file, then a clean shutdown.
-			waitFor(t, fmt.Sprintf("%d flows in %s", count, out), 30*time.Second, engineDone, &engineErr, func() bool {
-				return countLines(out) >= count
-			})
-			metrics := scrape(t, &engineErr)
-			if err := engine.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-engineDone:
-				stopped = true
-				if err != nil {
-					t.Fatalf("flowengine run after SIGTERM: %v\n%s", err, engineErr.String())
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("flowengine run did not stop within 30 s of SIGTERM:\n%s", engineErr.String())
-			}
+			runExporter(t, e, tc.protocol, port, snmpPort, count)
+			e.waitLines(out, count)
+			metrics := e.scrape()
+			e.stop()
 
 			records := readRecords(t, out)
 			if len(records) != count {
-				t.Fatalf("%d flows in the file, the exporter sent %d\n%s", len(records), count, engineErr.String())
+				t.Fatalf("%d flows in the file, the exporter sent %d\n%s", len(records), count, e.log.String())
 			}
-			checkRecords(t, records, tc.ipv6, tc.asnSource)
-			checkMetrics(t, metrics, records, tc.asnSource)
-			checkTotals(t, engineErr.String(), count, tc.sflow)
+			checkRecords(t, records, tc.pc)
+
+			// One successful SNMP poll per exporter, no flow left without
+			// SNMP data, as many GeoIP misses as addresses looked up that
+			// the databases do not cover.
+			var asnMisses, ccMisses float64
+			for _, r := range records {
+				for _, a := range []netip.Addr{r.SrcAddr, r.DstAddr} {
+					if as, lookedUp := expectedAS(a, tc.pc.asnSource); lookedUp && as == 0 {
+						asnMisses++
+					}
+					if _, cc := expectedGeo(a); cc == "" {
+						ccMisses++
+					}
+				}
+			}
+			checkMetrics(t, metrics, []sample{
+				{`flowengine_snmp_exporters{stage="enricher.snmp.interfaces"}`, numExporters},
+				{`flowengine_snmp_polls_total{stage="enricher.snmp.interfaces"}`, numExporters},
+				{`flowengine_snmp_poll_errors_total{stage="enricher.snmp.interfaces"}`, 0},
+				{`flowengine_snmp_flows_unenriched_total{stage="enricher.snmp.interfaces"}`, 0},
+				{`flowengine_geoip_lookup_misses_total{database="asn",stage="enricher.geoip.geo"}`, asnMisses},
+				{`flowengine_geoip_lookup_misses_total{database="country",stage="enricher.geoip.geo"}`, ccMisses},
+			})
+
+			// Every flow went through every stage.
+			nf, sf := [2]int{0, count}, [2]int{0, 0}
+			if tc.sflow {
+				nf, sf = sf, nf
+			}
+			checkTotals(t, e.log.String(), map[string][2]int{
+				"source.netflow.routers":        nf,
+				"source.sflow.switches":         sf,
+				"enricher.snmp.interfaces":      {count, count},
+				"enricher.geoip.geo":            {count, count},
+				"enricher.networks.names":       {count, count},
+				"classifier.exporter.sites":     {count, count},
+				"classifier.interface.boundary": {count, count},
+				"sink.file.out":                 {count, 0},
+			})
 			if t.Failed() {
-				t.Logf("engine stderr:\n%s", engineErr.String())
+				t.Logf("engine output:\n%s", e.log.String())
 			}
 		})
 	}
 }
 
-// checkRecords compares every record with what it must hold, and checks
-// that the run covered the cases the tables were written for.
-func checkRecords(t *testing.T, records []record, ipv6 bool, asnSource string) {
+// TestDefaultPipeline runs pipelines/default.hcl as `make demo` does, fed
+// by NetFlow v9 exporters with SNMP agents: exporter and interface names,
+// descriptions, speeds, sites, roles and boundaries as the agents and the
+// pipeline's rules say, AS numbers from the flows. Its enricher "snmp"
+// waits 50ms for a poll: flows that passed without SNMP data must be
+// exactly the ones counted, with no exporter or interface data at all.
+func TestDefaultPipeline(t *testing.T) {
+	const count = 3000
+	pipeline, err := filepath.Abs("../pipelines/default.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir() // the working directory: data/state is in it
+	ports := udpPorts(t, 3)
+	nfPort, sfPort, snmpPort := ports[0], ports[1], ports[2]
+	out := filepath.Join(dir, "flows.jsonl")
+	e := startEngine(t, dir, "-listen", "127.0.0.1:0",
+		"-var", fmt.Sprintf("netflow_listen=127.0.0.1:%d", nfPort),
+		"-var", fmt.Sprintf("sflow_listen=127.0.0.1:%d", sfPort),
+		"-var", fmt.Sprintf("snmp_port=%d", snmpPort),
+		"-var", "output="+out, pipeline)
+	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count)
+	e.waitLines(out, count)
+	metrics := e.scrape()
+	e.stop()
+
+	records := readRecords(t, out)
+	if len(records) != count {
+		t.Fatalf("%d flows in the file, the exporter sent %d\n%s", len(records), count, e.log.String())
+	}
+	unenriched := checkRecords(t, records, pipelineCase{ipv6: true, mayPassUnenriched: true})
+	checkMetrics(t, metrics, []sample{
+		{`flowengine_snmp_exporters{stage="enricher.snmp.interfaces"}`, numExporters},
+		{`flowengine_snmp_polls_total{stage="enricher.snmp.interfaces"}`, numExporters},
+		{`flowengine_snmp_poll_errors_total{stage="enricher.snmp.interfaces"}`, 0},
+		{`flowengine_snmp_flows_unenriched_total{stage="enricher.snmp.interfaces"}`, float64(unenriched)},
+	})
+	checkTotals(t, e.log.String(), map[string][2]int{
+		"source.netflow.routers":        {0, count},
+		"source.sflow.switches":         {0, 0},
+		"enricher.snmp.interfaces":      {count, count},
+		"enricher.networks.private":     {count, count},
+		"classifier.exporter.sites":     {count, count},
+		"classifier.interface.boundary": {count, count},
+		"sink.file.jsonl":               {count, 0},
+	})
+	if _, err := os.Stat(filepath.Join(dir, "data", "state")); err != nil {
+		t.Errorf("state directory: %v", err)
+	}
+	if t.Failed() {
+		t.Logf("engine output:\n%s", e.log.String())
+	}
+}
+
+// checkRecords compares every record with what it must hold, checks that
+// the run covered the cases the tables were written for, and returns how
+// many flows passed without SNMP data (when pc allows it).
+func checkRecords(t *testing.T, records []record, pc pipelineCase) (unenriched int) {
 	var (
 		perExporter    [numExporters]int
 		v6, mismatches int
@@ -600,7 +633,11 @@ func checkRecords(t *testing.T, records []record, ipv6 bool, asnSource string) {
 			geoHits[longestGeoNet(a)]++
 			netHits[expectedNetName(a)]++
 		}
-		want := expected(ex, r.SrcAddr, r.DstAddr, r.InIfIndex, r.OutIfIndex, asnSource)
+		want := expected(ex, &r, pc)
+		if pc.mayPassUnenriched && r.ExporterName == "" {
+			want = withoutSNMP(want)
+			unenriched++
+		}
 		if diff := cmp.Diff(r.enriched, want); diff != "" {
 			mismatches++
 			if mismatches <= 5 {
@@ -612,38 +649,42 @@ func checkRecords(t *testing.T, records []record, ipv6 bool, asnSource string) {
 	if mismatches > 0 {
 		t.Errorf("%d of %d flows differ from what they must hold", mismatches, len(records))
 	}
-	// The run exercised what the tables describe.
+	// The run exercised what the tables describe (seed 7 draws every
+	// network of them).
 	for i, c := range perExporter {
 		if c == 0 {
 			t.Errorf("no flow from exporter %v", exporter.ExporterAddress(i))
 		}
 	}
-	if ipv6 && v6 == 0 {
+	if pc.ipv6 && v6 == 0 {
 		t.Errorf("no IPv6 flow")
 	}
-	if !ipv6 && v6 != 0 {
+	if !pc.ipv6 && v6 != 0 {
 		t.Errorf("%d IPv6 flows from a protocol without IPv6", v6)
 	}
-	// Every network of the databases and of the networks map holds some
-	// address (seed 7 draws them all), and some are in neither database.
-	for _, n := range geoNets {
-		if geoHits[n.prefix] == 0 && (ipv6 || n.prefix.Addr().Is4()) {
-			t.Errorf("no flow address in %s", n.prefix)
+	if pc.asnSource != "" {
+		for _, n := range geoNets {
+			if geoHits[n.prefix] == 0 && (pc.ipv6 || n.prefix.Addr().Is4()) {
+				t.Errorf("no flow address in %s", n.prefix)
+			}
+		}
+		if geoHits[netip.Prefix{}] == 0 {
+			t.Errorf("no flow address outside the GeoIP databases")
 		}
 	}
-	for _, n := range netNames {
-		if netHits[n.name] == 0 && (ipv6 || n.prefix.Addr().Is4()) {
-			t.Errorf("no flow address in %s (%s)", n.prefix, n.name)
+	if pc.netNames {
+		for _, n := range netNames {
+			if netHits[n.name] == 0 && (pc.ipv6 || n.prefix.Addr().Is4()) {
+				t.Errorf("no flow address in %s (%s)", n.prefix, n.name)
+			}
 		}
-	}
-	if geoHits[netip.Prefix{}] == 0 {
-		t.Errorf("no flow address outside the GeoIP databases")
 	}
 	if len(ifaces) != numInterfaces {
 		t.Errorf("%d distinct interfaces in flows, want %d", len(ifaces), numInterfaces)
 	}
-	t.Logf("%d flows: per exporter %v, %d IPv6, %d addresses outside the GeoIP databases, %d outside the networks map",
-		len(records), perExporter, v6, geoHits[netip.Prefix{}], netHits[""])
+	t.Logf("%d flows: per exporter %v, %d IPv6, %d addresses outside the GeoIP databases, %d outside the networks map, %d without SNMP data",
+		len(records), perExporter, v6, geoHits[netip.Prefix{}], netHits[""], unenriched)
+	return unenriched
 }
 
 // longestGeoNet returns the longest prefix of geoNets holding a, or the
@@ -656,159 +697,4 @@ func longestGeoNet(a netip.Addr) netip.Prefix {
 		}
 	}
 	return best
-}
-
-// metricsAddress finds the address `flowengine run` serves /metrics on.
-var metricsAddress = regexp.MustCompile(`msg="serving metrics and API" address=(\S+)`)
-
-// metricLine is a sample of the Prometheus text format.
-var metricLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$`)
-
-// scrape returns the samples of the engine's /metrics, keyed by name and
-// labels as the text format writes them: name{label="value",...}.
-func scrape(t *testing.T, engineErr *syncBuffer) map[string]float64 {
-	t.Helper()
-	m := metricsAddress.FindStringSubmatch(engineErr.String())
-	if m == nil {
-		t.Fatalf("no metrics address in the engine's log:\n%s", engineErr.String())
-	}
-	resp, err := http.Get("http://" + m[1] + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	samples := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if l := metricLine.FindStringSubmatch(sc.Text()); l != nil {
-			v, err := strconv.ParseFloat(l[3], 64)
-			if err != nil {
-				t.Fatalf("metric %q: %v", sc.Text(), err)
-			}
-			samples[l[1]+l[2]] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return samples
-}
-
-// checkMetrics checks the enrichers' counters: one successful SNMP poll per
-// exporter and no flow left unenriched; as many GeoIP misses as addresses
-// the databases do not cover.
-func checkMetrics(t *testing.T, metrics map[string]float64, records []record, asnSource string) {
-	var asnMisses, ccMisses float64
-	for _, r := range records {
-		for _, a := range []netip.Addr{r.SrcAddr, r.DstAddr} {
-			if as, lookedUp := expectedAS(a, asnSource); lookedUp && as == 0 {
-				asnMisses++
-			}
-			_, cc := expectedGeo(a)
-			if cc == "" {
-				ccMisses++
-			}
-		}
-	}
-	for _, c := range []struct {
-		sample string
-		want   float64
-	}{
-		{`flowengine_snmp_exporters{stage="enricher.snmp.interfaces"}`, numExporters},
-		{`flowengine_snmp_polls_total{stage="enricher.snmp.interfaces"}`, numExporters},
-		{`flowengine_snmp_poll_errors_total{stage="enricher.snmp.interfaces"}`, 0},
-		{`flowengine_snmp_flows_unenriched_total{stage="enricher.snmp.interfaces"}`, 0},
-		{`flowengine_geoip_lookup_misses_total{database="asn",stage="enricher.geoip.geo"}`, asnMisses},
-		{`flowengine_geoip_lookup_misses_total{database="country",stage="enricher.geoip.geo"}`, ccMisses},
-	} {
-		got, ok := metrics[c.sample]
-		if !ok {
-			t.Errorf("no metric %s", c.sample)
-			continue
-		}
-		if got != c.want {
-			t.Errorf("%s = %v, want %v", c.sample, got, c.want)
-		}
-	}
-}
-
-var stageTotals = regexp.MustCompile(`msg="stage totals" stage=(\S+) flows_in=(\d+) flows_out=(\d+) flows_dropped=(\d+) errors=(\d+) restarts=(\d+)`)
-
-// checkTotals checks the totals the engine logs at shutdown: every flow went
-// through every stage, none was dropped, no stage failed.
-func checkTotals(t *testing.T, log string, count int, sflow bool) {
-	want := map[string][2]int{ // flows in, flows out
-		"source.netflow.routers":        {0, count},
-		"source.sflow.switches":         {0, 0},
-		"enricher.snmp.interfaces":      {count, count},
-		"enricher.geoip.geo":            {count, count},
-		"enricher.networks.names":       {count, count},
-		"classifier.exporter.sites":     {count, count},
-		"classifier.interface.boundary": {count, count},
-		"sink.file.out":                 {count, 0},
-	}
-	if sflow {
-		want["source.netflow.routers"], want["source.sflow.switches"] = [2]int{0, 0}, [2]int{0, count}
-	}
-	got := map[string][2]int{}
-	for _, m := range stageTotals.FindAllStringSubmatch(log, -1) {
-		in, _ := strconv.Atoi(m[2])
-		out, _ := strconv.Atoi(m[3])
-		got[m[1]] = [2]int{in, out}
-		if m[4] != "0" || m[5] != "0" || m[6] != "0" {
-			t.Errorf("stage %s: %s flows dropped, %s errors, %s restarts", m[1], m[4], m[5], m[6])
-		}
-	}
-	if diff := cmp.Diff(got, want); diff != "" {
-		t.Errorf("stage totals [flows in, flows out] (-got +want):\n%s", diff)
-	}
-}
-
-// waitFor polls cond until it holds, failing after timeout or when the
-// engine exits, with the engine's output.
-func waitFor(t *testing.T, what string, timeout time.Duration, engineDone chan error, engineErr *syncBuffer, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		select {
-		case err := <-engineDone:
-			engineDone <- err // for the deferred cleanup
-			t.Fatalf("flowengine run exited (%v) while waiting for %s:\n%s", err, what, engineErr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after %s; engine stderr:\n%s", what, timeout, engineErr.String())
-		}
-	}
-}
-
-func countLines(path string) int {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	return bytes.Count(data, []byte("\n"))
-}
-
-func readRecords(t *testing.T, path string) []record {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var records []record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("line %d: %v: %s", len(records)+1, err, sc.Text())
-		}
-		records = append(records, r)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return records
 }
