@@ -91,7 +91,9 @@ func (c *Config) Value(name string) cty.Value {
 	return cty.NilVal
 }
 
-// Expr returns the unevaluated expression of a TypeExpr or TypeRef attribute, or nil.
+// Expr returns the expression of an attribute written in the file, or nil:
+// TypeExpr and TypeRef attributes are only that; for others it lets a stage
+// point a diagnostic inside the value (one entry of a map, say).
 func (c *Config) Expr(name string) hcl.Expression { return c.exprs[name] }
 
 // Blocks returns the nested blocks of one type, in file order.
@@ -121,6 +123,7 @@ func decodeBody(body hcl.Body, attrs []Attr, blocks []BlockSpec, ctx *hcl.EvalCo
 		}
 		cfg.set[a.Name] = true
 		cfg.ranges[a.Name] = attr.Expr.Range()
+		cfg.exprs[a.Name] = attr.Expr
 		if d := cfg.decodeAttr(a, attr, ctx); d.HasErrors() {
 			diags = append(diags, d...)
 			// Keep the default so that the stage can still check the rest.
