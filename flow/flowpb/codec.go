@@ -188,6 +188,7 @@ func internColumn(memo *stringMemo, k int, b []byte) string {
 	if memo == nil || n == 0 {
 		return intern(b)
 	}
+	// The key: the first 16 bytes as two little-endian words, zero-padded.
 	var k0, k1 uint64
 	if cap(b) >= 16 {
 		w := b[:16:16]
@@ -203,10 +204,19 @@ func internColumn(memo *stringMemo, k int, b []byte) string {
 	case n < 16:
 		k1 &= 1<<(8*(n-8)) - 1
 	}
-	e := &memo[k][((k0+uint64(n))*0x9e3779b97f4a7c15^k1*0xc2b2ae3d27d4eb4f)>>60]
+	// Two-way: a string lives in slot i or i^1; the newest goes to i and
+	// pushes the previous one to i^1, so that two strings that share a slot
+	// do not evict each other.
+	i := ((k0+uint64(n))*0x9e3779b97f4a7c15 ^ k1*0xc2b2ae3d27d4eb4f) >> 60
+	set := &memo[k]
+	e := &set[i]
 	if e.k0 == k0 && e.k1 == k1 && len(e.s) == n && (n <= 16 || e.s == string(b)) {
 		return e.s
 	}
+	if o := &set[i^1]; o.k0 == k0 && o.k1 == k1 && len(o.s) == n && (n <= 16 || o.s == string(b)) {
+		return o.s
+	}
+	set[i^1] = *e
 	e.s, e.k0, e.k1 = intern(b), k0, k1
 	return e.s
 }
