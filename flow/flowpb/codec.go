@@ -63,16 +63,14 @@ func appendTime(dst []byte, num protowire.Number, t time.Time) []byte {
 	if ns <= 0 {
 		return dst // not representable: before the epoch
 	}
+	// Fields 1 to 15 have a one-byte tag: the tag and value in one append.
+	if num < 16 {
+		v := uint64(ns)
+		return append(dst, byte(num)<<3|byte(protowire.Fixed64Type),
+			byte(v), byte(v>>8), byte(v>>16), byte(v>>24), byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56))
+	}
 	dst = protowire.AppendTag(dst, num, protowire.Fixed64Type)
 	return protowire.AppendFixed64(dst, uint64(ns))
-}
-
-// appendUvarint is protowire.AppendVarint with an inlined one-byte case.
-func appendUvarint(dst []byte, v uint64) []byte {
-	if v < 0x80 {
-		return append(dst, byte(v))
-	}
-	return protowire.AppendVarint(dst, v)
 }
 
 func consumeFixed64(typ protowire.Type, b []byte) (uint64, int) {
@@ -86,14 +84,18 @@ func appendAddr(dst []byte, num protowire.Number, a netip.Addr) []byte {
 	if !a.IsValid() {
 		return dst
 	}
-	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	if num < 16 { // a one-byte tag
+		dst = append(dst, byte(num)<<3|byte(protowire.BytesType))
+	} else {
+		dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	}
 	if a.Is4() || a.Is4In6() {
 		b := a.Unmap().As4()
 		return append(dst, 4, b[0], b[1], b[2], b[3])
 	}
 	b := a.As16()
-	dst = append(dst, 16)
-	return append(dst, b[:]...)
+	return append(dst, 16, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+		b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
 }
 
 func nanosToTime(v uint64) time.Time {

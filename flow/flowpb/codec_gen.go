@@ -20,250 +20,522 @@ func AppendRecord(dst []byte, r *flow.Record) []byte {
 	dst = appendTime(dst, 2, r.TimeFlowStart)
 	dst = appendTime(dst, 3, r.TimeFlowEnd)
 	if v := uint64(r.SamplingRate); v != 0 {
-		dst = append(dst, 0x20)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x20, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x20, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x20)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.FlowDirection); v != 0 {
-		dst = append(dst, 0x28)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x28, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x28, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x28)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	dst = appendAddr(dst, 6, r.ExporterAddress)
 	if s := r.ExporterName; s != "" {
-		dst = append(dst, 0x3a)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x3a, byte(len(s)))
+		} else {
+			dst = append(dst, 0x3a)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.ExporterGroup; s != "" {
-		dst = append(dst, 0x42)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x42, byte(len(s)))
+		} else {
+			dst = append(dst, 0x42)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.ExporterRole; s != "" {
-		dst = append(dst, 0x4a)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x4a, byte(len(s)))
+		} else {
+			dst = append(dst, 0x4a)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.ExporterSite; s != "" {
-		dst = append(dst, 0x52)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x52, byte(len(s)))
+		} else {
+			dst = append(dst, 0x52)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.ExporterRegion; s != "" {
-		dst = append(dst, 0x5a)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x5a, byte(len(s)))
+		} else {
+			dst = append(dst, 0x5a)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.ExporterTenant; s != "" {
-		dst = append(dst, 0x62)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x62, byte(len(s)))
+		} else {
+			dst = append(dst, 0x62)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	dst = appendAddr(dst, 13, r.SrcAddr)
 	dst = appendAddr(dst, 14, r.DstAddr)
 	if v := uint64(r.SrcNetMask); v != 0 {
-		dst = append(dst, 0x78)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x78, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x78, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x78)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.DstNetMask); v != 0 {
-		dst = append(dst, 0x80, 0x01)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x80, 0x01, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x80, 0x01, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x80, 0x01)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	dst = appendAddr(dst, 17, r.NextHop)
 	if v := uint64(r.SrcMAC); v != 0 {
-		dst = append(dst, 0x90, 0x01)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x90, 0x01, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x90, 0x01, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x90, 0x01)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.DstMAC); v != 0 {
-		dst = append(dst, 0x98, 0x01)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x98, 0x01, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x98, 0x01, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x98, 0x01)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.SrcVlan); v != 0 {
-		dst = append(dst, 0xa0, 0x01)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xa0, 0x01, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xa0, 0x01, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xa0, 0x01)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.DstVlan); v != 0 {
-		dst = append(dst, 0xa8, 0x01)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xa8, 0x01, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xa8, 0x01, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xa8, 0x01)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.SrcAS); v != 0 {
-		dst = append(dst, 0xb0, 0x01)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xb0, 0x01, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xb0, 0x01, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xb0, 0x01)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.DstAS); v != 0 {
-		dst = append(dst, 0xb8, 0x01)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xb8, 0x01, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xb8, 0x01, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xb8, 0x01)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if s := r.SrcCountry; s != "" {
-		dst = append(dst, 0xc2, 0x01)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xc2, 0x01, byte(len(s)))
+		} else {
+			dst = append(dst, 0xc2, 0x01)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.DstCountry; s != "" {
-		dst = append(dst, 0xca, 0x01)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xca, 0x01, byte(len(s)))
+		} else {
+			dst = append(dst, 0xca, 0x01)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.SrcNetName; s != "" {
-		dst = append(dst, 0xd2, 0x01)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xd2, 0x01, byte(len(s)))
+		} else {
+			dst = append(dst, 0xd2, 0x01)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.DstNetName; s != "" {
-		dst = append(dst, 0xda, 0x01)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xda, 0x01, byte(len(s)))
+		} else {
+			dst = append(dst, 0xda, 0x01)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.SrcNetRole; s != "" {
-		dst = append(dst, 0xe2, 0x01)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xe2, 0x01, byte(len(s)))
+		} else {
+			dst = append(dst, 0xe2, 0x01)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.DstNetRole; s != "" {
-		dst = append(dst, 0xea, 0x01)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xea, 0x01, byte(len(s)))
+		} else {
+			dst = append(dst, 0xea, 0x01)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.SrcNetSite; s != "" {
-		dst = append(dst, 0xf2, 0x01)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xf2, 0x01, byte(len(s)))
+		} else {
+			dst = append(dst, 0xf2, 0x01)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.DstNetSite; s != "" {
-		dst = append(dst, 0xfa, 0x01)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xfa, 0x01, byte(len(s)))
+		} else {
+			dst = append(dst, 0xfa, 0x01)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.SrcNetRegion; s != "" {
-		dst = append(dst, 0x82, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x82, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0x82, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.DstNetRegion; s != "" {
-		dst = append(dst, 0x8a, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x8a, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0x8a, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.SrcNetTenant; s != "" {
-		dst = append(dst, 0x92, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x92, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0x92, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.DstNetTenant; s != "" {
-		dst = append(dst, 0x9a, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0x9a, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0x9a, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if v := uint64(r.InIfIndex); v != 0 {
-		dst = append(dst, 0xa0, 0x02)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xa0, 0x02, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xa0, 0x02, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xa0, 0x02)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.OutIfIndex); v != 0 {
-		dst = append(dst, 0xa8, 0x02)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xa8, 0x02, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xa8, 0x02, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xa8, 0x02)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if s := r.InIfName; s != "" {
-		dst = append(dst, 0xb2, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xb2, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0xb2, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.OutIfName; s != "" {
-		dst = append(dst, 0xba, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xba, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0xba, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.InIfDescription; s != "" {
-		dst = append(dst, 0xc2, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xc2, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0xc2, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.OutIfDescription; s != "" {
-		dst = append(dst, 0xca, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xca, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0xca, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if v := uint64(r.InIfSpeed); v != 0 {
-		dst = append(dst, 0xd0, 0x02)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xd0, 0x02, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xd0, 0x02, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xd0, 0x02)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.OutIfSpeed); v != 0 {
-		dst = append(dst, 0xd8, 0x02)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xd8, 0x02, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xd8, 0x02, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xd8, 0x02)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if s := r.InIfConnectivity; s != "" {
-		dst = append(dst, 0xe2, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xe2, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0xe2, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.OutIfConnectivity; s != "" {
-		dst = append(dst, 0xea, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xea, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0xea, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.InIfProvider; s != "" {
-		dst = append(dst, 0xf2, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xf2, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0xf2, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if s := r.OutIfProvider; s != "" {
-		dst = append(dst, 0xfa, 0x02)
-		dst = appendUvarint(dst, uint64(len(s)))
+		if len(s) < 0x80 {
+			dst = append(dst, 0xfa, 0x02, byte(len(s)))
+		} else {
+			dst = append(dst, 0xfa, 0x02)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
 		dst = append(dst, s...)
 	}
 	if v := uint64(r.InIfBoundary); v != 0 {
-		dst = append(dst, 0x80, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x80, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x80, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x80, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.OutIfBoundary); v != 0 {
-		dst = append(dst, 0x88, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x88, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x88, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x88, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.EType); v != 0 {
-		dst = append(dst, 0x90, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x90, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x90, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x90, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.Proto); v != 0 {
-		dst = append(dst, 0x98, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0x98, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0x98, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0x98, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.SrcPort); v != 0 {
-		dst = append(dst, 0xa0, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xa0, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xa0, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xa0, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.DstPort); v != 0 {
-		dst = append(dst, 0xa8, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xa8, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xa8, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xa8, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.TCPFlags); v != 0 {
-		dst = append(dst, 0xb0, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xb0, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xb0, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xb0, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.IPTos); v != 0 {
-		dst = append(dst, 0xb8, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xb8, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xb8, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xb8, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.IPTTL); v != 0 {
-		dst = append(dst, 0xc0, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xc0, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xc0, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xc0, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.ICMPType); v != 0 {
-		dst = append(dst, 0xc8, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xc8, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xc8, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xc8, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.ICMPCode); v != 0 {
-		dst = append(dst, 0xd0, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xd0, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xd0, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xd0, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.ForwardingStatus); v != 0 {
-		dst = append(dst, 0xd8, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xd8, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xd8, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xd8, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.Bytes); v != 0 {
-		dst = append(dst, 0xe0, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xe0, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xe0, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xe0, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	if v := uint64(r.Packets); v != 0 {
-		dst = append(dst, 0xe8, 0x03)
-		dst = appendUvarint(dst, v)
+		if v < 0x80 {
+			dst = append(dst, 0xe8, 0x03, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, 0xe8, 0x03, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, 0xe8, 0x03)
+			dst = protowire.AppendVarint(dst, v)
+		}
 	}
 	return dst
 }

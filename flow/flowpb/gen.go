@@ -69,9 +69,29 @@ func AppendRecord(dst []byte, r *flow.Record) []byte {
 		case flow.KindTime:
 			fmt.Fprintf(&b, "\tdst = appendTime(dst, %d, r.%s)\n", c.Proto, c.Name)
 		case flow.KindUint, flow.KindMAC, flow.KindBoundary:
-			fmt.Fprintf(&b, "\tif v := uint64(r.%s); v != 0 {\n\t\tdst = append(dst, %s)\n\t\tdst = appendUvarint(dst, v)\n\t}\n", c.Name, tag(c.Proto, protowire.VarintType))
+			// The tag and a one- or two-byte value in one append.
+			fmt.Fprintf(&b, `	if v := uint64(r.%[1]s); v != 0 {
+		if v < 0x80 {
+			dst = append(dst, %[2]s, byte(v))
+		} else if v < 0x4000 {
+			dst = append(dst, %[2]s, byte(v)|0x80, byte(v>>7))
+		} else {
+			dst = append(dst, %[2]s)
+			dst = protowire.AppendVarint(dst, v)
+		}
+	}
+`, c.Name, tag(c.Proto, protowire.VarintType))
 		case flow.KindString:
-			fmt.Fprintf(&b, "\tif s := r.%s; s != \"\" {\n\t\tdst = append(dst, %s)\n\t\tdst = appendUvarint(dst, uint64(len(s)))\n\t\tdst = append(dst, s...)\n\t}\n", c.Name, tag(c.Proto, protowire.BytesType))
+			fmt.Fprintf(&b, `	if s := r.%[1]s; s != "" {
+		if len(s) < 0x80 {
+			dst = append(dst, %[2]s, byte(len(s)))
+		} else {
+			dst = append(dst, %[2]s)
+			dst = protowire.AppendVarint(dst, uint64(len(s)))
+		}
+		dst = append(dst, s...)
+	}
+`, c.Name, tag(c.Proto, protowire.BytesType))
 		case flow.KindAddr:
 			fmt.Fprintf(&b, "\tdst = appendAddr(dst, %d, r.%s)\n", c.Proto, c.Name)
 		default:
