@@ -135,14 +135,18 @@ var (
 // Decoder decodes flow messages like DecodeRecord, remembering the recent
 // strings of every column: consecutive flows draw them from a few values (a
 // few exporters, interfaces and countries), and a hit costs one comparison
-// instead of a hash lookup. A Decoder is not safe for concurrent use; use one
-// per goroutine.
+// instead of a hash lookup. A Decoder is about 80 KB: keep one per goroutine
+// for its lifetime. It is not safe for concurrent use.
 type Decoder struct {
 	memo stringMemo
 }
 
-// memoWays is the number of recent strings a Decoder remembers per column.
-const memoWays = 16
+// memoWays is the number of recent strings a Decoder remembers per column:
+// the table is large, but only the entries of the strings seen are touched.
+const (
+	memoBits = 6
+	memoWays = 1 << memoBits
+)
 
 // stringMemo holds, per string column, recent strings in slots chosen from
 // their first 16 bytes.
@@ -209,7 +213,7 @@ func internColumn(memo *stringMemo, k int, b []byte) string {
 	// Two-way: a string lives in slot i or i^1; the newest goes to i and
 	// pushes the previous one to i^1, so that two strings that share a slot
 	// do not evict each other.
-	i := ((k0+uint64(n))*0x9e3779b97f4a7c15 ^ k1*0xc2b2ae3d27d4eb4f) >> 60
+	i := ((k0+uint64(n))*0x9e3779b97f4a7c15 ^ k1*0xc2b2ae3d27d4eb4f) >> (64 - memoBits)
 	set := &memo[k]
 	e := &set[i]
 	if e.k0 == k0 && e.k1 == k1 && len(e.s) == n && (n <= 16 || e.s == string(b)) {
