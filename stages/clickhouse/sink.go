@@ -310,6 +310,13 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 		wg.Wait()
 	}()
 
+	// Past the shutdown deadline, whatever is still buffered is given up
+	// (counted, and its batches marked failed), whichever path returns.
+	defer func() {
+		if ctx.Err() != nil {
+			s.abandon()
+		}
+	}()
 	timer := time.NewTimer(s.cfg.batchTimeout)
 	defer timer.Stop()
 	if s.buf.rows > 0 { // left by a previous Run that failed
@@ -349,9 +356,7 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 			}
 			timer.Reset(s.cfg.batchTimeout)
 		case <-ctx.Done():
-			if s.buf.rows > 0 {
-				s.log.Warn("clickhouse sink stopped with flows not written", "flows", s.buf.rows)
-			}
+			s.abandon()
 			return ctx.Err()
 		}
 	}
@@ -384,6 +389,24 @@ func (s *Sink) waitFeatures(ctx context.Context) (features, error) {
 		}
 		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
 	}
+}
+
+// abandon gives up the buffered rows when the shutdown deadline passed: they
+// are counted, and their batches marked failed and released, so that an
+// at-least-once source upstream does not acknowledge them.
+func (s *Sink) abandon() {
+	if s.buf.rows == 0 {
+		return
+	}
+	s.log.Warn("clickhouse sink stopped with flows not written", "flows", s.buf.rows)
+	s.metrics.dropped.WithLabelValues("shutdown").Add(float64(s.buf.rows))
+	for _, b := range s.pending {
+		b.Fail()
+		b.Release()
+	}
+	clear(s.pending)
+	s.pending = s.pending[:0]
+	s.buf.reset()
 }
 
 // flush inserts every buffered row, then releases the batches they came from.
@@ -559,13 +582,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_clickhouse_insert_errors_total",
 			Help: "Failed INSERTs, by kind: transient (retried) or data (split to isolate bad flows)."}, []string{"kind"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_clickhouse_rows_dropped_total",
-			Help: "Flows dropped, by reason: rejected (ClickHouse refused the flow alone)."}, []string{"reason"}),
+			Help: "Flows dropped, by reason: rejected (ClickHouse refused the flow alone), shutdown (not written when the shutdown deadline passed)."}, []string{"reason"}),
 		partitions: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_clickhouse_partitions_dropped_total",
 			Help: "Partitions dropped by retention on servers without TTL."}),
 	}
 	m.errors.WithLabelValues("transient")
 	m.errors.WithLabelValues("data")
 	m.dropped.WithLabelValues("rejected")
+	m.dropped.WithLabelValues("shutdown")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.rows, m.latency, m.retries, m.errors, m.dropped, m.partitions} {
 			if err := reg.Register(c); err != nil {
