@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -551,7 +552,26 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 	}
 	fmt.Fprintf(&g.b, "\treturn append(dst, %s...)\n}\n\n", g.take("}\n"))
 	fmt.Fprintf(&g.b, "// jsonTimeColumns is the number of time columns, each with its cache slot.\nconst jsonTimeColumns = %d\n", g.times)
-	return format.Source([]byte(g.b.String()))
+	return format.Source([]byte(splitAppends(g.b.String())))
+}
+
+var appendLiteral = regexp.MustCompile("(?m)^(\t+)dst = append\\(dst, `([^`]{17,48})`\\.\\.\\.\\)$")
+
+// splitAppends cuts appends of constant text of 17 to 48 bytes into appends
+// of 16 bytes at most: the compiler copies those inline, and calls memmove
+// for longer ones, which costs more for short texts.
+func splitAppends(code string) string {
+	return appendLiteral.ReplaceAllStringFunc(code, func(line string) string {
+		m := appendLiteral.FindStringSubmatch(line)
+		indent, text := m[1], m[2]
+		var out []string
+		for len(text) > 0 {
+			n := min(len(text), 16)
+			out = append(out, indent+"dst = append(dst, `"+text[:n]+"`...)")
+			text = text[n:]
+		}
+		return strings.Join(out, "\n")
+	})
 }
 
 func indent(code string) string {

@@ -6,29 +6,36 @@ package flow
 func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"TimeReceived":`...)
 	dst = e.appendTime(dst, r.TimeReceived, 0)
-	dst = append(dst, `,"TimeFlowStart":`...)
+	dst = append(dst, `,"TimeFlowStart"`...)
+	dst = append(dst, `:`...)
 	dst = e.appendTime(dst, r.TimeFlowStart, 1)
 	dst = append(dst, `,"TimeFlowEnd":`...)
 	dst = e.appendTime(dst, r.TimeFlowEnd, 2)
 	if r.SamplingRate == 0 {
-		dst = append(dst, `,"SamplingRate":0`...)
+		dst = append(dst, `,"SamplingRate":`...)
+		dst = append(dst, `0`...)
 	} else {
 		dst = append(dst, `,"SamplingRate":`...)
 		dst = appendUint(dst, uint64(r.SamplingRate))
 	}
 	if r.FlowDirection == 0 {
-		dst = append(dst, `,"FlowDirection":0`...)
+		dst = append(dst, `,"FlowDirection"`...)
+		dst = append(dst, `:0`...)
 	} else {
-		dst = append(dst, `,"FlowDirection":`...)
+		dst = append(dst, `,"FlowDirection"`...)
+		dst = append(dst, `:`...)
 		dst = appendUint(dst, uint64(r.FlowDirection))
 	}
 	if r.ExporterAddress.IsValid() {
-		dst = append(dst, `,"ExporterAddress":`...)
+		dst = append(dst, `,"ExporterAddres`...)
+		dst = append(dst, `s":`...)
 		dst = appendJSONAddr(dst, r.ExporterAddress)
 	} else {
-		dst = append(dst, `,"ExporterAddress":null`...)
+		dst = append(dst, `,"ExporterAddres`...)
+		dst = append(dst, `s":null`...)
 	}
-	dst = append(dst, `,"ExporterName":"`...)
+	dst = append(dst, `,"ExporterName":`...)
+	dst = append(dst, `"`...)
 	if r.ExporterName != "" {
 		dst = appendJSONStringBody(dst, r.ExporterName)
 	}
@@ -36,23 +43,28 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 	if uint64(len(r.ExporterGroup))|uint64(len(r.ExporterRole))|uint64(len(r.ExporterSite))|uint64(len(r.ExporterRegion))|uint64(len(r.ExporterTenant)) == 0 {
 		dst = append(dst, `","ExporterGroup":"","ExporterRole":"","ExporterSite":"","ExporterRegion":"","ExporterTenant":"`...)
 	} else {
-		dst = append(dst, `","ExporterGroup":"`...)
+		dst = append(dst, `","ExporterGroup`...)
+		dst = append(dst, `":"`...)
 		if r.ExporterGroup != "" {
 			dst = appendJSONStringBody(dst, r.ExporterGroup)
 		}
-		dst = append(dst, `","ExporterRole":"`...)
+		dst = append(dst, `","ExporterRole"`...)
+		dst = append(dst, `:"`...)
 		if r.ExporterRole != "" {
 			dst = appendJSONStringBody(dst, r.ExporterRole)
 		}
-		dst = append(dst, `","ExporterSite":"`...)
+		dst = append(dst, `","ExporterSite"`...)
+		dst = append(dst, `:"`...)
 		if r.ExporterSite != "" {
 			dst = appendJSONStringBody(dst, r.ExporterSite)
 		}
-		dst = append(dst, `","ExporterRegion":"`...)
+		dst = append(dst, `","ExporterRegio`...)
+		dst = append(dst, `n":"`...)
 		if r.ExporterRegion != "" {
 			dst = appendJSONStringBody(dst, r.ExporterRegion)
 		}
-		dst = append(dst, `","ExporterTenant":"`...)
+		dst = append(dst, `","ExporterTenan`...)
+		dst = append(dst, `t":"`...)
 		if r.ExporterTenant != "" {
 			dst = appendJSONStringBody(dst, r.ExporterTenant)
 		}
@@ -92,13 +104,15 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"SrcMAC":"00:00:00:00:00:00","DstMAC":"00:00:00:00:00:00","SrcVlan":0,"DstVlan":0`...)
 	} else {
 		if r.SrcMAC == 0 {
-			dst = append(dst, `,"SrcMAC":"00:00:00:00:00:00"`...)
+			dst = append(dst, `,"SrcMAC":"00:00`...)
+			dst = append(dst, `:00:00:00:00"`...)
 		} else {
 			dst = append(dst, `,"SrcMAC":`...)
 			dst = appendJSONMAC(dst, r.SrcMAC)
 		}
 		if r.DstMAC == 0 {
-			dst = append(dst, `,"DstMAC":"00:00:00:00:00:00"`...)
+			dst = append(dst, `,"DstMAC":"00:00`...)
+			dst = append(dst, `:00:00:00:00"`...)
 		} else {
 			dst = append(dst, `,"DstMAC":`...)
 			dst = appendJSONMAC(dst, r.DstMAC)
@@ -164,19 +178,23 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 		if r.DstNetSite != "" {
 			dst = appendJSONStringBody(dst, r.DstNetSite)
 		}
-		dst = append(dst, `","SrcNetRegion":"`...)
+		dst = append(dst, `","SrcNetRegion"`...)
+		dst = append(dst, `:"`...)
 		if r.SrcNetRegion != "" {
 			dst = appendJSONStringBody(dst, r.SrcNetRegion)
 		}
-		dst = append(dst, `","DstNetRegion":"`...)
+		dst = append(dst, `","DstNetRegion"`...)
+		dst = append(dst, `:"`...)
 		if r.DstNetRegion != "" {
 			dst = appendJSONStringBody(dst, r.DstNetRegion)
 		}
-		dst = append(dst, `","SrcNetTenant":"`...)
+		dst = append(dst, `","SrcNetTenant"`...)
+		dst = append(dst, `:"`...)
 		if r.SrcNetTenant != "" {
 			dst = appendJSONStringBody(dst, r.SrcNetTenant)
 		}
-		dst = append(dst, `","DstNetTenant":"`...)
+		dst = append(dst, `","DstNetTenant"`...)
+		dst = append(dst, `:"`...)
 		if r.DstNetTenant != "" {
 			dst = appendJSONStringBody(dst, r.DstNetTenant)
 		}
@@ -201,11 +219,13 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 	if r.OutIfName != "" {
 		dst = appendJSONStringBody(dst, r.OutIfName)
 	}
-	dst = append(dst, `","InIfDescription":"`...)
+	dst = append(dst, `","InIfDescripti`...)
+	dst = append(dst, `on":"`...)
 	if r.InIfDescription != "" {
 		dst = appendJSONStringBody(dst, r.InIfDescription)
 	}
-	dst = append(dst, `","OutIfDescription":"`...)
+	dst = append(dst, `","OutIfDescript`...)
+	dst = append(dst, `ion":"`...)
 	if r.OutIfDescription != "" {
 		dst = appendJSONStringBody(dst, r.OutIfDescription)
 	}
@@ -225,37 +245,47 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 	if uint64(len(r.InIfConnectivity))|uint64(len(r.OutIfConnectivity))|uint64(len(r.InIfProvider))|uint64(len(r.OutIfProvider))|uint64(r.InIfBoundary)|uint64(r.OutIfBoundary) == 0 {
 		dst = append(dst, `,"InIfConnectivity":"","OutIfConnectivity":"","InIfProvider":"","OutIfProvider":"","InIfBoundary":"","OutIfBoundary":""`...)
 	} else {
-		dst = append(dst, `,"InIfConnectivity":"`...)
+		dst = append(dst, `,"InIfConnectivi`...)
+		dst = append(dst, `ty":"`...)
 		if r.InIfConnectivity != "" {
 			dst = appendJSONStringBody(dst, r.InIfConnectivity)
 		}
-		dst = append(dst, `","OutIfConnectivity":"`...)
+		dst = append(dst, `","OutIfConnecti`...)
+		dst = append(dst, `vity":"`...)
 		if r.OutIfConnectivity != "" {
 			dst = appendJSONStringBody(dst, r.OutIfConnectivity)
 		}
-		dst = append(dst, `","InIfProvider":"`...)
+		dst = append(dst, `","InIfProvider"`...)
+		dst = append(dst, `:"`...)
 		if r.InIfProvider != "" {
 			dst = appendJSONStringBody(dst, r.InIfProvider)
 		}
-		dst = append(dst, `","OutIfProvider":"`...)
+		dst = append(dst, `","OutIfProvider`...)
+		dst = append(dst, `":"`...)
 		if r.OutIfProvider != "" {
 			dst = appendJSONStringBody(dst, r.OutIfProvider)
 		}
 		switch r.InIfBoundary {
 		case BoundaryExternal:
-			dst = append(dst, `","InIfBoundary":"external"`...)
+			dst = append(dst, `","InIfBoundary"`...)
+			dst = append(dst, `:"external"`...)
 		case BoundaryInternal:
-			dst = append(dst, `","InIfBoundary":"internal"`...)
+			dst = append(dst, `","InIfBoundary"`...)
+			dst = append(dst, `:"internal"`...)
 		default:
-			dst = append(dst, `","InIfBoundary":""`...)
+			dst = append(dst, `","InIfBoundary"`...)
+			dst = append(dst, `:""`...)
 		}
 		switch r.OutIfBoundary {
 		case BoundaryExternal:
-			dst = append(dst, `,"OutIfBoundary":"external"`...)
+			dst = append(dst, `,"OutIfBoundary"`...)
+			dst = append(dst, `:"external"`...)
 		case BoundaryInternal:
-			dst = append(dst, `,"OutIfBoundary":"internal"`...)
+			dst = append(dst, `,"OutIfBoundary"`...)
+			dst = append(dst, `:"internal"`...)
 		default:
-			dst = append(dst, `,"OutIfBoundary":""`...)
+			dst = append(dst, `,"OutIfBoundary"`...)
+			dst = append(dst, `:""`...)
 		}
 	}
 	if r.EType == 0 {
@@ -302,7 +332,8 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 	}
 	// ICMPType to ICMPCode, all zero or not.
 	if uint64(r.ICMPType)|uint64(r.ICMPCode) == 0 {
-		dst = append(dst, `,"ICMPType":0,"ICMPCode":0`...)
+		dst = append(dst, `,"ICMPType":0,"I`...)
+		dst = append(dst, `CMPCode":0`...)
 	} else {
 		if r.ICMPType == 0 {
 			dst = append(dst, `,"ICMPType":0`...)
@@ -318,9 +349,11 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 		}
 	}
 	if r.ForwardingStatus == 0 {
-		dst = append(dst, `,"ForwardingStatus":0`...)
+		dst = append(dst, `,"ForwardingStat`...)
+		dst = append(dst, `us":0`...)
 	} else {
-		dst = append(dst, `,"ForwardingStatus":`...)
+		dst = append(dst, `,"ForwardingStat`...)
+		dst = append(dst, `us":`...)
 		dst = appendUint(dst, uint64(r.ForwardingStatus))
 	}
 	if r.Bytes == 0 {
