@@ -624,3 +624,17 @@ func BenchmarkAppendJSONRandom(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flow")
 }
+
+func TestAppendUint(t *testing.T) {
+	values := []uint64{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 9999, 10000, 10001, 99999, 100000,
+		1<<16 - 1, 1<<32 - 1, 1<<63 - 1, 1 << 63, ^uint64(0) - 1, ^uint64(0)}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for i := 0; i < 10000; i++ {
+		values = append(values, rng.Uint64()>>rng.IntN(64))
+	}
+	for _, v := range values {
+		if got, want := string(appendUint(nil, v)), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("appendUint(%d) = %s", v, got)
+		}
+	}
+}

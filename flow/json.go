@@ -157,8 +157,18 @@ const digits2 = "00010203040506070809" +
 	"90919293949596979899"
 
 func appendUint(dst []byte, v uint64) []byte {
-	if v < 10 {
+	// Up to 4 digits (ports, masks, protocols) in one append of known size.
+	switch {
+	case v < 10:
 		return append(dst, byte('0'+v))
+	case v < 100:
+		return append(dst, digits2[v*2], digits2[v*2+1])
+	case v < 1000:
+		q, r := v/100, v%100
+		return append(dst, byte('0'+q), digits2[r*2], digits2[r*2+1])
+	case v < 10000:
+		q, r := v/100, v%100
+		return append(dst, digits2[q*2], digits2[q*2+1], digits2[r*2], digits2[r*2+1])
 	}
 	var buf [20]byte
 	i := len(buf)
