@@ -6,13 +6,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,17 +24,14 @@ import (
 
 // Test credentials of the second user of the test server.
 const (
-	testUser     = "secure"
-	testPassword = "s3cret-Pa55"
+	testUser     = testenv.ClickHouseUser
+	testPassword = testenv.ClickHousePassword
 )
 
-// chServer is a private ClickHouse server started by the tests: one per
+// chServer is the private ClickHouse server of the tests (testenv): one per
 // test package, started by the first test that needs it.
 type chServer struct {
-	bin, dir, config string
-	port             int
-	cmd              *exec.Cmd
-	done             chan struct{}
+	*testenv.ClickHouseServer
 }
 
 var (
@@ -50,8 +43,7 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
-		shared.stop()
-		os.RemoveAll(shared.dir)
+		shared.Close()
 	}
 	os.Exit(code)
 }
@@ -61,7 +53,11 @@ func server(t testing.TB) *chServer {
 	t.Helper()
 	bin := testenv.LookPath(t, "clickhouse-server", "clickhouse-server")
 	serverOnce.Do(func() {
-		shared, sharedErr = startServer(bin, testenv.FreePort(t, "tcp"), testenv.FreePort(t, "tcp"))
+		var s *testenv.ClickHouseServer
+		s, sharedErr = testenv.NewClickHouse(bin, testenv.FreePort(t, "tcp"), testenv.FreePort(t, "tcp"))
+		if sharedErr == nil {
+			shared = &chServer{s}
+		}
 	})
 	if sharedErr != nil {
 		t.Fatalf("start clickhouse-server: %v", sharedErr)
@@ -69,115 +65,10 @@ func server(t testing.TB) *chServer {
 	return shared
 }
 
-func startServer(bin string, l, httpPort int) (*chServer, error) {
-	dir, err := os.MkdirTemp("", "flowengine-clickhouse-")
-	if err != nil {
-		return nil, err
-	}
-	s := &chServer{bin: bin, dir: dir, port: l, config: filepath.Join(dir, "config.xml")}
-	config := fmt.Sprintf(`<yandex>
-  <logger><level>warning</level><log>%[1]s/server.log</log><errorlog>%[1]s/error.log</errorlog><console>0</console></logger>
-  <listen_host>127.0.0.1</listen_host>
-  <tcp_port>%[2]d</tcp_port>
-  <http_port>%[3]d</http_port>
-  <path>%[1]s/data/</path>
-  <tmp_path>%[1]s/tmp/</tmp_path>
-  <users_config>%[1]s/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <mark_cache_size>67108864</mark_cache_size>
-  <max_concurrent_queries>50</max_concurrent_queries>
-</yandex>
-`, dir, l, httpPort)
-	users := fmt.Sprintf(`<yandex>
-  <profiles><default><max_threads>2</max_threads></default></profiles>
-  <users>
-    <default><password></password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></default>
-    <%[1]s><password>%[2]s</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></%[1]s>
-  </users>
-  <quotas><default></default></quotas>
-</yandex>
-`, testUser, testPassword)
-	if err := os.WriteFile(s.config, []byte(config), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o644); err != nil {
-		return nil, err
-	}
-	if err := s.start(); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// start runs the server process and waits until it answers queries.
-func (s *chServer) start() error {
-	cmd := exec.Command(s.bin, "--config-file="+s.config)
-	cmd.Dir = s.dir
-	out, err := os.Create(filepath.Join(s.dir, "stdout.log"))
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	s.cmd = cmd
-	s.done = make(chan struct{})
-	go func() { cmd.Wait(); out.Close(); close(s.done) }()
-
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{s.addr()}, DialTimeout: time.Second})
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err = conn.Ping(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(filepath.Join(s.dir, "error.log"))
-			return fmt.Errorf("clickhouse-server exited: %s", lastLines(string(log), 5))
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return fmt.Errorf("clickhouse-server did not answer within 60s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// stop terminates the server and waits for it to exit.
-func (s *chServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	s.cmd = nil
-}
-
-func (s *chServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *chServer) start() error           { return s.Start() }
+func (s *chServer) stop()                  { s.Stop() }
+func (s *chServer) addr() string           { return s.Addr }
+func (s *chServer) cpuTime() time.Duration { return s.CPUTime() }
 
 // client opens a plain connection for the test's own queries.
 func (s *chServer) client(t testing.TB) driver.Conn {
@@ -286,23 +177,4 @@ func makeFlow(r *flow.Record, i int, now time.Time) {
 	r.ForwardingStatus = 64
 	r.Bytes = uint64(100 + i)
 	r.Packets = uint64(1 + i%7)
-}
-
-// cpuTime returns the CPU time the server process used so far (Linux).
-func (s *chServer) cpuTime() time.Duration {
-	if s.cmd == nil {
-		return 0
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	text := string(data)
-	fields := strings.Fields(text[strings.LastIndexByte(text, ')')+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond // clock ticks of 1/100 s
 }

@@ -1,0 +1,250 @@
+package testenv
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Credentials of the second user of a test ClickHouse server (the first is
+// "default", without a password).
+const (
+	ClickHouseUser     = "secure"
+	ClickHousePassword = "s3cret-Pa55"
+)
+
+// ClickHouseServer is a private clickhouse-server process (Debian's
+// clickhouse-server package) listening on 127.0.0.1, its data in a temporary
+// directory. Stop and Start stop and restart it on the same ports and data,
+// for tests of a server that goes away.
+type ClickHouseServer struct {
+	Addr     string // host:port of the native protocol
+	TCPPort  int    // native protocol port
+	HTTPPort int    // HTTP interface port
+	Dir      string // configuration, data and logs
+
+	bin, config string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartClickHouse starts a ClickHouse server for the test on free ports and
+// stops it, removing its data, at the end of the test. A missing
+// clickhouse-server fails the test under CI and skips it elsewhere.
+func StartClickHouse(t testing.TB) *ClickHouseServer {
+	t.Helper()
+	bin := LookPath(t, "clickhouse-server", "clickhouse-server")
+	s, err := NewClickHouse(bin, FreePort(t, "tcp"), FreePort(t, "tcp"))
+	if err != nil {
+		t.Fatalf("start clickhouse-server: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewClickHouse starts the server bin on the native port tcpPort and the
+// HTTP port httpPort and waits until it answers queries. The caller calls
+// Close; StartClickHouse does that for a test.
+func NewClickHouse(bin string, tcpPort, httpPort int) (*ClickHouseServer, error) {
+	if tcpPort == httpPort {
+		return nil, fmt.Errorf("clickhouse native and HTTP ports are both %d", tcpPort)
+	}
+	dir, err := os.MkdirTemp("", "flowengine-clickhouse-")
+	if err != nil {
+		return nil, err
+	}
+	s := &ClickHouseServer{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)), TCPPort: tcpPort, HTTPPort: httpPort,
+		Dir: dir, bin: bin, config: filepath.Join(dir, "config.xml"),
+	}
+	config := fmt.Sprintf(`<yandex>
+  <logger><level>warning</level><log>%[1]s/server.log</log><errorlog>%[1]s/error.log</errorlog><console>0</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <tcp_port>%[2]d</tcp_port>
+  <http_port>%[3]d</http_port>
+  <path>%[1]s/data/</path>
+  <tmp_path>%[1]s/tmp/</tmp_path>
+  <users_config>%[1]s/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>67108864</mark_cache_size>
+  <max_concurrent_queries>50</max_concurrent_queries>
+</yandex>
+`, dir, tcpPort, httpPort)
+	users := fmt.Sprintf(`<yandex>
+  <profiles><default><max_threads>2</max_threads></default></profiles>
+  <users>
+    <default><password></password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></default>
+    <%[1]s><password>%[2]s</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></%[1]s>
+  </users>
+  <quotas><default></default></quotas>
+</yandex>
+`, ClickHouseUser, ClickHousePassword)
+	if err := os.WriteFile(s.config, []byte(config), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start runs the server process (again, after Stop) and waits until it
+// answers queries, for at most 60 seconds. It does nothing if the server
+// runs.
+func (s *ClickHouseServer) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return nil
+	}
+	cmd := exec.Command(s.bin, "--config-file="+s.config)
+	cmd.Dir = s.Dir
+	out, err := os.OpenFile(filepath.Join(s.Dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	// The server dies with the test process, even when that one is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); out.Close(); close(done) }()
+	s.cmd, s.done = cmd, done
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := s.query("SELECT 1")
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			s.cmd = nil
+			return fmt.Errorf("clickhouse-server exited: %s", s.Log(5))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stopLocked()
+			return fmt.Errorf("clickhouse-server did not answer within 60s: %v", err)
+		}
+	}
+}
+
+// query runs a query over the HTTP interface (readiness only: the flowengine
+// sink speaks the native protocol).
+func (s *ClickHouseServer) query(q string) error {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Post(fmt.Sprintf("http://127.0.0.1:%d/", s.HTTPPort), "text/plain", strings.NewReader(q))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	// The native port opens with the HTTP one; check it all the same.
+	conn, err := net.DialTimeout("tcp", s.Addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// Stop terminates the server (SIGTERM, SIGKILL after 30 seconds) and waits
+// for it to exit. Its data stays for Start.
+func (s *ClickHouseServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopLocked()
+}
+
+func (s *ClickHouseServer) stopLocked() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
+}
+
+// Close stops the server and removes its directory.
+func (s *ClickHouseServer) Close() {
+	s.Stop()
+	os.RemoveAll(s.Dir)
+}
+
+// Running reports whether the server process runs.
+func (s *ClickHouseServer) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// CPUTime returns the CPU time the running server process used so far
+// (Linux; 0 when it is not known).
+func (s *ClickHouseServer) CPUTime() time.Duration {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	text := string(data)
+	i := strings.LastIndexByte(text, ')')
+	if i < 0 || i+2 > len(text) {
+		return 0
+	}
+	fields := strings.Fields(text[i+2:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond // clock ticks of 1/100 s
+}
+
+// Log returns the last n lines of the server's error log (or of its
+// output, when the error log is empty), for failure messages.
+func (s *ClickHouseServer) Log(n int) string {
+	data, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
+	if len(data) == 0 {
+		data, _ = os.ReadFile(filepath.Join(s.Dir, "stdout.log"))
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
