@@ -167,8 +167,8 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 		domainRate: map[uint64]uint64{},
 		sysInit:    map[uint64]uint64{},
 		seq:        map[uint64]uint32{},
-		override:   d.cfg.OverrideRate.Lookup(addr),
-		def:        d.cfg.DefaultRate.Lookup(addr),
+		override:   d.cfg.OverrideRate.Rate(addr),
+		def:        d.cfg.DefaultRate.Rate(addr),
 		c:          d.m.exporter(addr),
 	}
 	d.exporters[addr] = e

@@ -377,7 +377,7 @@ func TestParseRateTable(t *testing.T) {
 			continue
 		}
 		if err == nil {
-			if got := rt.Lookup(netip.MustParseAddr(tc.addr)); got != tc.want {
+			if got := rt.Rate(netip.MustParseAddr(tc.addr)); got != tc.want {
 				t.Errorf("%#v lookup %s = %d, want %d", tc.v, tc.addr, got, tc.want)
 			}
 		}

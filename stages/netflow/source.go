@@ -8,7 +8,6 @@ package netflow
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,17 +15,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
 // Spec is the configuration of `source "netflow"`.
@@ -211,46 +208,16 @@ func (s *Source) Run(ctx context.Context, out engine.Output) error {
 }
 
 func (s *Source) bind(ctx context.Context) ([]*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: func(network, address string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
-				return
-			}
-			if s.receiveBuffer > 0 {
-				if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, s.receiveBuffer) != nil {
-					_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, s.receiveBuffer)
-				}
-			}
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	addr := s.listen
-	var conns []*net.UDPConn
-	for i := 0; i < s.sockets; i++ {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
-		if err != nil {
-			for _, c := range conns {
-				c.Close()
-			}
-			return nil, fmt.Errorf("listen %s: %w", s.listen, err)
-		}
-		c := pc.(*net.UDPConn)
-		if i == 0 {
-			// With port 0, every socket must join the port the first one got.
-			addr = c.LocalAddr().String()
-			s.mu.Lock()
-			s.bound = c.LocalAddr()
-			s.mu.Unlock()
-		}
-		conns = append(conns, c)
+	conns, err := udpsock.Listen(ctx, s.listen, s.sockets, s.receiveBuffer)
+	if err != nil {
+		return nil, err
 	}
+	addr := conns[0].LocalAddr()
+	s.mu.Lock()
+	s.bound = addr
+	s.mu.Unlock()
 	close(s.ready)
-	s.log.Info("listening for netflow", "address", addr, "sockets", len(conns))
+	s.log.Info("listening for netflow", "address", addr.String(), "sockets", len(conns))
 	return conns, nil
 }
 
@@ -260,7 +227,7 @@ const flushThreshold = flow.BatchSize - 64
 
 func (s *Source) receive(ctx context.Context, c *net.UDPConn, out engine.Output) error {
 	buf := make([]byte, 65536)
-	oob := make([]byte, 128)
+	oob := make([]byte, udpsock.OOBSize)
 	var drops uint32
 	b := flow.NewBatch()
 	deadline := false
@@ -307,7 +274,7 @@ func (s *Source) receive(ctx context.Context, c *net.UDPConn, out engine.Output)
 			continue
 		}
 		if oobn > 0 {
-			if d, ok := rxqOverflow(oob[:oobn]); ok {
+			if d, ok := udpsock.Overflow(oob[:oobn]); ok {
 				if d > drops {
 					s.m.kernelDrops.Add(float64(d - drops))
 				}
@@ -328,26 +295,6 @@ func (s *Source) receive(ctx context.Context, c *net.UDPConn, out engine.Output)
 			deadline = true
 		}
 	}
-}
-
-// rxqOverflow finds the SO_RXQ_OVFL control message: the socket's cumulative drop count.
-func rxqOverflow(oob []byte) (uint32, bool) {
-	for len(oob) >= unix.SizeofCmsghdr {
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < unix.SizeofCmsghdr || l > len(oob) {
-			return 0, false
-		}
-		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && l >= unix.CmsgLen(4) {
-			return binary.NativeEndian.Uint32(oob[unix.CmsgLen(0):]), true
-		}
-		sp := unix.CmsgSpace(l - unix.CmsgLen(0))
-		if sp > len(oob) {
-			return 0, false
-		}
-		oob = oob[sp:]
-	}
-	return 0, false
 }
 
 func (s *Source) housekeeping(ctx context.Context) error {

@@ -24,7 +24,7 @@ missing_sampling_rate = "drop"`},
 		{name: "bad listen", hcl: `listen = "2055"`, err: "Invalid listen address"},
 		{name: "bad sockets", hcl: `sockets = 0`, err: "Invalid number of sockets"},
 		{name: "bad rate", hcl: `default_sampling_rate = "often"`, err: "Invalid sampling rate"},
-		{name: "bad prefix", hcl: `override_sampling_rate = { "10.0.0.0" = 10 }`, err: "is not a prefix"},
+		{name: "bad prefix", hcl: `override_sampling_rate = { "10.0.0.0" = 10 }`, err: "is not a CIDR prefix"},
 		{name: "bad missing", hcl: `missing_sampling_rate = "kep"`, err: `Did you mean "keep"`},
 		{name: "bad pending", hcl: `pending_limit = 0`, err: "Invalid pending limit"},
 	}

@@ -155,7 +155,7 @@ func TestDecode(t *testing.T) {
 		{
 			name:    "default sampling rate applies to rate 0",
 			dgram:   datagram(testAgent, flowSample(0, 3, 5, rawHeader(1, 1518, tcp4)), flowSample(7, 3, 5, rawHeader(1, 1518, tcp4))),
-			decoder: Decoder{DefaultRate: NewRateTable(RateEntry{netip.MustParsePrefix("192.0.2.0/24"), 2048}, RateEntry{netip.MustParsePrefix("0.0.0.0/0"), 1})},
+			decoder: Decoder{DefaultRate: NewRateTable(RateEntry{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Rate: 2048}, RateEntry{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Rate: 1})},
 			want: []flow.Record{
 				base(func() flow.Record { r := tcp4Rec; r.SamplingRate = 2048; return r }()),
 				base(func() flow.Record { r := tcp4Rec; r.SamplingRate = 7; return r }()),
@@ -164,7 +164,7 @@ func TestDecode(t *testing.T) {
 		{
 			name:    "override sampling rate, most specific wins",
 			dgram:   datagram(testAgent, flowSample(7, 3, 5, rawHeader(1, 1518, tcp4))),
-			decoder: Decoder{OverrideRate: NewRateTable(RateEntry{netip.MustParsePrefix("0.0.0.0/0"), 1}, RateEntry{netip.MustParsePrefix("192.0.2.10/32"), 4096})},
+			decoder: Decoder{OverrideRate: NewRateTable(RateEntry{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Rate: 1}, RateEntry{Prefix: netip.MustParsePrefix("192.0.2.10/32"), Rate: 4096})},
 			want:    []flow.Record{base(func() flow.Record { r := tcp4Rec; r.SamplingRate = 4096; return r }())},
 		},
 		{name: "not sflow", dgram: []byte{0, 0, 0, 9, 1, 2, 3, 4}, err: ErrVersion},

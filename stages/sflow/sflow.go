@@ -23,17 +23,16 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
 // Spec is the configuration of `source "sflow"`.
@@ -185,37 +184,9 @@ func (s *Source) Run(ctx context.Context, out engine.Output) error {
 // bind opens the SO_REUSEPORT sockets on one address (the first socket's
 // port, when the configured port is 0).
 func (s *Source) bind(ctx context.Context) ([]*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			if serr != nil || s.rcvbuf == 0 {
-				return
-			}
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, s.rcvbuf) != nil {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, s.rcvbuf)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	addr := s.listen
-	var conns []*net.UDPConn
-	for i := 0; i < s.sockets; i++ {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
-		if err != nil {
-			for _, c := range conns {
-				c.Close()
-			}
-			return nil, fmt.Errorf("listen for sflow on %s: %w", addr, err)
-		}
-		c := pc.(*net.UDPConn)
-		conns = append(conns, c)
-		if i == 0 {
-			addr = c.LocalAddr().String()
-		}
+	conns, err := udpsock.Listen(ctx, s.listen, s.sockets, s.rcvbuf)
+	if err != nil {
+		return nil, fmt.Errorf("sflow: %w", err)
 	}
 	return conns, nil
 }

@@ -183,7 +183,7 @@ func TestConfig(t *testing.T) {
 		{name: "map", hcl: `override_sampling_rate = { "10.0.0.0/8" = 10, "::/0" = 20 }`},
 		{name: "bad cidr", hcl: `override_sampling_rate = { "10.0.0.0/33" = 10 }`, err: `"10.0.0.0/33" is not a CIDR prefix`},
 		{name: "bad rate", hcl: `default_sampling_rate = 1.5`, err: "not a whole number"},
-		{name: "zero rate", hcl: `default_sampling_rate = { "10.0.0.0/8" = 0 }`, err: "not a whole number between 1"},
+		{name: "zero rate", hcl: `default_sampling_rate = { "10.0.0.0/8" = 0 }`, err: "not a whole number from 1"},
 		{name: "bad type", hcl: `default_sampling_rate = "often"`, err: "A number or a map"},
 		{name: "bad listen", hcl: `listen = "6343"`, err: "not a host:port"},
 		{name: "bad sockets", hcl: `sockets = 0`, err: "Between 1 and 64"},
