@@ -367,8 +367,14 @@ func randomRecord(rng *rand.Rand) Record {
 				acc.SetAddr(&r, netip.AddrFrom4([4]byte(b[:4])))
 			case 1:
 				acc.SetAddr(&r, netip.AddrFrom16(netip.AddrFrom4([4]byte(b[:4])).As16()))
-			case 2:
-				b[3], b[4], b[5], b[6], b[7] = 0, 0, 0, 0, 0
+			case 2: // zero groups, in runs of any length
+				for g := 0; g < 8; g++ {
+					if rng.IntN(2) == 0 {
+						b[2*g], b[2*g+1] = 0, 0
+					} else if rng.IntN(2) == 0 {
+						b[2*g] = 0 // fewer digits
+					}
+				}
 				acc.SetAddr(&r, netip.AddrFrom16(b))
 			default:
 				acc.SetAddr(&r, netip.AddrFrom16(b))

@@ -193,6 +193,9 @@ func appendUint(dst []byte, v uint64) []byte {
 // addresses as IPv4.
 func appendJSONAddr(dst []byte, a netip.Addr) []byte {
 	if !a.Is4() && !a.Is4In6() {
+		if a.Zone() == "" {
+			return appendJSONAddr6(dst, a.As16())
+		}
 		dst = append(dst, '"')
 		dst = a.AppendTo(dst)
 		return append(dst, '"')
@@ -222,6 +225,63 @@ func appendJSONAddr(dst []byte, a netip.Addr) []byte {
 	}
 	buf[n-1] = '"'
 	return append(dst, buf[:n]...)
+}
+
+// appendJSONAddr6 appends an IPv6 address as quoted text, as
+// netip.Addr.AppendTo writes it (RFC 5952: lower case, no leading zeros, the
+// first longest run of two or more zero groups as "::").
+func appendJSONAddr6(dst []byte, b [16]byte) []byte {
+	var groups [8]uint16
+	for i := range groups {
+		groups[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	zeroStart, zeroLen := 8, 1
+	for i := 0; i < 8; {
+		if groups[i] != 0 {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < 8 && groups[j] == 0 {
+			j++
+		}
+		if j-i > zeroLen {
+			zeroStart, zeroLen = i, j-i
+		}
+		i = j
+	}
+	var buf [42]byte // `"` + 8 groups of up to 4 digits and 7 colons + `"`
+	buf[0] = '"'
+	n := 1
+	for i := 0; i < 8; i++ {
+		if i == zeroStart {
+			buf[n], buf[n+1] = ':', ':'
+			n += 2
+			i += zeroLen - 1
+			continue
+		}
+		if i > 0 && i != zeroStart+zeroLen {
+			buf[n] = ':'
+			n++
+		}
+		g := groups[i]
+		switch {
+		case g >= 0x1000:
+			buf[n], buf[n+1], buf[n+2], buf[n+3] = hexDigits[g>>12], hexDigits[g>>8&0xf], hexDigits[g>>4&0xf], hexDigits[g&0xf]
+			n += 4
+		case g >= 0x100:
+			buf[n], buf[n+1], buf[n+2] = hexDigits[g>>8], hexDigits[g>>4&0xf], hexDigits[g&0xf]
+			n += 3
+		case g >= 0x10:
+			buf[n], buf[n+1] = hexDigits[g>>4], hexDigits[g&0xf]
+			n += 2
+		default:
+			buf[n] = hexDigits[g]
+			n++
+		}
+	}
+	buf[n] = '"'
+	return append(dst, buf[:n+1]...)
 }
 
 const hexDigits = "0123456789abcdef"
