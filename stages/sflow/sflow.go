@@ -219,11 +219,13 @@ func (s *Source) read(ctx context.Context, conn *net.UDPConn, out engine.Output)
 		flush()
 		batch.Release()
 	}()
+	oob := make([]byte, udpsock.OOBSize)
+	var drops uint32 // the socket's cumulative kernel drop count
 	for {
 		if err := conn.SetReadDeadline(deadline); err != nil {
 			return nil // closed
 		}
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -235,6 +237,14 @@ func (s *Source) read(ctx context.Context, conn *net.UDPConn, out engine.Output)
 			}
 			s.metrics.receiveErrors.Inc()
 			continue
+		}
+		if oobn > 0 {
+			if d, ok := udpsock.Overflow(oob[:oobn]); ok {
+				if d > drops {
+					s.metrics.kernelDrops.Add(float64(d - drops))
+				}
+				drops = d
+			}
 		}
 		now := time.Now()
 		data := buf[:n]
@@ -275,6 +285,7 @@ type metrics struct {
 	skipped       *prometheus.CounterVec
 	samplingRate  *prometheus.GaugeVec
 	receiveErrors prometheus.Counter
+	kernelDrops   prometheus.Counter
 	notSent       prometheus.Counter
 
 	mu        sync.Mutex
@@ -300,13 +311,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "sFlow samples skipped, per exporter and kind (counter, other)."}, []string{"exporter", "kind"}),
 		samplingRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_sflow_sampling_rate",
 			Help: "Sampling rate of the last flow sample, per exporter."}, []string{"exporter"}),
+		kernelDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_sflow_kernel_drops_total",
+			Help: "Datagrams the kernel dropped because the socket receive buffer was full (SO_RXQ_OVFL)."}),
 		receiveErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_sflow_receive_errors_total",
 			Help: "Errors reading the UDP sockets."}),
 		notSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_sflow_flows_not_sent_total",
 			Help: "Decoded flows that could not be handed on (shutdown)."}),
 		exporters: map[netip.Addr]*exporterMetrics{},
 	}
-	for _, c := range []prometheus.Collector{m.datagrams, m.flows, m.decodeErrors, m.skipped, m.samplingRate, m.receiveErrors, m.notSent} {
+	for _, c := range []prometheus.Collector{m.datagrams, m.flows, m.decodeErrors, m.skipped, m.samplingRate, m.receiveErrors, m.kernelDrops, m.notSent} {
 		if err := reg.Register(c); err != nil {
 			return m, err
 		}
