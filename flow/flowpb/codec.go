@@ -191,7 +191,7 @@ func decode(data []byte, r *flow.Record, memo *stringMemo) error {
 // b, through memo when it is not nil.
 func internColumn(memo *stringMemo, k int, b []byte) string {
 	n := len(b)
-	if memo == nil || n == 0 {
+	if memo == nil || n == 0 || n > internMaxLen { // the memo holds short strings only
 		return intern(b)
 	}
 	// The key: the first 16 bytes as two little-endian words, zero-padded.
