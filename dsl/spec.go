@@ -102,7 +102,7 @@ func writeAttrs(b *strings.Builder, indent string, attrs []Attr) {
 		}
 		def := ""
 		if a.Default != nil {
-			def = fmt.Sprintf(", default %s", formatDefault(a.Default))
+			def = fmt.Sprintf(", default %s", formatDefault(a))
 		}
 		one := ""
 		if len(a.OneOf) > 0 {
@@ -131,8 +131,11 @@ func writeBlocks(b *strings.Builder, indent string, blocks []BlockSpec) {
 	}
 }
 
-func formatDefault(v any) string {
-	switch v := v.(type) {
+func formatDefault(a Attr) string {
+	if n, ok := a.Default.(int64); ok && a.Type == TypeSize {
+		return fmt.Sprintf("%q", FormatSize(n))
+	}
+	switch v := a.Default.(type) {
 	case string:
 		return fmt.Sprintf("%q", v)
 	case time.Duration:
@@ -149,7 +152,20 @@ func formatDefault(v any) string {
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
-	return fmt.Sprint(v)
+	return fmt.Sprint(a.Default)
+}
+
+// FormatSize writes a byte count the way ParseSize reads it: "8MiB", "1500".
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return fmt.Sprintf("%d%s", n/u.mult, u.suffix)
+		}
+	}
+	return fmt.Sprint(n)
 }
 
 func (s *Spec) schema() *hcl.BodySchema { return schemaOf(s.Attrs, s.Blocks) }
