@@ -134,15 +134,15 @@ var (
 
 // Decoder decodes flow messages like DecodeRecord, remembering the recent
 // strings of every column: consecutive flows draw them from a few values (a
-// few exporters, interfaces and countries), and a hit costs one comparison
-// instead of a hash lookup. A Decoder is about 80 KB: keep one per goroutine
+// few exporters, interfaces and countries), and a hit costs a few word
+// comparisons instead of a hash lookup. A Decoder is about 80 KB: keep one per goroutine
 // for its lifetime. It is not safe for concurrent use.
 type Decoder struct {
 	memo stringMemo
 }
 
-// memoWays is the number of recent strings a Decoder remembers per column:
-// the table is large, but only the entries of the strings seen are touched.
+// A Decoder remembers memoWays recent strings per column: the table is
+// large, but only the entries of the strings seen are touched.
 const (
 	memoBits = 6
 	memoWays = 1 << memoBits
