@@ -2,9 +2,26 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 )
+
+// ErrPermanent marks provisioning errors that waiting will not fix (refused
+// credentials, a change the pipeline may not make). Other errors, such as a
+// server not answering yet, are retried with backoff before a run starts.
+var ErrPermanent = errors.New("permanent error")
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string        { return e.err.Error() }
+func (e permanentError) Unwrap() error        { return e.err }
+func (e permanentError) Is(target error) bool { return target == ErrPermanent }
+
+// Permanent marks err as one that retrying will not fix; errors.Is(err,
+// ErrPermanent) is then true, and err's own identity is kept.
+func Permanent(err error) error { return permanentError{err} }
 
 // Action is what a provisioning change does to a resource.
 type Action string
@@ -62,7 +79,7 @@ func (p *Plan) Counts() (add, change, destroy int) {
 }
 
 // WritePlans prints plans terraform-style and the closing summary line. It
-// returns the number of changes.
+// returns add + change + destroy, 0 when there is nothing to do.
 func WritePlans(w io.Writer, plans []*Plan) int {
 	var add, change, destroy int
 	for _, p := range plans {
@@ -122,9 +139,22 @@ func (g *Graph) Provision(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		plan, err := p.Plan(ctx)
-		if err != nil {
-			return fmt.Errorf("plan %s: %w", n.ID, err)
+		var plan *Plan
+		var bo backoff
+		for {
+			var err error
+			plan, err = p.Plan(ctx)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, ErrPermanent) || ctx.Err() != nil {
+				return fmt.Errorf("plan %s: %w", n.ID, err)
+			}
+			g.Logger.Warn("provisioning: cannot plan yet; retrying", "stage", n.ID.String(), "error", err,
+				"delay", max(bo.next, 100*time.Millisecond))
+			if !bo.wait(ctx) {
+				return fmt.Errorf("plan %s: %w", n.ID, err)
+			}
 		}
 		if plan == nil || len(plan.Changes) == 0 {
 			continue

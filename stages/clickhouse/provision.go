@@ -342,7 +342,7 @@ func formatRetention(d time.Duration) string {
 }
 
 // ErrAuthentication is wrapped by errors caused by wrong credentials.
-var ErrAuthentication = errors.New("authentication failed")
+var ErrAuthentication = engine.Permanent(errors.New("authentication failed"))
 
 // Server error codes that mean the credentials are wrong.
 var authCodes = map[int32]bool{192: true, 193: true, 194: true, 516: true}

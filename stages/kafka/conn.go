@@ -24,6 +24,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
 )
 
 // SASL mechanisms.
@@ -183,7 +184,7 @@ func (c *conn) client() (*kafka.Client, error) {
 
 // ErrAuth is wrapped by the errors of failed authentication: a configuration
 // problem that retrying will not fix.
-var ErrAuth = errors.New("kafka authentication failed")
+var ErrAuth = engine.Permanent(errors.New("kafka authentication failed"))
 
 // isAuthError reports whether err is a SASL or TLS failure.
 func isAuthError(err error) bool {

@@ -53,7 +53,7 @@ func (c *planCache) take(p *engine.Plan) (topicOps, bool) {
 
 // ErrShrink is returned by Plan when the pipeline asks for fewer partitions
 // than the topic has: Kafka cannot remove partitions.
-var ErrShrink = errors.New("kafka partitions cannot be removed")
+var ErrShrink = engine.Permanent(errors.New("kafka partitions cannot be removed"))
 
 // Plan compares the topic with the pipeline: missing topic, missing
 // partitions, configuration drift. It changes nothing.
