@@ -81,10 +81,12 @@ func NewClickHouse(bin string, tcpPort, httpPort int) (*ClickHouseServer, error)
   <default_database>default</default_database>
   <mark_cache_size>67108864</mark_cache_size>
   <max_concurrent_queries>50</max_concurrent_queries>
+  <keep_alive_timeout>1</keep_alive_timeout>
+  <shutdown_wait_unfinished>1</shutdown_wait_unfinished>
 </yandex>
 `, dir, tcpPort, httpPort)
 	users := fmt.Sprintf(`<yandex>
-  <profiles><default><max_threads>2</max_threads></default></profiles>
+  <profiles><default><max_threads>2</max_threads><poll_interval>1</poll_interval></default></profiles>
   <users>
     <default><password></password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></default>
     <%[1]s><password>%[2]s</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></%[1]s>
@@ -155,7 +157,7 @@ func (s *ClickHouseServer) Start() error {
 // query runs a query over the HTTP interface (readiness only: the flowengine
 // sink speaks the native protocol).
 func (s *ClickHouseServer) query(q string) error {
-	c := http.Client{Timeout: 2 * time.Second}
+	c := http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Post(fmt.Sprintf("http://127.0.0.1:%d/", s.HTTPPort), "text/plain", strings.NewReader(q))
 	if err != nil {
 		return err
