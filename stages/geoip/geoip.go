@@ -24,6 +24,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/iptable"
 )
 
 // AS sources.
@@ -69,17 +70,13 @@ type database struct {
 	path     string
 	info     os.FileInfo
 	metadata maxminddb.Metadata
-	table    *table
-	records  []record
+	table    *iptable.Table[record]
+	records  []record // the distinct records, in database order
 }
 
 // lookup returns the record of a, or false when the database has none.
 func (d *database) lookup(a netip.Addr) (record, bool) {
-	i := d.table.lookup(a)
-	if i < 0 {
-		return record{}, false
-	}
-	return d.records[i], true
+	return d.table.Lookup(a)
 }
 
 // load reads and checks a database file. Every data record is decoded now,
@@ -102,7 +99,7 @@ func load(path string) (*database, error) {
 	d := &database{path: path, info: info, metadata: r.Metadata}
 	intern := map[string]string{}
 	byOffset := map[uintptr]int32{}
-	var tb tableBuilder
+	var tb iptable.Builder[record]
 	for res := range r.Networks() {
 		if err := res.Err(); err != nil {
 			return nil, fmt.Errorf("read geoip database %s: %w", path, err)
@@ -123,12 +120,18 @@ func load(path string) (*database, error) {
 			d.records = append(d.records, rec)
 			byOffset[off] = idx
 		}
-		tb.add(res.Prefix(), idx)
+		p := res.Prefix()
+		tb.Add(p, d.records[idx])
+		if a := p.Addr(); a.Is6() && p.Bits() <= 96 && p.Contains(netip.IPv6Unspecified()) {
+			// A network above the IPv4 subtree (::/96) covers every IPv4
+			// address.
+			tb.Add(netip.PrefixFrom(netip.IPv4Unspecified(), 0), d.records[idx])
+		}
 	}
 	if len(d.records) == 0 {
 		return nil, fmt.Errorf("geoip database %s holds no network", path)
 	}
-	d.table = tb.build()
+	d.table = tb.Build()
 	return d, nil
 }
 
@@ -388,12 +391,12 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 	for i := range b.Records {
 		r := &b.Records[i]
 		if ccDB != nil {
-			if rec, ok := ccDB.lookup(r.SrcAddr.Unmap()); ok && rec.country != "" {
+			if rec, ok := ccDB.lookup(r.SrcAddr); ok && rec.country != "" {
 				r.SrcCountry = rec.country
 			} else {
 				missCC++
 			}
-			if rec, ok := ccDB.lookup(r.DstAddr.Unmap()); ok && rec.country != "" {
+			if rec, ok := ccDB.lookup(r.DstAddr); ok && rec.country != "" {
 				r.DstCountry = rec.country
 			} else {
 				missCC++
@@ -401,7 +404,7 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 		}
 		if asnDB != nil {
 			if e.wantGeoIP(r.SrcAS) {
-				if rec, ok := asnDB.lookup(r.SrcAddr.Unmap()); ok && rec.asn != 0 {
+				if rec, ok := asnDB.lookup(r.SrcAddr); ok && rec.asn != 0 {
 					r.SrcAS = rec.asn
 				} else {
 					missASN++
@@ -411,7 +414,7 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 				}
 			}
 			if e.wantGeoIP(r.DstAS) {
-				if rec, ok := asnDB.lookup(r.DstAddr.Unmap()); ok && rec.asn != 0 {
+				if rec, ok := asnDB.lookup(r.DstAddr); ok && rec.asn != 0 {
 					r.DstAS = rec.asn
 				} else {
 					missASN++

@@ -5,12 +5,10 @@
 package networks
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/iptable"
 )
 
 // Spec is the spec of `enricher "networks"`.
@@ -255,195 +254,29 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 	return nil
 }
 
-// u128 is an address as a 128-bit number (IPv4 in lo).
-type u128 struct{ hi, lo uint64 }
-
-func (a u128) less(b u128) bool { return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo) }
-
-func (a u128) addOne() u128 {
-	lo := a.lo + 1
-	hi := a.hi
-	if lo == 0 {
-		hi++
-	}
-	return u128{hi, lo}
-}
-
-func toU128(a netip.Addr) u128 {
-	if a.Is4() {
-		b := a.As4()
-		return u128{0, uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])}
-	}
-	b := a.As16()
-	var hi, lo uint64
-	for i := range 8 {
-		hi = hi<<8 | uint64(b[i])
-		lo = lo<<8 | uint64(b[8+i])
-	}
-	return u128{hi, lo}
-}
-
-// lastOf returns the last address of the prefix as a number.
-func lastOf(p netip.Prefix) u128 {
-	s := toU128(p.Addr())
-	host := p.Addr().BitLen() - p.Bits()
-	switch {
-	case host == 0:
-		return s
-	case host < 64:
-		return u128{s.hi, s.lo | (1<<host - 1)}
-	case host == 64:
-		return u128{s.hi, math.MaxUint64}
-	case host < 128:
-		return u128{s.hi | (1<<(host-64) - 1), math.MaxUint64}
-	}
-	return u128{math.MaxUint64, math.MaxUint64}
-}
-
-// Table answers longest-prefix-match queries. Prefixes are flattened at
-// build time into sorted, non-overlapping ranges: a lookup is one binary
-// search, with no allocation.
+// Table answers longest-prefix-match queries over the networks, each
+// network's attributes already completed with those of its enclosing
+// networks.
 type Table struct {
-	v4Starts []uint32
-	v4Vals   []int32
-	v6Starts []u128
-	v6Vals   []int32
-	attrs    []Attrs
-}
-
-type interval struct {
-	start u128
-	val   int32
+	t *iptable.Table[*Attrs]
 }
 
 // Build makes a table from networks whose prefixes are masked and unique.
 func Build(nets []Network) *Table {
-	t := &Table{}
-	var v4, v6 []int
-	for i, n := range nets {
-		if n.Prefix.Addr().Is4() {
-			v4 = append(v4, i)
-		} else {
-			v6 = append(v6, i)
-		}
+	b := iptable.Builder[*Attrs]{Inherit: func(a, parent *Attrs) *Attrs {
+		merged := *a
+		merged.inherit(parent)
+		return &merged
+	}}
+	for _, n := range nets {
+		a := n.Attrs
+		b.Add(n.Prefix, &a)
 	}
-	for _, iv := range t.flatten(nets, v4, math.MaxUint32) {
-		t.v4Starts = append(t.v4Starts, uint32(iv.start.lo))
-		t.v4Vals = append(t.v4Vals, iv.val)
-	}
-	for _, iv := range t.flatten(nets, v6, math.MaxUint64) {
-		t.v6Starts = append(t.v6Starts, iv.start)
-		t.v6Vals = append(t.v6Vals, iv.val)
-	}
-	return t
-}
-
-// flatten turns nested prefixes into intervals, each carrying the attributes
-// of the innermost prefix that covers it (with inherited attributes).
-func (t *Table) flatten(nets []Network, idx []int, maxLo uint64) []interval {
-	type open struct {
-		end u128
-		val int32
-	}
-	slices.SortFunc(idx, func(a, b int) int {
-		pa, pb := nets[a].Prefix, nets[b].Prefix
-		if c := pa.Addr().Compare(pb.Addr()); c != 0 {
-			return c
-		}
-		return cmp.Compare(pa.Bits(), pb.Bits())
-	})
-	max := u128{0, maxLo}
-	if maxLo == math.MaxUint64 {
-		max.hi = math.MaxUint64
-	}
-	var out []interval
-	emit := func(start u128, val int32) {
-		if n := len(out); n > 0 && out[n-1].start == start {
-			out[n-1].val = val
-			return
-		}
-		if n := len(out); n > 0 && out[n-1].val == val {
-			return
-		}
-		out = append(out, interval{start, val})
-	}
-	var stack []open
-	pop := func() {
-		top := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if top.end == max {
-			return
-		}
-		val := int32(-1)
-		if len(stack) > 0 {
-			val = stack[len(stack)-1].val
-		}
-		emit(top.end.addOne(), val)
-	}
-	for _, i := range idx {
-		p := nets[i].Prefix
-		start, end := toU128(p.Addr()), lastOf(p)
-		for len(stack) > 0 && stack[len(stack)-1].end.less(start) {
-			pop()
-		}
-		a := nets[i].Attrs
-		if len(stack) > 0 {
-			a.inherit(&t.attrs[stack[len(stack)-1].val])
-		}
-		val := int32(len(t.attrs))
-		t.attrs = append(t.attrs, a)
-		stack = append(stack, open{end, val})
-		emit(start, val)
-	}
-	for len(stack) > 0 {
-		pop()
-	}
-	return out
+	return &Table{b.Build()}
 }
 
 // Lookup returns the attributes of the longest prefix holding a, or nil.
 func (t *Table) Lookup(a netip.Addr) *Attrs {
-	if a.Is4In6() {
-		a = a.Unmap()
-	}
-	var v int32 = -1
-	if a.Is4() {
-		b := a.As4()
-		x := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-		s := t.v4Starts
-		// Find the last start <= x.
-		lo, hi := 0, len(s)
-		for lo < hi {
-			m := int(uint(lo+hi) >> 1)
-			if s[m] <= x {
-				lo = m + 1
-			} else {
-				hi = m
-			}
-		}
-		if lo == 0 {
-			return nil
-		}
-		v = t.v4Vals[lo-1]
-	} else if a.Is6() {
-		x := toU128(a)
-		s := t.v6Starts
-		lo, hi := 0, len(s)
-		for lo < hi {
-			m := int(uint(lo+hi) >> 1)
-			if !x.less(s[m]) {
-				lo = m + 1
-			} else {
-				hi = m
-			}
-		}
-		if lo == 0 {
-			return nil
-		}
-		v = t.v6Vals[lo-1]
-	}
-	if v < 0 {
-		return nil
-	}
-	return &t.attrs[v]
+	attrs, _ := t.t.Lookup(a)
+	return attrs
 }

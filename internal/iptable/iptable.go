@@ -1,0 +1,308 @@
+// Package iptable maps IP addresses to values by longest prefix match. The
+// prefixes are flattened at build time into sorted, non-overlapping address
+// ranges, so that a lookup is a jump-table step and a short binary search
+// over a flat array, without allocation.
+//
+// IPv4 and IPv6 are two separate address spaces: an IPv4-mapped IPv6 address
+// (::ffff:192.0.2.1) is looked up as the IPv4 address it holds, and an
+// IPv4-mapped prefix of at least 96 bits (::ffff:192.0.2.0/120) is added as
+// the IPv4 prefix it holds; a shorter IPv6 prefix (::/0) never matches IPv4.
+package iptable
+
+import (
+	"cmp"
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"net/netip"
+	"slices"
+)
+
+// u128 is an address as a 128-bit number (IPv4 addresses in lo).
+type u128 struct{ hi, lo uint64 }
+
+func (a u128) less(b u128) bool { return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo) }
+
+func (a u128) compare(b u128) int {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.lo, b.lo)
+}
+
+func (a u128) addOne() u128 {
+	if a.lo == math.MaxUint64 {
+		return u128{a.hi + 1, 0}
+	}
+	return u128{a.hi, a.lo + 1}
+}
+
+// last returns the last address of the prefix of the given bits starting at
+// a, in an address space of width bits (32 or 128).
+func (a u128) last(prefixBits, width int) u128 {
+	switch host := width - prefixBits; {
+	case host <= 0:
+		return a
+	case host < 64:
+		return u128{a.hi, a.lo | (1<<host - 1)}
+	case host == 64:
+		return u128{a.hi, math.MaxUint64}
+	case host < 128:
+		return u128{a.hi | (1<<(host-64) - 1), math.MaxUint64}
+	}
+	return u128{math.MaxUint64, math.MaxUint64}
+}
+
+func v6num(a netip.Addr) u128 {
+	b := a.As16()
+	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+func v4num(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// ranges is the value-independent part of a table: for each family, the
+// sorted starts of the ranges and the index of each range's value (-1 for
+// none). Both start lists begin at address 0, so that every address has a
+// range.
+type ranges struct {
+	// v4Jump[h] is the index of the last range starting at or before
+	// h<<v4Shift: the range of x lies between v4Jump[x>>v4Shift] and
+	// v4Jump[x>>v4Shift+1].
+	v4Jump   []uint32
+	v4Shift  uint32
+	v4Starts []uint32
+	v4Vals   []int32
+	v6Starts []u128
+	v6Vals   []int32
+}
+
+// Table maps addresses to values of type V, the longest prefix holding an
+// address winning. It is immutable once built, and safe for concurrent
+// lookups. Build one with a Builder.
+type Table[V comparable] struct {
+	ranges
+	values []V
+}
+
+// Lookup returns the value of the longest prefix holding a, and whether
+// there is one. IPv4-mapped IPv6 addresses are looked up as IPv4 addresses;
+// an invalid address matches nothing.
+func (t *Table[V]) Lookup(a netip.Addr) (V, bool) {
+	// One function, searches written out: this is the hot path of the
+	// enrichers.
+	var i int32 = -1
+	if a.Is4() || a.Is4In6() {
+		b := a.As4()
+		x := binary.BigEndian.Uint32(b[:])
+		h := x >> t.v4Shift
+		// The last start <= x is in s[lo:hi], and s[lo] <= x.
+		lo, hi := int(t.v4Jump[h]), int(t.v4Jump[h+1])+1
+		s := t.v4Starts
+		for hi-lo > 1 {
+			m := int(uint(lo+hi) >> 1)
+			if s[m] <= x {
+				lo = m
+			} else {
+				hi = m
+			}
+		}
+		i = t.v4Vals[lo]
+	} else if a.Is6() {
+		x := v6num(a)
+		s := t.v6Starts
+		lo, hi := 0, len(s) // s[0] is ::
+		for hi-lo > 1 {
+			m := int(uint(lo+hi) >> 1)
+			if s[m].hi < x.hi || (s[m].hi == x.hi && s[m].lo <= x.lo) {
+				lo = m
+			} else {
+				hi = m
+			}
+		}
+		i = t.v6Vals[lo]
+	}
+	if i < 0 {
+		var zero V
+		return zero, false
+	}
+	return t.values[i], true
+}
+
+// Len returns the number of address ranges the table holds, IPv4 and IPv6
+// together, counting those without a value.
+func (t *Table[V]) Len() int { return len(t.v4Starts) + len(t.v6Starts) }
+
+// entry is one added prefix, its value as an index into Builder.values.
+type entry struct {
+	start u128
+	val   int32
+	bits  uint8
+}
+
+// Builder collects prefixes and their values, and builds a Table.
+type Builder[V comparable] struct {
+	// Inherit, when set, combines the value of each prefix with the value
+	// of the longest prefix enclosing it (itself already combined with its
+	// own enclosing prefixes): the table holds Inherit(value, parent) for
+	// that prefix. Without it, the value of a prefix stands alone.
+	Inherit func(value, parent V) V
+
+	v4, v6 []entry
+	values []V
+	ids    map[V]int32
+}
+
+// Add adds a prefix and its value. The prefix is masked; adding a prefix
+// again replaces its value; an invalid prefix is ignored.
+func (b *Builder[V]) Add(p netip.Prefix, v V) {
+	if !p.IsValid() {
+		return
+	}
+	p = p.Masked()
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	id := intern(&b.values, &b.ids, v)
+	if a := p.Addr(); a.Is4() {
+		b.v4 = append(b.v4, entry{u128{0, uint64(v4num(a))}, id, uint8(p.Bits())})
+	} else {
+		b.v6 = append(b.v6, entry{v6num(a), id, uint8(p.Bits())})
+	}
+}
+
+// intern returns the index of v in *values, appending it if it is new:
+// equal values share one index, which lets equal neighbours merge.
+func intern[V comparable](values *[]V, ids *map[V]int32, v V) int32 {
+	if *ids == nil {
+		*ids = map[V]int32{}
+	}
+	if id, ok := (*ids)[v]; ok {
+		return id
+	}
+	id := int32(len(*values))
+	*values = append(*values, v)
+	(*ids)[v] = id
+	return id
+}
+
+// Build returns the table of the prefixes added so far. The builder can be
+// reused: later additions go into later builds.
+func (b *Builder[V]) Build() *Table[V] {
+	t := &Table[V]{}
+	fl := flattener[V]{b: b}
+	if b.Inherit == nil {
+		t.values = slices.Clip(b.values)
+	} else {
+		fl.values = &t.values
+		fl.ids = map[V]int32{}
+	}
+	for _, s := range fl.flatten(b.v4, 32) {
+		t.v4Starts = append(t.v4Starts, uint32(s.start.lo))
+		t.v4Vals = append(t.v4Vals, s.val)
+	}
+	for _, s := range fl.flatten(b.v6, 128) {
+		t.v6Starts = append(t.v6Starts, s.start)
+		t.v6Vals = append(t.v6Vals, s.val)
+	}
+	t.v4Jump, t.v4Shift = jumpTable(t.v4Starts)
+	return t
+}
+
+// jumpTable indexes the starts by their top bits: one slot for every few
+// ranges, at most 1<<16 slots.
+func jumpTable(starts []uint32) ([]uint32, uint32) {
+	k := min(16, max(4, bits.Len(uint(len(starts)))+1))
+	shift := uint32(32 - k)
+	jump := make([]uint32, 1<<k+1)
+	i := 0
+	for h := range 1 << k {
+		bound := uint64(h) << shift
+		for i+1 < len(starts) && uint64(starts[i+1]) <= bound {
+			i++
+		}
+		jump[h] = uint32(i)
+	}
+	jump[1<<k] = uint32(len(starts) - 1)
+	return jump, shift
+}
+
+// flattener turns nested prefixes into ranges.
+type flattener[V comparable] struct {
+	b *Builder[V]
+	// With Builder.Inherit, the combined values and their index; otherwise
+	// the ranges use the indexes of Builder.values.
+	values *[]V
+	ids    map[V]int32
+}
+
+// flatten sorts the entries of one family (enclosing prefixes before the
+// prefixes they hold) and returns its ranges, starting at 0, each with the
+// value of the longest prefix holding it.
+func (f *flattener[V]) flatten(es []entry, width int) []entry {
+	slices.SortStableFunc(es, func(a, b entry) int {
+		if c := a.start.compare(b.start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.bits, b.bits)
+	})
+	maxAddr := u128{0, math.MaxUint32}
+	if width == 128 {
+		maxAddr = u128{math.MaxUint64, math.MaxUint64}
+	}
+	out := []entry{{val: -1}}
+	emit := func(start u128, val int32) {
+		n := len(out)
+		if out[n-1].start == start {
+			out[n-1].val = val
+			if n > 1 && out[n-2].val == val {
+				out = out[:n-1]
+			}
+			return
+		}
+		if out[n-1].val != val {
+			out = append(out, entry{start: start, val: val})
+		}
+	}
+	type open struct {
+		end u128
+		val int32 // index of the (combined) value
+	}
+	var stack []open
+	pop := func() {
+		top := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if top.end == maxAddr {
+			return
+		}
+		val := int32(-1)
+		if len(stack) > 0 {
+			val = stack[len(stack)-1].val
+		}
+		emit(top.end.addOne(), val)
+	}
+	for i, e := range es {
+		if i+1 < len(es) && es[i+1].start == e.start && es[i+1].bits == e.bits {
+			continue // added again later: the later value wins
+		}
+		for len(stack) > 0 && stack[len(stack)-1].end.less(e.start) {
+			pop()
+		}
+		val := e.val
+		if f.values != nil {
+			v := f.b.values[val]
+			if len(stack) > 0 {
+				v = f.b.Inherit(v, (*f.values)[stack[len(stack)-1].val])
+			}
+			val = intern(f.values, &f.ids, v)
+		}
+		stack = append(stack, open{e.start.last(int(e.bits), width), val})
+		emit(e.start, val)
+	}
+	for len(stack) > 0 {
+		pop()
+	}
+	return out
+}
