@@ -2,8 +2,10 @@ package iptable
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -395,36 +397,40 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 }
 
 // benchTable builds a table of n random prefixes (the given share of them
-// IPv6) and addresses to look up, most of them inside the prefixes.
+// IPv6) and 1<<20 addresses to look up, most of them inside the prefixes:
+// more than a branch predictor learns when a benchmark repeats them.
 func benchTable(n int, v6Share float64, clustered bool) (*Table[int32], []netip.Addr) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var b Builder[int32]
-	var addrs []netip.Addr
+	var prefixes []netip.Prefix
 	for i := range n {
-		if rng.Float64() < v6Share {
-			p := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x2a, 0x01, byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))}), 24+rng.IntN(25)).Masked()
-			b.Add(p, int32(i))
-			a := p.Addr().As16()
-			a[15] = byte(rng.IntN(256))
-			addrs = append(addrs, netip.AddrFrom16(a))
+		var p netip.Prefix
+		switch {
+		case rng.Float64() < v6Share:
+			p = netip.PrefixFrom(netip.AddrFrom16([16]byte{0x2a, 0x01, byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))}), 24+rng.IntN(25))
+		case clustered:
+			p = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(256))}), 16+rng.IntN(9))
+		default:
+			p = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + rng.IntN(223)), byte(rng.IntN(256)), byte(rng.IntN(256))}), 16+rng.IntN(9))
+		}
+		p = p.Masked()
+		b.Add(p, int32(i))
+		prefixes = append(prefixes, p)
+	}
+	addrs := make([]netip.Addr, 1<<20)
+	for i := range addrs {
+		if i%5 == 0 { // a miss, most likely
+			addrs[i] = netip.AddrFrom4([4]byte{byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256)), 1})
 			continue
 		}
-		var a [4]byte
-		if clustered {
-			a = [4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(256)), 0}
-		} else {
-			a = [4]byte{byte(1 + rng.IntN(223)), byte(rng.IntN(256)), byte(rng.IntN(256)), 0}
+		p := prefixes[rng.IntN(len(prefixes))]
+		a := p.Addr().AsSlice()
+		a[len(a)-1], a[len(a)-3] = byte(rng.IntN(256)), byte(rng.IntN(256))
+		addrs[i] = p.Masked().Addr() // keeps the zone-free, masked base
+		if ad, ok := netip.AddrFromSlice(a); ok && p.Contains(ad) {
+			addrs[i] = ad
 		}
-		p := netip.PrefixFrom(netip.AddrFrom4(a), 16+rng.IntN(9)).Masked()
-		b.Add(p, int32(i))
-		a = p.Addr().As4()
-		a[3] = byte(rng.IntN(256))
-		addrs = append(addrs, netip.AddrFrom4(a))
 	}
-	for range n / 4 { // and some misses
-		addrs = append(addrs, netip.AddrFrom4([4]byte{byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256)), 1}))
-	}
-	rng.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
 	return b.Build(), addrs
 }
 
@@ -446,7 +452,7 @@ func BenchmarkLookup(b *testing.B) {
 			b.ResetTimer()
 			var sum int32
 			for i := range b.N {
-				v, _ := tbl.Lookup(addrs[i%len(addrs)])
+				v, _ := tbl.Lookup(addrs[i&(len(addrs)-1)])
 				sum += v
 			}
 			_ = sum
@@ -467,5 +473,67 @@ func BenchmarkBuild(b *testing.B) {
 			tb.Add(p, int32(i%1000))
 		}
 		tb.Build()
+	}
+}
+
+// TestJump checks that the slot of an address holds its range, for start
+// lists spread over the whole key space, clustered, or sharing their upper
+// half (IPv6 starts that differ in their lower 64 bits only).
+func TestJump(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	gens := []struct {
+		name string
+		gen  func() u128 // IPv4 in lo, with hi 0: their key is lo
+	}{
+		{"v4 spread", func() u128 { return u128{0, uint64(rng.Uint32())} }},
+		{"v4 clustered", func() u128 { return u128{0, 10<<24 | uint64(rng.IntN(1<<18))} }},
+		{"v4 top", func() u128 { return u128{0, math.MaxUint32 - uint64(rng.IntN(1000))} }},
+		{"v6 spread", func() u128 { return u128{rng.Uint64(), rng.Uint64()} }},
+		{"v6 top", func() u128 { return u128{math.MaxUint64 - uint64(rng.IntN(1000)), rng.Uint64()} }},
+		{"v6 one upper half", func() u128 { return u128{0x20010db8 << 32, rng.Uint64()} }},
+		{"v6 few upper halves", func() u128 { return u128{uint64(rng.IntN(3)), uint64(rng.IntN(3)) << 62} }},
+	}
+	for _, g := range gens {
+		for _, n := range []int{0, 1, 2, 3, 17, 1000, 70000} {
+			t.Run(fmt.Sprintf("%s/%d", g.name, n), func(t *testing.T) {
+				starts := []u128{{}}
+				for range n {
+					starts = append(starts, g.gen())
+				}
+				slices.SortFunc(starts, u128.compare)
+				starts = slices.Compact(starts)
+				v4 := starts[len(starts)-1].hi == 0
+				key := func(a u128) uint64 { return a.hi }
+				if v4 {
+					key = func(a u128) uint64 { return a.lo }
+				}
+				j := makeJump(len(starts), func(i int) (uint64, bool) { return key(starts[i]), v4 || starts[i].lo == 0 })
+				var probes []u128
+				for _, s := range starts[len(starts)-min(len(starts), 200):] {
+					probes = append(probes, s, u128{s.hi, s.lo - 1}, s.addOne())
+				}
+				for range 2000 {
+					probes = append(probes, g.gen())
+				}
+				probes = append(probes, u128{}, u128{math.MaxUint64, math.MaxUint64})
+				if v4 {
+					probes = append(probes, u128{0, math.MaxUint32})
+				}
+				for _, x := range probes {
+					if v4 && (x.hi != 0 || x.lo > math.MaxUint32) {
+						continue
+					}
+					// The last start <= x.
+					want, found := slices.BinarySearchFunc(starts, x, u128.compare)
+					if !found {
+						want--
+					}
+					lo, hi := j.slot(key(x))
+					if lo > want || want >= hi {
+						t.Fatalf("%d starts: slot of %x = [%d, %d), want it to hold %d", len(starts), x, lo, hi, want)
+					}
+				}
+			})
+		}
 	}
 }
