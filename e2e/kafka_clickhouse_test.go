@@ -65,18 +65,15 @@ type flowKey struct {
 }
 
 func (k flowKey) String() string {
-	addr := func(h string) string {
-		b, err := hex.DecodeString(h)
-		if err != nil || len(b) != 16 {
-			return h
-		}
-		var a [16]byte
-		copy(a[:], b)
-		return fmt.Sprint(netip.AddrFrom16(a).Unmap())
+	addr := func(h string) netip.Addr {
+		b, _ := hex.DecodeString(h)
+		a, _ := netip.AddrFromSlice(b)
+		return a.Unmap()
 	}
-	return fmt.Sprintf("{time %s exporter %s %s:%d -> %s:%d proto %d ifindex %d->%d ttl %d bytes %d packets %d}",
-		time.Unix(int64(k.time), 0).UTC().Format(time.RFC3339), addr(k.exporter), addr(k.src), k.srcPort,
-		addr(k.dst), k.dstPort, k.proto, k.inIfIndex, k.outIfIndex, k.ttl, k.bytes, k.packets)
+	return fmt.Sprintf("{time %s exporter %s %s -> %s proto %d ifindex %d->%d ttl %d bytes %d packets %d}",
+		time.Unix(int64(k.time), 0).UTC().Format(time.RFC3339), addr(k.exporter),
+		netip.AddrPortFrom(addr(k.src), k.srcPort), netip.AddrPortFrom(addr(k.dst), k.dstPort),
+		k.proto, k.inIfIndex, k.outIfIndex, k.ttl, k.bytes, k.packets)
 }
 
 func keyOf(r *flow.Record) flowKey {
@@ -416,15 +413,20 @@ func (e *alEnv) checkLedger(keys map[flowKey]int, hwms map[int]int64, n int) {
 }
 
 // waitComplete waits until ClickHouse holds as many distinct flows as the
-// ledger, then checks that each ledger flow is there and nothing else is.
-// It returns the number of rows.
-func (e *alEnv) waitComplete(ledger map[flowKey]int, timeout time.Duration, running ...*engineProc) uint64 {
+// ledger (for at most timeout, or until their number stalled for stall),
+// then checks that each ledger flow is there and nothing else is. It returns
+// the number of rows.
+func (e *alEnv) waitComplete(ledger map[flowKey]int, timeout, stall time.Duration, running ...*engineProc) uint64 {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
 	want := uint64(len(ledger))
 	var got uint64
+	changed := time.Now()
 	for {
-		got = e.distinctKeys()
+		n := e.distinctKeys()
+		if n != got {
+			got, changed = n, time.Now()
+		}
 		if got >= want {
 			break
 		}
@@ -436,11 +438,12 @@ func (e *alEnv) waitComplete(ledger map[flowKey]int, timeout time.Duration, runn
 			default:
 			}
 		}
-		if time.Now().After(deadline) {
+		if time.Since(start) > timeout || time.Since(changed) > stall {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	waited := time.Since(start).Round(100 * time.Millisecond)
 	stored := e.stored()
 	var missing []string
 	nMissing := 0
@@ -461,8 +464,8 @@ func (e *alEnv) waitComplete(ledger map[flowKey]int, timeout time.Duration, runn
 		}
 	}
 	if nMissing > 0 {
-		e.t.Fatalf("%d of the %d flows the inlet wrote to Kafka are not in ClickHouse after %s (%d rows, %d distinct flows); the first ones:\n%s%s",
-			nMissing, want, timeout, total, len(stored), strings.Join(missing, "\n"), e.output())
+		e.t.Fatalf("%d of the %d flows the inlet wrote to Kafka are not in ClickHouse after waiting %s (%d rows, %d distinct flows); the first ones:\n%s%s",
+			nMissing, want, waited, total, len(stored), strings.Join(missing, "\n"), e.output())
 	}
 	if len(foreign) > 0 {
 		e.t.Errorf("ClickHouse holds flows the inlet never wrote, e.g.:\n%s", strings.Join(foreign, "\n"))
@@ -591,7 +594,7 @@ func TestKafkaClickHouseOutletKilled(t *testing.T) {
 	e.checkLedger(keys, hwms, n)
 	t.Logf("%s: inlet done; the topic holds %d flows, each identifiable (partitions %v)", e.elapsed(), n, hwms)
 
-	rows := e.waitComplete(keys, 90*time.Second, survivor)
+	rows := e.waitComplete(keys, 90*time.Second, 20*time.Second, survivor)
 	t.Logf("%s: every flow in ClickHouse: %d rows for %d flows (%d duplicates)", e.elapsed(), rows, n, rows-n)
 
 	metrics := survivor.scrape()
@@ -664,7 +667,7 @@ func TestKafkaClickHouseServerDown(t *testing.T) {
 	keys, hwms := e.ledger()
 	e.checkLedger(keys, hwms, n)
 
-	rows := e.waitComplete(keys, 60*time.Second, outlet)
+	rows := e.waitComplete(keys, 60*time.Second, 20*time.Second, outlet)
 	t.Logf("%s: every flow in ClickHouse: %d rows for %d flows (%d duplicates)", e.elapsed(), rows, n, rows-n)
 	metrics := outlet.scrape()
 	if c := metric(metrics, "flowengine_kafka_commits_total"); c == 0 {
