@@ -18,10 +18,34 @@ import (
 	"slices"
 )
 
-// u128 is an address as a 128-bit number (IPv4 addresses in lo).
-type u128 struct{ hi, lo uint64 }
+// address is a range start: an IPv4 (v4) or IPv6 (u128) address as a
+// number.
+type address[A any] interface {
+	comparable
+	compare(A) int
+	// next returns the address after a, or false for the last address.
+	next() (A, bool)
+	// last returns the last address of the prefix of the given bits
+	// starting at a.
+	last(bits uint8) A
+}
 
-func (a u128) less(b u128) bool { return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo) }
+// v4 is an IPv4 address as a number.
+type v4 uint32
+
+func (a v4) compare(b v4) int { return cmp.Compare(a, b) }
+
+func (a v4) next() (v4, bool) { return a + 1, a != math.MaxUint32 }
+
+func (a v4) last(prefixBits uint8) v4 {
+	if prefixBits == 0 {
+		return math.MaxUint32
+	}
+	return a | (1<<(32-prefixBits) - 1)
+}
+
+// u128 is an IPv6 address as a 128-bit number.
+type u128 struct{ hi, lo uint64 }
 
 func (a u128) compare(b u128) int {
 	if c := cmp.Compare(a.hi, b.hi); c != 0 {
@@ -30,17 +54,15 @@ func (a u128) compare(b u128) int {
 	return cmp.Compare(a.lo, b.lo)
 }
 
-func (a u128) addOne() u128 {
+func (a u128) next() (u128, bool) {
 	if a.lo == math.MaxUint64 {
-		return u128{a.hi + 1, 0}
+		return u128{a.hi + 1, 0}, a.hi != math.MaxUint64
 	}
-	return u128{a.hi, a.lo + 1}
+	return u128{a.hi, a.lo + 1}, true
 }
 
-// last returns the last address of the prefix of the given bits starting at
-// a, in an address space of width bits (32 or 128).
-func (a u128) last(prefixBits, width int) u128 {
-	switch host := width - prefixBits; {
+func (a u128) last(prefixBits uint8) u128 {
+	switch host := 128 - int(prefixBits); {
 	case host <= 0:
 		return a
 	case host < 64:
@@ -58,9 +80,9 @@ func v6num(a netip.Addr) u128 {
 	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
 
-func v4num(a netip.Addr) uint32 {
+func v4num(a netip.Addr) v4 {
 	b := a.As4()
-	return binary.BigEndian.Uint32(b[:])
+	return v4(binary.BigEndian.Uint32(b[:]))
 }
 
 // jump narrows the search for an address to the ranges of one slot. The
@@ -131,7 +153,7 @@ type Table[V comparable] struct {
 	// values of each range's value (-1 for none). Both start lists begin
 	// at address 0, so that every address has a range.
 	v4Jump   jump
-	v4Starts []uint32
+	v4Starts []v4
 	v4Vals   []int32
 	v6Jump   jump
 	v6Starts []u128
@@ -150,8 +172,7 @@ func (t *Table[V]) Lookup(a netip.Addr) (V, bool) {
 	// look the same batch up again and again.)
 	var i int32 = -1
 	if a.Is4() || a.Is4In6() {
-		b := a.As4()
-		x := binary.BigEndian.Uint32(b[:])
+		x := v4num(a)
 		lo, hi := t.v4Jump.slot(uint64(x))
 		s := t.v4Starts
 		for hi-lo > 1 {
@@ -189,8 +210,8 @@ func (t *Table[V]) Lookup(a netip.Addr) (V, bool) {
 func (t *Table[V]) Len() int { return len(t.v4Starts) + len(t.v6Starts) }
 
 // entry is one added prefix, its value as an index into Builder.values.
-type entry struct {
-	start u128
+type entry[A address[A]] struct {
+	start A
 	val   int32
 	bits  uint8
 }
@@ -203,9 +224,11 @@ type Builder[V comparable] struct {
 	// that prefix. Without it, the value of a prefix stands alone.
 	Inherit func(value, parent V) V
 
-	v4, v6 []entry
+	v4     []entry[v4]
+	v6     []entry[u128]
 	values []V
 	ids    map[V]int32
+	lastID int32 // the value of the last Add
 }
 
 // Add adds a prefix and its value. The prefix is masked; adding a prefix
@@ -218,11 +241,16 @@ func (b *Builder[V]) Add(p netip.Prefix, v V) {
 	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 	}
-	id := intern(&b.values, &b.ids, v)
+	// Neighbouring prefixes often share their value: skip the map then.
+	id := b.lastID
+	if len(b.values) == 0 || b.values[id] != v {
+		id = intern(&b.values, &b.ids, v)
+		b.lastID = id
+	}
 	if a := p.Addr(); a.Is4() {
-		b.v4 = append(b.v4, entry{u128{0, uint64(v4num(a))}, id, uint8(p.Bits())})
+		b.v4 = append(b.v4, entry[v4]{v4num(a), id, uint8(p.Bits())})
 	} else {
-		b.v6 = append(b.v6, entry{v6num(a), id, uint8(p.Bits())})
+		b.v6 = append(b.v6, entry[u128]{v6num(a), id, uint8(p.Bits())})
 	}
 }
 
@@ -252,14 +280,8 @@ func (b *Builder[V]) Build() *Table[V] {
 		fl.values = &t.values
 		fl.ids = map[V]int32{}
 	}
-	for _, s := range fl.flatten(b.v4, 32) {
-		t.v4Starts = append(t.v4Starts, uint32(s.start.lo))
-		t.v4Vals = append(t.v4Vals, s.val)
-	}
-	for _, s := range fl.flatten(b.v6, 128) {
-		t.v6Starts = append(t.v6Starts, s.start)
-		t.v6Vals = append(t.v6Vals, s.val)
-	}
+	t.v4Starts, t.v4Vals = flatten(&fl, b.v4)
+	t.v6Starts, t.v6Vals = flatten(&fl, b.v6)
 	t.v4Jump = makeJump(len(t.v4Starts), func(i int) (uint64, bool) { return uint64(t.v4Starts[i]), true })
 	t.v6Jump = makeJump(len(t.v6Starts), func(i int) (uint64, bool) { return t.v6Starts[i].hi, t.v6Starts[i].lo == 0 })
 	return t
@@ -275,55 +297,54 @@ type flattener[V comparable] struct {
 }
 
 // flatten sorts the entries of one family (enclosing prefixes before the
-// prefixes they hold) and returns its ranges, starting at 0, each with the
-// value of the longest prefix holding it.
-func (f *flattener[V]) flatten(es []entry, width int) []entry {
-	slices.SortStableFunc(es, func(a, b entry) int {
+// prefixes they hold) and returns its ranges, starting at address 0, each
+// with the index of the value of the longest prefix holding it (-1 for
+// none).
+func flatten[V comparable, A address[A]](f *flattener[V], es []entry[A]) (starts []A, vals []int32) {
+	slices.SortStableFunc(es, func(a, b entry[A]) int {
 		if c := a.start.compare(b.start); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.bits, b.bits)
 	})
-	maxAddr := u128{0, math.MaxUint32}
-	if width == 128 {
-		maxAddr = u128{math.MaxUint64, math.MaxUint64}
-	}
-	out := []entry{{val: -1}}
-	emit := func(start u128, val int32) {
-		n := len(out)
-		if out[n-1].start == start {
-			out[n-1].val = val
-			if n > 1 && out[n-2].val == val {
-				out = out[:n-1]
+	starts, vals = make([]A, 1, len(es)+1), make([]int32, 1, len(es)+1)
+	vals[0] = -1
+	emit := func(start A, val int32) {
+		n := len(starts)
+		if starts[n-1] == start {
+			vals[n-1] = val
+			if n > 1 && vals[n-2] == val {
+				starts, vals = starts[:n-1], vals[:n-1]
 			}
 			return
 		}
-		if out[n-1].val != val {
-			out = append(out, entry{start: start, val: val})
+		if vals[n-1] != val {
+			starts, vals = append(starts, start), append(vals, val)
 		}
 	}
 	type open struct {
-		end u128
+		end A
 		val int32 // index of the (combined) value
 	}
 	var stack []open
 	pop := func() {
 		top := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if top.end == maxAddr {
-			return
+		next, ok := top.end.next()
+		if !ok {
+			return // up to the last address
 		}
 		val := int32(-1)
 		if len(stack) > 0 {
 			val = stack[len(stack)-1].val
 		}
-		emit(top.end.addOne(), val)
+		emit(next, val)
 	}
 	for i, e := range es {
 		if i+1 < len(es) && es[i+1].start == e.start && es[i+1].bits == e.bits {
 			continue // added again later: the later value wins
 		}
-		for len(stack) > 0 && stack[len(stack)-1].end.less(e.start) {
+		for len(stack) > 0 && stack[len(stack)-1].end.compare(e.start) < 0 {
 			pop()
 		}
 		val := e.val
@@ -334,11 +355,14 @@ func (f *flattener[V]) flatten(es []entry, width int) []entry {
 			}
 			val = intern(f.values, &f.ids, v)
 		}
-		stack = append(stack, open{e.start.last(int(e.bits), width), val})
+		stack = append(stack, open{e.start.last(e.bits), val})
 		emit(e.start, val)
 	}
 	for len(stack) > 0 {
 		pop()
 	}
-	return out
+	if cap(starts) > 2*len(starts) { // many neighbours merged
+		return slices.Clone(starts), slices.Clone(vals)
+	}
+	return slices.Clip(starts), slices.Clip(vals)
 }

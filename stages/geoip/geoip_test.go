@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,13 +36,30 @@ func writeDB(t testing.TB, path, dbType string, ipVersion int, nets map[string]m
 	if err != nil {
 		t.Fatal(err)
 	}
-	for cidr, v := range nets {
+	// Enclosing networks first: inserting a network replaces what the tree
+	// holds inside it, so a map's random order would lose nested networks.
+	type network struct {
+		cidr string
+		n    *net.IPNet
+	}
+	var networks []network
+	for cidr := range nets {
 		_, n, err := net.ParseCIDR(cidr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tree.Insert(n, v); err != nil {
-			t.Fatalf("insert %s: %v", cidr, err)
+		networks = append(networks, network{cidr, n})
+	}
+	slices.SortFunc(networks, func(a, b network) int {
+		ones := func(n *net.IPNet) int { o, _ := n.Mask.Size(); return o }
+		if d := ones(a.n) - ones(b.n); d != 0 {
+			return d
+		}
+		return strings.Compare(a.cidr, b.cidr)
+	})
+	for _, nw := range networks {
+		if err := tree.Insert(nw.n, nets[nw.cidr]); err != nil {
+			t.Fatalf("insert %s: %v", nw.cidr, err)
 		}
 	}
 	tmp := path + ".tmp"
