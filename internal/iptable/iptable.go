@@ -109,7 +109,7 @@ func makeJump(n int, key func(i int) (uint64, bool)) jump {
 		j.low, _ = key(1)
 	}
 	span := last - j.low
-	// About two slots a range, at most 1<<16 slots.
+	// Two to four slots a range, at most 1<<16 slots.
 	k := min(16, bits.Len(uint(n))+1, bits.Len64(span))
 	j.shift = uint(bits.Len64(span) - k)
 	size := 1 << k
