@@ -53,7 +53,7 @@ type edge struct {
 
 // NewRuntime prepares g to run: channels, fan-out edges, metrics.
 func NewRuntime(g *Graph) *Runtime {
-	r := &Runtime{g: g, byNode: map[*Node]*stage{}}
+	r := &Runtime{g: g, byNode: map[*Node]*stage{}, started: time.Now()}
 	hist := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "flowengine_stage_batch_seconds",
 		Help:    "Time a stage spends on one batch.",
@@ -170,7 +170,6 @@ func (r *Runtime) fail(err error) {
 // pipeline, or an error naming what was left when the deadline passed.
 func (r *Runtime) Run(ctx context.Context) error {
 	log := r.g.Logger
-	r.started = time.Now()
 	r.hardCtx, r.hardCancel = context.WithCancel(context.Background())
 	defer r.hardCancel()
 	srcCtx, srcCancel := context.WithCancel(ctx)
