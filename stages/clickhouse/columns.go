@@ -28,10 +28,12 @@ type colBuf struct {
 	bytes [][]byte // views into arena, built at insert time
 }
 
-// rowBuffer holds the rows of several flow batches, column by column.
+// rowBuffer holds the rows of several flow batches, column by column, and
+// the batches themselves until the INSERT of their rows succeeded.
 type rowBuffer struct {
-	cols []*colBuf
-	rows int
+	cols    []*colBuf
+	rows    int
+	batches []*flow.Batch
 }
 
 func newRowBuffer(cols []flow.Column, f features) *rowBuffer {
@@ -164,6 +166,8 @@ func (rb *rowBuffer) reset() {
 		cb.bytes = cb.bytes[:0]
 	}
 	rb.rows = 0
+	clear(rb.batches)
+	rb.batches = rb.batches[:0]
 }
 
 // clearStrings empties s, dropping references so released batches' strings

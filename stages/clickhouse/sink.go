@@ -116,9 +116,15 @@ type Sink struct {
 	conn     driver.Conn
 	features *features
 
-	// Insert state, owned by Run; kept across restarts of Run.
-	buf       *rowBuffer
-	pending   []*flow.Batch
+	// Insert state, owned by Run; kept across restarts of Run. Run appends
+	// rows to fill while another goroutine inserts the rows of sending
+	// (double buffering): the buffers swap when fill is flushed, once the
+	// previous insert finished. sending holds rows only while its insert
+	// runs (busy; the result comes on done) or after it failed.
+	fill      *rowBuffer
+	sending   *rowBuffer
+	busy      bool
+	done      chan error
 	insertSQL string
 	now       func() time.Time
 }
@@ -279,15 +285,19 @@ func (s *Sink) Close() error {
 // Run inserts the flows received on in, until in is closed and everything
 // is written. A batch is released only once the INSERT holding its rows
 // succeeded; while ClickHouse is unreachable the sink retries and stops
-// reading, so the pipeline back-pressures.
+// reading, so the pipeline back-pressures. Rows are appended to one buffer
+// while the previous one is being inserted, so that building a block and
+// the server's work on the previous one overlap.
 func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	defer s.Close()
 	f, err := s.waitFeatures(ctx)
 	if err != nil {
 		return err
 	}
-	if s.buf == nil {
-		s.buf = newRowBuffer(s.columns, f)
+	if s.fill == nil {
+		s.fill = newRowBuffer(s.columns, f)
+		s.sending = newRowBuffer(s.columns, f)
+		s.done = make(chan error, 1)
 		names := make([]string, len(s.columns))
 		for i, c := range s.columns {
 			names[i] = quote(c.Name)
@@ -310,31 +320,38 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 		wg.Wait()
 	}()
 
-	// Past the shutdown deadline, whatever is still buffered is given up
-	// (counted, and its batches marked failed), whichever path returns.
+	// Whichever path returns, no insert is left running; past the shutdown
+	// deadline, whatever is still buffered is given up (counted, and its
+	// batches marked failed).
 	defer func() {
+		_ = s.wait()
 		if ctx.Err() != nil {
 			s.abandon()
 		}
 	}()
 	timer := time.NewTimer(s.cfg.batchTimeout)
 	defer timer.Stop()
-	if s.buf.rows > 0 { // left by a previous Run that failed
-		if err := s.flush(ctx); err != nil {
-			return err
-		}
+	// Rows left by a previous Run that failed, oldest first.
+	if err := s.insert(ctx, s.sending); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, s.fill); err != nil {
+		return err
 	}
 	for {
 		select {
 		case b, ok := <-in:
 			if !ok {
-				return s.flush(ctx)
+				if err := s.flush(ctx); err != nil {
+					return err
+				}
+				return s.wait()
 			}
 			if len(b.Records) == 0 {
 				b.Release()
 				continue
 			}
-			if s.buf.rows == 0 {
+			if s.fill.rows == 0 {
 				if !timer.Stop() {
 					select {
 					case <-timer.C:
@@ -343,12 +360,17 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 				}
 				timer.Reset(s.cfg.batchTimeout)
 			}
-			s.buf.append(b.Records)
-			s.pending = append(s.pending, b)
-			if s.buf.rows >= s.cfg.batchSize {
+			s.fill.append(b.Records)
+			s.fill.batches = append(s.fill.batches, b)
+			if s.fill.rows >= s.cfg.batchSize {
 				if err := s.flush(ctx); err != nil {
 					return err
 				}
+			}
+		case err := <-s.done:
+			s.busy = false
+			if err != nil {
+				return err
 			}
 		case <-timer.C:
 			if err := s.flush(ctx); err != nil {
@@ -356,10 +378,34 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 			}
 			timer.Reset(s.cfg.batchTimeout)
 		case <-ctx.Done():
-			s.abandon()
 			return ctx.Err()
 		}
 	}
+}
+
+// flush starts inserting the rows of fill in another goroutine, once the
+// previous insert finished, and swaps the buffers.
+func (s *Sink) flush(ctx context.Context) error {
+	if s.fill.rows == 0 {
+		return nil
+	}
+	if err := s.wait(); err != nil {
+		return err
+	}
+	s.fill, s.sending = s.sending, s.fill
+	s.busy = true
+	rb := s.sending
+	go func() { s.done <- s.insert(ctx, rb) }()
+	return nil
+}
+
+// wait waits for the running insert, if any, and returns its error.
+func (s *Sink) wait() error {
+	if !s.busy {
+		return nil
+	}
+	s.busy = false
+	return <-s.done
 }
 
 // waitFeatures reads the server version, retrying while the server is down.
@@ -395,34 +441,34 @@ func (s *Sink) waitFeatures(ctx context.Context) (features, error) {
 // are counted, and their batches marked failed and released, so that an
 // at-least-once source upstream does not acknowledge them.
 func (s *Sink) abandon() {
-	if s.buf.rows == 0 {
+	n := s.sending.rows + s.fill.rows
+	if n == 0 {
 		return
 	}
-	s.log.Warn("clickhouse sink stopped with flows not written", "flows", s.buf.rows)
-	s.metrics.dropped.WithLabelValues("shutdown").Add(float64(s.buf.rows))
-	for _, b := range s.pending {
-		b.Fail()
-		b.Release()
+	s.log.Warn("clickhouse sink stopped with flows not written", "flows", n)
+	s.metrics.dropped.WithLabelValues("shutdown").Add(float64(n))
+	for _, rb := range [...]*rowBuffer{s.sending, s.fill} {
+		for _, b := range rb.batches {
+			b.Fail()
+			b.Release()
+		}
+		rb.reset()
 	}
-	clear(s.pending)
-	s.pending = s.pending[:0]
-	s.buf.reset()
 }
 
-// flush inserts every buffered row, then releases the batches they came from.
-func (s *Sink) flush(ctx context.Context) error {
-	if s.buf.rows == 0 {
+// insert inserts every row of rb, then releases the batches they came from,
+// in order, and empties rb.
+func (s *Sink) insert(ctx context.Context, rb *rowBuffer) error {
+	if rb.rows == 0 {
 		return nil
 	}
-	if err := s.insertRange(ctx, 0, s.buf.rows); err != nil {
+	if err := s.insertRange(ctx, rb, 0, rb.rows); err != nil {
 		return err
 	}
-	for _, b := range s.pending {
+	for _, b := range rb.batches {
 		b.Release()
 	}
-	clear(s.pending)
-	s.pending = s.pending[:0]
-	s.buf.reset()
+	rb.reset()
 	return nil
 }
 
@@ -462,11 +508,11 @@ func isTransient(err error) bool {
 // insertRange inserts rows [lo, hi) of the buffer. Transient failures are
 // retried with exponential backoff; a rejection caused by the data splits
 // the range in halves until the bad rows are alone, and drops only those.
-func (s *Sink) insertRange(ctx context.Context, lo, hi int) error {
+func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, lo, hi int) error {
 	backoff := s.cfg.retryBackoff
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := s.insertOnce(ctx, lo, hi)
+		err := s.insertOnce(ctx, rb, lo, hi)
 		if err == nil {
 			s.metrics.latency.Observe(time.Since(start).Seconds())
 			s.metrics.rows.Add(float64(hi - lo))
@@ -482,15 +528,15 @@ func (s *Sink) insertRange(ctx context.Context, lo, hi int) error {
 			s.metrics.errors.WithLabelValues("data").Inc()
 			if hi-lo == 1 {
 				s.metrics.dropped.WithLabelValues("rejected").Inc()
-				s.log.Warn("clickhouse rejected a flow, dropped", "error", err, "flow", s.describeRow(lo))
+				s.log.Warn("clickhouse rejected a flow, dropped", "error", err, "flow", rb.describeRow(lo))
 				return nil
 			}
 			s.log.Warn("clickhouse rejected an insert, splitting it to isolate the bad flows", "rows", hi-lo, "error", err)
 			mid := lo + (hi-lo)/2
-			if err := s.insertRange(ctx, lo, mid); err != nil {
+			if err := s.insertRange(ctx, rb, lo, mid); err != nil {
 				return err
 			}
-			return s.insertRange(ctx, mid, hi)
+			return s.insertRange(ctx, rb, mid, hi)
 		}
 		s.metrics.errors.WithLabelValues("transient").Inc()
 		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
@@ -505,7 +551,7 @@ func (s *Sink) insertRange(ctx context.Context, lo, hi int) error {
 	}
 }
 
-func (s *Sink) insertOnce(ctx context.Context, lo, hi int) error {
+func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, lo, hi int) error {
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return err
@@ -514,7 +560,7 @@ func (s *Sink) insertOnce(ctx context.Context, lo, hi int) error {
 	if err != nil {
 		return err
 	}
-	for i, cb := range s.buf.cols {
+	for i, cb := range rb.cols {
 		if err := batch.Column(i).Append(cb.slice(lo, hi)); err != nil {
 			_ = batch.Abort()
 			return dataError{fmt.Errorf("column %s: %w", cb.col.Name, err)}
@@ -524,9 +570,9 @@ func (s *Sink) insertOnce(ctx context.Context, lo, hi int) error {
 }
 
 // describeRow names a buffered row in logs, by the exporter and time.
-func (s *Sink) describeRow(i int) string {
+func (rb *rowBuffer) describeRow(i int) string {
 	var parts []string
-	for _, cb := range s.buf.cols {
+	for _, cb := range rb.cols {
 		switch cb.col.Name {
 		case "TimeReceived", "ExporterAddress", "SrcAddr", "DstAddr":
 			parts = append(parts, fmt.Sprintf("%s=%v", cb.col.Name, cb.value(i)))
