@@ -1,31 +1,40 @@
 package clickhouse
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"time"
+	"unsafe"
+
+	"github.com/ClickHouse/ch-go/proto"
 
 	"github.com/flowengine/flowengine/flow"
 )
 
-// colBuf accumulates one column of the rows waiting for an INSERT, in the Go
-// type clickhouse-go appends column-wise without conversion. Exactly one slice
-// is used, according to the column kind and server type.
+// colBuf accumulates one column of the rows waiting for an INSERT, in the
+// layout of the native protocol where it can: numbers and times as they go
+// on the wire, addresses as 16 bytes. Strings are kept as Go strings (the
+// batches holding them are not released before the INSERT) and encoded at
+// insert time, as String, FixedString or LowCardinality(String) according
+// to the server's column. Exactly one slice is used, by column kind.
 type colBuf struct {
-	col   flow.Column
-	acc   flow.Accessors
-	fixed bool // addresses as FixedString(16) (servers without IPv6)
+	col      flow.Column
+	acc      flow.Accessors
+	fixedLen int // FixedString(n) string columns: n
 
-	u8    []uint8
-	u16   []uint16
-	u32   []uint32
-	u64   []uint64
-	i8    []int8
-	str   []string
-	tm    []time.Time
-	addr  []netip.Addr
-	arena []byte   // FixedString(16) addresses, 16 bytes each
-	bytes [][]byte // views into arena, built at insert time
+	u8   []uint8
+	u16  []uint16
+	u32  []uint32 // UInt32 columns, and DateTime as seconds
+	u64  []uint64
+	i8   []int8
+	str  []string
+	addr [][16]byte
+
+	// LowCardinality encoding scratch, reused.
+	dict map[string]uint32
+	keys []string
+	idx  []uint32
 }
 
 // rowBuffer holds the rows of several flow batches, column by column, and
@@ -36,27 +45,33 @@ type rowBuffer struct {
 	batches []*flow.Batch
 }
 
-func newRowBuffer(cols []flow.Column, f features) *rowBuffer {
+func newRowBuffer(cols []flow.Column, _ features) *rowBuffer {
 	rb := &rowBuffer{}
 	for _, c := range cols {
-		rb.cols = append(rb.cols, &colBuf{col: c, acc: flow.Access(c.Name), fixed: c.Kind == flow.KindAddr && !f.IPv6})
+		cb := &colBuf{col: c, acc: flow.Access(c.Name)}
+		if c.Kind == flow.KindString {
+			cb.fixedLen = fixedWidth(c.ClickHouse)
+		}
+		rb.cols = append(rb.cols, cb)
 	}
 	return rb
 }
 
-var maxDateTime = time.Unix(math.MaxUint32, 0)
-
-// clampTime keeps t within the DateTime range: unset times become 1970.
-func clampTime(t time.Time) time.Time {
+// dateTime is t in seconds, clamped to the DateTime range: unset times
+// become 1970.
+func dateTime(t time.Time) uint32 {
 	sec := t.Unix()
 	switch {
 	case sec <= 0:
-		return time.Unix(0, 0)
+		return 0
 	case sec > math.MaxUint32:
-		return maxDateTime
+		return math.MaxUint32
 	}
-	return t
+	return uint32(sec)
 }
+
+// clampTime keeps t within the DateTime range, as dateTime does.
+func clampTime(t time.Time) time.Time { return time.Unix(int64(dateTime(t)), 0) }
 
 // append copies the records into the column buffers.
 func (rb *rowBuffer) append(recs []flow.Record) {
@@ -72,7 +87,7 @@ func (cb *colBuf) append(recs []flow.Record) {
 	case flow.KindTime:
 		get := cb.acc.Time
 		for i := range recs {
-			cb.tm = append(cb.tm, clampTime(get(&recs[i])))
+			cb.u32 = append(cb.u32, dateTime(get(&recs[i])))
 		}
 	case flow.KindString:
 		get := cb.acc.String
@@ -81,19 +96,8 @@ func (cb *colBuf) append(recs []flow.Record) {
 		}
 	case flow.KindAddr:
 		get := cb.acc.Addr
-		if cb.fixed {
-			for i := range recs {
-				a := get(&recs[i]).As16()
-				cb.arena = append(cb.arena, a[:]...)
-			}
-			return
-		}
 		for i := range recs {
-			a := get(&recs[i])
-			if !a.IsValid() {
-				a = netip.IPv6Unspecified()
-			}
-			cb.addr = append(cb.addr, a)
+			cb.addr = append(cb.addr, get(&recs[i]).As16()) // invalid: ::
 		}
 	case flow.KindBoundary:
 		get := cb.acc.Uint
@@ -123,56 +127,186 @@ func (cb *colBuf) append(recs []flow.Record) {
 	}
 }
 
-// slice returns rows [lo, hi) of the column, as a slice clickhouse-go appends.
-func (cb *colBuf) slice(lo, hi int) any {
-	c := cb.col
-	switch c.Kind {
-	case flow.KindTime:
-		return cb.tm[lo:hi]
-	case flow.KindString:
-		return cb.str[lo:hi]
-	case flow.KindAddr:
-		if !cb.fixed {
-			return cb.addr[lo:hi]
+// check reports the rows of [lo, hi) that ClickHouse would reject for
+// certain, as a dataError, before anything is sent.
+func (rb *rowBuffer) check(lo, hi int) error {
+	for _, cb := range rb.cols {
+		if cb.fixedLen == 0 {
+			continue
 		}
-		n := len(cb.arena) / 16
-		if len(cb.bytes) != n {
-			cb.bytes = cb.bytes[:0]
-			for i := 0; i < n; i++ {
-				cb.bytes = append(cb.bytes, cb.arena[16*i:16*i+16:16*i+16])
+		for _, s := range cb.str[lo:hi] {
+			if len(s) > cb.fixedLen {
+				return dataError{fmt.Errorf("column %s: %q is longer than FixedString(%d)", cb.col.Name, s, cb.fixedLen)}
 			}
 		}
-		return cb.bytes[lo:hi]
-	case flow.KindBoundary:
-		return cb.i8[lo:hi]
 	}
-	switch c.Bits {
-	case 8:
-		return cb.u8[lo:hi]
-	case 16:
-		return cb.u16[lo:hi]
-	case 32:
-		return cb.u32[lo:hi]
-	}
-	return cb.u64[lo:hi]
+	return nil
 }
 
-// reset empties the buffer, keeping its memory. Large buffers are let go so
-// one burst does not pin memory forever.
+// encode appends the data of rows [lo, hi) to b, in the native format of
+// the server's column type typ.
+func (cb *colBuf) encode(b *proto.Buffer, typ string, lo, hi int) error {
+	c := cb.col
+	bad := func() error {
+		return fmt.Errorf("column %s is %s on the server: the sink cannot write it", c.Name, typ)
+	}
+	switch c.Kind {
+	case flow.KindTime:
+		if fixedWidth(typ) != 4 || typ[:4] != "Date" {
+			return bad()
+		}
+		proto.ColUInt32(cb.u32[lo:hi]).EncodeColumn(b)
+	case flow.KindAddr:
+		if typ != "IPv6" && typ != "FixedString(16)" {
+			return bad()
+		}
+		if hi > lo {
+			b.Buf = append(b.Buf, unsafe.Slice(&cb.addr[lo][0], 16*(hi-lo))...)
+		}
+	case flow.KindBoundary:
+		if fixedWidth(typ) != 1 {
+			return bad()
+		}
+		if hi > lo {
+			b.Buf = append(b.Buf, unsafe.Slice((*byte)(unsafe.Pointer(&cb.i8[lo])), hi-lo)...)
+		}
+	case flow.KindString:
+		return cb.encodeStrings(b, typ, lo, hi)
+	default:
+		if typ != fmt.Sprintf("UInt%d", c.Bits) {
+			return bad()
+		}
+		switch c.Bits {
+		case 8:
+			proto.ColUInt8(cb.u8[lo:hi]).EncodeColumn(b)
+		case 16:
+			proto.ColUInt16(cb.u16[lo:hi]).EncodeColumn(b)
+		case 32:
+			proto.ColUInt32(cb.u32[lo:hi]).EncodeColumn(b)
+		default:
+			proto.ColUInt64(cb.u64[lo:hi]).EncodeColumn(b)
+		}
+	}
+	return nil
+}
+
+// LowCardinality serialization (ClickHouse's SerializationLowCardinality):
+// a state prefix holding the key version, then for the block a flags word
+// (index width, "additional keys" and "update dictionary"), the dictionary
+// as a String column, and one index per row.
+const (
+	lcSharedDictionariesWithAdditionalKeys = 1
+	lcHasAdditionalKeys                    = 1 << 9
+	lcNeedUpdateDictionary                 = 1 << 10
+)
+
+func (cb *colBuf) encodeStrings(b *proto.Buffer, typ string, lo, hi int) error {
+	strs := cb.str[lo:hi]
+	switch {
+	case typ == "String":
+		for _, s := range strs {
+			b.PutString(s)
+		}
+	case typ == "LowCardinality(String)":
+		if cb.dict == nil {
+			cb.dict = make(map[string]uint32)
+		}
+		cb.keys, cb.idx = cb.keys[:0], cb.idx[:0]
+		var prev string
+		var prevKey uint32
+		for i, s := range strs {
+			if i > 0 && s == prev { // runs of one value are common
+				cb.idx = append(cb.idx, prevKey)
+				continue
+			}
+			k, ok := cb.dict[s]
+			if !ok {
+				k = uint32(len(cb.keys))
+				cb.dict[s] = k
+				cb.keys = append(cb.keys, s)
+			}
+			cb.idx = append(cb.idx, k)
+			prev, prevKey = s, k
+		}
+		b.PutInt64(lcSharedDictionariesWithAdditionalKeys)
+		if len(strs) == 0 {
+			break
+		}
+		width := int64(0) // UInt8 indexes
+		switch n := len(cb.keys); {
+		case n > math.MaxUint16:
+			width = 2
+		case n > math.MaxUint8:
+			width = 1
+		}
+		b.PutInt64(lcHasAdditionalKeys | lcNeedUpdateDictionary | width)
+		b.PutInt64(int64(len(cb.keys)))
+		for _, k := range cb.keys {
+			b.PutString(k)
+		}
+		b.PutInt64(int64(len(cb.idx)))
+		switch width {
+		case 0:
+			for _, k := range cb.idx {
+				b.Buf = append(b.Buf, uint8(k))
+			}
+		case 1:
+			for _, k := range cb.idx {
+				b.PutUInt16(uint16(k))
+			}
+		default:
+			proto.ColUInt32(cb.idx).EncodeColumn(b)
+		}
+		clear(cb.dict)
+		clear(cb.keys)
+	case fixedWidth(typ) > 0 && typ[:5] == "Fixed":
+		n := fixedWidth(typ)
+		for _, s := range strs {
+			if len(s) > n {
+				return dataError{fmt.Errorf("column %s: %q is longer than %s", cb.col.Name, s, typ)}
+			}
+			b.Buf = append(b.Buf, s...)
+			for range n - len(s) {
+				b.Buf = append(b.Buf, 0)
+			}
+		}
+	default:
+		return fmt.Errorf("column %s is %s on the server: the sink cannot write it", cb.col.Name, typ)
+	}
+	return nil
+}
+
+// value returns row i of the column, for logs.
+func (cb *colBuf) value(i int) any {
+	switch cb.col.Kind {
+	case flow.KindTime:
+		return time.Unix(int64(cb.u32[i]), 0).UTC().Format(time.RFC3339)
+	case flow.KindString:
+		return cb.str[i]
+	case flow.KindAddr:
+		return netip.AddrFrom16(cb.addr[i]).Unmap()
+	case flow.KindBoundary:
+		return cb.i8[i]
+	}
+	switch cb.col.Bits {
+	case 8:
+		return cb.u8[i]
+	case 16:
+		return cb.u16[i]
+	case 32:
+		return cb.u32[i]
+	}
+	return cb.u64[i]
+}
+
+// reset empties the buffer, keeping its memory.
 func (rb *rowBuffer) reset() {
 	for _, cb := range rb.cols {
-		cb.tm, cb.str, cb.addr, cb.arena = cb.tm[:0], clearStrings(cb.str), cb.addr[:0], cb.arena[:0]
+		clear(cb.str) // let released batches' strings be collected
+		cb.str, cb.addr = cb.str[:0], cb.addr[:0]
 		cb.u8, cb.u16, cb.u32, cb.u64, cb.i8 = cb.u8[:0], cb.u16[:0], cb.u32[:0], cb.u64[:0], cb.i8[:0]
-		cb.bytes = cb.bytes[:0]
 	}
 	rb.rows = 0
 	clear(rb.batches)
 	rb.batches = rb.batches[:0]
-}
-
-// clearStrings empties s, dropping references so released batches' strings
-// can be collected.
-func clearStrings(s []string) []string {
-	clear(s)
-	return s[:0]
 }

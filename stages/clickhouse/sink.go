@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -113,8 +112,9 @@ type Sink struct {
 	columns []flow.Column // the schema; flow.Columns except in tests
 
 	mu       sync.Mutex
-	conn     driver.Conn
+	conn     driver.Conn // queries: provisioning, version, retention
 	features *features
+	native   *nativeConn // INSERTs; used by one insert goroutine at a time
 
 	// Insert state, owned by Run; kept across restarts of Run. Run appends
 	// rows to fill while another goroutine inserts the rows of sending
@@ -248,17 +248,9 @@ func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
 		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
 	}
 	if s.cfg.tlsEnabled {
-		tc := &tls.Config{InsecureSkipVerify: s.cfg.insecure, ServerName: s.cfg.serverName, MinVersion: tls.VersionTLS12}
-		if s.cfg.caFile != "" {
-			pem, err := os.ReadFile(s.cfg.caFile)
-			if err != nil {
-				return nil, fmt.Errorf("clickhouse tls: read ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("clickhouse tls: ca_file %s holds no PEM certificate", s.cfg.caFile)
-			}
-			tc.RootCAs = pool
+		tc, err := s.tlsConfig()
+		if err != nil {
+			return nil, err
 		}
 		opts.TLS = tc
 	}
@@ -270,10 +262,31 @@ func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
 	return conn, nil
 }
 
+// tlsConfig is the TLS configuration of the connections.
+func (s *Sink) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{InsecureSkipVerify: s.cfg.insecure, ServerName: s.cfg.serverName, MinVersion: tls.VersionTLS12}
+	if s.cfg.caFile != "" {
+		pem, err := os.ReadFile(s.cfg.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse tls: read ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("clickhouse tls: ca_file %s holds no PEM certificate", s.cfg.caFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
 // Close closes the connections. Run closes them too when it returns.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.native != nil {
+		s.native.close()
+		s.native = nil
+	}
 	if s.conn == nil {
 		return nil
 	}
@@ -302,7 +315,7 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 		for i, c := range s.columns {
 			names[i] = quote(c.Name)
 		}
-		s.insertSQL = fmt.Sprintf("INSERT INTO %s.%s (%s)", quote(s.cfg.database), quote("flows"), strings.Join(names, ", "))
+		s.insertSQL = fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES", quote(s.cfg.database), quote("flows"), strings.Join(names, ", "))
 	}
 
 	// Servers without TTL: the sink drops old partitions itself.
@@ -552,21 +565,22 @@ func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, lo, hi int) error
 }
 
 func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, lo, hi int) error {
-	conn, err := s.connect(ctx)
-	if err != nil {
+	if err := rb.check(lo, hi); err != nil {
 		return err
 	}
-	batch, err := conn.PrepareBatch(ctx, s.insertSQL)
-	if err != nil {
-		return err
-	}
-	for i, cb := range rb.cols {
-		if err := batch.Column(i).Append(cb.slice(lo, hi)); err != nil {
-			_ = batch.Abort()
-			return dataError{fmt.Errorf("column %s: %w", cb.col.Name, err)}
+	if s.native == nil {
+		c, err := s.dialNative(ctx)
+		if err != nil {
+			return err
 		}
+		s.native = c
 	}
-	return batch.Send()
+	err := s.native.insert(ctx, s.insertSQL, rb, lo, hi)
+	if err != nil { // the connection is in an unknown state
+		s.native.close()
+		s.native = nil
+	}
+	return err
 }
 
 // describeRow names a buffered row in logs, by the exporter and time.
@@ -579,22 +593,6 @@ func (rb *rowBuffer) describeRow(i int) string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-func (cb *colBuf) value(i int) any {
-	switch v := cb.slice(i, i+1).(type) {
-	case []time.Time:
-		return v[0].UTC().Format(time.RFC3339)
-	case [][]byte:
-		if len(v[0]) == 16 {
-			return netip.AddrFrom16([16]byte(v[0])).Unmap()
-		}
-		return fmt.Sprintf("%x", v[0])
-	case []netip.Addr:
-		return v[0].Unmap()
-	default:
-		return fmt.Sprint(v)
-	}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
