@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -403,4 +404,83 @@ func BenchmarkInsert(b *testing.B) {
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(sent), "ns/flow")
 	b.ReportMetric(float64(sent)/elapsed.Seconds(), "rows/s")
 	b.ReportMetric(float64((srv.cpuTime()-serverCPU).Nanoseconds())/float64(sent), "server-cpu-ns/flow")
+}
+
+// TestLowCardinality inserts into a flows table whose string columns are
+// LowCardinality(String) (experimental on 18.x, the default on current
+// servers): the sink encodes dictionaries, with 8 and 16-bit indexes.
+func TestLowCardinality(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, _ := newSink(t, srv, db, "batch_size = 5000\nbatch_timeout = \"100ms\"")
+	conn := srv.client(t)
+	ctx := clickhouse.Context(context.Background(), clickhouse.WithSettings(clickhouse.Settings{"allow_experimental_low_cardinality_type": 1}))
+	var defs []string
+	for _, c := range flow.Columns {
+		typ := c.ClickHouse
+		switch c.Kind {
+		case flow.KindAddr:
+			typ = "FixedString(16)"
+		case flow.KindString:
+			if typ == "String" {
+				typ = "LowCardinality(String)"
+			}
+		}
+		defs = append(defs, c.Name+" "+typ)
+	}
+	for _, q := range []string{
+		"CREATE DATABASE " + db,
+		fmt.Sprintf("CREATE TABLE %s.flows (%s) ENGINE = MergeTree() PARTITION BY toYYYYMMDD(TimeReceived) ORDER BY TimeReceived", db, strings.Join(defs, ", ")),
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var typ string
+	if err := conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = ? AND table = 'flows' AND name = 'InIfDescription'", db).Scan(&typ); err != nil {
+		t.Fatal(err)
+	}
+	if typ != "LowCardinality(String)" {
+		t.Fatalf("InIfDescription is %s", typ)
+	}
+
+	const n = 12000
+	now := time.Now().UTC().Truncate(time.Hour)
+	edit := func(i int, r *flow.Record) {
+		if i >= 5000 { // past the first INSERT: more than 255 distinct values
+			r.InIfDescription = fmt.Sprintf("port %d", i)
+		}
+	}
+	in := make(chan *flow.Batch, 4)
+	errc := runSink(t, s, in)
+	var done atomic.Int64
+	feed(context.Background(), in, 0, n, 500, now, &done, edit)
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if done.Load() != n {
+		t.Errorf("%d flows released, want %d", done.Load(), n)
+	}
+	var count, distinct uint64
+	if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(InIfDescription) FROM "+db+".flows").Scan(&count, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if count != n || distinct != n-5000+1 {
+		t.Errorf("%d rows, %d distinct descriptions; want %d, %d", count, distinct, n, n-5000+1)
+	}
+	var r flow.Record
+	for _, i := range []int{0, 4999, 5000, 7777, n - 1} {
+		r = flow.Record{}
+		makeFlow(&r, i, now)
+		edit(i, &r)
+		got, ptrs := scanStrings(len(flow.Columns))
+		if err := conn.QueryRow(ctx, "SELECT "+readColumns(flow.Columns)+" FROM "+db+".flows WHERE SrcPort = ? AND Bytes = ?", r.SrcPort, r.Bytes).
+			Scan(ptrs...); err != nil {
+			t.Fatalf("flow %d: %v", i, err)
+		}
+		if diff := cmp.Diff(got, expectRow(flow.Columns, &r)); diff != "" {
+			t.Errorf("flow %d (-got +want):\n%s", i, diff)
+		}
+	}
 }
