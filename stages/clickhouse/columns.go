@@ -43,10 +43,15 @@ type rowBuffer struct {
 	cols    []*colBuf
 	rows    int
 	batches []*flow.Batch
+
+	// While in flight: the insert goroutine sends its result on done.
+	done     chan error
+	running  bool // an insert goroutine owns the buffer
+	inserted bool // the rows are in ClickHouse, the batches not released yet
 }
 
 func newRowBuffer(cols []flow.Column, _ features) *rowBuffer {
-	rb := &rowBuffer{}
+	rb := &rowBuffer{done: make(chan error, 1)}
 	for _, c := range cols {
 		cb := &colBuf{col: c, acc: flow.Access(c.Name)}
 		if c.Kind == flow.KindString {
@@ -307,6 +312,7 @@ func (rb *rowBuffer) reset() {
 		cb.u8, cb.u16, cb.u32, cb.u64, cb.i8 = cb.u8[:0], cb.u16[:0], cb.u32[:0], cb.u64[:0], cb.i8[:0]
 	}
 	rb.rows = 0
+	rb.inserted = false
 	clear(rb.batches)
 	rb.batches = rb.batches[:0]
 }

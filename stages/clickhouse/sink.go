@@ -43,6 +43,7 @@ var Spec = &dsl.Spec{
 		{Name: "username", Type: dsl.TypeString, Default: "default", Description: "user name"},
 		{Name: "password", Type: dsl.TypeString, Default: "", Description: "password (never logged)"},
 		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(100000), Description: "rows per INSERT: an INSERT is sent when this many rows wait"},
+		{Name: "insert_concurrency", Type: dsl.TypeInt, Default: int64(2), Description: "INSERTs in flight at once, each of up to batch_size rows, while the next block is being built (batches are still released in order); more use more server cores, and memory for the rows waiting"},
 		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 5 * time.Second, Description: "longest time a row waits before its INSERT is sent"},
 		{Name: "retention", Type: dsl.TypeDuration, Default: 30 * 24 * time.Hour, Description: "how long flows are kept in the flows table (TTL, or partitions dropped by the sink on servers before 19.6); \"0s\" keeps them forever"},
 		{Name: "consolidate", Type: dsl.TypeBool, Default: true, Description: "create the consolidated tables; without consolidation blocks: flows_1m0s (90d), flows_5m0s (1y), flows_1h0m0s (5y)"},
@@ -90,6 +91,7 @@ type config struct {
 	insecure         bool
 	serverName       string
 	batchSize        int
+	concurrency      int
 	batchTimeout     time.Duration
 	retention        time.Duration
 	consolidations   []consolidation
@@ -114,17 +116,19 @@ type Sink struct {
 	mu       sync.Mutex
 	conn     driver.Conn // queries: provisioning, version, retention
 	features *features
-	native   *nativeConn // INSERTs; used by one insert goroutine at a time
 
 	// Insert state, owned by Run; kept across restarts of Run. Run appends
-	// rows to fill while another goroutine inserts the rows of sending
-	// (double buffering): the buffers swap when fill is flushed, once the
-	// previous insert finished. sending holds rows only while its insert
-	// runs (busy; the result comes on done) or after it failed.
-	fill      *rowBuffer
-	sending   *rowBuffer
-	busy      bool
-	done      chan error
+	// rows to fill while other goroutines insert the buffers of inflight
+	// (oldest first, at most insert_concurrency of them), so that building
+	// blocks and the server's work overlap. Batches are released in order:
+	// a buffer's once its insert and those of every older one succeeded.
+	fill     *rowBuffer
+	inflight []*rowBuffer
+	free     []*rowBuffer
+	feats    features
+
+	connMu    sync.Mutex
+	idle      []*nativeConn // INSERT connections not in use
 	insertSQL string
 	now       func() time.Time
 }
@@ -141,6 +145,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 		username:         cfg.String("username"),
 		password:         cfg.String("password"),
 		batchSize:        int(cfg.Int("batch_size")),
+		concurrency:      int(cfg.Int("insert_concurrency")),
 		batchTimeout:     cfg.Duration("batch_timeout"),
 		retention:        cfg.Duration("retention"),
 		allowDestructive: cfg.Bool("allow_destructive"),
@@ -163,6 +168,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	}
 	if c.batchSize <= 0 {
 		bad("batch_size", "Invalid batch size", "batch_size must be at least 1.")
+	}
+	if c.concurrency < 1 || c.concurrency > 16 {
+		bad("insert_concurrency", "Invalid insert_concurrency", "insert_concurrency must be between 1 and 16.")
 	}
 	if c.batchTimeout <= 0 {
 		bad("batch_timeout", "Invalid batch timeout", "batch_timeout must be positive.")
@@ -283,10 +291,13 @@ func (s *Sink) tlsConfig() (*tls.Config, error) {
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.native != nil {
-		s.native.close()
-		s.native = nil
+	s.connMu.Lock()
+	for _, c := range s.idle {
+		c.close()
 	}
+	clear(s.idle)
+	s.idle = s.idle[:0]
+	s.connMu.Unlock()
 	if s.conn == nil {
 		return nil
 	}
@@ -308,9 +319,8 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 		return err
 	}
 	if s.fill == nil {
+		s.feats = f
 		s.fill = newRowBuffer(s.columns, f)
-		s.sending = newRowBuffer(s.columns, f)
-		s.done = make(chan error, 1)
 		names := make([]string, len(s.columns))
 		for i, c := range s.columns {
 			names[i] = quote(c.Name)
@@ -337,7 +347,7 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	// deadline, whatever is still buffered is given up (counted, and its
 	// batches marked failed).
 	defer func() {
-		_ = s.wait()
+		s.drain()
 		if ctx.Err() != nil {
 			s.abandon()
 		}
@@ -345,20 +355,41 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	timer := time.NewTimer(s.cfg.batchTimeout)
 	defer timer.Stop()
 	// Rows left by a previous Run that failed, oldest first.
-	if err := s.insert(ctx, s.sending); err != nil {
-		return err
+	for len(s.inflight) > 0 {
+		rb := s.inflight[0]
+		if !rb.inserted {
+			if err := s.insertRange(ctx, rb, 0, rb.rows); err != nil {
+				return err
+			}
+		}
+		s.release()
 	}
-	if err := s.insert(ctx, s.fill); err != nil {
-		return err
+	if s.fill.rows > 0 {
+		if err := s.insertRange(ctx, s.fill, 0, s.fill.rows); err != nil {
+			return err
+		}
+		for _, b := range s.fill.batches {
+			b.Release()
+		}
+		s.fill.reset()
 	}
 	for {
+		var oldest <-chan error
+		if len(s.inflight) > 0 {
+			oldest = s.inflight[0].done
+		}
 		select {
 		case b, ok := <-in:
 			if !ok {
 				if err := s.flush(ctx); err != nil {
 					return err
 				}
-				return s.wait()
+				for len(s.inflight) > 0 {
+					if err := s.complete(<-s.inflight[0].done); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			if len(b.Records) == 0 {
 				b.Release()
@@ -380,9 +411,8 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 					return err
 				}
 			}
-		case err := <-s.done:
-			s.busy = false
-			if err != nil {
+		case err := <-oldest:
+			if err := s.complete(err); err != nil {
 				return err
 			}
 		case <-timer.C:
@@ -396,29 +426,67 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	}
 }
 
-// flush starts inserting the rows of fill in another goroutine, once the
-// previous insert finished, and swaps the buffers.
+// flush starts inserting the rows of fill in another goroutine, once fewer
+// than insert_concurrency inserts run, and gives fill a free buffer.
 func (s *Sink) flush(ctx context.Context) error {
 	if s.fill.rows == 0 {
 		return nil
 	}
-	if err := s.wait(); err != nil {
-		return err
+	for len(s.inflight) >= s.cfg.concurrency {
+		if err := s.complete(<-s.inflight[0].done); err != nil {
+			return err
+		}
 	}
-	s.fill, s.sending = s.sending, s.fill
-	s.busy = true
-	rb := s.sending
-	go func() { s.done <- s.insert(ctx, rb) }()
+	rb := s.fill
+	if n := len(s.free); n > 0 {
+		s.fill = s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+	} else {
+		s.fill = newRowBuffer(s.columns, s.feats)
+	}
+	rb.running = true
+	s.inflight = append(s.inflight, rb)
+	go func() { rb.done <- s.insertRange(ctx, rb, 0, rb.rows) }()
 	return nil
 }
 
-// wait waits for the running insert, if any, and returns its error.
-func (s *Sink) wait() error {
-	if !s.busy {
-		return nil
+// complete takes the result of the oldest insert: on success its batches
+// are released and its buffer freed.
+func (s *Sink) complete(err error) error {
+	rb := s.inflight[0]
+	rb.running = false
+	if err != nil {
+		return err
 	}
-	s.busy = false
-	return <-s.done
+	rb.inserted = true
+	s.release()
+	return nil
+}
+
+// release releases the batches of the oldest in-flight buffer, inserted,
+// and frees it.
+func (s *Sink) release() {
+	rb := s.inflight[0]
+	for _, b := range rb.batches {
+		b.Release()
+	}
+	rb.reset()
+	n := copy(s.inflight, s.inflight[1:])
+	s.inflight[n] = nil
+	s.inflight = s.inflight[:n]
+	s.free = append(s.free, rb)
+}
+
+// drain waits for the inserts still running, when Run returns: their
+// buffers stay in inflight, marked inserted or not, for the next Run.
+func (s *Sink) drain() {
+	for _, rb := range s.inflight {
+		if rb.running {
+			rb.running = false
+			rb.inserted = <-rb.done == nil
+		}
+	}
 }
 
 // waitFeatures reads the server version, retrying while the server is down.
@@ -452,37 +520,31 @@ func (s *Sink) waitFeatures(ctx context.Context) (features, error) {
 
 // abandon gives up the buffered rows when the shutdown deadline passed: they
 // are counted, and their batches marked failed and released, so that an
-// at-least-once source upstream does not acknowledge them.
+// at-least-once source upstream does not acknowledge them (nor the batches
+// inserted after them, whose flows it will send again).
 func (s *Sink) abandon() {
-	n := s.sending.rows + s.fill.rows
-	if n == 0 {
-		return
+	n := s.fill.rows
+	for _, rb := range s.inflight {
+		if !rb.inserted {
+			n += rb.rows
+		}
 	}
-	s.log.Warn("clickhouse sink stopped with flows not written", "flows", n)
-	s.metrics.dropped.WithLabelValues("shutdown").Add(float64(n))
-	for _, rb := range [...]*rowBuffer{s.sending, s.fill} {
+	if n > 0 {
+		s.log.Warn("clickhouse sink stopped with flows not written", "flows", n)
+		s.metrics.dropped.WithLabelValues("shutdown").Add(float64(n))
+	}
+	for _, rb := range append(s.inflight, s.fill) {
 		for _, b := range rb.batches {
 			b.Fail()
 			b.Release()
 		}
 		rb.reset()
+		if rb != s.fill {
+			s.free = append(s.free, rb)
+		}
 	}
-}
-
-// insert inserts every row of rb, then releases the batches they came from,
-// in order, and empties rb.
-func (s *Sink) insert(ctx context.Context, rb *rowBuffer) error {
-	if rb.rows == 0 {
-		return nil
-	}
-	if err := s.insertRange(ctx, rb, 0, rb.rows); err != nil {
-		return err
-	}
-	for _, b := range rb.batches {
-		b.Release()
-	}
-	rb.reset()
-	return nil
+	clear(s.inflight)
+	s.inflight = s.inflight[:0]
 }
 
 // dataError is an INSERT rejected because of the rows it holds.
@@ -568,19 +630,28 @@ func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, lo, hi int) error 
 	if err := rb.check(lo, hi); err != nil {
 		return err
 	}
-	if s.native == nil {
-		c, err := s.dialNative(ctx)
-		if err != nil {
+	var c *nativeConn
+	s.connMu.Lock()
+	if n := len(s.idle); n > 0 {
+		c = s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+	}
+	s.connMu.Unlock()
+	if c == nil {
+		var err error
+		if c, err = s.dialNative(ctx); err != nil {
 			return err
 		}
-		s.native = c
 	}
-	err := s.native.insert(ctx, s.insertSQL, rb, lo, hi)
-	if err != nil { // the connection is in an unknown state
-		s.native.close()
-		s.native = nil
+	if err := c.insert(ctx, s.insertSQL, rb, lo, hi); err != nil {
+		c.close() // in an unknown state
+		return err
 	}
-	return err
+	s.connMu.Lock()
+	s.idle = append(s.idle, c)
+	s.connMu.Unlock()
+	return nil
 }
 
 // describeRow names a buffered row in logs, by the exporter and time.

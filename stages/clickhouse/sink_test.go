@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -366,11 +368,22 @@ func TestServerDown(t *testing.T) {
 	}
 }
 
-// BenchmarkInsert measures inserting full flow records into the local server.
+// BenchmarkInsert measures inserting full flow records into the local
+// server, with batches of 100k and 300k rows and one or two INSERTs in
+// flight. Besides wall time per flow, it reports the CPU time the server
+// and this process (the sink; batches are prepared) spend per flow.
 func BenchmarkInsert(b *testing.B) {
+	for _, bc := range []struct{ batch, concurrency int }{{100000, 1}, {100000, 2}, {300000, 1}, {300000, 2}} {
+		b.Run(fmt.Sprintf("batch=%d/concurrency=%d", bc.batch, bc.concurrency), func(b *testing.B) {
+			benchmarkInsert(b, fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d", bc.batch, bc.concurrency))
+		})
+	}
+}
+
+func benchmarkInsert(b *testing.B, extra string) {
 	srv := server(b)
 	db := testDB(b, srv)
-	s, _ := newSink(b, srv, db, "batch_size = 100000\nbatch_timeout = \"10s\"\nconsolidate = false")
+	s, _ := newSink(b, srv, db, "batch_timeout = \"10s\"\nconsolidate = false\n"+extra)
 	s.log = slog.New(slog.DiscardHandler)
 	provision(b, s)
 	now := time.Now().UTC()
@@ -389,7 +402,7 @@ func BenchmarkInsert(b *testing.B) {
 	errc := runSink(b, s, in)
 	b.ReportAllocs()
 	b.ResetTimer()
-	serverCPU := srv.cpuTime()
+	serverCPU, clientCPU := srv.cpuTime(), processCPU()
 	start := time.Now()
 	sent := 0
 	for sent < b.N {
@@ -401,9 +414,20 @@ func BenchmarkInsert(b *testing.B) {
 		b.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(sent), "ns/flow")
+	perFlow := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(sent) }
+	b.ReportMetric(perFlow(elapsed), "ns/flow")
 	b.ReportMetric(float64(sent)/elapsed.Seconds(), "rows/s")
-	b.ReportMetric(float64((srv.cpuTime()-serverCPU).Nanoseconds())/float64(sent), "server-cpu-ns/flow")
+	b.ReportMetric(perFlow(srv.cpuTime()-serverCPU), "server-cpu-ns/flow")
+	b.ReportMetric(perFlow(processCPU()-clientCPU), "client-cpu-ns/flow")
+}
+
+// processCPU is the CPU time this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestLowCardinality inserts into a flows table whose string columns are
@@ -482,5 +506,68 @@ func TestLowCardinality(t *testing.T) {
 		if diff := cmp.Diff(got, expectRow(flow.Columns, &r)); diff != "" {
 			t.Errorf("flow %d (-got +want):\n%s", i, diff)
 		}
+	}
+}
+
+// TestRunAgainAfterFailure: with two INSERTs in flight and ClickHouse down,
+// Run gives up after max_retries without releasing anything; the next Run,
+// once the server is back, inserts the rows left, oldest first, and
+// releases every batch in the order it came.
+func TestRunAgainAfterFailure(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, _ := newSink(t, srv, db, "batch_size = 1000\nbatch_timeout = \"10s\"\ninsert_concurrency = 2\nmax_retries = 1\nretry_backoff = \"50ms\"")
+	provision(t, s)
+
+	var mu sync.Mutex
+	var order []int
+	const n, size = 3000, 500
+	now := time.Now().UTC()
+	in := make(chan *flow.Batch, n/size)
+	for i := 0; i < n/size; i++ {
+		b := flow.NewBatch()
+		for j := 0; j < size; j++ {
+			makeFlow(b.Append(), i*size+j, now)
+		}
+		b.OnDone(func() {
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+		})
+		in <- b
+	}
+
+	srv.stop()
+	err := s.Run(context.Background(), in)
+	if err == nil {
+		t.Fatal("run succeeded with ClickHouse down")
+	}
+	t.Logf("first run: %v", err)
+	mu.Lock()
+	if len(order) != 0 {
+		t.Errorf("batches %v released while ClickHouse was down", order)
+	}
+	mu.Unlock()
+
+	if err := srv.start(); err != nil {
+		t.Fatalf("restart clickhouse: %v", err)
+	}
+	close(in)
+	if err := s.Run(context.Background(), in); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	mu.Lock()
+	want := []int{0, 1, 2, 3, 4, 5}
+	if diff := cmp.Diff(order, want); diff != "" {
+		t.Errorf("release order (-got +want):\n%s", diff)
+	}
+	mu.Unlock()
+	var count, distinct uint64
+	conn := srv.client(t)
+	if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(Bytes) FROM "+db+".flows").Scan(&count, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if count != n || distinct != n {
+		t.Errorf("%d rows, %d distinct flows; want %d", count, distinct, n)
 	}
 }
