@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -86,26 +87,41 @@ func (rb *rowBuffer) append(recs []flow.Record) {
 	rb.rows += len(recs)
 }
 
+// grow makes room for n more elements in s, at least doubling its capacity
+// when it must grow (append grows large slices by a quarter, which copies
+// and allocates a buffer several times over while it fills the first time).
+func grow[T any](s []T, n int) []T {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	return slices.Grow(s, max(n, cap(s)))
+}
+
 func (cb *colBuf) append(recs []flow.Record) {
 	c := cb.col
+	n := len(recs)
 	switch c.Kind {
 	case flow.KindTime:
 		get := cb.acc.Time
+		cb.u32 = grow(cb.u32, n)
 		for i := range recs {
 			cb.u32 = append(cb.u32, dateTime(get(&recs[i])))
 		}
 	case flow.KindString:
 		get := cb.acc.String
+		cb.str = grow(cb.str, n)
 		for i := range recs {
 			cb.str = append(cb.str, get(&recs[i]))
 		}
 	case flow.KindAddr:
 		get := cb.acc.Addr
+		cb.addr = grow(cb.addr, n)
 		for i := range recs {
 			cb.addr = append(cb.addr, get(&recs[i]).As16()) // invalid: ::
 		}
 	case flow.KindBoundary:
 		get := cb.acc.Uint
+		cb.i8 = grow(cb.i8, n)
 		for i := range recs {
 			cb.i8 = append(cb.i8, int8(get(&recs[i])))
 		}
@@ -113,18 +129,22 @@ func (cb *colBuf) append(recs []flow.Record) {
 		get := cb.acc.Uint
 		switch c.Bits {
 		case 8:
+			cb.u8 = grow(cb.u8, n)
 			for i := range recs {
 				cb.u8 = append(cb.u8, uint8(get(&recs[i])))
 			}
 		case 16:
+			cb.u16 = grow(cb.u16, n)
 			for i := range recs {
 				cb.u16 = append(cb.u16, uint16(get(&recs[i])))
 			}
 		case 32:
+			cb.u32 = grow(cb.u32, n)
 			for i := range recs {
 				cb.u32 = append(cb.u32, uint32(get(&recs[i])))
 			}
 		default:
+			cb.u64 = grow(cb.u64, n)
 			for i := range recs {
 				cb.u64 = append(cb.u64, get(&recs[i]))
 			}
@@ -209,9 +229,7 @@ func (cb *colBuf) encodeStrings(b *proto.Buffer, typ string, lo, hi int) error {
 	strs := cb.str[lo:hi]
 	switch {
 	case typ == "String":
-		for _, s := range strs {
-			b.PutString(s)
-		}
+		putStrings(b, strs)
 	case typ == "LowCardinality(String)":
 		if cb.dict == nil {
 			cb.dict = make(map[string]uint32)
@@ -246,9 +264,7 @@ func (cb *colBuf) encodeStrings(b *proto.Buffer, typ string, lo, hi int) error {
 		}
 		b.PutInt64(lcHasAdditionalKeys | lcNeedUpdateDictionary | width)
 		b.PutInt64(int64(len(cb.keys)))
-		for _, k := range cb.keys {
-			b.PutString(k)
-		}
+		putStrings(b, cb.keys)
 		b.PutInt64(int64(len(cb.idx)))
 		switch width {
 		case 0:
@@ -279,6 +295,19 @@ func (cb *colBuf) encodeStrings(b *proto.Buffer, typ string, lo, hi int) error {
 		return fmt.Errorf("column %s is %s on the server: the sink cannot write it", cb.col.Name, typ)
 	}
 	return nil
+}
+
+// putStrings appends strs as a String column: each string's length as
+// a varint, then its bytes.
+func putStrings(b *proto.Buffer, strs []string) {
+	for _, s := range strs {
+		if len(s) < 0x80 {
+			b.Buf = append(b.Buf, byte(len(s)))
+		} else {
+			b.PutUVarInt(uint64(len(s)))
+		}
+		b.Buf = append(b.Buf, s...)
+	}
 }
 
 // value returns row i of the column, for logs.
