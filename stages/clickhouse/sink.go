@@ -638,15 +638,27 @@ func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, lo, hi int) error 
 		s.idle = s.idle[:n-1]
 	}
 	s.connMu.Unlock()
-	if c == nil {
-		var err error
-		if c, err = s.dialNative(ctx); err != nil {
+	reused := c != nil
+	for {
+		if c == nil {
+			var err error
+			if c, err = s.dialNative(ctx); err != nil {
+				return err
+			}
+		}
+		err := c.insert(ctx, s.insertSQL, rb, lo, hi)
+		if err == nil {
+			break
+		}
+		c.close() // in an unknown state
+		c = nil
+		// An idle connection the server closed fails at once: try a
+		// new one before counting a failure.
+		var ex *exception
+		if !reused || ctx.Err() != nil || errors.As(err, &ex) || isDataError(err) {
 			return err
 		}
-	}
-	if err := c.insert(ctx, s.insertSQL, rb, lo, hi); err != nil {
-		c.close() // in an unknown state
-		return err
+		reused = false
 	}
 	s.connMu.Lock()
 	s.idle = append(s.idle, c)

@@ -571,3 +571,47 @@ func TestRunAgainAfterFailure(t *testing.T) {
 		t.Errorf("%d rows, %d distinct flows; want %d", count, distinct, n)
 	}
 }
+
+// TestServerRestartedBetweenInserts: the connection kept from the first
+// INSERT is dead after a restart; the second INSERT takes a new one at
+// once, without a failed attempt.
+func TestServerRestartedBetweenInserts(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, reg := newSink(t, srv, db, "batch_size = 1000\nbatch_timeout = \"50ms\"")
+	provision(t, s)
+
+	in := make(chan *flow.Batch, 4)
+	errc := runSink(t, s, in)
+	var done atomic.Int64
+	now := time.Now().UTC()
+	feed(context.Background(), in, 0, 1000, 500, now, &done, nil)
+	for deadline := time.Now().Add(30 * time.Second); done.Load() < 1000 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if done.Load() != 1000 {
+		t.Fatalf("%d flows released, want 1000", done.Load())
+	}
+	srv.stop()
+	if err := srv.start(); err != nil {
+		t.Fatalf("restart clickhouse: %v", err)
+	}
+	feed(context.Background(), in, 1000, 1000, 500, now, &done, nil)
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if done.Load() != 2000 {
+		t.Errorf("%d flows released, want 2000", done.Load())
+	}
+	if got := counter(t, reg, "flowengine_clickhouse_insert_retries_total"); got != 0 {
+		t.Errorf("%v retries, want 0", got)
+	}
+	var count uint64
+	if err := srv.client(t).QueryRow(context.Background(), "SELECT count() FROM "+db+".flows").Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != 2000 {
+		t.Errorf("%d rows, want 2000", count)
+	}
+}
