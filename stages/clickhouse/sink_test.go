@@ -615,3 +615,38 @@ func TestServerRestartedBetweenInserts(t *testing.T) {
 		t.Errorf("%d rows, want 2000", count)
 	}
 }
+
+// TestCompression inserts with each compression method of the native protocol.
+func TestCompression(t *testing.T) {
+	srv := server(t)
+	for _, method := range []string{"lz4", "zstd", "none"} {
+		t.Run(method, func(t *testing.T) {
+			db := testDB(t, srv)
+			s, _ := newSink(t, srv, db, fmt.Sprintf("batch_size = 1500\ncompression = %q\nconsolidate = false", method))
+			provision(t, s)
+			const n = 4000
+			in := make(chan *flow.Batch, 4)
+			errc := runSink(t, s, in)
+			var done atomic.Int64
+			now := time.Now().UTC()
+			feed(context.Background(), in, 0, n, 500, now, &done, nil)
+			close(in)
+			if err := <-errc; err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			var wantBytes uint64
+			var r flow.Record
+			for i := 0; i < n; i++ {
+				makeFlow(&r, i, now)
+				wantBytes += r.Bytes
+			}
+			var count, bytes uint64
+			if err := srv.client(t).QueryRow(context.Background(), "SELECT count(), sum(Bytes) FROM "+db+".flows").Scan(&count, &bytes); err != nil {
+				t.Fatal(err)
+			}
+			if count != n || bytes != wantBytes || done.Load() != n {
+				t.Errorf("%d rows, %d bytes, %d released; want %d, %d, %d", count, bytes, done.Load(), n, wantBytes, n)
+			}
+		})
+	}
+}
