@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"reflect"
 	"slices"
 	"time"
 	"unsafe"
@@ -23,6 +24,11 @@ type colBuf struct {
 	col      flow.Column
 	acc      flow.Accessors
 	fixedLen int // FixedString(n) string columns: n
+
+	// The Record field, read in place when its Go type is the one the
+	// column kind and width say (checked with reflect); else acc is used.
+	direct bool
+	off    uintptr
 
 	u8   []uint8
 	u16  []uint16
@@ -55,6 +61,7 @@ func newRowBuffer(cols []flow.Column, _ features) *rowBuffer {
 	rb := &rowBuffer{done: make(chan error, 1)}
 	for _, c := range cols {
 		cb := &colBuf{col: c, acc: flow.Access(c.Name)}
+		cb.off, cb.direct = fieldOffset(c)
 		if c.Kind == flow.KindString {
 			cb.fixedLen = fixedWidth(c.ClickHouse)
 		}
@@ -97,7 +104,96 @@ func grow[T any](s []T, n int) []T {
 	return slices.Grow(s, max(n, cap(s)))
 }
 
+var (
+	recordType = reflect.TypeFor[flow.Record]()
+	timeType   = reflect.TypeFor[time.Time]()
+	addrType   = reflect.TypeFor[netip.Addr]()
+)
+
+// fieldOffset returns the offset of c's field in flow.Record, and whether
+// its Go type is the one appendDirect reads for c.
+func fieldOffset(c flow.Column) (uintptr, bool) {
+	f, ok := recordType.FieldByName(c.Name)
+	if !ok || len(f.Index) != 1 {
+		return 0, false
+	}
+	t := f.Type
+	switch c.Kind {
+	case flow.KindTime:
+		return f.Offset, t == timeType
+	case flow.KindString:
+		return f.Offset, t.Kind() == reflect.String
+	case flow.KindAddr:
+		return f.Offset, t == addrType
+	case flow.KindBoundary:
+		return f.Offset, t.Kind() == reflect.Uint8
+	}
+	want := map[int]reflect.Kind{8: reflect.Uint8, 16: reflect.Uint16, 32: reflect.Uint32, 64: reflect.Uint64}[c.Bits]
+	return f.Offset, t.Kind() == want
+}
+
+// field returns the field at offset off of recs[i], of type T; fieldOffset
+// checked that it is one.
+func field[T any](recs []flow.Record, i int, off uintptr) T {
+	return *(*T)(unsafe.Add(unsafe.Pointer(&recs[i]), off))
+}
+
+// appendDirect is append reading the fields in place: no function call per
+// value.
+func (cb *colBuf) appendDirect(recs []flow.Record) {
+	c, n, off := cb.col, len(recs), cb.off
+	switch c.Kind {
+	case flow.KindTime:
+		cb.u32 = grow(cb.u32, n)
+		for i := range recs {
+			cb.u32 = append(cb.u32, dateTime(field[time.Time](recs, i, off)))
+		}
+	case flow.KindString:
+		cb.str = grow(cb.str, n)
+		for i := range recs {
+			cb.str = append(cb.str, field[string](recs, i, off))
+		}
+	case flow.KindAddr:
+		cb.addr = grow(cb.addr, n)
+		for i := range recs {
+			cb.addr = append(cb.addr, field[netip.Addr](recs, i, off).As16())
+		}
+	case flow.KindBoundary:
+		cb.i8 = grow(cb.i8, n)
+		for i := range recs {
+			cb.i8 = append(cb.i8, field[int8](recs, i, off))
+		}
+	default:
+		switch c.Bits {
+		case 8:
+			cb.u8 = grow(cb.u8, n)
+			for i := range recs {
+				cb.u8 = append(cb.u8, field[uint8](recs, i, off))
+			}
+		case 16:
+			cb.u16 = grow(cb.u16, n)
+			for i := range recs {
+				cb.u16 = append(cb.u16, field[uint16](recs, i, off))
+			}
+		case 32:
+			cb.u32 = grow(cb.u32, n)
+			for i := range recs {
+				cb.u32 = append(cb.u32, field[uint32](recs, i, off))
+			}
+		default:
+			cb.u64 = grow(cb.u64, n)
+			for i := range recs {
+				cb.u64 = append(cb.u64, field[uint64](recs, i, off))
+			}
+		}
+	}
+}
+
 func (cb *colBuf) append(recs []flow.Record) {
+	if cb.direct {
+		cb.appendDirect(recs)
+		return
+	}
 	c := cb.col
 	n := len(recs)
 	switch c.Kind {

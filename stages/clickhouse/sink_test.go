@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/go-cmp/cmp"
@@ -647,6 +648,55 @@ func TestCompression(t *testing.T) {
 			if count != n || bytes != wantBytes || done.Load() != n {
 				t.Errorf("%d rows, %d bytes, %d released; want %d, %d, %d", count, bytes, done.Load(), n, wantBytes, n)
 			}
+		})
+	}
+}
+
+// BenchmarkBuild measures the client side alone: copying flows into the
+// column buffers and encoding them as a native block (no server).
+func BenchmarkBuild(b *testing.B) {
+	now := time.Now().UTC()
+	const size = flow.BatchSize
+	batches := make([]*flow.Batch, 100)
+	for i := range batches {
+		bt := flow.NewBatch()
+		for j := 0; j < size; j++ {
+			makeFlow(bt.Append(), i*size+j, now)
+		}
+		batches[i] = bt
+	}
+	for _, typ := range []string{"String", "LowCardinality(String)"} {
+		b.Run("strings="+typ, func(b *testing.B) {
+			rb := newRowBuffer(flow.Columns, features{})
+			var buf proto.Buffer
+			encode := func() {
+				buf.Reset()
+				for _, cb := range rb.cols {
+					t := cb.col.ClickHouse
+					switch cb.col.Kind {
+					case flow.KindString:
+						if t == "LowCardinality(String)" {
+							t = typ
+						}
+					case flow.KindAddr:
+						t = "IPv6"
+					}
+					if err := cb.encode(&buf, t, 0, rb.rows); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rb.reset()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; done += size {
+				rb.append(batches[(done/size)%len(batches)].Records)
+				if rb.rows >= 100000 {
+					encode()
+				}
+			}
+			encode()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flow")
 		})
 	}
 }
