@@ -392,7 +392,17 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 				return nil
 			}
 			if len(b.Records) == 0 {
-				b.Release()
+				// Released in order with the rows received before it (its
+				// completion may commit a source's offsets).
+				switch {
+				case s.fill.rows > 0:
+					s.fill.batches = append(s.fill.batches, b)
+				case len(s.inflight) > 0:
+					last := s.inflight[len(s.inflight)-1]
+					last.batches = append(last.batches, b)
+				default:
+					b.Release()
+				}
 				continue
 			}
 			if s.fill.rows == 0 {

@@ -513,7 +513,7 @@ func TestLowCardinality(t *testing.T) {
 // TestRunAgainAfterFailure: with two INSERTs in flight and ClickHouse down,
 // Run gives up after max_retries without releasing anything; the next Run,
 // once the server is back, inserts the rows left, oldest first, and
-// releases every batch in the order it came.
+// releases every batch in the order it came, empty ones included.
 func TestRunAgainAfterFailure(t *testing.T) {
 	srv := server(t)
 	db := testDB(t, srv)
@@ -522,14 +522,17 @@ func TestRunAgainAfterFailure(t *testing.T) {
 
 	var mu sync.Mutex
 	var order []int
-	const n, size = 3000, 500
+	const n = 3000
+	sizes := []int{500, 500, 500, 0, 500, 500, 0, 500} // empty batches are released in order too
 	now := time.Now().UTC()
-	in := make(chan *flow.Batch, n/size)
-	for i := 0; i < n/size; i++ {
+	in := make(chan *flow.Batch, len(sizes))
+	first := 0
+	for i, size := range sizes {
 		b := flow.NewBatch()
 		for j := 0; j < size; j++ {
-			makeFlow(b.Append(), i*size+j, now)
+			makeFlow(b.Append(), first+j, now)
 		}
+		first += size
 		b.OnDone(func() {
 			mu.Lock()
 			order = append(order, i)
@@ -558,7 +561,7 @@ func TestRunAgainAfterFailure(t *testing.T) {
 		t.Fatalf("second run: %v", err)
 	}
 	mu.Lock()
-	want := []int{0, 1, 2, 3, 4, 5}
+	want := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	if diff := cmp.Diff(order, want); diff != "" {
 		t.Errorf("release order (-got +want):\n%s", diff)
 	}
