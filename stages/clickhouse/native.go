@@ -94,7 +94,7 @@ func (s *Sink) dialServer(ctx context.Context, addr string) (*nativeConn, error)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	_ = conn.SetDeadline(time.Now().Add(s.cfg.dialTimeout))
-	if err := c.handshake(s.cfg.database, s.cfg.username, s.cfg.password); err != nil {
+	if err := c.handshake(s.cfg.username, s.cfg.password); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -102,9 +102,11 @@ func (s *Sink) dialServer(ctx context.Context, addr string) (*nativeConn, error)
 	return c, nil
 }
 
-func (c *nativeConn) handshake(db, user, password string) error {
+// handshake says hello. The INSERT names its database, so the connection
+// does not need one that exists yet.
+func (c *nativeConn) handshake(user, password string) error {
 	c.buf.Reset()
-	proto.ClientHello{Name: "flowengine", Major: 1, ProtocolVersion: nativeRevision, Database: db, User: user, Password: password}.Encode(&c.buf)
+	proto.ClientHello{Name: "flowengine", Major: 1, ProtocolVersion: nativeRevision, User: user, Password: password}.Encode(&c.buf)
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -146,8 +148,8 @@ func (c *nativeConn) flush() error {
 	return nil
 }
 
-// exception reads the server's exception (and the nested ones) as a
-// clickhouse.Exception, which the retry logic classifies by code.
+// exception reads the server's exception as a clickhouse.Exception, which
+// the retry logic classifies by code.
 func (c *nativeConn) exception() error {
 	var e proto.Exception
 	if err := e.DecodeAware(c.r, c.revision); err != nil {
