@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,6 +124,8 @@ sfprobe_agentsubid: 1
 	}
 	cmd := exec.Command(pmacctd, "-f", conf)
 	cmd.Dir = dir
+	// pmacctd forks its sfprobe plugin: a process group lets cleanup end both.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	logf, err := os.Create(filepath.Join(dir, "pmacctd.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +136,7 @@ sfprobe_agentsubid: 1
 		t.Fatal(err)
 	}
 	defer func() {
-		cmd.Process.Kill()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 		if t.Failed() {
 			log, _ := os.ReadFile(filepath.Join(dir, "pmacctd.log"))
