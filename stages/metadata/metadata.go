@@ -299,43 +299,32 @@ func setExporter(r *flow.Record, m *exporterMeta) {
 }
 
 func setIn(r *flow.Record, m *ifaceMeta) {
-	if m.name != "" {
-		r.InIfName = m.name
-	}
-	if m.description != "" {
-		r.InIfDescription = m.description
-	}
-	if m.speed != 0 {
-		r.InIfSpeed = m.speed
-	}
-	if m.boundary != flow.BoundaryUndefined {
-		r.InIfBoundary = m.boundary
-	}
-	if m.provider != "" {
-		r.InIfProvider = m.provider
-	}
-	if m.connectivity != "" {
-		r.InIfConnectivity = m.connectivity
-	}
+	m.apply(&r.InIfName, &r.InIfDescription, &r.InIfSpeed, &r.InIfBoundary, &r.InIfProvider, &r.InIfConnectivity)
 }
 
 func setOut(r *flow.Record, m *ifaceMeta) {
+	m.apply(&r.OutIfName, &r.OutIfDescription, &r.OutIfSpeed, &r.OutIfBoundary, &r.OutIfProvider, &r.OutIfConnectivity)
+}
+
+// apply writes the declared values into one side's interface columns,
+// leaving the columns the metadata does not declare as they are.
+func (m *ifaceMeta) apply(name, description *string, speed *uint64, boundary *flow.Boundary, provider, connectivity *string) {
 	if m.name != "" {
-		r.OutIfName = m.name
+		*name = m.name
 	}
 	if m.description != "" {
-		r.OutIfDescription = m.description
+		*description = m.description
 	}
 	if m.speed != 0 {
-		r.OutIfSpeed = m.speed
+		*speed = m.speed
 	}
 	if m.boundary != flow.BoundaryUndefined {
-		r.OutIfBoundary = m.boundary
+		*boundary = m.boundary
 	}
 	if m.provider != "" {
-		r.OutIfProvider = m.provider
+		*provider = m.provider
 	}
 	if m.connectivity != "" {
-		r.OutIfConnectivity = m.connectivity
+		*connectivity = m.connectivity
 	}
 }
