@@ -1,0 +1,36 @@
+package store
+
+import (
+	"time"
+
+	"github.com/flowengine/flowengine/flow"
+)
+
+// Dialect renders the parts of a query that differ between stores. The
+// builder (this package) assembles them; every value a user typed reaches the
+// SQL as a bound parameter ("?"), never as text. Implementations live beside
+// their store (stages/duckdb, stages/clickhouse) and know its column types.
+type Dialect interface {
+	// Name is "duckdb" or "clickhouse".
+	Name() string
+	// Ident quotes an identifier (a table or column name from the schema).
+	Ident(name string) string
+	// Bucket yields, as a 64-bit integer, the Unix time in seconds of the
+	// start of the step that holds TimeReceived (steps aligned on the epoch).
+	Bucket(step time.Duration) (sql string, args []any)
+	// TimeRange is the condition start <= TimeReceived < end.
+	TimeRange(start, end time.Time) (sql string, args []any)
+	// Dimension yields column c as text, as the console shows it: numbers in
+	// decimal, boundaries as "external"/"internal"/"", addresses as an
+	// address (IPv4 ones may come back IPv4-mapped or in any form
+	// netip.ParseAddr reads: the store normalises them), truncated to
+	// truncate bits when truncate > 0 (IPv4 addresses count 32 bits).
+	Dimension(c flow.Column, truncate int) (sql string, args []any)
+	// Compare is one filter comparison. v is uint64 (KindUint, KindMAC),
+	// string (KindString), netip.Addr or, for op "<<", netip.Prefix
+	// (KindAddr), flow.Boundary (KindBoundary) or time.Time (KindTime).
+	// op is one of = != < <= > >= LIKE ILIKE UNLIKE IUNLIKE <<.
+	Compare(c flow.Column, op string, v any) (sql string, args []any, err error)
+	// Float casts a numeric expression to a 64-bit float.
+	Float(expr string) string
+}
