@@ -18,7 +18,7 @@ import (
 var Spec = &dsl.Spec{Description: "Counts flows and discards them (benchmarks, tests)."}
 
 func init() {
-	engine.Register(engine.KindSink, "blackhole", Spec, New)
+	engine.RegisterSink("blackhole", Spec, New)
 }
 
 // Sink discards flows.
@@ -30,7 +30,7 @@ type Sink struct {
 var _ engine.Sink = (*Sink)(nil)
 
 // New builds the sink.
-func New(_ *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func New(_ *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	s := &Sink{}
 	if env.Metrics != nil {
 		_ = env.Metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -39,9 +39,7 @@ var ExporterSpec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindClassifier, "exporter", ExporterSpec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return NewExporter(cfg, env)
-	})
+	engine.RegisterClassifier("exporter", ExporterSpec, NewExporter)
 }
 
 // counters shared by both classifiers.

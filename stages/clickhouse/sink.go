@@ -76,9 +76,7 @@ var DefaultConsolidations = []consolidation{
 }
 
 func init() {
-	engine.Register(engine.KindSink, "clickhouse", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterSink("clickhouse", Spec, New)
 }
 
 type config struct {

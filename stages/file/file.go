@@ -32,7 +32,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSink, "file", Spec, New)
+	engine.RegisterSink("file", Spec, New)
 }
 
 // Sink writes JSON lines.
@@ -57,7 +57,7 @@ type Sink struct {
 var _ engine.Sink = (*Sink)(nil)
 
 // New builds the sink from its configuration; it opens nothing.
-func New(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	s := &Sink{path: cfg.String("path"), rotateSize: cfg.Size("rotate_size"), keep: int(cfg.Int("rotate_keep")),
 		interval: cfg.Duration("flush_interval"), fsync: cfg.Bool("fsync")}
 	var diags hcl.Diagnostics

@@ -53,9 +53,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindEnricher, "geoip", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterEnricher("geoip", Spec, New)
 }
 
 // record is what the enricher needs from one database record.

@@ -42,7 +42,7 @@ var sinkSpec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSink, "kafka", sinkSpec, newSink)
+	engine.RegisterSink("kafka", sinkSpec, newSink)
 }
 
 var (
@@ -81,7 +81,7 @@ type Sink struct {
 	dropped                        *prometheus.CounterVec
 }
 
-func newSink(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func newSink(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	c, diags := decodeConn(cfg)
 	s := &Sink{
 		id: env.ID, log: env.Logger, conn: c, provis: cfg.Bool("provision"),

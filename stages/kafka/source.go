@@ -34,7 +34,7 @@ var sourceSpec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSource, "kafka", sourceSpec, newSource)
+	engine.RegisterSource("kafka", sourceSpec, newSource)
 }
 
 var (
@@ -68,7 +68,7 @@ type member struct {
 	done    chan struct{}
 }
 
-func newSource(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func newSource(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	c, diags := decodeConn(cfg)
 	s := &Source{
 		id: env.ID, log: env.Logger, conn: c, topic: cfg.String("topic"), group: cfg.String("group"),

@@ -26,9 +26,7 @@ import (
 )
 
 func init() {
-	engine.Register(engine.KindEnricher, "metadata", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterEnricher("metadata", Spec, New)
 }
 
 var _ engine.Processor = (*Enricher)(nil)

@@ -35,9 +35,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindEnricher, "networks", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterEnricher("networks", Spec, New)
 }
 
 // attribute keys, in Attrs field order.

@@ -53,7 +53,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSource, "sflow", Spec, New)
+	engine.RegisterSource("sflow", Spec, New)
 }
 
 var (
@@ -84,7 +84,7 @@ type Source struct {
 }
 
 // New builds the stage from its configuration; it does no I/O.
-func New(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	s := &Source{
 		listen:      cfg.String("listen"),

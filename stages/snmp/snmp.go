@@ -27,9 +27,7 @@ import (
 )
 
 func init() {
-	engine.Register(engine.KindEnricher, "snmp", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterEnricher("snmp", Spec, New)
 }
 
 var (
