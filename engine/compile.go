@@ -35,7 +35,7 @@ type Graph struct {
 	ByID     map[ID]*Node
 	Settings dsl.Settings
 	Pipeline *dsl.Pipeline
-	Registry *prometheus.Registry
+	Metrics  *prometheus.Registry // every collector of the pipeline (served on /metrics)
 	Logger   *slog.Logger
 }
 
@@ -62,7 +62,7 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 	if metrics == nil {
 		metrics = prometheus.NewRegistry()
 	}
-	g := &Graph{ByID: map[ID]*Node{}, Settings: p.Settings, Pipeline: p, Registry: metrics, Logger: logger}
+	g := &Graph{ByID: map[ID]*Node{}, Settings: p.Settings, Pipeline: p, Metrics: metrics, Logger: logger}
 	var diags hcl.Diagnostics
 	var nodes []*Node
 
