@@ -59,7 +59,7 @@ func NewRuntime(g *Graph) *Runtime {
 		Help:    "Time a stage spends on one batch.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
 	}, []string{"stage"})
-	_ = g.Metrics.Register(hist)
+	hist = Register(g.Metrics, hist)
 	for _, n := range g.Nodes {
 		s := &stage{rt: r, node: n, latency: hist.WithLabelValues(n.ID.String())}
 		s.state.Store("created")

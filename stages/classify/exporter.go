@@ -67,11 +67,9 @@ func newCounters(env engine.Env, area string) *counters {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
-	if env.Metrics != nil {
-		for _, m := range []prometheus.Collector{c.rejected, c.errors, c.misses} {
-			_ = env.Metrics.Register(m)
-		}
-	}
+	c.rejected = engine.Register(env.Metrics, c.rejected)
+	c.errors = engine.Register(env.Metrics, c.errors)
+	c.misses = engine.Register(env.Metrics, c.misses)
 	return c
 }
 

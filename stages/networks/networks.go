@@ -81,9 +81,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 		unmatched: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_networks_unmatched_total",
 			Help: "Flow addresses that no configured network holds."}, []string{"address"}),
 	}
-	if env.Metrics != nil {
-		_ = env.Metrics.Register(e.unmatched)
-	}
+	e.unmatched = engine.Register(env.Metrics, e.unmatched)
 	return e, diags
 }
 
