@@ -131,6 +131,7 @@ func (p *parser) parseTop() (e Expr, ok bool) {
 		}
 	}()
 	e = p.parseOr()
+	p.check()
 	if p.tok.kind != tokEOF {
 		if p.tok.kind == tokRParen {
 			p.fail(p.tok.start, `unexpected ")": no "(" to close`)
@@ -434,5 +435,49 @@ func Walk(e Expr, f func(*Compare)) {
 		Walk(e.X, f)
 	case *Compare:
 		f(e)
+	}
+}
+
+// Format writes e back as filter text, canonical: column names as the schema
+// spells them, keywords in upper case, values as Literal writes them.
+func Format(e Expr) string {
+	var b strings.Builder
+	format(&b, e, "")
+	return b.String()
+}
+
+func format(b *strings.Builder, e Expr, parent string) {
+	switch e := e.(type) {
+	case *Logical:
+		paren := parent != "" && parent != e.Op
+		if paren {
+			b.WriteByte('(')
+		}
+		for i, t := range e.Terms {
+			if i > 0 {
+				b.WriteString(" " + e.Op + " ")
+			}
+			format(b, t, e.Op)
+		}
+		if paren {
+			b.WriteByte(')')
+		}
+	case *Not:
+		b.WriteString("NOT ")
+		format(b, e.X, "NOT")
+	case *Compare:
+		b.WriteString(e.Column.Name + " " + e.Op + " ")
+		if e.Op == "IN" || e.Op == "NOT IN" {
+			b.WriteByte('(')
+		}
+		for i, v := range e.Values {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(FormatValue(e.Column, v))
+		}
+		if e.Op == "IN" || e.Op == "NOT IN" {
+			b.WriteByte(')')
+		}
 	}
 }

@@ -207,3 +207,28 @@ func shown(text string, quoted bool) string {
 	}
 	return fmt.Sprintf("%q", text)
 }
+
+// FormatValue writes a typed value of column c as filter text.
+func FormatValue(c flow.Column, v any) string {
+	switch v := v.(type) {
+	case uint64:
+		if c.Kind == flow.KindMAC {
+			return string(flow.AppendMAC(nil, v))
+		}
+		if IsAS(c) {
+			return "AS" + strconv.FormatUint(v, 10)
+		}
+		return strconv.FormatUint(v, 10)
+	case string:
+		return Literal(v)
+	case netip.Addr:
+		return v.String()
+	case netip.Prefix:
+		return v.String()
+	case flow.Boundary:
+		return Literal(v.String())
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(v)
+}
