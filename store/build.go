@@ -46,7 +46,7 @@ func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
 		s.w(")")
 	case *filter.Not:
 		s.w("NOT ")
-		if _, leaf := e.X.(*filter.Compare); leaf {
+		if c, leaf := e.X.(*filter.Compare); leaf && c.Op != "IN" && c.Op != "NOT IN" {
 			s.w("(")
 			defer s.w(")")
 		}

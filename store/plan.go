@@ -216,11 +216,15 @@ func (s *Store) plan(q Query, minDims int) (*plan, error) {
 	if !ok {
 		return nil, invalidf("no table holds the columns %s", strings.Join(need, ", "))
 	}
-	p.table = t
 	step := want
 	if t.Interval > 0 {
 		step = (want + t.Interval - 1) / t.Interval * t.Interval
+		// The rounded step may suit a coarser rollup (295s → 5m).
+		if c, ok := chooseTable(s.backend.Tables(), need, rawOnly, step, oldest, s.now()); ok && c.Interval > t.Interval && step%c.Interval == 0 {
+			t = c
+		}
 	}
+	p.table = t
 	p.step = step
 	p.start = alignDown(q.Start, step)
 	p.end = alignDown(q.End, step)
