@@ -269,3 +269,5 @@ func (b *fakeBackend) Query(_ context.Context, sql string, args ...any) (Rows, e
 	}
 	return &fakeRows{rows: rows}, nil
 }
+
+func jsonReader(b []byte) *strings.Reader { return strings.NewReader(string(b)) }

@@ -303,7 +303,7 @@ func TestSavedFilters(t *testing.T) {
 
 func BenchmarkFilter(b *testing.B) {
 	const text = "InIfBoundary = external AND SrcAS IN (AS15169, 13335) AND NOT DstPort = 443 AND SrcAddr << 192.0.2.0/24 " +
-		"AND Proto = tcp AND ExporterName LIKE 'edge%' AND (DstCountry = FR OR DstCountry = 'DE') AND EType = ipv6 " +
+		"AND Proto = tcp AND ExporterName LIKE 'edge%' AND (DstCountry = FR OR DstCountry = 'DE') " +
 		"AND InIfSpeed >= 10000 AND OutIfProvider NOT IN (cogent, 'level3')"
 	d := testDialect{}
 	e, errs := filter.Parse(text)
