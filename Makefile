@@ -3,14 +3,40 @@ GO        ?= go
 BIN       := bin/flowengine
 PIPELINE  ?= pipelines/default.hcl
 # Debian packages the tests talk to: real exporters, SNMP agent, ClickHouse.
-TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8
+TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8 chromium
+# The web console (console/web): TypeScript built by Vite, embedded in the binary.
+WEB       := console/web
+WEB_SRC   := $(shell find $(WEB)/src $(WEB)/build -type f 2>/dev/null) $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json README.md
+WEB_DIST  := $(WEB)/dist/app/index.html
+WEB_DEPS  := $(WEB)/node_modules/.package-lock.json
 
-.PHONY: all build run demo test test-deps bench bench-e2e lint fmt vet clean
+.PHONY: all build run demo test test-deps bench bench-e2e lint fmt vet clean web web-test
 
 all: build
 
+# The binary, with the web console: the stage reference the console's docs
+# page shows comes from the binary itself, so it is built twice (the second
+# build only embeds the fresh bundle).
 build:
 	$(GO) build -o $(BIN) ./cmd/flowengine
+	@mkdir -p $(WEB)/.gen && $(BIN) stages > $(WEB)/.gen/stages.txt.new && \
+	  (cmp -s $(WEB)/.gen/stages.txt.new $(WEB)/.gen/stages.txt || mv $(WEB)/.gen/stages.txt.new $(WEB)/.gen/stages.txt); \
+	  rm -f $(WEB)/.gen/stages.txt.new
+	@$(MAKE) --no-print-directory web
+	$(GO) build -o $(BIN) ./cmd/flowengine
+
+web: $(WEB_DIST)
+
+$(WEB_DEPS): $(WEB)/package-lock.json $(WEB)/package.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_DIST): $(WEB_DEPS) $(WEB_SRC) $(wildcard $(WEB)/.gen/stages.txt)
+	cd $(WEB) && npx vite build --logLevel warn
+
+# Unit tests of the console's TypeScript (state and URL, units, time ranges).
+web-test: $(WEB_DEPS)
+	cd $(WEB) && npx vitest run --reporter=dot
 
 run: build
 	$(BIN) run $(PIPELINE)
@@ -33,7 +59,7 @@ test-deps:
 	  else echo "missing Debian packages:$$missing (run as root or install them)"; fi; \
 	fi
 
-test: test-deps vet
+test: test-deps vet web-test build
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 -timeout 30m ./engine/... ./flow/... ./dsl/... ./internal/... ./stages/... ./exporter/...
 
@@ -53,4 +79,4 @@ fmt:
 	gofmt -w .
 
 clean:
-	rm -rf bin
+	rm -rf bin $(WEB)/dist/app $(WEB)/.gen

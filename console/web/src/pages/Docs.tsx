@@ -1,0 +1,1 @@
+export function Docs() { return <div class="page">Docs</div>; }

@@ -1,0 +1,166 @@
+// Home: what the pipeline receives now, at a glance, refreshing on its own.
+import { useMemo, useState } from 'preact/hooks';
+import { api, ApiError, isAbort, type FlowRate, type TableResult } from '../api';
+import { Chart } from '../components/Chart';
+import { usePoll } from '../poll';
+import { onLinkClick } from '../router';
+import { palette } from '../theme';
+import { ago, rate as fmtRate, si } from '../units';
+
+const refresh = 10_000;
+
+interface Loaded<T> {
+  data?: T;
+  error?: string;
+  at?: Date;
+}
+
+function useWidget<T>(path: string, ms = refresh): Loaded<T> {
+  const [s, set] = useState<Loaded<T>>({});
+  usePoll(async (signal) => {
+    try {
+      const data = await api<T>(path, { signal });
+      set({ data, at: new Date() });
+    } catch (e) {
+      if (isAbort(e)) return;
+      set((old) => ({ ...old, error: e instanceof ApiError ? e.message : String(e) }));
+    }
+  }, ms);
+  return s;
+}
+
+function Card(props: { title: string; class?: string; children: preact.ComponentChildren; error?: string; loading?: boolean }) {
+  return (
+    <section class={'card ' + (props.class ?? '')}>
+      <h2>{props.title}</h2>
+      {props.error ? <div class="error-box">{props.error}</div> : props.loading ? <div class="loading">Loading…</div> : props.children}
+    </section>
+  );
+}
+
+function RateCard({ w }: { w: Loaded<FlowRate> }) {
+  const option = useMemo(() => {
+    const d = w.data;
+    if (!d) return null;
+    return {
+      grid: { left: 48, right: 8, top: 8, bottom: 22 },
+      tooltip: { trigger: 'axis', valueFormatter: (v: number) => fmtRate(v, 'flows') },
+      xAxis: { type: 'time', axisLabel: { hideOverlap: true } },
+      yAxis: { type: 'value', axisLabel: { formatter: (v: number) => si(v, '', '') }, splitNumber: 3 },
+      series: [
+        {
+          type: 'line',
+          name: 'flows/s',
+          showSymbol: false,
+          areaStyle: { opacity: 0.25 },
+          lineStyle: { width: 1.5 },
+          color: palette[0],
+          data: d.time.map((t, i) => [t, d.values[i]]),
+        },
+      ],
+    };
+  }, [w.data]);
+  return (
+    <Card title="Flows per second" class="rate" error={w.data ? undefined : w.error} loading={!w.data}>
+      {w.data && (
+        <div class="rate-body">
+          <div class="bignum" data-testid="flow-rate" data-value={w.data.rate}>
+            {si(w.data.rate, '', ' ').trim()}
+            <small>flows/s now</small>
+            <small class="muted">average of the last {Math.round(w.data.period / 60)} min</small>
+          </div>
+          {option && <Chart option={option} height={150} label="Flows per second over the last hour" />}
+        </div>
+      )}
+    </Card>
+  );
+}
+
+function TopCard({ title, path, label }: { title: string; path: string; label?: (v: string) => string }) {
+  const w = useWidget<TableResult>(path);
+  const rows = w.data?.rows ?? [];
+  const sum = rows.reduce((a, r) => a + r.avg, 0);
+  return (
+    <Card title={title} error={w.data ? undefined : w.error} loading={!w.data}>
+      {rows.length === 0 ? (
+        <p class="muted">Nothing in the last hour.</p>
+      ) : (
+        <table class="top">
+          <tbody>
+            {rows.map((r, i) => (
+              <tr>
+                <td class="name" title={r.dimensions.join(' · ')}>
+                  <span class="swatch" style={{ background: palette[i % palette.length] }} />
+                  {r.dimensions.map((d) => (label ? label(d) : d) || '(empty)').join(' · ')}
+                </td>
+                <td class="bar">
+                  <span style={{ width: `${sum ? (100 * r.avg) / sum : 0}%`, background: palette[i % palette.length] }} />
+                </td>
+                <td class="num">{fmtRate(r.avg, 'l3bps')}</td>
+                <td class="num muted">{sum ? `${((100 * r.avg) / sum).toFixed(1)} %` : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
+function LastFlow() {
+  const w = useWidget<Record<string, unknown>>('console/widgets/last-flow');
+  const entries = Object.entries(w.data ?? {}).filter(([, v]) => v !== '' && v !== 0 && v !== null && v !== undefined);
+  const received = w.data?.TimeReceived as string | undefined;
+  return (
+    <Card title={received ? `Last flow received, ${ago(new Date(received))}` : 'Last flow received'} class="lastflow" error={w.data ? undefined : w.error} loading={!w.data && !w.error}>
+      <dl class="kv">
+        {entries.map(([k, v]) => (
+          <>
+            <dt>{k}</dt>
+            <dd>{typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>
+          </>
+        ))}
+      </dl>
+    </Card>
+  );
+}
+
+function Empty() {
+  return (
+    <section class="card empty" data-testid="empty">
+      <h2>No flows yet</h2>
+      <p>The pipeline stores nothing so far. Point your exporters at this host:</p>
+      <ul>
+        <li>
+          <b>NetFlow v5/v9 and IPFIX</b> to UDP port <code>2055</code>
+        </li>
+        <li>
+          <b>sFlow</b> to UDP port <code>6343</code>
+        </li>
+      </ul>
+      <p>
+        Or run the synthetic exporters: <code>make demo</code>, or <code>flowengine exporter -collector 127.0.0.1:2055</code>. The{' '}
+        <a href="/pipeline" onClick={onLinkClick}>pipeline page</a> shows whether flows arrive; the{' '}
+        <a href="/docs" onClick={onLinkClick}>docs</a> have router configuration snippets.
+      </p>
+    </section>
+  );
+}
+
+export function Home() {
+  const rate = useWidget<FlowRate>('console/widgets/flow-rate');
+  const empty = rate.data && rate.data.rate === 0 && rate.data.values.every((v) => !v);
+  return (
+    <div class="page home">
+      {empty && <Empty />}
+      <div class="grid-home">
+        <RateCard w={rate} />
+        <LastFlow />
+        <TopCard title="Top exporters" path="console/widgets/exporters" />
+        <TopCard title="Top source AS" path="console/widgets/top/SrcAS" />
+        <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" />
+        <TopCard title="Top protocols" path="console/widgets/top/Proto" />
+      </div>
+    </div>
+  );
+}

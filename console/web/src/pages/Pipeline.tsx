@@ -1,0 +1,1 @@
+export function Pipeline() { return <div class="page">Pipeline</div>; }

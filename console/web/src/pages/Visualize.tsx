@@ -1,0 +1,1 @@
+export function Visualize() { return <div class="page">Visualize</div>; }
