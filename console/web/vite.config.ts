@@ -1,4 +1,4 @@
-import { defineConfig } from 'vite';
+import { defineConfig } from 'vitest/config';
 import { docs } from './build/docs.ts';
 import { precompress } from './build/precompress.ts';
 
@@ -15,6 +15,6 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 1200,
   },
-  server: { proxy: { '/api': 'http://127.0.0.1:8080' } },
+  server: { proxy: { '/api': process.env.FLOWENGINE_CONSOLE ?? 'http://127.0.0.1:8080', '/healthz': process.env.FLOWENGINE_CONSOLE ?? 'http://127.0.0.1:8080' } },
   test: { environment: 'node', env: { TZ: 'UTC' }, include: ['src/**/*.test.ts'] },
 });

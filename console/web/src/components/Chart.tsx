@@ -61,5 +61,5 @@ export function Chart({ option, height, onSpan, class: cls, label }: ChartProps)
     }
   }, [option, ready]);
 
-  return <div ref={el} class={'chart ' + (cls ?? '')} style={{ height }} role="img" aria-label={label} data-ready={ready ? '1' : '0'} />;
+  return <div ref={el} class={'chart ' + (cls ?? '')} style={{ height: typeof height === 'number' ? `${height}px` : height }} role="img" aria-label={label} data-ready={ready ? '1' : '0'} />;
 }

@@ -5,6 +5,7 @@ import { Chart } from '../components/Chart';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
 import { palette } from '../theme';
+import { label as fmtLabel, protoName } from '../labels';
 import { ago, rate as fmtRate, si } from '../units';
 
 const refresh = 10_000;
@@ -89,9 +90,9 @@ function TopCard({ title, path, label }: { title: string; path: string; label?: 
           <tbody>
             {rows.map((r, i) => (
               <tr>
-                <td class="name" title={r.dimensions.join(' · ')}>
+                <td class="name" title={fmtLabel(r.dimensions, label)}>
                   <span class="swatch" style={{ background: palette[i % palette.length] }} />
-                  {r.dimensions.map((d) => (label ? label(d) : d) || '(empty)').join(' · ')}
+                  {fmtLabel(r.dimensions, label)}
                 </td>
                 <td class="bar">
                   <span style={{ width: `${sum ? (100 * r.avg) / sum : 0}%`, background: palette[i % palette.length] }} />
@@ -157,9 +158,9 @@ export function Home() {
         <RateCard w={rate} />
         <LastFlow />
         <TopCard title="Top exporters" path="console/widgets/exporters" />
-        <TopCard title="Top source AS" path="console/widgets/top/SrcAS" />
+        <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} />
         <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" />
-        <TopCard title="Top protocols" path="console/widgets/top/Proto" />
+        <TopCard title="Top protocols" path="console/widgets/top/Proto" label={protoName} />
       </div>
     </div>
   );
