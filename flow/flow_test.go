@@ -257,7 +257,7 @@ func refAppendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, '"')
 		dst = append(dst, c.Name...)
 		dst = append(dst, '"', ':')
-		acc := Access(c.Name)
+		acc := ColumnAccessors[i]
 		switch c.Kind {
 		case KindTime:
 			if v := acc.Time(r); v.IsZero() {
@@ -321,11 +321,11 @@ var jsonTestStrings = []string{
 func randomRecord(rng *rand.Rand) Record {
 	var r Record
 	base := time.Date(2025, 6, 30, 23, 59, 0, 0, time.UTC).Unix()
-	for _, c := range Columns {
+	for i, c := range Columns {
 		if rng.IntN(3) == 0 {
 			continue
 		}
-		acc := Access(c.Name)
+		acc := ColumnAccessors[i]
 		switch c.Kind {
 		case KindTime:
 			sec := base + rng.Int64N(180) - 90
