@@ -60,7 +60,7 @@ func newRowBuffer(cols []flow.Column, _ features) *rowBuffer {
 		}
 		cb := &colBuf{col: c, pos: pos}
 		if c.Kind == flow.KindString {
-			cb.fixedLen = fixedWidth(c.ClickHouse)
+			cb.fixedLen = fixedWidth(clickhouseType(c))
 		}
 		rb.cols = append(rb.cols, cb)
 	}
