@@ -18,7 +18,11 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, v any, err error
 	var bad *badRequest
 	switch {
 	case errors.As(err, &bad):
-		writeError(w, http.StatusBadRequest, bad.msg)
+		status := bad.status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		writeError(w, status, bad.msg)
 	case err != nil:
 		s.fail(w, r, err)
 	default:

@@ -40,11 +40,14 @@ const (
 var metrics = []store.Metric{store.MetricL3bps, store.MetricL2bps, store.MetricPPS, store.MetricFlows, store.MetricInL2, store.MetricOutL2}
 
 // badRequest is a mistake in a request, answered with 400.
-type badRequest struct{ msg string }
+type badRequest struct {
+	msg    string
+	status int // 400 when 0
+}
 
 func (e *badRequest) Error() string { return e.msg }
 
-func badf(format string, args ...any) error { return &badRequest{fmt.Sprintf(format, args...)} }
+func badf(format string, args ...any) error { return &badRequest{msg: fmt.Sprintf(format, args...)} }
 
 // decodeJSON reads a request body strictly: one JSON object, no unknown
 // field, nothing after it.
@@ -64,7 +67,7 @@ func decodeJSON(r *http.Request, v any) error {
 	var timeErr *time.ParseError
 	switch {
 	case errors.As(err, &maxErr):
-		return &badRequest{fmt.Sprintf("The body is larger than the console accepts (max_body_size, %d bytes).", maxErr.Limit)}
+		return &badRequest{fmt.Sprintf("The body is larger than the console accepts (max_body_size, %d bytes).", maxErr.Limit), http.StatusRequestEntityTooLarge}
 	case errors.Is(err, io.EOF):
 		return badf("The body is empty: send a JSON object.")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -149,7 +152,7 @@ func column(name string) (flow.Column, error) {
 	} else {
 		msg += " GET /api/v0/console/columns lists them."
 	}
-	return flow.Column{}, &badRequest{msg}
+	return flow.Column{}, &badRequest{msg: msg}
 }
 
 // toQuery checks a decoded body and turns it into the store's query. Limits
