@@ -35,8 +35,8 @@ func (queryableSink) Query(context.Context, string, ...any) (store.Rows, error) 
 	return nil, fmt.Errorf("no rows")
 }
 func (queryableSink) SavedFilters(context.Context) ([]store.SavedFilter, error) { return nil, nil }
-func (queryableSink) SaveFilter(context.Context, store.SavedFilter) error     { return nil }
-func (queryableSink) DeleteFilter(context.Context, string) error              { return nil }
+func (queryableSink) SaveFilter(context.Context, store.SavedFilter) error       { return nil }
+func (queryableSink) DeleteFilter(context.Context, string) error                { return nil }
 
 func registry() *engine.Registry {
 	r := engine.NewRegistry()
