@@ -31,11 +31,13 @@ import (
 var version = "dev"
 
 const usage = `flowengine collects network flows (NetFlow v5/v9, IPFIX, sFlow), enriches
-them and delivers them to files, Kafka and ClickHouse, as pipeline files say.
+them, stores them in DuckDB or ClickHouse or delivers them to Kafka and files,
+and serves a console API over the store, as pipeline files say.
 
 Usage:
-  flowengine run      [-var k=v] [-var-file F] FILE|DIR...   provision, then run until signalled
-  flowengine validate [-var k=v] [-var-file F] FILE|DIR...   check pipeline files
+  flowengine run      [-var k=v] [-var-file F] FILE|DIR...   provision, then run (and serve the console) until signalled
+                      [-listen ADDR] [-console-listen ADDR]  override the metrics and console addresses
+  flowengine validate [-var k=v] [-var-file F] FILE|DIR...   check pipeline files (stages and console)
   flowengine plan     [-detailed-exitcode] FILE|DIR...       preview provisioning (Kafka topics, ClickHouse tables)
   flowengine graph    [-format text|dot|mermaid] FILE|DIR... print the compiled graph
   flowengine stages   [TYPE]                                 document every stage type and its attributes
