@@ -455,3 +455,29 @@ func TestSecret(t *testing.T) {
 		}
 	}
 }
+
+// Requests over MaxQueries wait for a slot, and give up at the timeout.
+func TestBusy(t *testing.T) {
+	st := &recordingStore{block: true}
+	srv := serve(t, console.Options{Store: st, MaxQueries: 1, RequestTimeout: 300 * time.Millisecond})
+	const q = `{"start": "2026-11-30T10:00:00Z", "end": "2026-11-30T11:00:00Z"}`
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	msgs := make([]string, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var body map[string]any
+			codes[i], body = call(t, srv, "POST", api+"/table", q)
+			msgs[i], _ = body["message"].(string)
+		}()
+	}
+	wg.Wait()
+	if codes[0] != 503 || codes[1] != 503 || len(st.queries) != 1 {
+		t.Errorf("codes %v, %d queries", codes, len(st.queries))
+	}
+	if !strings.Contains(msgs[0]+msgs[1], "busy") {
+		t.Errorf("messages %q", msgs)
+	}
+}

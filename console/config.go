@@ -29,6 +29,7 @@ const (
 	DefaultListen         = "127.0.0.1:8080"
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxBodySize    = 1 << 20
+	DefaultMaxQueries     = 8
 )
 
 var spec = &dsl.Spec{
@@ -38,6 +39,7 @@ var spec = &dsl.Spec{
 		{Name: "store", Type: dsl.TypeRef, Required: true, Description: "the sink the console queries, like sink.duckdb.local or sink.clickhouse.main"},
 		{Name: "request_timeout", Type: dsl.TypeDuration, Default: DefaultRequestTimeout, Description: "how long one request may run before it is cancelled"},
 		{Name: "max_body_size", Type: dsl.TypeSize, Default: int64(DefaultMaxBodySize), Description: "largest request body accepted"},
+		{Name: "max_queries", Type: dsl.TypeInt, Default: int64(DefaultMaxQueries), Description: "store requests running at once; more wait, up to request_timeout"},
 	},
 	Blocks: []dsl.BlockSpec{{
 		Type:        "auth",
@@ -85,6 +87,7 @@ type Config struct {
 	Backend        store.Backend
 	RequestTimeout time.Duration
 	MaxBodySize    int64
+	MaxQueries     int
 	Auth           Auth
 	Range          hcl.Range // the console block's header
 }
@@ -106,6 +109,7 @@ func Decode(p *dsl.Pipeline, g *engine.Graph) (*Config, hcl.Diagnostics) {
 		Listen:         cfg.String("listen"),
 		RequestTimeout: cfg.Duration("request_timeout"),
 		MaxBodySize:    cfg.Size("max_body_size"),
+		MaxQueries:     int(cfg.Int("max_queries")),
 		Range:          blk.DeclRange,
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -126,6 +130,10 @@ func Decode(p *dsl.Pipeline, g *engine.Graph) (*Config, hcl.Diagnostics) {
 	if cfg.IsSet("max_body_size") && c.MaxBodySize < 1024 {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid max_body_size",
 			Detail: "max_body_size must be at least 1KiB.", Subject: cfg.Range("max_body_size")})
+	}
+	if cfg.IsSet("max_queries") && c.MaxQueries < 1 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid max_queries",
+			Detail: "max_queries must be at least 1.", Subject: cfg.Range("max_queries")})
 	}
 	if auths := cfg.Blocks("auth"); len(auths) == 1 {
 		a := auths[0]

@@ -52,13 +52,15 @@ type Options struct {
 	Auth           Auth
 	RequestTimeout time.Duration // DefaultRequestTimeout when 0
 	MaxBodySize    int64         // DefaultMaxBodySize when 0
+	MaxQueries     int           // store requests running at once (DefaultMaxQueries when 0); more wait
 	Logger         *slog.Logger
 }
 
 // NewOptions returns the options a decoded console block asks for, over
 // the store of its sink.
 func (c *Config) NewOptions(p Pipeline, logger *slog.Logger) Options {
-	o := Options{Pipeline: p, Auth: c.Auth, RequestTimeout: c.RequestTimeout, MaxBodySize: c.MaxBodySize, Logger: logger}
+	o := Options{Pipeline: p, Auth: c.Auth, RequestTimeout: c.RequestTimeout, MaxBodySize: c.MaxBodySize,
+		MaxQueries: c.MaxQueries, Logger: logger}
 	if c.Backend != nil {
 		o.Store = store.New(c.Backend)
 	}
@@ -67,6 +69,7 @@ func (c *Config) NewOptions(p Pipeline, logger *slog.Logger) Options {
 
 type server struct {
 	Options
+	slots chan struct{} // one per store request running
 }
 
 // Handler returns the console: the HTML page at /, /healthz, and the API
@@ -81,7 +84,10 @@ func Handler(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{Options: o}
+	if o.MaxQueries <= 0 {
+		o.MaxQueries = DefaultMaxQueries
+	}
+	s := &server{Options: o, slots: make(chan struct{}, o.MaxQueries)}
 	r := chi.NewRouter()
 	r.Use(s.recoverer)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -187,6 +193,13 @@ func (s *server) needStore(next http.Handler) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "The console has no store: set store = sink.<type>.<name> in the console block.")
 			return
 		}
+		select {
+		case s.slots <- struct{}{}:
+		case <-r.Context().Done():
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("The store is busy with %d other requests and this one waited for the request timeout of %s: try again.", cap(s.slots), s.RequestTimeout))
+			return
+		}
+		defer func() { <-s.slots }()
 		next.ServeHTTP(w, r)
 	})
 }
