@@ -28,7 +28,8 @@ type recordingStore struct {
 	mu      sync.Mutex
 	queries []store.Query
 	err     error
-	block   bool // wait for the request's context to end
+	block   bool          // wait for the request's context to end
+	hold    chan struct{} // wait for this to close, whatever the context
 	panics  bool
 	saved   map[string]store.SavedFilter
 }
@@ -39,6 +40,9 @@ func (s *recordingStore) record(ctx context.Context, q store.Query) error {
 	s.mu.Unlock()
 	if s.panics {
 		panic("induced")
+	}
+	if s.hold != nil {
+		<-s.hold
 	}
 	if s.block {
 		<-ctx.Done()
@@ -458,26 +462,29 @@ func TestSecret(t *testing.T) {
 
 // Requests over MaxQueries wait for a slot, and give up at the timeout.
 func TestBusy(t *testing.T) {
-	st := &recordingStore{block: true}
+	st := &recordingStore{hold: make(chan struct{})}
 	srv := serve(t, console.Options{Store: st, MaxQueries: 1, RequestTimeout: 300 * time.Millisecond})
 	const q = `{"start": "2026-11-30T10:00:00Z", "end": "2026-11-30T11:00:00Z"}`
-	var wg sync.WaitGroup
-	codes := make([]int, 2)
-	msgs := make([]string, 2)
-	for i := range codes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var body map[string]any
-			codes[i], body = call(t, srv, "POST", api+"/table", q)
-			msgs[i], _ = body["message"].(string)
-		}()
+	first := make(chan int)
+	go func() {
+		code, _ := call(t, srv, "POST", api+"/table", q)
+		first <- code
+	}()
+	for {
+		st.mu.Lock()
+		n := len(st.queries)
+		st.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
-	wg.Wait()
-	if codes[0] != 503 || codes[1] != 503 || len(st.queries) != 1 {
-		t.Errorf("codes %v, %d queries", codes, len(st.queries))
+	code, body := call(t, srv, "POST", api+"/table", q)
+	if code != 503 || !strings.Contains(body["message"].(string), "busy") {
+		t.Errorf("second request: %d %v", code, body)
 	}
-	if !strings.Contains(msgs[0]+msgs[1], "busy") {
-		t.Errorf("messages %q", msgs)
+	close(st.hold)
+	if code := <-first; code != 200 {
+		t.Errorf("first request: %d", code)
 	}
 }
