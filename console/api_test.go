@@ -284,7 +284,7 @@ func TestStoreErrors(t *testing.T) {
 		{"limit", &recordingStore{err: fmt.Errorf("query: %w", &store.LimitError{Limit: "points", Max: 2000, Got: 5000})}, 400,
 			map[string]any{"limit": "points", "max": 2000.0, "got": 5000.0}},
 		{"invalid", &recordingStore{err: fmt.Errorf("%w: filter: at line 1, column 7: expected a value", store.ErrInvalid)}, 400,
-			map[string]any{"message": "invalid query: filter: at line 1, column 7: expected a value"}},
+			map[string]any{"message": fmt.Errorf("%w: filter: at line 1, column 7: expected a value", store.ErrInvalid).Error()}},
 		{"store down", &recordingStore{err: errors.New("connection refused")}, 500,
 			map[string]any{"message": "The store failed to answer: connection refused."}},
 		{"timeout", &recordingStore{block: true}, 503, nil},
