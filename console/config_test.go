@@ -40,9 +40,9 @@ func (queryableSink) DeleteFilter(context.Context, string) error                
 
 func registry() *engine.Registry {
 	r := engine.NewRegistry()
-	r.Register(engine.KindSource, "generate", generate.Spec, generate.New)
-	r.Register(engine.KindSink, "blackhole", blackhole.Spec, blackhole.New)
-	r.Register(engine.KindSink, "mem", &dsl.Spec{}, func(*dsl.Config, engine.Env) (any, hcl.Diagnostics) {
+	r.RegisterSource("generate", generate.Spec, engine.AsSource(generate.New))
+	r.RegisterSink("blackhole", blackhole.Spec, engine.AsSink(blackhole.New))
+	r.RegisterSink("mem", &dsl.Spec{}, func(*dsl.Config, engine.Env) (engine.Sink, hcl.Diagnostics) {
 		return queryableSink{}, nil
 	})
 	return r
