@@ -285,6 +285,8 @@ func TestStoreErrors(t *testing.T) {
 			map[string]any{"limit": "points", "max": 2000.0, "got": 5000.0}},
 		{"invalid", &recordingStore{err: fmt.Errorf("%w: filter: at line 1, column 7: expected a value", store.ErrInvalid)}, 400,
 			map[string]any{"message": fmt.Errorf("%w: filter: at line 1, column 7: expected a value", store.ErrInvalid).Error()}},
+		{"filter", &recordingStore{err: fmt.Errorf("query: %w", &store.InvalidFilterError{Errors: []store.FilterError{{Offset: 6, Line: 1, Column: 7, Message: "expected a value"}}})}, 400,
+			map[string]any{"errors": []any{map[string]any{"offset": 6.0, "line": 1.0, "column": 7.0, "message": "expected a value"}}}},
 		{"store down", &recordingStore{err: errors.New("connection refused")}, 500,
 			map[string]any{"message": "The store failed to answer: connection refused."}},
 		{"timeout", &recordingStore{block: true}, 503, nil},
@@ -297,7 +299,7 @@ func TestStoreErrors(t *testing.T) {
 				t.Fatalf("got %d %v, want %d", code, body, tc.status)
 			}
 			for k, v := range tc.want {
-				if body[k] != v {
+				if !reflect.DeepEqual(body[k], v) {
 					t.Errorf("%s = %v, want %v", k, body[k], v)
 				}
 			}

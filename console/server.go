@@ -227,6 +227,8 @@ type apiError struct {
 	Limit   string `json:"limit,omitempty"` // the limit a request went over
 	Max     int    `json:"max,omitempty"`
 	Got     int    `json:"got,omitempty"`
+	// Errors are a refused filter's mistakes, each with its position.
+	Errors []store.FilterError `json:"errors,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -247,9 +249,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // out of time is 503, the rest 500.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var le *store.LimitError
+	var fe *store.InvalidFilterError
 	switch {
 	case errors.As(err, &le):
-		writeJSON(w, http.StatusBadRequest, apiError{Message: le.Error(), Limit: le.Limit, Max: le.Max, Got: le.Got})
+		writeJSON(w, http.StatusBadRequest, apiError{Message: fmt.Sprintf("The request is %s.", le.Error()), Limit: le.Limit, Max: le.Max, Got: le.Got})
+	case errors.As(err, &fe):
+		writeJSON(w, http.StatusBadRequest, apiError{Message: err.Error(), Errors: fe.Errors})
 	case errors.Is(err, store.ErrInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
