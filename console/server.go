@@ -71,7 +71,6 @@ type server struct {
 	slots chan struct{} // one per store request running
 }
 
-
 // Handler returns the console: the web console (its pages and assets),
 // /healthz, and the API under /api/v0/ (authenticated when Auth says so).
 func Handler(o Options) http.Handler {
