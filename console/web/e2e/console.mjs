@@ -56,8 +56,10 @@ try {
   const rate = Number(await page.getAttribute('[data-testid=flow-rate]', 'data-value'));
   check(rate > 0, `the flow rate is ${rate}`);
   console.log(`metric first-load domcontentloaded=${nav.dcl}ms load=${nav.load}ms flow-rate-shown=${shown}ms`);
-  await page.waitForSelector('.card.rate canvas');
-  await page.waitForTimeout(500);
+  await page.waitForSelector('.card.rate .sparkline svg');
+  // The top widgets read the one-minute rollup, which fills as minutes end:
+  // wait for it a little, for the screenshot, without failing.
+  await page.waitForSelector('table.top tr', { timeout: 20_000 }).catch(() => {});
   ok(`${rate} flows/s`);
   await shot('home');
 
@@ -170,7 +172,7 @@ try {
   await page.goto(base + '/');
   await page.click('button[aria-label="Switch theme"]');
   check((await page.getAttribute('html', 'data-theme')) === 'dark', 'the theme did not switch');
-  await page.waitForSelector('.card.rate canvas');
+  await page.waitForSelector('.card.rate .sparkline svg');
   await page.waitForTimeout(600);
   await shot('home-dark');
   await page.goto(base + '/visualize?range=last+15+minutes&dims=ExporterAddress&bidir=1&previous=1');

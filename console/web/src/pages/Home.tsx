@@ -1,7 +1,7 @@
 // Home: what the pipeline receives now, at a glance, refreshing on its own.
-import { useMemo, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, ApiError, isAbort, type FlowRate, type TableResult } from '../api';
-import { Chart } from '../components/Chart';
+import { Sparkline } from '../components/Sparkline';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
 import { palette } from '../theme';
@@ -40,27 +40,6 @@ function Card(props: { title: string; class?: string; children: preact.Component
 }
 
 function RateCard({ w }: { w: Loaded<FlowRate> }) {
-  const option = useMemo(() => {
-    const d = w.data;
-    if (!d) return null;
-    return {
-      grid: { left: 48, right: 8, top: 8, bottom: 22 },
-      tooltip: { trigger: 'axis', valueFormatter: (v: number) => fmtRate(v, 'flows') },
-      xAxis: { type: 'time', axisLabel: { hideOverlap: true } },
-      yAxis: { type: 'value', axisLabel: { formatter: (v: number) => si(v, '', '') }, splitNumber: 3 },
-      series: [
-        {
-          type: 'line',
-          name: 'flows/s',
-          showSymbol: false,
-          areaStyle: { opacity: 0.25 },
-          lineStyle: { width: 1.5 },
-          color: palette[0],
-          data: d.time.map((t, i) => [t, d.values[i]]),
-        },
-      ],
-    };
-  }, [w.data]);
   return (
     <Card title="Flows per second" class="rate" error={w.data ? undefined : w.error} loading={!w.data}>
       {w.data && (
@@ -70,7 +49,7 @@ function RateCard({ w }: { w: Loaded<FlowRate> }) {
             <small>flows/s now</small>
             <small class="muted">average of the last {Math.round(w.data.period / 60)} min</small>
           </div>
-          {option && <Chart option={option} height={150} label="Flows per second over the last hour" />}
+          <Sparkline times={w.data.time} values={w.data.values} height={150} format={(v) => fmtRate(v, 'flows')} label="Flows per second over the last hour" />
         </div>
       )}
     </Card>

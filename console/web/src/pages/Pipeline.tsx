@@ -7,7 +7,7 @@ import { usePoll } from '../poll';
 import { count, si } from '../units';
 
 const W = 236;
-const H = 150;
+const H = 124;
 const GX = 64;
 const GY = 18;
 const PAD = 20;
