@@ -36,7 +36,7 @@ $(WEB_DIST): $(WEB_DEPS) $(WEB_SRC) $(wildcard $(WEB)/.gen/stages.txt)
 
 # Unit tests of the console's TypeScript (state and URL, units, time ranges).
 web-test: $(WEB_DEPS)
-	cd $(WEB) && npx vitest run --reporter=dot
+	cd $(WEB) && npx tsc --noEmit && npx vitest run --reporter=dot
 
 run: build
 	$(BIN) run $(PIPELINE)
@@ -60,7 +60,7 @@ test-deps:
 	fi
 
 test: test-deps vet web-test build
-	$(GO) test -count=1 -timeout 30m ./...
+	CONSOLE_SCREENSHOTS=$(CURDIR)/$(WEB)/test-results/screenshots $(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 -timeout 30m ./engine/... ./flow/... ./dsl/... ./internal/... ./stages/... ./exporter/...
 
 bench:
