@@ -74,6 +74,22 @@ try {
   ok(`${n} series, ${rows} rows`);
   await shot('visualize');
 
+  step = 'zoom';
+  const box = await page.locator('.main-chart').boundingBox();
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width * 0.55, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.75, y, { steps: 8 });
+  await page.mouse.move(box.x + box.width * 0.9, y, { steps: 8 });
+  await page.mouse.up();
+  await page.waitForURL(/range=\d{4}-\d\d-\d\d/);
+  const zoomed = new URL(page.url()).searchParams.get('range');
+  await graphReady(page, 'line');
+  await page.goBack();
+  await page.waitForURL((u) => u.searchParams.get('range') === 'last 15 minutes');
+  await graphReady(page, 'line');
+  ok(`zoomed to ${zoomed}, Back returns to the last 15 minutes`);
+
   step = 'visualize sankey';
   await page.click('button:has-text("Sankey")');
   n = await graphReady(page, 'sankey');

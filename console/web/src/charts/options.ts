@@ -104,7 +104,7 @@ export function lineOption(res: LineResult, graph: GraphType, metric: Metric, da
       type: 'value',
       max: pct && !bidir ? 100 : undefined,
       min: pct && bidir ? -100 : undefined,
-      axisLabel: { formatter: (v: number) => fmt(v) },
+      axisLabel: { formatter: (v: number) => (pct ? `${Math.abs(v).toFixed(0)} %` : fmt(v)) },
     },
     series,
   };

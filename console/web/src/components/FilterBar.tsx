@@ -3,6 +3,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, type FilterError, type SavedFilter } from '../api';
 import type { Editor } from '../editor/cm';
+import { byteOffset } from '../filtertext';
+
+const byteLength = (s: string) => byteOffset(s, s.length);
 
 type Mod = typeof import('../editor/cm');
 let mod: Promise<Mod> | null = null;
@@ -19,6 +22,8 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
   const ed = useRef<Editor | null>(null);
   const [draft, setDraft] = useState(value);
   const [errors, setErrors] = useState<FilterError[] | null>([]);
+  const [focused, setFocused] = useState(false);
+  const [submitted, setSubmitted] = useState(false);
   const apply = useRef(onApply);
   apply.current = onApply;
   const draftRef = useRef(draft);
@@ -32,9 +37,16 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
         doc: draftRef.current,
         columns,
         placeholder: 'Filter, like InIfBoundary = external AND Proto = tcp (Enter applies)',
-        onChange: setDraft,
-        onSubmit: (t) => apply.current(t),
+        onChange: (t) => {
+          setDraft(t);
+          setSubmitted(false);
+        },
+        onSubmit: (t) => {
+          setSubmitted(true);
+          apply.current(t);
+        },
         onErrors: setErrors,
+        onFocus: setFocused,
       });
     });
     return () => {
@@ -51,11 +63,23 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
   }, [value]);
 
   const dirty = draft !== value;
+  // While the user types at the end, "expected … got end of filter" is not
+  // a mistake yet: those wait for Enter or for the editor to lose focus.
+  const end = byteLength(draft);
+  const shown = (errors ?? []).filter((e) => submitted || !focused || e.offset < end);
   return (
     <div class="filterwrap">
       <div class="filterbar">
         <div class="editor" ref={el} data-testid="filter" />
-        <button class="primary" onClick={() => onApply(draft)} disabled={!dirty} title="Apply the filter (Enter)">
+        <button
+          class="primary"
+          onClick={() => {
+            setSubmitted(true);
+            onApply(draft);
+          }}
+          disabled={!dirty}
+          title="Apply the filter (Enter)"
+        >
           Apply
         </button>
         <SavedFilters
@@ -67,9 +91,9 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
           }}
         />
       </div>
-      {errors && errors.length > 0 && (
+      {shown.length > 0 && (
         <div class="filter-errors" role="alert" data-testid="filter-errors">
-          {errors.map((e) => (
+          {shown.map((e) => (
             <div>
               Column {e.column}: {e.message}
             </div>

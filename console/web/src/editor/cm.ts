@@ -18,6 +18,7 @@ export interface EditorOptions {
   onChange(text: string): void;
   onSubmit(text: string): void;
   onErrors(errors: FilterError[] | null): void; // null while checking
+  onFocus?(focused: boolean): void;
 }
 
 export interface Editor {
@@ -141,6 +142,7 @@ export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
         keymap.of([{ key: 'Enter', run: submit }, { key: 'Mod-Enter', run: submit }, ...completionKeymap, ...historyKeymap, ...defaultKeymap]),
         EditorView.updateListener.of((u) => {
           if (u.docChanged) o.onChange(u.state.doc.toString());
+          if (u.focusChanged) o.onFocus?.(u.view.hasFocus);
         }),
         EditorView.contentAttributes.of({ 'aria-label': 'Filter', 'data-testid': 'filter-input' }),
         EditorView.theme({
@@ -149,6 +151,7 @@ export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
           '.cm-tooltip': { backgroundColor: 'var(--panel)', border: '1px solid var(--border)', color: 'var(--fg)' },
           '.cm-tooltip-autocomplete ul li[aria-selected]': { backgroundColor: 'var(--accent)', color: 'var(--accent-fg)' },
           '.cm-completionDetail': { color: 'var(--muted)', fontStyle: 'normal', marginLeft: '1em' },
+          '.cm-tooltip-autocomplete ul li[aria-selected] .cm-completionDetail': { color: 'inherit', opacity: '0.85' },
           '.cm-diagnostic-error': { borderLeftColor: 'var(--error)' },
           '.cm-lintRange-error': { backgroundImage: 'none', textDecoration: 'underline wavy var(--error)', textUnderlineOffset: '3px' },
         }),

@@ -286,8 +286,10 @@ function Controls({ state, set, range, dimCols }: { state: VizState; set: (p: Pa
 /** friendly rewrites dimension values as people know them (6 → TCP). */
 function friendly(r: Result | undefined, dims: string[]): Result | undefined {
   if (!r) return r;
-  const cols = dims.map((d) => splitDimension(d).column);
-  const fmt = (vals: string[]) => vals.map((v, i) => (v === 'Other' ? v : valueLabel(cols[i], v)));
+  const split = dims.map(splitDimension);
+  const cols = split.map((d) => d.column);
+  const fmt = (vals: string[]) =>
+    vals.map((v, i) => (v === 'Other' ? v : valueLabel(cols[i], v) + (split[i]?.truncate && v !== '' ? `/${split[i].truncate}` : '')));
   if (r.kind === 'line') return { ...r, data: { ...r.data, series: r.data.series.map((s) => ({ ...s, dimensions: fmt(s.dimensions) })) } };
   if (r.kind === 'table') return { ...r, data: { ...r.data, rows: r.data.rows.map((s) => ({ ...s, dimensions: fmt(s.dimensions) })) } };
   const node = (n: string) => {
@@ -329,8 +331,8 @@ function GraphCard({ state, load, dark, onSpan }: { state: VizState; load: Load;
 
   return (
     <section class="card graph-card" data-testid="graph" data-state={load.loading ? 'loading' : load.error ? 'error' : res ? 'ready' : 'idle'} data-kind={res?.kind} data-series={res?.kind === 'line' ? res.data.series.length : res?.kind === 'sankey' ? res.data.links.length : res?.data.rows.length}>
-      <div class="status">
-        {load.loading ? 'Loading…' : res ? `${res.data.table}${load.took ? ` · ${Math.round(load.took)} ms` : ''}` : ''}
+      <div class="status" title="The table the store read and the time the request took">
+        {load.loading ? 'Loading…' : res ? `${res.data.table}${load.took ? ` · ${Math.round(load.took)} ms` : ''}` : '\u00a0'}
       </div>
       {load.error && <div class="error-box" role="alert">{load.error}</div>}
       {body}
