@@ -13,6 +13,7 @@ const refresh = 10_000;
 interface Loaded<T> {
   data?: T;
   error?: string;
+  status?: number;
   at?: Date;
 }
 
@@ -21,10 +22,10 @@ function useWidget<T>(path: string, ms = refresh): Loaded<T> {
   usePoll(async (signal) => {
     try {
       const data = await api<T>(path, { signal });
-      set({ data, at: new Date() });
+      set({ data, at: new Date(), status: 200 });
     } catch (e) {
       if (isAbort(e)) return;
-      set((old) => ({ ...old, error: e instanceof ApiError ? e.message : String(e) }));
+      set((old) => ({ ...old, error: e instanceof ApiError ? e.message : String(e), status: e instanceof ApiError ? e.status : 0 }));
     }
   }, ms);
   return s;
@@ -92,7 +93,8 @@ function LastFlow() {
   const entries = Object.entries(w.data ?? {}).filter(([, v]) => v !== '' && v !== 0 && v !== null && v !== undefined);
   const received = w.data?.TimeReceived as string | undefined;
   return (
-    <Card title={received ? `Last flow received, ${ago(new Date(received))}` : 'Last flow received'} class="lastflow" error={w.data ? undefined : w.error} loading={!w.data && !w.error}>
+    <Card title={received ? `Last flow received, ${ago(new Date(received))}` : 'Last flow received'} class="lastflow" error={w.data || w.status === 404 ? undefined : w.error} loading={!w.data && !w.error}>
+      {w.status === 404 && <p class="muted">No flow stored yet.</p>}
       <dl class="kv">
         {entries.map(([k, v]) => (
           <>
@@ -118,6 +120,7 @@ function Empty() {
           <b>sFlow</b> to UDP port <code>6343</code>
         </li>
       </ul>
+      <p class="muted">These are the ports of the default pipeline; the pipeline page lists the sources of yours.</p>
       <p>
         Or run the synthetic exporters: <code>make demo</code>, or <code>flowengine exporter -collector 127.0.0.1:2055</code>. The{' '}
         <a href="/pipeline" onClick={onLinkClick}>pipeline page</a> shows whether flows arrive; the{' '}
