@@ -30,6 +30,16 @@ function times(res: LineResult): number[] {
   return res.time.map((t) => Date.parse(t));
 }
 
+/**
+ * complete is how many leading points of res cover steps that ended by now:
+ * the step still running holds a part of its flows and would draw as a drop.
+ */
+export function complete(res: LineResult, now: number = Date.now()): number {
+  let n = res.time.length;
+  while (n > 0 && Date.parse(res.time[n - 1]) + res.step * 1000 > now) n--;
+  return n === 0 ? res.time.length : n;
+}
+
 /** percent turns each series into its share of the sum of its axis, per point. */
 export function percent(series: Series[]): Series[] {
   const sums = new Map<number, number[]>();
@@ -53,8 +63,9 @@ function previousTotal(series: Series[], axis: number): number[] | null {
   return out;
 }
 
-export function lineOption(res: LineResult, graph: GraphType, metric: Metric, dark: boolean): Record<string, unknown> {
-  const ts = times(res);
+export function lineOption(res: LineResult, graph: GraphType, metric: Metric, dark: boolean, now: number = Date.now()): Record<string, unknown> {
+  const n = complete(res, now);
+  const ts = times(res).slice(0, n);
   const pct = graph === 'stacked100';
   const stacked = graph === 'stacked' || pct;
   const direct = res.series.filter((s) => s.axis <= 2);
@@ -73,7 +84,7 @@ export function lineOption(res: LineResult, graph: GraphType, metric: Metric, da
     areaStyle: stacked ? { opacity: 0.85 } : undefined,
     color: colorOf(c, s),
     emphasis: { focus: 'series' },
-    data: s.values.map((v, i) => [ts[i], s.axis === 2 ? -v : v]),
+    data: ts.map((t, i) => [t, s.axis === 2 ? -s.values[i] : s.values[i]]),
   }));
   if (!pct) {
     for (const axis of [3, 4]) {
@@ -87,7 +98,7 @@ export function lineOption(res: LineResult, graph: GraphType, metric: Metric, da
         lineStyle: { width: 1.5, type: 'dashed' },
         color: dark ? '#c8ced6' : '#4b5563',
         z: 5,
-        data: p.map((v, i) => [ts[i], axis === 4 ? -v : v]),
+        data: ts.map((t, i) => [t, axis === 4 ? -p[i] : p[i]]),
       });
     }
   }
@@ -112,11 +123,11 @@ export function lineOption(res: LineResult, graph: GraphType, metric: Metric, da
 
 /** smallOption draws one series (and its reverse) for the grid of graphs. */
 export function smallOption(res: LineResult, s: Series, rev: Series | undefined, color: string, metric: Metric, max: number): Record<string, unknown> {
-  const ts = times(res);
+  const ts = times(res).slice(0, complete(res));
   const series: Record<string, unknown>[] = [
-    { type: 'line', name: seriesName(s), showSymbol: false, areaStyle: { opacity: 0.5 }, lineStyle: { width: 1 }, color, data: s.values.map((v, i) => [ts[i], v]) },
+    { type: 'line', name: seriesName(s), showSymbol: false, areaStyle: { opacity: 0.5 }, lineStyle: { width: 1 }, color, data: ts.map((t, i) => [t, s.values[i]]) },
   ];
-  if (rev) series.push({ type: 'line', name: seriesName(rev), showSymbol: false, areaStyle: { opacity: 0.3 }, lineStyle: { width: 1 }, color, data: rev.values.map((v, i) => [ts[i], -v]) });
+  if (rev) series.push({ type: 'line', name: seriesName(rev), showSymbol: false, areaStyle: { opacity: 0.3 }, lineStyle: { width: 1 }, color, data: ts.map((t, i) => [t, -rev.values[i]]) });
   return {
     grid: { left: 56, right: 8, top: 6, bottom: 20 },
     tooltip: { trigger: 'axis', confine: true, valueFormatter: (v: number) => rate(Math.abs(v), metric) },

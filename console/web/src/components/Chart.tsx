@@ -55,7 +55,7 @@ export function Chart({ option, height, onSpan, class: cls, label }: ChartProps)
   useEffect(() => {
     const c = chart.current;
     if (!c) return;
-    const brush = onSpan ? { brush: { xAxisIndex: 0, brushType: 'lineX', brushMode: 'single', transformable: false, brushStyle: { color: 'rgba(90,162,240,0.2)', borderColor: 'rgba(90,162,240,0.8)' } } } : {};
+    const brush = onSpan ? { brush: { xAxisIndex: 0, brushType: 'lineX', brushMode: 'single', transformable: false, toolbox: [], brushStyle: { color: 'rgba(90,162,240,0.2)', borderColor: 'rgba(90,162,240,0.8)' } } } : {};
     c.setOption({ backgroundColor: 'transparent', animation: false, ...brush, ...option }, { notMerge: true });
     if (onSpan) {
       c.dispatchAction({ type: 'takeGlobalCursor', key: 'brush', brushOption: { brushType: 'lineX', brushMode: 'single' } });
