@@ -14,3 +14,13 @@ describe('labels', () => {
     expect(label(['', ''])).toBe('(unknown)');
   });
 });
+
+import { condition } from './labels';
+
+describe('condition', () => {
+  it('quotes what needs it', () => {
+    expect(condition('SrcAS', '15169')).toBe('SrcAS = 15169');
+    expect(condition('ExporterAddress', '2001:db8::1')).toBe('ExporterAddress = 2001:db8::1');
+    expect(condition('InIfDescription', "Transit: O'Neil \\ co")).toBe("InIfDescription = 'Transit: O\\'Neil \\\\ co'");
+  });
+});

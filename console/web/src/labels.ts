@@ -22,3 +22,9 @@ export function valueLabel(column: string, v: string): string {
   if (/AS$/.test(column) && /^\d+$/.test(v)) return `AS${v}`;
   return v;
 }
+
+/** condition writes the filter that keeps one value of a column. */
+export function condition(column: string, value: string): string {
+  if (/^[A-Za-z0-9_.:\/-]+$/.test(value)) return `${column} = ${value}`;
+  return `${column} = '${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}

@@ -63,12 +63,12 @@ function previousTotal(series: Series[], axis: number): number[] | null {
   return out;
 }
 
-export function lineOption(res: LineResult, graph: GraphType, metric: Metric, dark: boolean, now: number = Date.now()): Record<string, unknown> {
+export function lineOption(res: LineResult, graph: GraphType, metric: Metric, dark: boolean, now: number = Date.now(), hidden: Set<string> = new Set()): Record<string, unknown> {
   const n = complete(res, now);
   const ts = times(res).slice(0, n);
   const pct = graph === 'stacked100';
   const stacked = graph === 'stacked' || pct;
-  const direct = res.series.filter((s) => s.axis <= 2);
+  const direct = res.series.filter((s) => s.axis <= 2 && !hidden.has(seriesName(s)));
   const shown = pct ? percent(direct) : direct;
   const c = colors(res.series);
   const bidir = res.series.some((s) => s.axis === 2);
@@ -88,7 +88,7 @@ export function lineOption(res: LineResult, graph: GraphType, metric: Metric, da
   }));
   if (!pct) {
     for (const axis of [3, 4]) {
-      const p = previousTotal(res.series, axis);
+      const p = previousTotal(res.series.filter((s) => !hidden.has(seriesName(s))), axis);
       if (!p) continue;
       series.push({
         type: 'line',

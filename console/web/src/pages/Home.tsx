@@ -5,7 +5,7 @@ import { Sparkline } from '../components/Sparkline';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
 import { palette } from '../theme';
-import { label as fmtLabel, protoName } from '../labels';
+import { condition, label as fmtLabel, protoName } from '../labels';
 import { ago, rate as fmtRate, si } from '../units';
 
 const refresh = 10_000;
@@ -57,7 +57,13 @@ function RateCard({ w }: { w: Loaded<FlowRate> }) {
   );
 }
 
-function TopCard({ title, path, label }: { title: string; path: string; label?: (v: string) => string }) {
+/** explore links a row of a widget to the visualize page, filtered on it. */
+function explore(column: string, value: string, dims: string): string {
+  const q = new URLSearchParams({ range: 'last hour', dims, filter: condition(column, value) });
+  return '/visualize?' + q.toString();
+}
+
+function TopCard({ title, path, label, column, dims }: { title: string; path: string; label?: (v: string) => string; column: string; dims: string }) {
   const w = useWidget<TableResult>(path);
   const rows = w.data?.rows ?? [];
   const sum = rows.reduce((a, r) => a + r.avg, 0);
@@ -70,9 +76,11 @@ function TopCard({ title, path, label }: { title: string; path: string; label?: 
           <tbody>
             {rows.map((r, i) => (
               <tr>
-                <td class="name" title={fmtLabel(r.dimensions, label)}>
+                <td class="name" title={`${fmtLabel(r.dimensions, label)}: explore`}>
                   <span class="swatch" style={{ background: palette[i % palette.length] }} />
-                  {fmtLabel(r.dimensions, label)}
+                  <a href={explore(column, r.dimensions[r.dimensions.length - 1], dims)} onClick={onLinkClick}>
+                    {fmtLabel(r.dimensions, label)}
+                  </a>
                 </td>
                 <td class="bar">
                   <span style={{ width: `${sum ? (100 * r.avg) / sum : 0}%`, background: palette[i % palette.length] }} />
@@ -139,10 +147,10 @@ export function Home() {
       <div class="grid-home">
         <RateCard w={rate} />
         <LastFlow />
-        <TopCard title="Top exporters" path="console/widgets/exporters" />
-        <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} />
-        <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" />
-        <TopCard title="Top protocols" path="console/widgets/top/Proto" label={protoName} />
+        <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" />
+        <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} column="SrcAS" dims="DstAS" />
+        <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" column="DstCountry" dims="DstAS" />
+        <TopCard title="Top protocols" path="console/widgets/top/Proto" label={protoName} column="Proto" dims="DstPort" />
       </div>
     </div>
   );

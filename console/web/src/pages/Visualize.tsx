@@ -310,12 +310,19 @@ function friendly(r: Result | undefined, dims: string[]): Result | undefined {
 
 function GraphCard({ state, load, dark, onSpan }: { state: VizState; load: Load; dark: boolean; onSpan: (a: number, b: number) => void }) {
   const res = useMemo(() => friendly(load.result, state.dimensions), [load.result]);
+  const [hidden, setHidden] = useState<Set<string>>(new Set());
+  const toggle = (name: string) =>
+    setHidden((h) => {
+      const n = new Set(h);
+      if (!n.delete(name)) n.add(name);
+      return n;
+    });
   const option = useMemo(() => {
     if (!res) return null;
-    if (res.kind === 'line' && state.graph !== 'grid') return lineOption(res.data, state.graph, state.metric, dark);
+    if (res.kind === 'line' && state.graph !== 'grid') return lineOption(res.data, state.graph, state.metric, dark, Date.now(), hidden);
     if (res.kind === 'sankey') return sankeyOption(res.data, state.metric);
     return null;
-  }, [res, state.graph, state.metric, dark]);
+  }, [res, state.graph, state.metric, dark, hidden]);
 
   const empty =
     res &&
@@ -337,7 +344,7 @@ function GraphCard({ state, load, dark, onSpan }: { state: VizState; load: Load;
       {load.error && <div class="error-box" role="alert">{load.error}</div>}
       {body}
       {res?.kind === 'line' && state.graph !== 'grid' && !empty && <div class="hint">Drag across the graph to zoom in; Back zooms out.</div>}
-      {res && !empty && <StatsTable res={res} metric={state.metric} dims={state.dimensions} />}
+      {res && !empty && <StatsTable res={res} metric={state.metric} dims={state.dimensions} hidden={res.kind === 'line' ? hidden : undefined} onToggle={res.kind === 'line' && state.graph !== 'grid' ? toggle : undefined} />}
     </section>
   );
 }
@@ -364,7 +371,7 @@ function Smalls({ res, metric }: { res: LineResult; metric: Metric }) {
   );
 }
 
-function StatsTable({ res, metric, dims }: { res: Result; metric: Metric; dims: string[] }) {
+function StatsTable({ res, metric, dims, hidden, onToggle }: { res: Result; metric: Metric; dims: string[]; hidden?: Set<string>; onToggle?: (name: string) => void }) {
   const rows: (Series | { dimensions: string[]; axis: number; min: number; max: number; avg: number; p95: number; total: number })[] =
     res.kind === 'line' ? res.data.series : res.data.rows;
   const c = colors(rows as Series[]);
@@ -388,7 +395,11 @@ function StatsTable({ res, metric, dims }: { res: Result; metric: Metric; dims: 
         </thead>
         <tbody>
           {rows.map((r) => (
-            <tr class={r.axis >= 3 ? 'prev' : ''}>
+            <tr
+              class={(r.axis >= 3 ? 'prev' : '') + (hidden?.has(seriesName(r)) ? ' off' : '') + (onToggle && r.axis <= 2 ? ' toggles' : '')}
+              onClick={onToggle && r.axis <= 2 ? () => onToggle(seriesName(r)) : undefined}
+              title={onToggle && r.axis <= 2 ? 'Click to hide or show this series' : undefined}
+            >
               {(r.dimensions.length ? r.dimensions : ['Total']).map((d, i) => (
                 <td>
                   {i === 0 && <span class="swatch" style={{ background: colorOf(c, r) }} />}
