@@ -100,6 +100,8 @@ export class ApiError extends Error {
     public status: number,
     message: string,
     public limit?: string,
+    public max?: number,
+    public got?: number,
   ) {
     super(message);
   }
@@ -188,12 +190,12 @@ export async function api<T>(path: string, opts: { method?: string; body?: unkno
     body = undefined;
   }
   if (!r.ok) {
-    const b = body as { message?: string; limit?: string } | undefined;
+    const b = body as { message?: string; limit?: string; max?: number; got?: number } | undefined;
     if (r.status === 401) {
       connection.needToken = true;
       notify();
     }
-    throw new ApiError(r.status, b?.message ?? `The server answered ${r.status} ${r.statusText}.`, b?.limit);
+    throw new ApiError(r.status, b?.message ?? `The server answered ${r.status} ${r.statusText}.`, b?.limit, b?.max, b?.got);
   }
   return body as T;
 }

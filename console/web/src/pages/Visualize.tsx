@@ -53,7 +53,22 @@ interface Load {
   loading: boolean;
   error?: string;
   filterError?: string;
+  limit?: string; // the limit the request went over: its field shows the error
+  limitMessage?: string;
   took?: number;
+}
+
+/** limitMessage says which setting went over a limit of the store, and how far. */
+function limitMessage(limit: string, max?: number, got?: number): string | undefined {
+  switch (limit) {
+    case 'range_days':
+      return `This range spans ${got} days; the console answers at most ${max}: narrow it.`;
+    case 'dimensions':
+      return `${got} dimensions; at most ${max}: remove some.`;
+    case 'limit':
+      return `Top ${got} is over the most the console answers, ${max}.`;
+  }
+  return undefined;
 }
 
 const relative = (r: string) => /^(last|past|previous|today|\d)|now/i.test(r.trim());
@@ -94,8 +109,10 @@ export function Visualize() {
       } catch (e) {
         if (isAbort(e)) return;
         const msg = e instanceof ApiError ? e.message : String(e);
-        const isFilter = state.filter !== '' && /filter/i.test(msg);
-        setLoad((l) => ({ ...l, loading: false, error: isFilter ? undefined : msg, filterError: isFilter ? msg : undefined }));
+        const limit = e instanceof ApiError ? e.limit : undefined;
+        const fieldMsg = e instanceof ApiError && limit ? limitMessage(limit, e.max, e.got) : undefined;
+        const isFilter = !limit && state.filter !== '' && /filter/i.test(msg);
+        setLoad((l) => ({ ...l, loading: false, error: isFilter ? undefined : msg, filterError: isFilter ? msg : undefined, limit, limitMessage: fieldMsg }));
       }
     }, 250);
     return () => clearTimeout(t);
@@ -117,7 +134,7 @@ export function Visualize() {
   const dimCols = columns.filter((c) => c.dimension);
   return (
     <div class="viz">
-      <Controls state={state} set={set} range={range} dimCols={dimCols} />
+      <Controls state={state} set={set} range={range} dimCols={dimCols} limitError={load.limit ? { limit: load.limit, message: load.limitMessage ?? load.error ?? '' } : undefined} />
       <div class="vizmain">
         <FilterBar
           value={state.filter}
@@ -142,7 +159,20 @@ function Field(props: { label: string; children: preact.ComponentChildren; for?:
   );
 }
 
-function Controls({ state, set, range, dimCols }: { state: VizState; set: (p: Partial<VizState>, push?: boolean) => void; range: ReturnType<typeof parseRange>; dimCols: ColumnInfo[] }) {
+function Controls({
+  state,
+  set,
+  range,
+  dimCols,
+  limitError,
+}: {
+  state: VizState;
+  set: (p: Partial<VizState>, push?: boolean) => void;
+  range: ReturnType<typeof parseRange>;
+  dimCols: ColumnInfo[];
+  limitError?: { limit: string; message: string };
+}) {
+  const over = (l: string) => (limitError?.limit === l ? <span class="err">{limitError.message}</span> : null);
   const [rangeText, setRangeText] = useState(state.range);
   useEffect(() => setRangeText(state.range), [state.range]);
   const typed = parseRange(rangeText);
@@ -168,6 +198,7 @@ function Controls({ state, set, range, dimCols }: { state: VizState; set: (p: Pa
         ) : (
           <span class="hint">{formatRange(typed)}</span>
         )}
+        {over('range_days')}
         <div class="presets">
           {presets.map((p) => (
             <button class={state.range === p ? 'on' : ''} onClick={() => set({ range: p }, true)}>
@@ -236,6 +267,7 @@ function Controls({ state, set, range, dimCols }: { state: VizState; set: (p: Pa
           </select>
         )}
         {state.graph === 'sankey' && state.dimensions.length < 2 && <span class="err">A sankey needs two dimensions or more.</span>}
+        {over('dimensions')}
       </Field>
 
       <Field label="Metric" for="metric">
@@ -268,6 +300,7 @@ function Controls({ state, set, range, dimCols }: { state: VizState; set: (p: Pa
             if (Number.isInteger(n) && n >= 1) set({ limit: Math.min(n, maxLimit) });
           }}
         />
+        {over('limit')}
       </Field>
 
       <div class="checks">
