@@ -104,3 +104,13 @@ function App() {
 }
 
 render(<App />, document.getElementById('app')!);
+
+// Once the first page shows, fetch the rest while the user reads it, so
+// that the visualize page opens at once.
+const warm = () => {
+  void import('./pages/Visualize');
+  void import('./charts/echarts');
+  void import('./editor/cm');
+};
+if ('requestIdleCallback' in window) requestIdleCallback(() => setTimeout(warm, 1000));
+else setTimeout(warm, 2000);
