@@ -329,3 +329,28 @@ func TestComplete(t *testing.T) {
 		}
 	}
 }
+
+func TestSetText(t *testing.T) {
+	var r flow.Record
+	for _, tc := range []struct{ col, text string }{
+		{"SrcMAC", "00:11:22:33:44:55"}, {"DstMAC", "73588229205"}, {"TimeReceived", "2026-11-30T10:00:00Z"},
+		{"TimeFlowStart", "1795000000"}, {"TimeFlowEnd", "2026-11-30 10:00:01.5+00"}, {"SrcAddr", "0:0:0:0:0:ffff:c000:201"},
+		{"DstAddr", "::"}, {"NextHop", ""}, {"InIfBoundary", "external"}, {"OutIfBoundary", ""},
+	} {
+		c, _ := flow.ColumnByName(tc.col)
+		if err := setText(&r, c, tc.text); err != nil {
+			t.Errorf("setText(%s, %q): %v", tc.col, tc.text, err)
+		}
+	}
+	want := flow.Record{SrcMAC: 0x001122334455, DstMAC: 0x1122334455, TimeReceived: t0, TimeFlowStart: time.Unix(1795000000, 0).UTC(),
+		TimeFlowEnd: t0.Add(1500 * time.Millisecond), SrcAddr: netip.MustParseAddr("192.0.2.1"), InIfBoundary: flow.BoundaryExternal}
+	if diff := cmp.Diff(want, r, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("record (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct{ col, text string }{{"SrcMAC", "00:11"}, {"SrcAS", "x"}, {"TimeReceived", "yesterday"}, {"SrcAddr", "nope"}, {"InIfBoundary", "outside"}} {
+		c, _ := flow.ColumnByName(tc.col)
+		if err := setText(&r, c, tc.text); err == nil {
+			t.Errorf("setText(%s, %q): no error", tc.col, tc.text)
+		}
+	}
+}
