@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -252,7 +253,7 @@ func TestWidgets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fr.Rate != 1.0/300 || fr.Period != 300 || fr.Step != 60 || len(fr.Values) != 60 || len(fr.Time) != 60 || fr.Values[1] != 10.0/60 || fr.Values[57] != 1.0/60 {
+	if math.Abs(fr.Rate-1.0/300) > 1e-15 || fr.Period != 300 || fr.Step != 60 || len(fr.Values) != 60 || len(fr.Time) != 60 || fr.Values[1] != 10.0/60 || fr.Values[57] != 1.0/60 {
 		t.Errorf("flow rate %+v", fr)
 	}
 
