@@ -315,6 +315,7 @@ func TestComplete(t *testing.T) {
 			{Label: "Et-9", Detail: "InIfName seen in the last day", Kind: "value"},
 		}},
 		{"InIfName IN ('x", []Completion{{Label: "'xe 1'", Detail: "InIfName seen in the last day", Kind: "value"}}},
+		{"InIfName = 'et-0/0/2", []Completion{{Label: "'et-0/0/2'", Detail: "InIfName seen in the last day", Kind: "value"}}},
 		{"SrcAS = as1", []Completion{{Label: "AS100", Detail: "SrcAS seen in the last day", Kind: "value"}}},
 		{"SrcAS = 4", []Completion{{Label: "AS400", Detail: "SrcAS seen in the last day", Kind: "value"}}},
 		{"InIfBoundary = e", []Completion{{Label: "external", Detail: "interface facing outside the network", Kind: "value"}}},
