@@ -137,10 +137,6 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 		n.Impl = impl
 	}
 
-	if p.Console != nil {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Console not available",
-			Detail: "This version of flowengine has no web console yet; the console block is ignored.", Subject: p.Console.DeclRange.Ptr()})
-	}
 	diags = append(diags, g.link(nodes)...)
 	if diags.HasErrors() {
 		return g, dsl.Dedupe(diags)

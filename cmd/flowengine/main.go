@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -22,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/flowengine/flowengine/console"
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
-	"github.com/flowengine/flowengine/flow/flowpb"
 	_ "github.com/flowengine/flowengine/stages/all"
 )
 
@@ -32,11 +31,13 @@ import (
 var version = "dev"
 
 const usage = `flowengine collects network flows (NetFlow v5/v9, IPFIX, sFlow), enriches
-them and delivers them to files, Kafka and ClickHouse, as pipeline files say.
+them, stores them in DuckDB or ClickHouse or delivers them to Kafka and files,
+and serves a console API over the store, as pipeline files say.
 
 Usage:
-  flowengine run      [-var k=v] [-var-file F] FILE|DIR...   provision, then run until signalled
-  flowengine validate [-var k=v] [-var-file F] FILE|DIR...   check pipeline files
+  flowengine run      [-var k=v] [-var-file F] FILE|DIR...   provision, then run (and serve the console) until signalled
+                      [-listen ADDR] [-console-listen ADDR]  override the metrics and console addresses
+  flowengine validate [-var k=v] [-var-file F] FILE|DIR...   check pipeline files (stages and console)
   flowengine plan     [-detailed-exitcode] FILE|DIR...       preview provisioning (Kafka topics, ClickHouse tables)
   flowengine graph    [-format text|dot|mermaid] FILE|DIR... print the compiled graph
   flowengine stages   [TYPE]                                 document every stage type and its attributes
@@ -131,26 +132,30 @@ func (v *varFlags) register(fs *flag.FlagSet) {
 	fs.Var(listFlag{&v.files}, "var-file", "read variables from an HCL file (repeatable)")
 }
 
-// load parses and compiles pipeline files, printing diagnostics. ok is false
-// when there were errors.
-func load(paths []string, vars varFlags, stderr io.Writer, opts engine.CompileOptions) (*engine.Graph, bool) {
+// load parses and compiles pipeline files and decodes the console block,
+// printing diagnostics. ok is false when there were errors; con is nil when
+// the pipeline has no console.
+func load(paths []string, vars varFlags, stderr io.Writer, opts engine.CompileOptions) (g *engine.Graph, con *console.Config, ok bool) {
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "flowengine: no pipeline file given")
-		return nil, false
+		return nil, nil, false
 	}
 	p, diags := dsl.LoadFiles(paths, dsl.LoadOptions{Vars: vars.vars, VarFiles: vars.files, Environ: os.Environ()})
-	var g *engine.Graph
 	if p != nil && !diags.HasErrors() {
 		var d hcl.Diagnostics
 		g, d = engine.Compile(p, opts)
 		diags = append(diags, d...)
+		con, d = console.Decode(p, g)
+		diags = dsl.Dedupe(append(diags, d...))
 	} else if p != nil {
-		// Report stage problems too, all at once.
-		_, d := engine.Compile(p, engine.CompileOptions{Registry: opts.Registry})
+		// Report stage and console problems too, all at once.
+		gg, d := engine.Compile(p, engine.CompileOptions{Registry: opts.Registry})
+		diags = append(diags, d...)
+		_, d = console.Decode(p, gg)
 		diags = dsl.Dedupe(append(diags, d...))
 	}
 	printDiags(stderr, p, diags)
-	return g, !diags.HasErrors()
+	return g, con, !diags.HasErrors()
 }
 
 func printDiags(w io.Writer, p *dsl.Pipeline, diags hcl.Diagnostics) {
@@ -179,9 +184,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	g, con, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
 	if !ok {
 		return 1
+	}
+	if con != nil {
+		fmt.Fprintf(stdout, "The pipeline is valid: %d stages, and a console on %s over %s.\n", len(g.Nodes), con.Listen, con.StoreID)
+		return 0
 	}
 	fmt.Fprintf(stdout, "The pipeline is valid: %d stages.\n", len(g.Nodes))
 	return 0
@@ -203,7 +212,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var vars varFlags
 	vars.register(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	listen := fs.String("listen", "", "override the pipeline's metrics/API listen address")
+	listen := fs.String("listen", "", "override the pipeline's metrics listen address")
+	consoleListen := fs.String("console-listen", "", "override the console's listen address")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -211,7 +221,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The log level comes from the pipeline; parse once to know it.
 	logger := newLogger(stderr, "info", *logFormat)
-	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics, Logger: logger})
+	g, con, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics, Logger: logger})
 	if !ok {
 		return 1
 	}
@@ -226,10 +236,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The pipeline stops once the console has answered what it was asked
+	// (its store is one of the pipeline's sinks).
+	ctx, stopPipeline := context.WithCancel(context.Background())
+	defer stopPipeline()
 
-	provCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	provCtx, cancel := context.WithTimeout(sigCtx, 5*time.Minute)
 	err := g.Provision(provCtx)
 	cancel()
 	if err != nil {
@@ -248,30 +262,51 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			logger.Error("cannot listen for metrics and API", "address", addr, "error", err)
 			return 1
 		}
-		srv := &http.Server{Handler: apiHandler(rt), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: console.OpsHandler(rt, metrics), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		logger.Info("serving metrics and API", "address", ln.Addr().String())
 	}
+	var consoleSrv *http.Server
+	if con != nil {
+		caddr := con.Listen
+		if *consoleListen != "" {
+			caddr = *consoleListen
+		}
+		ln, err := net.Listen("tcp", caddr)
+		if err != nil {
+			logger.Error("cannot listen for the console", "address", caddr, "error", err)
+			return 1
+		}
+		clog := logger.With("component", "console")
+		consoleSrv = &http.Server{Handler: console.Handler(con.NewOptions(rt, clog)),
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(clog.Handler(), slog.LevelWarn)}
+		go func() { _ = consoleSrv.Serve(ln) }()
+		defer consoleSrv.Close()
+		auth := "none"
+		switch {
+		case con.Auth.Token != "":
+			auth = "token"
+		case con.Auth.UserHeader != "":
+			auth = "header " + con.Auth.UserHeader
+		}
+		logger.Info("serving the console", "url", "http://"+ln.Addr().String()+"/", "store", con.StoreID.String(), "auth", auth)
+	}
+	go func() {
+		<-sigCtx.Done()
+		if consoleSrv != nil {
+			shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = consoleSrv.Shutdown(shCtx)
+			cancel()
+		}
+		stopPipeline()
+	}()
 	if err := rt.Run(ctx); err != nil {
 		logger.Error("pipeline stopped with an error", "error", err)
 		return 1
 	}
 	return 0
-}
-
-// apiHandler serves the runtime's endpoints (/metrics, /healthz,
-// /api/v0/pipeline) and the flow schema versions (/api/v0/schemas.json).
-func apiHandler(rt *engine.Runtime) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", rt.Handler())
-	mux.HandleFunc("GET /api/v0/schemas.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(flowpb.Schemas())
-	})
-	return mux
 }
 
 func cmdPlan(args []string, stdout, stderr io.Writer) int {
@@ -283,7 +318,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	g, _, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
 	if !ok {
 		return 1
 	}
@@ -312,7 +347,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	g, _, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
 	if !ok {
 		return 1
 	}
@@ -352,6 +387,12 @@ func cmdStages(args []string, stdout io.Writer) int {
 		fmt.Fprint(stdout, dsl.PipelineSpec().Doc("  "))
 		fmt.Fprintln(stdout)
 		fmt.Fprintln(stdout, "Every stage also takes: input (references), buffer (batches), when_full (\"block\" or \"drop\"), workers.")
+	}
+	if filter == "" || filter == "console" {
+		found = true
+		fmt.Fprintln(stdout, "console")
+		fmt.Fprint(stdout, console.Spec().Doc("  "))
+		fmt.Fprintln(stdout)
 	}
 	if !found {
 		fmt.Fprintf(os.Stderr, "flowengine stages: no stage type %q\n", filter)

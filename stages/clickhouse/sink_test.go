@@ -442,7 +442,7 @@ func TestLowCardinality(t *testing.T) {
 	ctx := clickhouse.Context(context.Background(), clickhouse.WithSettings(clickhouse.Settings{"allow_experimental_low_cardinality_type": 1}))
 	var defs []string
 	for _, c := range flow.Columns {
-		typ := c.ClickHouse
+		typ := clickhouseType(c)
 		switch c.Kind {
 		case flow.KindAddr:
 			typ = "FixedString(16)"
@@ -675,7 +675,7 @@ func BenchmarkBuild(b *testing.B) {
 			encode := func() {
 				buf.Reset()
 				for _, cb := range rb.cols {
-					t := cb.col.ClickHouse
+					t := clickhouseType(cb.col)
 					switch cb.col.Kind {
 					case flow.KindString:
 						if t == "LowCardinality(String)" {
