@@ -39,10 +39,11 @@ type ClickHouseServer struct {
 	bin  string   // the server program
 	args []string // its arguments
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{}
-	exitErr error // how the process ended, once done is closed
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	exitErr  error // how the process ended, once done is closed
+	logStart int64 // size of error.log when the process started
 }
 
 // StartClickHouse starts a ClickHouse server for the test on free ports and
@@ -152,6 +153,10 @@ func (s *ClickHouseServer) Start() error {
 		close(done)
 	}()
 	s.cmd, s.done = cmd, done
+	s.logStart = 0
+	if fi, err := os.Stat(filepath.Join(s.Dir, "error.log")); err == nil {
+		s.logStart = fi.Size()
+	}
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -224,6 +229,36 @@ func (s *ClickHouseServer) stopLocked() {
 	s.cmd = nil
 }
 
+// Aborting reports whether the running server logged a fatal error since it
+// started: it is about to die. libchdb (26.7) aborts after some client
+// errors that clickhouse-server survives, such as a refused login over the
+// native protocol, and takes seconds to end while refusing connections.
+func (s *ClickHouseServer) Aborting() bool {
+	s.mu.Lock()
+	start := s.logStart
+	s.mu.Unlock()
+	f, err := os.Open(filepath.Join(s.Dir, "error.log"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	data, _ := io.ReadAll(io.NewSectionReader(f, start, 1<<30))
+	return strings.Contains(string(data), "<Fatal>")
+}
+
+// Restart kills the server at once (SIGKILL, for one that is aborting) and
+// starts it again on the same ports and data.
+func (s *ClickHouseServer) Restart() error {
+	s.mu.Lock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		s.cmd = nil
+	}
+	s.mu.Unlock()
+	return s.Start()
+}
+
 // Close stops the server and removes its directory.
 func (s *ClickHouseServer) Close() {
 	s.Stop()
@@ -249,8 +284,8 @@ func (s *ClickHouseServer) Alive() error {
 	}
 	select {
 	case <-s.done:
-		return fmt.Errorf("ClickHouse %s server (pid %d) died: %v; last lines of its log:\n%s",
-			s.Version, s.cmd.Process.Pid, s.exitErr, s.Log(10))
+		return fmt.Errorf("ClickHouse %s server (pid %d) died: %v; its log:\n%s",
+			s.Version, s.cmd.Process.Pid, s.exitErr, s.crashLog())
 	default:
 		return nil
 	}
@@ -281,6 +316,23 @@ func (s *ClickHouseServer) CPUTime() time.Duration {
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(utime+stime) * 10 * time.Millisecond // clock ticks of 1/100 s
+}
+
+// crashLog returns the start of the fatal error the server logged as it
+// died (the message and the top of its stack), or the end of its logs.
+func (s *ClickHouseServer) crashLog() string {
+	data, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "<Fatal>") {
+			lines = lines[i:]
+			if len(lines) > 12 {
+				lines = lines[:12]
+			}
+			return strings.Join(lines, "\n")
+		}
+	}
+	return s.Log(10)
 }
 
 // Log returns the last n lines of the server's error log and of its output
