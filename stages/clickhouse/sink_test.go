@@ -590,7 +590,9 @@ func testRunAgainAfterFailure(t *testing.T, srv *chServer) {
 // TestServerRestartedBetweenInserts: the connection kept from the first
 // INSERT is dead after a restart; the second INSERT takes a new one at
 // once, without a failed attempt.
-func TestServerRestartedBetweenInserts(t *testing.T) { forEachServer(t, testServerRestartedBetweenInserts) }
+func TestServerRestartedBetweenInserts(t *testing.T) {
+	forEachServer(t, testServerRestartedBetweenInserts)
+}
 
 func testServerRestartedBetweenInserts(t *testing.T, srv *chServer) {
 	db := testDB(t, srv)
