@@ -145,6 +145,18 @@ type Backend interface {
 	Tables() []Table
 	// Query runs one SELECT with bound parameters.
 	Query(ctx context.Context, sql string, args ...any) (Rows, error)
-	// Exec runs one statement with bound parameters (saved filters).
-	Exec(ctx context.Context, sql string, args ...any) error
+	// SavedFilters lists the saved filters, by name.
+	SavedFilters(ctx context.Context) ([]SavedFilter, error)
+	// SaveFilter adds or replaces the saved filter f.Name.
+	SaveFilter(ctx context.Context, f SavedFilter) error
+	// DeleteFilter removes a saved filter; removing a missing one is no error.
+	DeleteFilter(ctx context.Context, name string) error
+}
+
+// SavedFilter is a filter kept by the store under a name.
+type SavedFilter struct {
+	Name        string    `json:"name"`
+	Filter      string    `json:"filter"`
+	Description string    `json:"description"`
+	Updated     time.Time `json:"updated"`
 }
