@@ -244,6 +244,19 @@ func ForEachClickHouse(t *testing.T, f func(t *testing.T, s *ClickHouseServer)) 
 	}
 }
 
+// ForEachClickHouseParallel is ForEachClickHouse with the subtests run in
+// parallel with each other (each has a server of its own), for slow tests
+// that mostly wait, such as one that stops its server for a while.
+func ForEachClickHouseParallel(t *testing.T, f func(t *testing.T, s *ClickHouseServer)) {
+	t.Helper()
+	for _, v := range ClickHouseVersions {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			f(t, SharedClickHouse(t, v))
+		})
+	}
+}
+
 // StopSharedClickHouse stops the servers SharedClickHouse started and removes
 // their data; TestMain calls it after the tests ran.
 func StopSharedClickHouse() {

@@ -53,6 +53,13 @@ func forEachServer(t *testing.T, f func(t *testing.T, srv *chServer)) {
 	testenv.ForEachClickHouse(t, func(t *testing.T, s *testenv.ClickHouseServer) { f(t, &chServer{s}) })
 }
 
+// forEachServerParallel is forEachServer with the versions run in parallel,
+// for slow tests that mostly wait.
+func forEachServerParallel(t *testing.T, f func(t *testing.T, srv *chServer)) {
+	t.Helper()
+	testenv.ForEachClickHouseParallel(t, func(t *testing.T, s *testenv.ClickHouseServer) { f(t, &chServer{s}) })
+}
+
 // forEachServerB runs f as a sub-benchmark against each ClickHouse version.
 func forEachServerB(b *testing.B, f func(b *testing.B, srv *chServer)) {
 	b.Helper()

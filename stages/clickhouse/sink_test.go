@@ -321,7 +321,7 @@ func testRetentionDropsOldPartitions(t *testing.T, srv *chServer) {
 
 // TestServerDown stops ClickHouse for 20 seconds during a run: the sink
 // retries, flows wait, and none is lost.
-func TestServerDown(t *testing.T) { forEachServer(t, testServerDown) }
+func TestServerDown(t *testing.T) { forEachServerParallel(t, testServerDown) }
 
 func testServerDown(t *testing.T, srv *chServer) {
 	db := testDB(t, srv)
