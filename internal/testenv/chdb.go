@@ -55,6 +55,9 @@ func ChdbLibrary(t testing.TB) string {
 	}
 	how := fmt.Sprintf("`make chdb` fetches the npm package @chdb/lib-linux-x64-gnu@%s into %s, or set %s",
 		ChdbVersion, filepath.Dir(p), ChdbLibraryEnv)
+	if os.Getenv(ChdbLibraryEnv) != "" {
+		how = fmt.Sprintf("%s names no file; unset it for the copy `make chdb` fetches", ChdbLibraryEnv)
+	}
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skipf("ClickHouse %s from libchdb.so needs linux/amd64", ClickHouse26)
 	}
