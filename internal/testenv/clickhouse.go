@@ -237,13 +237,18 @@ func (s *ClickHouseServer) Aborting() bool {
 	s.mu.Lock()
 	start := s.logStart
 	s.mu.Unlock()
+	return strings.Contains(string(s.errorLogSince(start)), "<Fatal>")
+}
+
+// errorLogSince returns the error log from offset start on.
+func (s *ClickHouseServer) errorLogSince(start int64) []byte {
 	f, err := os.Open(filepath.Join(s.Dir, "error.log"))
 	if err != nil {
-		return false
+		return nil
 	}
 	defer f.Close()
 	data, _ := io.ReadAll(io.NewSectionReader(f, start, 1<<30))
-	return strings.Contains(string(data), "<Fatal>")
+	return data
 }
 
 // Restart kills the server at once (SIGKILL, for one that is aborting) and
@@ -321,7 +326,7 @@ func (s *ClickHouseServer) CPUTime() time.Duration {
 // crashLog returns the start of the fatal error the server logged as it
 // died (the message and the top of its stack), or the end of its logs.
 func (s *ClickHouseServer) crashLog() string {
-	data, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
+	data := s.errorLogSince(s.logStart)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	for i, l := range lines {
 		if strings.Contains(l, "<Fatal>") {

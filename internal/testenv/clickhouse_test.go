@@ -1,6 +1,9 @@
 package testenv
 
 import (
+	"fmt"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -75,5 +78,47 @@ func TestChdbClickHouse(t *testing.T) {
 	}
 	if SharedClickHouse(t, ClickHouse26) != s {
 		t.Errorf("a second server in the same process")
+	}
+}
+
+// recorder is a testing.TB that keeps the errors and cleanups of a test, to
+// check what SharedClickHouse reports.
+type recorder struct {
+	testing.TB
+	errors   []string
+	cleanups []func()
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+func (r *recorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+
+// TestChdbDied kills the shared 26.7 server under a test: the test fails
+// saying the server died, and the next test gets it started again.
+func TestChdbDied(t *testing.T) {
+	r := &recorder{TB: t}
+	s := SharedClickHouse(r, ClickHouse26)
+	if err := s.cmd.Process.Signal(syscall.SIGABRT); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.Running(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the server survives SIGABRT")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, f := range r.cleanups {
+		f()
+	}
+	if len(r.errors) != 1 || !strings.Contains(r.errors[0], "ClickHouse 26.7 server") || !strings.Contains(r.errors[0], "died") {
+		t.Fatalf("the test was told %q, want that the server died", r.errors)
+	}
+	t.Logf("the test was told: %s", r.errors[0])
+	if again := SharedClickHouse(t, ClickHouse26); again != s || !again.Running() {
+		t.Fatalf("not the same server started again")
+	}
+	if err := s.query("SELECT 1"); err != nil {
+		t.Fatal(err)
 	}
 }
