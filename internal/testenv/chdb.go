@@ -121,7 +121,8 @@ func NewChdbClickHouse(server, lib string, tcpPort, httpPort int) (*ClickHouseSe
 		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)), TCPPort: tcpPort, HTTPPort: httpPort,
 		Dir: dir, bin: server,
 		args: []string{"-lib", lib, "-tcp", strconv.Itoa(tcpPort), "-http", strconv.Itoa(httpPort),
-			"-path", filepath.Join(dir, "data") + "/", "-config", config},
+			"-path", filepath.Join(dir, "data") + "/", "-config", config,
+			"--", "--log-level=warning"}, // clickhouse-local logs every query otherwise
 	}
 	// Ports and paths are arguments of clickhouse-local (chdbserver); the
 	// file holds what has no argument.

@@ -4,7 +4,7 @@
 // clickhouse-local arguments that open the native and HTTP listeners, then
 // keeps a query running for a day; SIGTERM ends it.
 //
-//	chdbserver -lib libchdb.so -tcp PORT -http PORT -path DIR [-config FILE]
+//	chdbserver -lib libchdb.so -tcp PORT -http PORT -path DIR [-config FILE] [-- clickhouse-local arguments]
 package main
 
 import (
@@ -31,8 +31,8 @@ func main() {
 	dir := flag.String("path", "", "data directory")
 	config := flag.String("config", "", "clickhouse-local configuration file (optional)")
 	flag.Parse()
-	if *lib == "" || *tcp <= 0 || *http <= 0 || *dir == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: chdbserver -lib libchdb.so -tcp PORT -http PORT -path DIR [-config FILE]")
+	if *lib == "" || *tcp <= 0 || *http <= 0 || *dir == "" {
+		fmt.Fprintln(os.Stderr, "usage: chdbserver -lib libchdb.so -tcp PORT -http PORT -path DIR [-config FILE] [-- clickhouse-local arguments]")
 		os.Exit(2)
 	}
 	args := []string{"clickhouse",
@@ -44,6 +44,7 @@ func main() {
 	if *config != "" {
 		args = append(args, "--config-file="+*config)
 	}
+	args = append(args, flag.Args()...)
 	args = append(args, "--multiquery", "--query", serve)
 	if err := run(*lib, args); err != nil {
 		fmt.Fprintf(os.Stderr, "chdbserver: %v\n", err)
