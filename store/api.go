@@ -177,26 +177,24 @@ type FlowRate struct {
 	Values []float64   `json:"values"`
 }
 
-// FlowRate returns the flows per second over the last 5 minutes and per
-// minute over the last hour.
+// FlowRate returns the flows per second over the last 5 complete minutes and
+// per minute over the last hour.
 func (s *Store) FlowRate(ctx context.Context) (*FlowRate, error) {
 	end := alignDown(s.now(), time.Minute)
-	now, err := s.Line(ctx, Query{Start: end.Add(-5 * time.Minute), End: end, Step: 5 * time.Minute, Metric: MetricFlows})
-	if err != nil {
-		return nil, err
-	}
 	hour, err := s.Line(ctx, Query{Start: end.Add(-time.Hour), End: end, Step: time.Minute, Metric: MetricFlows})
 	if err != nil {
 		return nil, err
 	}
-	fr := &FlowRate{Period: 300, Step: hour.Step, Time: hour.Time}
-	if len(now.Series) > 0 && len(now.Series[0].Values) > 0 {
-		fr.Rate = now.Series[0].Values[len(now.Series[0].Values)-1]
-	}
+	fr := &FlowRate{Period: 300, Step: hour.Step, Time: hour.Time, Values: make([]float64, len(hour.Time))}
 	if len(hour.Series) > 0 {
 		fr.Values = hour.Series[0].Values
-	} else {
-		fr.Values = make([]float64, len(hour.Time))
+	}
+	last := fr.Values[max(len(fr.Values)-5, 0):]
+	for _, v := range last {
+		fr.Rate += v
+	}
+	if len(last) > 0 {
+		fr.Rate /= float64(len(last))
 	}
 	return fr, nil
 }

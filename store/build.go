@@ -74,7 +74,11 @@ func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
 			}
 			s.w(")")
 		default:
-			sql, args, err := d.Compare(c, e.Op, e.Values[0])
+			v := e.Values[0]
+			if strings.HasSuffix(e.Op, "LIKE") {
+				v = canonicalLike(v.(string))
+			}
+			sql, args, err := d.Compare(c, e.Op, v)
 			if err != nil {
 				return fmt.Errorf("filter on %s: %w", c.Name, err)
 			}
@@ -84,6 +88,36 @@ func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
 		return fmt.Errorf("filter: unexpected node %T", e)
 	}
 	return nil
+}
+
+// canonicalLike rewrites a LIKE pattern so that a backslash only ever
+// precedes %, _ or another backslash: a backslash before any other character
+// is dropped, and a trailing one doubled (a literal backslash). Stores read
+// such patterns alike (ClickHouse, and DuckDB with ESCAPE), whereas they
+// differ on other escapes.
+func canonicalLike(p string) string {
+	if !strings.Contains(p, `\`) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+1 == len(p) {
+			b.WriteString(`\\`)
+			break
+		}
+		i++
+		switch p[i] {
+		case '%', '_', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 // quantity is the SQL of the metric's quantity summed over the rows of a

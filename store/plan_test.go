@@ -324,3 +324,13 @@ func BenchmarkFilter(b *testing.B) {
 		}
 	}
 }
+
+func TestCanonicalLike(t *testing.T) {
+	for in, want := range map[string]string{
+		`abc`: `abc`, `a\%b`: `a\%b`, `a\_b`: `a\_b`, `a\\b`: `a\\b`, `a\sb`: `asb`, `a\`: `a\\`, `\é`: `é`, `%\\%`: `%\\%`,
+	} {
+		if got := canonicalLike(in); got != want {
+			t.Errorf("canonicalLike(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

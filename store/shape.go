@@ -116,11 +116,11 @@ func (s *Store) runAxis(ctx context.Context, q *query, axis Axis) (*axisData, er
 	p := q.p
 	_, factor := quantity(q.d, p.table, p.metric)
 	ad := &axisData{axis: axis}
-	totals, err := s.perStep(ctx, q, nil, factor)
-	if err != nil {
-		return nil, err
-	}
 	if len(p.dims) == 0 {
+		totals, err := s.perStep(ctx, q, nil, factor)
+		if err != nil {
+			return nil, err
+		}
 		ad.sets = []set{{raw: []string{}, shown: []string{}}}
 		ad.values = [][]float64{totals[""]}
 		if ad.values[0] == nil {
@@ -128,9 +128,33 @@ func (s *Store) runAxis(ctx context.Context, q *query, axis Axis) (*axisData, er
 		}
 		return ad, nil
 	}
+	// Query 3 runs beside queries 1 and 2.
+	var totals map[string][]float64
+	var totalErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		totals, totalErr = s.perStep(ctx, q, nil, factor)
+	}()
 	sets, err := s.top(ctx, q)
 	if err != nil {
+		<-done
 		return nil, err
+	}
+	var per map[string][]float64
+	if len(sets) > 0 {
+		raw := make([][]string, len(sets))
+		for i := range sets {
+			raw[i] = sets[i].raw
+		}
+		per, err = s.perStep(ctx, q, raw, factor)
+	}
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if totalErr != nil {
+		return nil, totalErr
 	}
 	ad.sets = sets
 	total := totals[""]
@@ -140,14 +164,6 @@ func (s *Store) runAxis(ctx context.Context, q *query, axis Axis) (*axisData, er
 	if len(sets) == 0 {
 		ad.other = nonZero(total)
 		return ad, nil
-	}
-	raw := make([][]string, len(sets))
-	for i := range sets {
-		raw[i] = sets[i].raw
-	}
-	per, err := s.perStep(ctx, q, raw, factor)
-	if err != nil {
-		return nil, err
 	}
 	other := slices.Clone(total)
 	for _, st := range sets {
