@@ -119,8 +119,15 @@ console {
 		_ = exp.Wait()
 	})
 	e.waitFor("flows in the store", 30*time.Second, func() bool {
-		var fr struct{ Rate float64 }
-		return json.Unmarshal([]byte(get(t, base+"/api/v0/console/widgets/flow-rate")), &fr) == nil && fr.Rate > 0
+		end := time.Now().UTC()
+		body := fmt.Sprintf(`{"start":%q,"end":%q,"metric":"flows"}`, end.Add(-5*time.Minute).Format(time.RFC3339), end.Add(time.Minute).Format(time.RFC3339))
+		resp, err := http.Post(base+"/api/v0/console/graph/line", "application/json", strings.NewReader(body))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var line struct{ Series []struct{ Total float64 } }
+		return json.NewDecoder(resp.Body).Decode(&line) == nil && len(line.Series) > 0 && line.Series[0].Total > 0
 	})
 
 	shots := os.Getenv("CONSOLE_SCREENSHOTS")

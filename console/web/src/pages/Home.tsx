@@ -1,6 +1,6 @@
 // Home: what the pipeline receives now, at a glance, refreshing on its own.
-import { useState } from 'preact/hooks';
-import { api, ApiError, isAbort, type FlowRate, type TableResult } from '../api';
+import { useRef, useState } from 'preact/hooks';
+import { api, ApiError, isAbort, type FlowRate, type PipelineStats, type TableResult } from '../api';
 import { Sparkline } from '../components/Sparkline';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
@@ -40,15 +40,45 @@ function Card(props: { title: string; class?: string; children: preact.Component
   );
 }
 
-function RateCard({ w }: { w: Loaded<FlowRate> }) {
+/**
+ * useLiveRate is the rate at which this process's sources receive flows,
+ * from two samples of /api/v0/pipeline: it moves at once, while the store's
+ * rate counts only the minutes already aggregated. null: no sources here
+ * (a console over another process's store) or not known yet.
+ */
+function useLiveRate(): number | null {
+  const [rate, setRate] = useState<number | null>(null);
+  const prev = useRef<{ n: number; t: number } | null>(null);
+  usePoll(async (signal) => {
+    try {
+      const p = await api<PipelineStats>('pipeline', { signal });
+      const sources = p.stages.filter((s) => s.kind === 'source');
+      if (!sources.length) return setRate(null);
+      const n = sources.reduce((a, s) => a + s.flows_out, 0);
+      const t = performance.now();
+      if (prev.current && t > prev.current.t) setRate(Math.max(0, n - prev.current.n) / ((t - prev.current.t) / 1000));
+      prev.current = { n, t };
+    } catch {
+      /* the pipeline page says why */
+    }
+  }, 3000);
+  return rate;
+}
+
+function RateCard({ w, live }: { w: Loaded<FlowRate>; live: number | null }) {
+  // Until the first minute is stored, the live rate of the pipeline shows.
+  const fromPipeline = w.data !== undefined && w.data.rate === 0 && live !== null && live > 0;
+  const shown = fromPipeline ? live! : (w.data?.rate ?? 0);
   return (
     <Card title="Flows per second" class="rate" error={w.data ? undefined : w.error} loading={!w.data}>
       {w.data && (
         <div class="rate-body">
-          <div class="bignum" data-testid="flow-rate" data-value={w.data.rate}>
-            {si(w.data.rate, '', ' ').trim()}
+          <div class="bignum" data-testid="flow-rate" data-value={shown}>
+            {si(shown, '', ' ').trim()}
             <small>flows/s now</small>
-            <small class="muted">average of the last {Math.round(w.data.period / 60)} min</small>
+            <small class="muted">
+              {fromPipeline ? 'received by the pipeline; stored once their first minute ends' : `stored, average of the last ${Math.round(w.data.period / 60)} min`}
+            </small>
           </div>
           <Sparkline times={w.data.time} values={w.data.values} height={150} format={(v) => fmtRate(v, 'flows')} label="Flows per second over the last hour" />
         </div>
@@ -70,7 +100,7 @@ function TopCard({ title, path, label, column, dims }: { title: string; path: st
   return (
     <Card title={title} error={w.data ? undefined : w.error} loading={!w.data}>
       {rows.length === 0 ? (
-        <p class="muted">Nothing in the last hour.</p>
+        <p class="muted">Nothing stored in the last hour yet.</p>
       ) : (
         <table class="top">
           <tbody>
@@ -140,12 +170,13 @@ function Empty() {
 
 export function Home() {
   const rate = useWidget<FlowRate>('console/widgets/flow-rate');
-  const empty = rate.data && rate.data.rate === 0 && rate.data.values.every((v) => !v);
+  const live = useLiveRate();
+  const empty = rate.data && rate.data.rate === 0 && rate.data.values.every((v) => !v) && !(live && live > 0);
   return (
     <div class="page home">
       {empty && <Empty />}
       <div class="grid-home">
-        <RateCard w={rate} />
+        <RateCard w={rate} live={live} />
         <LastFlow />
         <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" />
         <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} column="SrcAS" dims="DstAS" />
