@@ -24,7 +24,7 @@ export function Sparkline({ times, values, height, format, label }: SparklinePro
   const y = (v: number) => top + (1 - v / max) * (H - top - bottom);
   const line = values.map((v, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join('');
   const area = `${line}L${W},${H - bottom}L0,${H - bottom}Z`;
-  const hhmm = (t: string) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const hhmm = (t: string) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
   return (
     <div class="sparkline" style={{ height: `${H}px` }} role="img" aria-label={label}>
       <svg

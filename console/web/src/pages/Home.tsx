@@ -87,6 +87,11 @@ function RateCard({ w, live }: { w: Loaded<FlowRate>; live: number | null }) {
   );
 }
 
+/** share writes a fraction as a percentage people read: 61.2 %, 100 %. */
+function share(f: number): string {
+  return f >= 0.9995 ? '100 %' : `${(100 * f).toFixed(1)} %`;
+}
+
 /** explore links a row of a widget to the visualize page, filtered on it. */
 function explore(column: string, value: string, dims: string): string {
   const q = new URLSearchParams({ range: 'last hour', dims, filter: condition(column, value) });
@@ -116,7 +121,7 @@ function TopCard({ title, path, label, column, dims }: { title: string; path: st
                   <span style={{ width: `${sum ? (100 * r.avg) / sum : 0}%`, background: palette[i % palette.length] }} />
                 </td>
                 <td class="num">{fmtRate(r.avg, 'l3bps')}</td>
-                <td class="num muted">{sum ? `${((100 * r.avg) / sum).toFixed(1)} %` : ''}</td>
+                <td class="num muted">{sum ? share(r.avg / sum) : ''}</td>
               </tr>
             ))}
           </tbody>
