@@ -61,7 +61,7 @@ function useLiveRate(): number | null {
     } catch {
       /* the pipeline page says why */
     }
-  }, 3000);
+  }, 1500);
   return rate;
 }
 
@@ -131,8 +131,7 @@ function TopCard({ title, path, label, column, dims }: { title: string; path: st
   );
 }
 
-function LastFlow() {
-  const w = useWidget<Record<string, unknown>>('console/widgets/last-flow');
+function LastFlow({ w }: { w: Loaded<Record<string, unknown>> }) {
   const entries = Object.entries(w.data ?? {}).filter(([, v]) => v !== '' && v !== 0 && v !== null && v !== undefined);
   const received = w.data?.TimeReceived as string | undefined;
   return (
@@ -176,13 +175,15 @@ function Empty() {
 export function Home() {
   const rate = useWidget<FlowRate>('console/widgets/flow-rate');
   const live = useLiveRate();
-  const empty = rate.data && rate.data.rate === 0 && rate.data.values.every((v) => !v) && !(live && live > 0);
+  const last = useWidget<Record<string, unknown>>('console/widgets/last-flow');
+  // Empty: nothing stored (no last flow) and nothing arriving.
+  const empty = last.status === 404 && rate.data?.rate === 0 && !(live && live > 0);
   return (
     <div class="page home">
       {empty && <Empty />}
       <div class="grid-home">
         <RateCard w={rate} live={live} />
-        <LastFlow />
+        <LastFlow w={last} />
         <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" />
         <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} column="SrcAS" dims="DstAS" />
         <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" column="DstCountry" dims="DstAS" />
