@@ -87,10 +87,10 @@ var rollupIntervals = []time.Duration{time.Minute, 5 * time.Minute, time.Hour}
 
 // DefaultRetention is the retention of each table when the pipeline does not set it.
 var DefaultRetention = map[string]time.Duration{
-	flowsTable:                         15 * 24 * time.Hour,
-	store.RollupName(time.Minute):      7 * 24 * time.Hour,
-	store.RollupName(5 * time.Minute):  90 * 24 * time.Hour,
-	store.RollupName(time.Hour):        2 * 365 * 24 * time.Hour,
+	flowsTable:                        15 * 24 * time.Hour,
+	store.RollupName(time.Minute):     7 * 24 * time.Hour,
+	store.RollupName(5 * time.Minute): 90 * 24 * time.Hour,
+	store.RollupName(time.Hour):       2 * 365 * 24 * time.Hour,
 }
 
 // wantTables is the schema: flows, the rollups and saved_filters.
