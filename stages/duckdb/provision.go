@@ -178,7 +178,7 @@ func (s *Sink) diff(live map[string][]liveColumn) []change {
 			switch {
 			case !ok:
 				out = append(out, change{Change: engine.Change{Action: engine.ActionCreate, Resource: cres, Details: []string{"type " + c.Type.sql}},
-					stmts: []string{fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", quote(t.Name), columnDef(c))}})
+					stmts: []string{fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", quote(t.Name), columnDef(c, false))}})
 			case !strings.EqualFold(typ, c.Type.sql):
 				out = append(out, change{Change: engine.Change{Action: engine.ActionUpdate, Resource: cres, Destructive: true,
 					Details: []string{fmt.Sprintf("type %s -> %s", typ, c.Type.sql), "every row is rewritten; values that do not fit fail the change"}},

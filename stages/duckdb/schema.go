@@ -123,8 +123,8 @@ func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`
 
 // columnDef is a column's definition in CREATE TABLE and ADD COLUMN: every
 // flow column has a default, so that a column added later reads as zero in
-// older rows.
-func columnDef(c column) string {
+// older rows. DuckDB adds columns without constraints only.
+func columnDef(c column, notNull bool) string {
 	def := "0"
 	switch c.Type {
 	case tVarchar:
@@ -132,13 +132,17 @@ func columnDef(c column) string {
 	case tTimestamp:
 		def = "'epoch'::TIMESTAMP"
 	}
-	return fmt.Sprintf("%s %s NOT NULL DEFAULT %s", quote(c.Name), c.Type.sql, def)
+	nn := ""
+	if notNull {
+		nn = " NOT NULL"
+	}
+	return fmt.Sprintf("%s %s%s DEFAULT %s", quote(c.Name), c.Type.sql, nn, def)
 }
 
 func createTable(t tableSpec) string {
 	defs := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		defs[i] = columnDef(c)
+		defs[i] = columnDef(c, true)
 	}
 	if t.Key != "" {
 		defs = append(defs, fmt.Sprintf("PRIMARY KEY (%s)", quote(t.Key)))
