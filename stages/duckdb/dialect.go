@@ -90,7 +90,8 @@ func u128(a netip.Addr) string {
 
 var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
-// Compare is one filter comparison.
+// Compare is one filter comparison. LIKE patterns escape % and _ with a
+// backslash. An IPv6 prefix covers IPv4 addresses as IPv4-mapped ones.
 func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 	col := quote(c.Name)
 	cmp, ordered := sqlOps[op]
@@ -123,13 +124,13 @@ func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 		}
 		switch op {
 		case "LIKE":
-			return col + " LIKE ?", []any{s}, nil
+			return col + " LIKE ? ESCAPE '\\'", []any{s}, nil
 		case "ILIKE":
-			return col + " ILIKE ?", []any{s}, nil
+			return col + " ILIKE ? ESCAPE '\\'", []any{s}, nil
 		case "UNLIKE":
-			return col + " NOT LIKE ?", []any{s}, nil
+			return col + " NOT LIKE ? ESCAPE '\\'", []any{s}, nil
 		case "IUNLIKE":
-			return col + " NOT ILIKE ?", []any{s}, nil
+			return col + " NOT ILIKE ? ESCAPE '\\'", []any{s}, nil
 		}
 		if !ordered {
 			return bad()
