@@ -159,3 +159,23 @@ func TestInsertAndRollups(t *testing.T) {
 		t.Errorf("read back %s %s %s %q %d %s, want %s %s %q %d %s", addr, exporter, name, desc, boundary, tr, r.SrcAddr, r.ExporterName, r.InIfDescription, r.InIfBoundary, r.TimeReceived)
 	}
 }
+
+func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				v += c.GetValue()
+			}
+		}
+	}
+	return v
+}
