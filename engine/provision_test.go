@@ -44,9 +44,8 @@ func provGraph(t *testing.T, failures int, failWith error) (*engine.Graph, *prov
 	t.Helper()
 	reg := testRegistry()
 	sink := &provSink{failures: failures, failWith: failWith}
-	reg.Register(engine.KindSink, "prov", &dsl.Spec{}, func(*dsl.Config, engine.Env) (any, hcl.Diagnostics) {
-		b, _ := blackhole.New(nil, engine.Env{})
-		sink.Sink = b.(*blackhole.Sink)
+	reg.RegisterSink("prov", &dsl.Spec{}, func(*dsl.Config, engine.Env) (engine.Sink, hcl.Diagnostics) {
+		sink.Sink, _ = blackhole.New(nil, engine.Env{})
 		return sink, nil
 	})
 	p, diags := dsl.Load([]string{"p.hcl"}, map[string][]byte{"p.hcl": []byte(`

@@ -59,7 +59,7 @@ func NewRuntime(g *Graph) *Runtime {
 		Help:    "Time a stage spends on one batch.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
 	}, []string{"stage"})
-	_ = g.Registry.Register(hist)
+	hist = Register(g.Metrics, hist)
 	for _, n := range g.Nodes {
 		s := &stage{rt: r, node: n, latency: hist.WithLabelValues(n.ID.String())}
 		s.state.Store("created")
@@ -77,7 +77,7 @@ func NewRuntime(g *Graph) *Runtime {
 				clone: mutates && len(s.node.Outputs) > 1})
 		}
 	}
-	_ = g.Registry.Register(&stageCollector{r: r})
+	_ = g.Metrics.Register(&stageCollector{r: r})
 	return r
 }
 

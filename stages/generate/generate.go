@@ -36,7 +36,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSource, "generate", Spec, New)
+	engine.RegisterSource("generate", Spec, New)
 }
 
 // Source generates flows.
@@ -59,7 +59,7 @@ type Source struct {
 var _ engine.Source = (*Source)(nil)
 
 // New builds the source.
-func New(cfg *dsl.Config, _ engine.Env) (any, hcl.Diagnostics) {
+func New(cfg *dsl.Config, _ engine.Env) (*Source, hcl.Diagnostics) {
 	s := &Source{rate: cfg.Int("rate"), count: cfg.Int("count"), interfaces: uint32(cfg.Int("interfaces")),
 		samplingRate: uint64(cfg.Int("sampling_rate")), skew: cfg.Float("skew"), hosts: int(cfg.Int("hosts")),
 		seed: uint64(cfg.Int("seed"))}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowengine/flowengine/engine"
 )
 
 // Metrics are the decoder's counters, per exporter.
@@ -29,44 +31,38 @@ type Metrics struct {
 // reg (when not nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	ex := []string{"exporter"}
+	f := engine.NewMetrics(reg)
 	m := &Metrics{
-		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_packets_total",
+		packets: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_packets_total",
 			Help: "Packets received, by exporter and NetFlow version."}, []string{"exporter", "version"}),
-		flows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_flows_total",
+		flows: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_flows_total",
 			Help: "Flows decoded, by exporter."}, ex),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_bytes_total",
+		bytes: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_bytes_total",
 			Help: "UDP payload bytes received, by exporter."}, ex),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_decode_errors_total",
+		errors: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_decode_errors_total",
 			Help: "Packets or sets dropped as malformed, by exporter and reason."}, []string{"exporter", "reason"}),
-		missingTemplates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_templates_total",
+		missingTemplates: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_templates_total",
 			Help: "Data sets received before their template (held until it comes), by exporter."}, ex),
-		heldDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_held_sets_dropped_total",
+		heldDropped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_held_sets_dropped_total",
 			Help: "Data sets held for a template and dropped (expired, overflow), by exporter."}, []string{"exporter", "reason"}),
-		sequenceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_errors_total",
+		sequenceErrors: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_errors_total",
 			Help: "Sequence number gaps and resets, by exporter."}, ex),
-		missingRate: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_sampling_rate_total",
+		missingRate: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_sampling_rate_total",
 			Help: "Flows whose sampling rate is unknown (kept with rate 1 or dropped, per missing_sampling_rate), by exporter."}, ex),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_dropped_flows_total",
+		dropped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_dropped_flows_total",
 			Help: "Flows decoded and dropped, by exporter and reason."}, []string{"exporter", "reason"}),
-		samplingRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_sampling_rate",
+		samplingRate: f.GaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_sampling_rate",
 			Help: "Last sampling rate an exporter announced in options data."}, ex),
-		templates: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_templates",
+		templates: f.GaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_templates",
 			Help: "Templates known, by exporter."}, ex),
-		tooManyExporters: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_exporter_limit_packets_total",
+		tooManyExporters: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_exporter_limit_packets_total",
 			Help: "Packets dropped because too many distinct exporters were seen."}),
-		kernelDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_kernel_drops_total",
+		kernelDrops: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_kernel_drops_total",
 			Help: "Packets the kernel dropped because the socket receive buffer was full (SO_RXQ_OVFL)."}),
-		receiveErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_receive_errors_total",
+		receiveErrors: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_receive_errors_total",
 			Help: "Errors reading from the UDP sockets."}),
-		undelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_undelivered_flows_total",
+		undelivered: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_undelivered_flows_total",
 			Help: "Flows decoded but not handed on because the pipeline was stopping."}),
-	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.packets, m.flows, m.bytes, m.errors, m.missingTemplates,
-			m.heldDropped, m.sequenceErrors, m.missingRate, m.dropped, m.samplingRate, m.templates,
-			m.tooManyExporters, m.kernelDrops, m.receiveErrors, m.undelivered} {
-			_ = reg.Register(c)
-		}
 	}
 	return m
 }

@@ -56,7 +56,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSource, "netflow", Spec, New)
+	engine.RegisterSource("netflow", Spec, New)
 }
 
 // Source is the `source "netflow"` stage.
@@ -82,7 +82,7 @@ var (
 )
 
 // New builds the stage from its configuration. It does no I/O.
-func New(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	bad := func(attr, summary, detail string) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: cfg.Range(attr)})

@@ -49,7 +49,7 @@ missing_sampling_rate = "drop"`},
 	}
 	cfg, _ := dsl.DecodeString(`listen = "127.0.0.1:9995"`, Spec)
 	s, _ := New(cfg, engine.Env{})
-	if l := s.(engine.Listener).Listens(); len(l) != 1 || l[0].Network != "udp" || l[0].Address != "127.0.0.1:9995" {
+	if l := s.Listens(); len(l) != 1 || l[0].Network != "udp" || l[0].Address != "127.0.0.1:9995" {
 		t.Errorf("Listens() = %+v", l)
 	}
 }

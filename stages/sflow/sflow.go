@@ -53,7 +53,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSource, "sflow", Spec, New)
+	engine.RegisterSource("sflow", Spec, New)
 }
 
 var (
@@ -84,7 +84,7 @@ type Source struct {
 }
 
 // New builds the stage from its configuration; it does no I/O.
-func New(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	s := &Source{
 		listen:      cfg.String("listen"),
@@ -300,29 +300,28 @@ type exporterMetrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	f := engine.NewMetrics(reg)
 	m := &metrics{
-		datagrams: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_datagrams_total",
+		datagrams: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_datagrams_total",
 			Help: "sFlow datagrams received, per exporter (agent address)."}, []string{"exporter"}),
-		flows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_flows_total",
+		flows: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_flows_total",
 			Help: "Flows decoded from sFlow flow samples, per exporter."}, []string{"exporter"}),
-		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_decode_errors_total",
+		decodeErrors: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_decode_errors_total",
 			Help: "Malformed sFlow datagrams dropped, per exporter."}, []string{"exporter"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_samples_skipped_total",
+		skipped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_samples_skipped_total",
 			Help: "sFlow samples skipped, per exporter and kind (counter, other)."}, []string{"exporter", "kind"}),
-		samplingRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_sflow_sampling_rate",
+		samplingRate: f.GaugeVec(prometheus.GaugeOpts{Name: "flowengine_sflow_sampling_rate",
 			Help: "Sampling rate of the last flow sample, per exporter."}, []string{"exporter"}),
-		kernelDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_sflow_kernel_drops_total",
+		kernelDrops: f.Counter(prometheus.CounterOpts{Name: "flowengine_sflow_kernel_drops_total",
 			Help: "Datagrams the kernel dropped because the socket receive buffer was full (SO_RXQ_OVFL)."}),
-		receiveErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_sflow_receive_errors_total",
+		receiveErrors: f.Counter(prometheus.CounterOpts{Name: "flowengine_sflow_receive_errors_total",
 			Help: "Errors reading the UDP sockets."}),
-		notSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_sflow_flows_not_sent_total",
+		notSent: f.Counter(prometheus.CounterOpts{Name: "flowengine_sflow_flows_not_sent_total",
 			Help: "Decoded flows that could not be handed on (shutdown)."}),
 		exporters: map[netip.Addr]*exporterMetrics{},
 	}
-	for _, c := range []prometheus.Collector{m.datagrams, m.flows, m.decodeErrors, m.skipped, m.samplingRate, m.receiveErrors, m.kernelDrops, m.notSent} {
-		if err := reg.Register(c); err != nil {
-			return m, err
-		}
+	if err := f.Err(); err != nil {
+		return m, err
 	}
 	m.other = m.labelled("other")
 	return m, nil

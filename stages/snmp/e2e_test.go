@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/exporter/snmpagent"
@@ -77,10 +75,10 @@ sink "file" "out" {
 		t.Fatal(err)
 	}
 	reg := engine.NewRegistry()
-	reg.Register(engine.KindSource, "generate", generate.Spec, generate.New)
-	reg.Register(engine.KindSink, "file", file.Spec, file.New)
-	reg.Register(engine.KindEnricher, "metadata", metadata.Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) { return metadata.New(cfg, env) })
-	reg.Register(engine.KindEnricher, "snmp", snmp.Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) { return snmp.New(cfg, env) })
+	reg.RegisterSource("generate", generate.Spec, engine.AsSource(generate.New))
+	reg.RegisterSink("file", file.Spec, engine.AsSink(file.New))
+	reg.RegisterEnricher("metadata", metadata.Spec, engine.AsProcessor(metadata.New))
+	reg.RegisterEnricher("snmp", snmp.Spec, engine.AsProcessor(snmp.New))
 	p, diags := dsl.LoadFiles([]string{path}, dsl.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
