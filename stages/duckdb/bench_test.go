@@ -27,7 +27,7 @@ func generated(t testing.TB, n int) []*flow.Batch {
 		t.Fatal(diags)
 	}
 	var out []*flow.Batch
-	err := src.(engine.Source).Run(context.Background(), engine.OutputFunc(func(_ context.Context, b *flow.Batch) bool {
+	err := src.Run(context.Background(), engine.OutputFunc(func(_ context.Context, b *flow.Batch) bool {
 		out = append(out, b)
 		return true
 	}))

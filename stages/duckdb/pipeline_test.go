@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
@@ -37,8 +35,8 @@ sink "duckdb" "local" {
 }
 `, count, rate, path)
 	reg := engine.NewRegistry()
-	reg.Register(engine.KindSource, "generate", generate.Spec, generate.New)
-	reg.Register(engine.KindSink, "duckdb", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) { return New(cfg, env) })
+	reg.RegisterSource("generate", generate.Spec, engine.AsSource(generate.New))
+	reg.RegisterSink("duckdb", Spec, engine.AsSink(New))
 	p, diags := dsl.Load([]string{"test.hcl"}, map[string][]byte{"test.hcl": []byte(src)}, dsl.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())

@@ -61,9 +61,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSink, "duckdb", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterSink("duckdb", Spec, New)
 }
 
 type config struct {
@@ -492,15 +490,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Rollup rows inserted, by table."}, []string{"table"}),
 	}
 	m.dropped.WithLabelValues("shutdown")
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.rows, m.latency, m.retries, m.errors, m.dropped, m.deleted, m.rollupRo} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					panic(err)
-				}
-			}
-		}
-	}
+	m.rows = engine.Register(reg, m.rows)
+	m.latency = engine.Register(reg, m.latency)
+	m.retries = engine.Register(reg, m.retries)
+	m.errors = engine.Register(reg, m.errors)
+	m.dropped = engine.Register(reg, m.dropped)
+	m.deleted = engine.Register(reg, m.deleted)
+	m.rollupRo = engine.Register(reg, m.rollupRo)
 	return m
 }
