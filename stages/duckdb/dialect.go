@@ -40,7 +40,8 @@ func (Dialect) TimeRange(start, end time.Time) (string, []any) {
 // Float casts a numeric expression to DOUBLE.
 func (Dialect) Float(expr string) string { return "CAST((" + expr + ") AS DOUBLE)" }
 
-// Dimension is column c as text.
+// Dimension is column c as text: numbers (MACs too) in decimal, times as
+// RFC 3339 with microseconds, addresses in full IPv6 form.
 func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 	col := quote(c.Name)
 	switch c.Kind {
@@ -48,14 +49,8 @@ func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 		return col, nil
 	case flow.KindBoundary:
 		return fmt.Sprintf(`(CASE %s WHEN 1 THEN 'external' WHEN 2 THEN 'internal' ELSE '' END)`, col), nil
-	case flow.KindMAC:
-		parts := make([]string, 6)
-		for i := range parts {
-			parts[i] = fmt.Sprintf("((%s >> %d) & 255)::INTEGER", col, 40-8*i)
-		}
-		return fmt.Sprintf(`printf('%%02x:%%02x:%%02x:%%02x:%%02x:%%02x', %s)`, strings.Join(parts, ", ")), nil
-	case flow.KindTime:
-		return fmt.Sprintf(`strftime(%s, '%%Y-%%m-%%dT%%H:%%M:%%SZ')`, col), nil
+	case flow.KindTime: // microseconds, UTC
+		return fmt.Sprintf(`strftime(%s, '%%Y-%%m-%%dT%%H:%%M:%%S.%%fZ')`, col), nil
 	case flow.KindAddr:
 		return addrText(col, truncate), nil
 	}
@@ -96,7 +91,7 @@ func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 	col := quote(c.Name)
 	cmp, ordered := sqlOps[op]
 	bad := func() (string, []any, error) {
-		return "", nil, fmt.Errorf("%s cannot be compared with %s %v", c.Name, op, v)
+		return "", nil, fmt.Errorf("%w: %s cannot be compared with %s %v", store.ErrInvalid, c.Name, op, v)
 	}
 	switch c.Kind {
 	case flow.KindUint, flow.KindMAC:
