@@ -22,17 +22,47 @@ type Config struct {
 	exprs    map[string]hcl.Expression
 	ranges   map[string]hcl.Range
 	set      map[string]bool
+	failed   map[string]bool
 	blocks   map[string][]*Config
 }
 
 func newConfig(def hcl.Range) *Config {
 	return &Config{DefRange: def, values: map[string]any{}, ctyVals: map[string]cty.Value{},
 		exprs: map[string]hcl.Expression{}, ranges: map[string]hcl.Range{}, set: map[string]bool{},
-		blocks: map[string][]*Config{}}
+		failed: map[string]bool{}, blocks: map[string][]*Config{}}
 }
 
 // IsSet reports whether the attribute was written in the file (not defaulted).
 func (c *Config) IsSet(name string) bool { return c.set[name] }
+
+// Failed reports whether the attribute was written but its value could not be
+// decoded. Its mistake is already reported (a wrong type, an undeclared
+// variable, a variable without value); the stage reads it as unset and must
+// not blame it again.
+func (c *Config) Failed(name string) bool { return c.failed[name] }
+
+// BlamesFailed reports whether rng lies within an attribute that failed to
+// decode, in this block or a nested one: a diagnostic there would repeat,
+// less precisely, a mistake already reported.
+func (c *Config) BlamesFailed(rng *hcl.Range) bool {
+	if rng == nil {
+		return false
+	}
+	for name := range c.failed {
+		r := c.ranges[name]
+		if r.Filename == rng.Filename && r.Start.Byte <= rng.Start.Byte && rng.End.Byte <= r.End.Byte {
+			return true
+		}
+	}
+	for _, blks := range c.blocks {
+		for _, b := range blks {
+			if b.BlamesFailed(rng) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Range returns the range of the attribute's value, or the block header when
 // the attribute was not written: the place to point a diagnostic at.
@@ -124,8 +154,9 @@ func decodeBody(body hcl.Body, attrs []Attr, blocks []BlockSpec, ctx *hcl.EvalCo
 		cfg.set[a.Name] = true
 		cfg.ranges[a.Name] = attr.Expr.Range()
 		cfg.exprs[a.Name] = attr.Expr
-		if d := cfg.decodeAttr(a, attr, ctx); d.HasErrors() {
+		if d, ok := cfg.decodeAttr(a, attr, ctx); !ok {
 			diags = append(diags, d...)
+			cfg.failed[a.Name] = true
 			// Keep the default so that the stage can still check the rest.
 			if a.Default != nil {
 				cfg.values[a.Name] = a.Default
@@ -162,29 +193,34 @@ func decodeBody(body hcl.Body, attrs []Attr, blocks []BlockSpec, ctx *hcl.EvalCo
 	return cfg, diags
 }
 
-func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext) hcl.Diagnostics {
+// decodeAttr evaluates and converts one attribute. ok is false when the
+// value could not be decoded; diags then say why, unless the cause is an
+// unknown value, whose mistake (an undeclared variable, a variable without
+// value, a failed evaluation) is reported where it lies.
+func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext) (diags hcl.Diagnostics, ok bool) {
 	rng := attr.Expr.Range()
-	bad := func(detail string) hcl.Diagnostics {
+	bad := func(detail string) (hcl.Diagnostics, bool) {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid value for %q", a.Name),
-			Detail: detail, Subject: &rng, Expression: attr.Expr, EvalContext: ctx}}
+			Detail: detail, Subject: &rng, Expression: attr.Expr, EvalContext: ctx}}, false
 	}
 	switch a.Type {
 	case TypeExpr, TypeRef:
 		cfg.exprs[a.Name] = attr.Expr
-		return nil
+		return nil, true
 	}
 	val, diags := attr.Expr.Value(ctx)
 	if diags.HasErrors() {
-		return diags
+		return diags, false
+	}
+	if !val.IsWhollyKnown() {
+		// Only a mistake reported elsewhere makes a value unknown here.
+		return diags, false
 	}
 	if val.IsNull() {
 		if a.Required {
 			return bad("A value is required; null is not allowed.")
 		}
-		return nil
-	}
-	if !val.IsWhollyKnown() {
-		return bad("The value must be known when the pipeline is loaded.")
+		return nil, true
 	}
 	cfg.ctyVals[a.Name] = val
 	var err error
@@ -271,7 +307,7 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 		}
 		return bad(fmt.Sprintf("A %s is required: %s.", a.Type, err))
 	}
-	return nil
+	return nil, true
 }
 
 func ctyString(v cty.Value) (string, error) {

@@ -297,7 +297,7 @@ func (p *Pipeline) decodeStage(blk *hcl.Block) (*StageBlock, hcl.Diagnostics) {
 	if a, ok := content.Attributes["when_full"]; ok {
 		v, d := a.Expr.Value(p.EvalContext)
 		diags = append(diags, d...)
-		if !d.HasErrors() {
+		if !d.HasErrors() && v.IsWhollyKnown() {
 			str, err := ctyString(v)
 			if err != nil || (str != "block" && str != "drop") {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for \"when_full\"",
@@ -311,8 +311,8 @@ func (p *Pipeline) decodeStage(blk *hcl.Block) (*StageBlock, hcl.Diagnostics) {
 
 func (p *Pipeline) evalInt(a *hcl.Attribute, min int64) (int, hcl.Diagnostics) {
 	v, diags := a.Expr.Value(p.EvalContext)
-	if diags.HasErrors() {
-		return 0, diags
+	if diags.HasErrors() || !v.IsWhollyKnown() {
+		return 0, diags // an unknown value's mistake is reported where it lies
 	}
 	n, err := ctyInt(v)
 	if err == nil && n < min {

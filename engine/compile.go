@@ -130,8 +130,15 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 			Stages:      resolve,
 		}
 		impl, d := n.Reg.New(cfg, env)
-		diags = append(diags, d...)
-		if d.HasErrors() {
+		failed := d.HasErrors()
+		for _, diag := range d {
+			// An attribute whose value failed to decode reads as unset: its
+			// own mistake is reported, not the stage's check of it.
+			if !cfg.BlamesFailed(diag.Subject) {
+				diags = append(diags, diag)
+			}
+		}
+		if failed {
 			continue
 		}
 		n.Impl = impl
