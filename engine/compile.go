@@ -144,10 +144,8 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 		n.Impl = impl
 	}
 
+	// Graph checks run whatever else is wrong: every mistake at once.
 	diags = append(diags, g.link(nodes)...)
-	if diags.HasErrors() {
-		return g, dsl.Dedupe(diags)
-	}
 	order, cycle := topoSort(nodes)
 	if cycle != nil {
 		chain := make([]string, len(cycle))
@@ -157,11 +155,13 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cycle in the pipeline",
 			Detail:  fmt.Sprintf("Stages feed each other in a loop: %s.", strings.Join(chain, " -> ")),
 			Subject: cycle[0].Block.InputRange})
-		return g, diags
+	} else {
+		g.Nodes = order
 	}
-	g.Nodes = order
-	diags = append(diags, g.checkListens()...)
-	diags = append(diags, g.checkUnused()...)
+	diags = append(diags, checkListens(nodes)...)
+	if !diags.HasErrors() {
+		diags = append(diags, g.checkUnused()...)
+	}
 	return g, dsl.Dedupe(diags)
 }
 
@@ -308,14 +308,16 @@ func topoSort(nodes []*Node) ([]*Node, []*Node) {
 	return order, nil
 }
 
-func (g *Graph) checkListens() hcl.Diagnostics {
+// checkListens reports two stages bound to one address. nodes are in
+// declaration order, so the later one is blamed.
+func checkListens(nodes []*Node) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	type bound struct {
 		id ID
 		l  Listen
 	}
 	var all []bound
-	for _, n := range g.Nodes {
+	for _, n := range nodes {
 		if l, ok := n.Impl.(Listener); ok {
 			for _, addr := range l.Listens() {
 				all = append(all, bound{n.ID, addr})
