@@ -223,73 +223,86 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 		return nil, true
 	}
 	cfg.ctyVals[a.Name] = val
-	var err error
+	var msg string // what is wrong, said once
 	switch a.Type {
 	case TypeString:
-		var s string
-		if s, err = ctyString(val); err == nil {
-			if len(a.OneOf) > 0 && !contains(a.OneOf, s) {
-				msg := fmt.Sprintf("%q is not one of %s.", s, quoteList(a.OneOf))
-				if sug := DidYouMean(s, a.OneOf); sug != "" {
+		var str string
+		if str, msg = toString(val, "A string"); msg == "" {
+			if len(a.OneOf) > 0 && !contains(a.OneOf, str) {
+				msg = fmt.Sprintf("%q is not one of %s.", str, quoteList(a.OneOf))
+				if sug := DidYouMean(str, a.OneOf); sug != "" {
 					msg += fmt.Sprintf(" Did you mean %q?", sug)
 				}
-				return bad(msg)
+				break
 			}
-			cfg.values[a.Name] = s
+			cfg.values[a.Name] = str
 		}
 	case TypeInt:
 		var n int64
-		if n, err = ctyInt(val); err == nil {
+		if n, msg = toInt(val); msg == "" {
 			cfg.values[a.Name] = n
 		}
 	case TypeFloat:
-		var v cty.Value
-		if v, err = convert.Convert(val, cty.Number); err == nil {
+		if v, err := convert.Convert(val, cty.Number); err != nil {
+			msg = required("A number", val)
+		} else {
 			f, _ := v.AsBigFloat().Float64()
 			cfg.values[a.Name] = f
 		}
 	case TypeBool:
-		var v cty.Value
-		if v, err = convert.Convert(val, cty.Bool); err == nil {
+		if v, err := convert.Convert(val, cty.Bool); err != nil {
+			msg = required("A bool (true or false)", val)
+		} else {
 			cfg.values[a.Name] = v.True()
 		}
 	case TypeDuration:
-		var s string
-		if s, err = ctyString(val); err == nil {
-			var d time.Duration
-			if d, err = ParseDuration(s); err == nil {
+		var str string
+		if str, msg = toString(val, `A duration like "30s"`); msg == "" {
+			if d, err := ParseDuration(str); err != nil {
+				msg = sentence(err)
+			} else {
 				cfg.values[a.Name] = d
 			}
 		}
 	case TypeSize:
-		var n int64
-		if val.Type() == cty.Number {
-			n, err = ctyInt(val)
-		} else {
-			var s string
-			if s, err = ctyString(val); err == nil {
-				n, err = ParseSize(s)
+		switch {
+		case val.Type() == cty.Number:
+			var n int64
+			if n, msg = toInt(val); msg == "" && n < 0 {
+				msg = fmt.Sprintf("A size is not negative (%d).", n)
 			}
-		}
-		if err == nil {
-			cfg.values[a.Name] = n
+			if msg == "" {
+				cfg.values[a.Name] = n
+			}
+		case val.Type() == cty.String:
+			if n, err := ParseSize(val.AsString()); err != nil {
+				msg = sentence(err)
+			} else {
+				cfg.values[a.Name] = n
+			}
+		default:
+			msg = required(`A size (a number of bytes, or a string like "64MiB")`, val)
 		}
 	case TypeStringList:
-		var v cty.Value
-		if v, err = convert.Convert(val, cty.List(cty.String)); err == nil {
+		if v, err := convert.Convert(val, cty.List(cty.String)); err != nil {
+			msg = required("A list of strings", val)
+		} else {
 			out := []string{}
 			for _, e := range v.AsValueSlice() {
 				if e.IsNull() {
-					err = fmt.Errorf("list elements must not be null")
+					msg = "List elements must not be null."
 					break
 				}
 				out = append(out, e.AsString())
 			}
-			cfg.values[a.Name] = out
+			if msg == "" {
+				cfg.values[a.Name] = out
+			}
 		}
 	case TypeStringMap:
-		var v cty.Value
-		if v, err = convert.Convert(val, cty.Map(cty.String)); err == nil {
+		if v, err := convert.Convert(val, cty.Map(cty.String)); err != nil {
+			msg = required("A map of strings", val)
+		} else {
 			out := map[string]string{}
 			for k, e := range v.AsValueMap() {
 				if !e.IsNull() {
@@ -301,43 +314,73 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 	case TypeAny:
 		cfg.values[a.Name] = val
 	}
-	if err != nil {
-		if _, conv := err.(interface{ Error() string }); conv && strings.HasSuffix(err.Error(), "required") {
-			return bad(fmt.Sprintf("A %s is required, not %s.", a.Type, val.Type().FriendlyName()))
-		}
-		return bad(fmt.Sprintf("A %s is required: %s.", a.Type, err))
+	if msg != "" {
+		delete(cfg.values, a.Name)
+		return bad(msg)
 	}
 	return nil, true
 }
 
-func ctyString(v cty.Value) (string, error) {
-	if !v.IsWhollyKnown() || v.IsNull() {
-		return "", fmt.Errorf("a known, non-null value is required")
+// required says which type was wanted and which one was given.
+func required(want string, val cty.Value) string {
+	if val.IsNull() {
+		return want + " is required, not null."
 	}
-	v, err := convert.Convert(v, cty.String)
-	if err != nil {
-		return "", err
-	}
-	return v.AsString(), nil
+	return fmt.Sprintf("%s is required, not %s.", want, typeName(val.Type()))
 }
 
-func ctyInt(v cty.Value) (int64, error) {
-	if !v.IsWhollyKnown() || v.IsNull() {
-		return 0, fmt.Errorf("a known, non-null value is required")
+// typeName names a type as a pipeline author writes values of it.
+func typeName(t cty.Type) string {
+	switch {
+	case t == cty.String:
+		return "a string"
+	case t == cty.Number:
+		return "a number"
+	case t == cty.Bool:
+		return "a bool"
+	case t.IsTupleType() || t.IsListType() || t.IsSetType():
+		return "a list"
+	case t.IsObjectType() || t.IsMapType():
+		return "a map"
 	}
-	v, err := convert.Convert(v, cty.Number)
-	if err != nil {
-		return 0, err
+	return t.FriendlyName()
+}
+
+// sentence turns an error into a sentence of a diagnostic's detail.
+func sentence(err error) string {
+	s := err.Error()
+	if s == "" {
+		return s
 	}
-	bf := v.AsBigFloat()
+	return strings.ToUpper(s[:1]) + s[1:] + "."
+}
+
+// toString converts a known, non-null value to a string; msg says what is
+// wrong otherwise, want naming what was expected ("A string").
+func toString(v cty.Value, want string) (s string, msg string) {
+	c, err := convert.Convert(v, cty.String)
+	if err != nil || c.IsNull() || !c.IsKnown() {
+		return "", required(want, v)
+	}
+	return c.AsString(), ""
+}
+
+// toInt converts a known, non-null value to a whole number; msg says what is
+// wrong otherwise.
+func toInt(v cty.Value) (n int64, msg string) {
+	c, err := convert.Convert(v, cty.Number)
+	if err != nil || c.IsNull() || !c.IsKnown() {
+		return 0, required("A whole number", v)
+	}
+	bf := c.AsBigFloat()
 	if !bf.IsInt() {
-		return 0, fmt.Errorf("%s is not a whole number", bf.Text('g', -1))
+		return 0, fmt.Sprintf("A whole number is required, not %s.", bf.Text('g', -1))
 	}
 	n, acc := bf.Int64()
 	if acc != big.Exact {
-		return 0, fmt.Errorf("%s is out of range", bf.Text('g', -1))
+		return 0, fmt.Sprintf("%s is out of range.", bf.Text('g', -1))
 	}
-	return n, nil
+	return n, ""
 }
 
 func goToCty(v any) (cty.Value, error) {

@@ -298,8 +298,8 @@ func (p *Pipeline) decodeStage(blk *hcl.Block) (*StageBlock, hcl.Diagnostics) {
 		v, d := a.Expr.Value(p.EvalContext)
 		diags = append(diags, d...)
 		if !d.HasErrors() && v.IsWhollyKnown() {
-			str, err := ctyString(v)
-			if err != nil || (str != "block" && str != "drop") {
+			str, msg := toString(v, "A string")
+			if msg != "" || (str != "block" && str != "drop") {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for \"when_full\"",
 					Detail: "when_full is \"block\" (back-pressure) or \"drop\" (count and drop).", Subject: a.Expr.Range().Ptr()})
 			}
@@ -314,13 +314,13 @@ func (p *Pipeline) evalInt(a *hcl.Attribute, min int64) (int, hcl.Diagnostics) {
 	if diags.HasErrors() || !v.IsWhollyKnown() {
 		return 0, diags // an unknown value's mistake is reported where it lies
 	}
-	n, err := ctyInt(v)
-	if err == nil && n < min {
-		err = fmt.Errorf("must be at least %d", min)
+	n, msg := toInt(v)
+	if msg == "" && n < min {
+		msg = fmt.Sprintf("%s must be at least %d, not %d.", a.Name, min, n)
 	}
-	if err != nil {
+	if msg != "" {
 		return 0, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid value for %q", a.Name),
-			Detail: fmt.Sprintf("A whole number is required: %s.", err), Subject: a.Expr.Range().Ptr()}}
+			Detail: msg, Subject: a.Expr.Range().Ptr()}}
 	}
 	return int(n), nil
 }
@@ -379,7 +379,8 @@ func ParseRef(expr hcl.Expression) (Ref, hcl.Diagnostics) {
 
 // Dedupe keeps one diagnostic per mistake: of two diagnostics of the same
 // severity where one's range lies within the other's, the wider one stays
-// (it is the one that names the whole reference or value).
+// (it is the one that names the whole reference or value). The result is
+// sorted as Sort does.
 func Dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
 	within := func(in, out *hcl.Diagnostic) bool {
 		return in.Subject != nil && out.Subject != nil && in.Severity == out.Severity &&
@@ -400,7 +401,24 @@ next:
 		}
 		out = append(out, d)
 	}
-	return out
+	return Sort(out)
+}
+
+// Sort orders diagnostics as a reader goes through the files: those without a
+// source range first, then by file name and position. Diagnostics at one
+// place keep their order. diags is sorted in place and returned.
+func Sort(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+	return diags
 }
 
 // sortedKeys returns a map's keys in order, for messages.

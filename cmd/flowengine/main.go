@@ -72,7 +72,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	case "graph":
 		return cmdGraph(rest, stdout, stderr)
 	case "stages":
-		return cmdStages(rest, stdout)
+		return cmdStages(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "flowengine %s\n", buildVersion())
 		return 0
@@ -365,7 +365,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func cmdStages(args []string, stdout io.Writer) int {
+func cmdStages(args []string, stdout, stderr io.Writer) int {
 	regs := engine.DefaultRegistry.All()
 	filter := ""
 	if len(args) > 0 {
@@ -395,7 +395,15 @@ func cmdStages(args []string, stdout io.Writer) int {
 		fmt.Fprintln(stdout)
 	}
 	if !found {
-		fmt.Fprintf(os.Stderr, "flowengine stages: no stage type %q\n", filter)
+		names := []string{"pipeline", "console"}
+		for _, r := range regs {
+			names = append(names, r.Type, string(r.Kind)+"."+r.Type)
+		}
+		msg := fmt.Sprintf("flowengine stages: no stage type %q", filter)
+		if s := dsl.DidYouMean(filter, names); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		fmt.Fprintln(stderr, msg)
 		return 1
 	}
 	return 0
