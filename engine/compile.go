@@ -43,7 +43,11 @@ type Graph struct {
 type CompileOptions struct {
 	Registry *Registry            // stage types; DefaultRegistry when nil
 	Logger   *slog.Logger         // discards when nil
-	Metrics  *prometheus.Registry // a fresh registry when nil
+	// NewLogger, when set, builds the logger from the pipeline's settings
+	// (log_level) before any stage is built, so that every stage logs at the
+	// configured level; it takes the place of Logger.
+	NewLogger func(dsl.Settings) *slog.Logger
+	Metrics   *prometheus.Registry // a fresh registry when nil
 }
 
 // Compile turns a parsed pipeline into a graph: it decodes every stage body
@@ -55,6 +59,9 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 		reg = DefaultRegistry
 	}
 	logger := opts.Logger
+	if opts.NewLogger != nil {
+		logger = opts.NewLogger(p.Settings)
+	}
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

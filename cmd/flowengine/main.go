@@ -219,16 +219,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The log level comes from the pipeline; parse once to know it.
-	logger := newLogger(stderr, "info", *logFormat)
-	g, con, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics, Logger: logger})
+	// The log level comes from the pipeline: stages are built with it.
+	g, con, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics,
+		NewLogger: func(s dsl.Settings) *slog.Logger { return newLogger(stderr, s.LogLevel, *logFormat) }})
 	if !ok {
 		return 1
 	}
-	if g.Settings.LogLevel != "info" {
-		logger = newLogger(stderr, g.Settings.LogLevel, *logFormat)
-		g.Logger = logger
-	}
+	logger := g.Logger
 	if g.Settings.StateDir != "" {
 		if err := os.MkdirAll(g.Settings.StateDir, 0o755); err != nil {
 			logger.Error("cannot create the state directory", "dir", g.Settings.StateDir, "error", err)
