@@ -41,8 +41,8 @@ type Graph struct {
 
 // CompileOptions are the environment a graph is compiled in.
 type CompileOptions struct {
-	Registry *Registry            // stage types; DefaultRegistry when nil
-	Logger   *slog.Logger         // discards when nil
+	Registry *Registry    // stage types; DefaultRegistry when nil
+	Logger   *slog.Logger // discards when nil
 	// NewLogger, when set, builds the logger from the pipeline's settings
 	// (log_level) before any stage is built, so that every stage logs at the
 	// configured level; it takes the place of Logger.
