@@ -23,13 +23,14 @@ type Config struct {
 	ranges   map[string]hcl.Range
 	set      map[string]bool
 	failed   map[string]bool
+	secret   map[string]bool
 	blocks   map[string][]*Config
 }
 
 func newConfig(def hcl.Range) *Config {
 	return &Config{DefRange: def, values: map[string]any{}, ctyVals: map[string]cty.Value{},
 		exprs: map[string]hcl.Expression{}, ranges: map[string]hcl.Range{}, set: map[string]bool{},
-		failed: map[string]bool{}, blocks: map[string][]*Config{}}
+		failed: map[string]bool{}, secret: map[string]bool{}, blocks: map[string][]*Config{}}
 }
 
 // IsSet reports whether the attribute was written in the file (not defaulted).
@@ -40,6 +41,10 @@ func (c *Config) IsSet(name string) bool { return c.set[name] }
 // variable, a variable without value); the stage reads it as unset and must
 // not blame it again.
 func (c *Config) Failed(name string) bool { return c.failed[name] }
+
+// Sensitive reports whether the attribute's value comes from a variable
+// declared sensitive = true: the stage must not print it (logs, errors).
+func (c *Config) Sensitive(name string) bool { return c.secret[name] }
 
 // BlamesFailed reports whether rng lies within an attribute that failed to
 // decode, in this block or a nested one: a diagnostic there would repeat,
@@ -212,6 +217,10 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 	if diags.HasErrors() {
 		return diags, false
 	}
+	val, secret := unmarkSensitive(val)
+	if secret {
+		cfg.secret[a.Name] = true
+	}
 	if !val.IsWhollyKnown() {
 		// Only a mistake reported elsewhere makes a value unknown here.
 		return diags, false
@@ -224,13 +233,21 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 	}
 	cfg.ctyVals[a.Name] = val
 	var msg string // what is wrong, said once
+	parseErr := func(err error) string {
+		if secret { // the error quotes the value
+			return fmt.Sprintf("The value, which is sensitive, is not a valid %s.", a.Type)
+		}
+		return sentence(err)
+	}
 	switch a.Type {
 	case TypeString:
 		var str string
 		if str, msg = toString(val, "A string"); msg == "" {
 			if len(a.OneOf) > 0 && !contains(a.OneOf, str) {
 				msg = fmt.Sprintf("%q is not one of %s.", str, quoteList(a.OneOf))
-				if sug := DidYouMean(str, a.OneOf); sug != "" {
+				if secret {
+					msg = fmt.Sprintf("The value, which is sensitive, is not one of %s.", quoteList(a.OneOf))
+				} else if sug := DidYouMean(str, a.OneOf); sug != "" {
 					msg += fmt.Sprintf(" Did you mean %q?", sug)
 				}
 				break
@@ -259,7 +276,7 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 		var str string
 		if str, msg = toString(val, `A duration like "30s"`); msg == "" {
 			if d, err := ParseDuration(str); err != nil {
-				msg = sentence(err)
+				msg = parseErr(err)
 			} else {
 				cfg.values[a.Name] = d
 			}
@@ -276,7 +293,7 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 			}
 		case val.Type() == cty.String:
 			if n, err := ParseSize(val.AsString()); err != nil {
-				msg = sentence(err)
+				msg = parseErr(err)
 			} else {
 				cfg.values[a.Name] = n
 			}

@@ -53,3 +53,11 @@ func TestSortByFileAndPosition(t *testing.T) {
 		t.Errorf("order %v", got)
 	}
 }
+
+// pipeline.batch_timeout is gone: sinks that batch set their own.
+func TestPipelineBatchTimeoutRemoved(t *testing.T) {
+	_, diags := load(t, `pipeline { batch_timeout = "1s" }`, LoadOptions{})
+	if len(diags) != 1 || diags[0].Summary != "Unsupported argument" || !strings.Contains(diags[0].Detail, "set their own batch_timeout") {
+		t.Errorf("diagnostics: %v", diags)
+	}
+}

@@ -65,6 +65,9 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if p.HasSecrets() {
+		logger = slog.New(&redactHandler{next: logger.Handler(), redact: p.Redact})
+	}
 	metrics := opts.Metrics
 	if metrics == nil {
 		metrics = prometheus.NewRegistry()
@@ -72,6 +75,7 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 	g := &Graph{ByID: map[ID]*Node{}, Settings: p.Settings, Pipeline: p, Metrics: metrics, Logger: logger}
 	var diags hcl.Diagnostics
 	var nodes []*Node
+	stageCtx := p.StageEvalContext()
 
 	resolve := func(expr hcl.Expression) (ID, any, hcl.Diagnostics) {
 		ref, d := dsl.ParseRef(expr)
@@ -133,7 +137,7 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 			Logger:      logger.With("stage", n.ID.String()),
 			Metrics:     prometheus.WrapRegistererWith(prometheus.Labels{"stage": n.ID.String()}, metrics),
 			StateDir:    p.Settings.StateDir,
-			EvalContext: p.EvalContext,
+			EvalContext: stageCtx,
 			Stages:      resolve,
 		}
 		impl, d := n.Reg.New(cfg, env)
@@ -169,7 +173,7 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 	if !diags.HasErrors() {
 		diags = append(diags, g.checkUnused()...)
 	}
-	return g, dsl.Dedupe(diags)
+	return g, p.RedactDiagnostics(dsl.Dedupe(diags))
 }
 
 func requiredSet(spec *dsl.Spec, cfg *dsl.Config) bool {

@@ -55,3 +55,27 @@ func TestStagesSuggests(t *testing.T) {
 		t.Errorf("stages snmp: exit %d\n%s", code, out)
 	}
 }
+
+// A sensitive value is not printed by validate, even in the source lines that
+// diagnostics quote.
+func TestValidateHidesSensitiveValues(t *testing.T) {
+	p := writePipeline(t, `
+variable "pw" {
+  sensitive = true
+  default   = "hunter22-pw"
+}
+locals { bad = "hunter22-pw" + 1 }
+variable "size" { sensitive = true }
+source "generate" "g" { count = 1 }
+sink "file" "f" {
+  input       = source.generate.g
+  path        = "-"
+  rotate_size = var.size
+}
+`)
+	_, errOut, code := flowengine(t, "validate", "-var", "size=hunter33-size", p)
+	if code != 1 || strings.Contains(errOut, "hunter") || !strings.Contains(errOut, `Invalid value for "rotate_size"`) ||
+		!strings.Contains(errOut, `bad = "(sensitive)" + 1`) {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}

@@ -172,8 +172,12 @@ func printDiags(w io.Writer, p *dsl.Pipeline, diags hcl.Diagnostics) {
 			width, color = 100, true
 		}
 	}
-	tw := hcl.NewDiagnosticTextWriter(w, files, width, color)
+	// Rendered first, so that sensitive values are removed from the source
+	// lines it quotes too.
+	var buf strings.Builder
+	tw := hcl.NewDiagnosticTextWriter(&buf, files, width, color)
 	_ = tw.WriteDiagnostics(diags)
+	_, _ = io.WriteString(w, p.Redact(buf.String()))
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
