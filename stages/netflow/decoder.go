@@ -465,6 +465,11 @@ func (d *Decoder) templateSet(e *exporter, h *header, body []byte, options bool,
 		if id < 256 || count == 0 || scopes > count || ipfix && options && scopes == 0 {
 			return firstOf(first, d.fail(e, ErrBadTemplate))
 		}
+		// Every field takes at least 4 bytes: a record announcing more
+		// fields than the set holds is truncated, whatever it claims.
+		if count*4 > len(body) {
+			return firstOf(first, d.fail(e, ErrTruncated))
+		}
 		fields := make([]field, 0, count)
 		for i := 0; i < count; i++ {
 			if len(body) < 4 {
