@@ -34,6 +34,12 @@ var errReasons = map[error]string{
 	ErrTruncatedRecord: "truncated_record",
 }
 
+// Defaults of the bounds on held data.
+const (
+	DefaultPendingBytes      = 1 << 20
+	DefaultPendingBytesTotal = 64 << 20
+)
+
 // maxExporters bounds the per-exporter state a flood of spoofed sources can create.
 const maxExporters = 65536
 
@@ -60,6 +66,12 @@ type Config struct {
 	PendingTimeout time.Duration
 	// PendingLimit bounds the data sets held per exporter (default 256).
 	PendingLimit int
+	// PendingBytes bounds the bytes of data sets held per exporter (default
+	// 1 MiB); the oldest are dropped beyond.
+	PendingBytes int
+	// PendingBytesTotal bounds the bytes held for all exporters together
+	// (default 64 MiB); sets beyond are dropped on arrival.
+	PendingBytesTotal int
 	// MaxTemplates bounds the templates per exporter (default 1024).
 	MaxTemplates int
 	// Metrics receives the per-exporter counters; nil keeps them unregistered.
@@ -75,6 +87,7 @@ type Decoder struct {
 	mu        sync.RWMutex
 	exporters map[netip.Addr]*exporter
 	dirty     atomic.Bool
+	held      atomic.Int64 // bytes of data sets held, all exporters
 }
 
 // NewDecoder returns a decoder.
@@ -87,6 +100,12 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	if cfg.MaxTemplates <= 0 {
 		cfg.MaxTemplates = 1024
+	}
+	if cfg.PendingBytes <= 0 {
+		cfg.PendingBytes = DefaultPendingBytes
+	}
+	if cfg.PendingBytesTotal <= 0 {
+		cfg.PendingBytesTotal = DefaultPendingBytesTotal
 	}
 	m := cfg.Metrics
 	if m == nil {
@@ -125,6 +144,7 @@ type exporter struct {
 	sysInit    map[uint64]uint64     // systemInitTimeMilliseconds per domain
 	seq        map[uint64]uint32     // next expected sequence number per domain
 	pending    []pendingSet
+	heldBytes  int // bytes of pending
 	override   uint64
 	def        uint64
 	c          *exporterMetrics
@@ -176,11 +196,53 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 }
 
 // Decode decodes one packet from exporter, received at now, appending its
-// flows to b (which grows past its capacity if needed: callers hand b on when
-// it is nearly full). It returns the number of flows appended; data sets held
-// earlier for a template this packet brings are decoded too. err is the first
-// problem met (counted per exporter); flows decoded before it are kept.
+// flows to b, which grows past its capacity if needed (tests, tools). It
+// returns the number of flows appended; data sets held earlier for a
+// template this packet brings are decoded too. err is the first problem met
+// (counted per exporter); flows decoded before it are kept.
 func (d *Decoder) Decode(pkt []byte, exporter netip.Addr, now time.Time, b *flow.Batch) (int, error) {
+	o := output{b: b}
+	return d.decode(pkt, exporter, now, &o)
+}
+
+// Flush hands on a batch holding flow.BatchSize records and returns the
+// batch to fill next. It may block (back-pressure).
+type Flush func(full *flow.Batch) *flow.Batch
+
+// DecodeBatches is Decode for receivers: *b never grows past
+// flow.BatchSize records. When it is full, flush hands it on and the
+// decoding goes on in the batch flush returns, left in *b. A packet or held
+// data of many small records thus becomes several batches, not one large one.
+func (d *Decoder) DecodeBatches(pkt []byte, exporter netip.Addr, now time.Time, b **flow.Batch, flush Flush) (int, error) {
+	o := output{b: *b, flush: flush}
+	n, err := d.decode(pkt, exporter, now, &o)
+	*b = o.b
+	return n, err
+}
+
+// output is where decoded flows go: a batch, handed on when full.
+type output struct {
+	b     *flow.Batch
+	flush Flush
+	n     int // flows appended
+}
+
+// append adds a zeroed record for the caller to fill.
+func (o *output) append() *flow.Record {
+	if o.flush != nil && len(o.b.Records) >= flow.BatchSize {
+		o.b = o.flush(o.b)
+	}
+	o.n++
+	return o.b.Append()
+}
+
+// unappend removes the record append returned last (a flow dropped).
+func (o *output) unappend() {
+	o.b.Records = o.b.Records[:len(o.b.Records)-1]
+	o.n--
+}
+
+func (d *Decoder) decode(pkt []byte, exporter netip.Addr, now time.Time, b *output) (int, error) {
 	exporter = exporter.Unmap()
 	e := d.exporter(exporter)
 	if e == nil {
@@ -196,7 +258,6 @@ func (d *Decoder) Decode(pkt []byte, exporter netip.Addr, now time.Time, b *flow
 	if len(pkt) < 2 {
 		return 0, d.fail(e, ErrTruncated)
 	}
-	start := b.Len()
 	var err error
 	switch v := binary.BigEndian.Uint16(pkt); v {
 	case 5:
@@ -211,11 +272,10 @@ func (d *Decoder) Decode(pkt []byte, exporter netip.Addr, now time.Time, b *flow
 	default:
 		err = d.fail(e, ErrUnknownVersion)
 	}
-	n := b.Len() - start
-	if n > 0 {
-		e.c.flows.Add(float64(n))
+	if b.n > 0 {
+		e.c.flows.Add(float64(b.n))
 	}
-	return n, err
+	return b.n, err
 }
 
 func (d *Decoder) fail(e *exporter, err error) error {
@@ -228,7 +288,7 @@ const (
 	v5RecordLen = 48
 )
 
-func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *flow.Batch) error {
+func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *output) error {
 	if len(pkt) < v5HeaderLen {
 		return d.fail(e, ErrTruncated)
 	}
@@ -252,7 +312,7 @@ func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *flow.Batch
 	export := h.exportTime()
 	for i := 0; i < count; i++ {
 		p := pkt[v5HeaderLen+i*v5RecordLen:]
-		r := b.Append()
+		r := b.append()
 		r.SrcAddr = netip.AddrFrom4([4]byte(p[0:4]))
 		r.DstAddr = netip.AddrFrom4([4]byte(p[4:8]))
 		r.NextHop = netip.AddrFrom4([4]byte(p[8:12]))
@@ -279,7 +339,7 @@ func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *flow.Batch
 		r.TimeReceived = now
 		r.ExporterAddress = e.addr
 		if !d.setRate(e, r, h.rate) {
-			b.Records = b.Records[:b.Len()-1]
+			b.unappend()
 		}
 	}
 	return nil
@@ -327,7 +387,7 @@ const (
 	ipfixHeaderLen = 16
 )
 
-func (d *Decoder) decodeV9(e *exporter, pkt []byte, now time.Time, b *flow.Batch) error {
+func (d *Decoder) decodeV9(e *exporter, pkt []byte, now time.Time, b *output) error {
 	if len(pkt) < v9HeaderLen {
 		return d.fail(e, ErrTruncated)
 	}
@@ -343,7 +403,7 @@ func (d *Decoder) decodeV9(e *exporter, pkt []byte, now time.Time, b *flow.Batch
 	return err
 }
 
-func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *flow.Batch) error {
+func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *output) error {
 	if len(pkt) < ipfixHeaderLen {
 		return d.fail(e, ErrTruncated)
 	}
@@ -370,7 +430,7 @@ func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *flow.Ba
 
 // decodeSets walks the sets of a v9 or IPFIX message. It returns the number
 // of data records seen in this message (for IPFIX sequence tracking).
-func (d *Decoder) decodeSets(e *exporter, h *header, sets []byte, b *flow.Batch) (int, error) {
+func (d *Decoder) decodeSets(e *exporter, h *header, sets []byte, b *output) (int, error) {
 	var first error
 	note := func(err error) {
 		if err != nil && first == nil {
@@ -431,7 +491,7 @@ func allZero(b []byte) bool {
 
 // templateSet decodes a (options) template set, v9 or IPFIX, adding the
 // templates and decoding the data sets held for them.
-func (d *Decoder) templateSet(e *exporter, h *header, body []byte, options bool, b *flow.Batch) error {
+func (d *Decoder) templateSet(e *exporter, h *header, body []byte, options bool, b *output) error {
 	var first error
 	ipfix := h.version == 10
 	for len(body) >= 4 {
@@ -516,7 +576,7 @@ func (d *Decoder) withdraw(e *exporter, h *header, id uint16, options bool) {
 	d.dirty.Store(true)
 }
 
-func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field, scopes int, options bool, b *flow.Batch) error {
+func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field, scopes int, options bool, b *output) error {
 	k := tkey(h.version, h.domain, id)
 	old := e.templates[k]
 	if old != nil && old.options == options && old.sameFields(fields, scopes) {
@@ -534,31 +594,57 @@ func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field,
 	d.dirty.Store(true)
 	// Decode what waited for this template.
 	var first error
+	// They leave the held list first: the output may block while handing
+	// a full batch on.
+	var ready []pendingSet
 	kept := e.pending[:0]
 	for _, p := range e.pending {
 		if p.key != k {
 			kept = append(kept, p)
 			continue
 		}
-		if _, err := d.dataSet(e, t, &p.hdr, p.data, b); err != nil && first == nil {
-			first = err
-		}
+		ready = append(ready, p)
+		d.unhold(e, p)
 	}
 	for i := len(kept); i < len(e.pending); i++ {
 		e.pending[i] = pendingSet{}
 	}
 	e.pending = kept
+	for _, p := range ready {
+		if _, err := d.dataSet(e, t, &p.hdr, p.data, b); err != nil && first == nil {
+			first = err
+		}
+	}
 	return first
 }
 
-// hold keeps a data set until its template arrives (bounded in count and time).
+// hold keeps a data set until its template arrives, bounded in time, in
+// count and bytes per exporter (the oldest go first), and in bytes for all
+// exporters (the new set is refused). Each drop is counted with its reason.
 func (d *Decoder) hold(e *exporter, h *header, id uint16, body []byte) {
 	e.c.missingTemplates.Inc()
-	if len(e.pending) >= d.cfg.PendingLimit {
-		e.c.heldDropped("overflow").Inc()
+	size := len(body)
+	if size > d.cfg.PendingBytes {
+		e.c.heldDropped("pending_bytes").Inc()
+		return
+	}
+	for len(e.pending) > 0 && (len(e.pending) >= d.cfg.PendingLimit || e.heldBytes+size > d.cfg.PendingBytes) {
+		if len(e.pending) >= d.cfg.PendingLimit {
+			e.c.heldDropped("overflow").Inc()
+		} else {
+			e.c.heldDropped("pending_bytes").Inc()
+		}
+		d.unhold(e, e.pending[0])
 		copy(e.pending, e.pending[1:])
+		e.pending[len(e.pending)-1] = pendingSet{}
 		e.pending = e.pending[:len(e.pending)-1]
 	}
+	if d.held.Add(int64(size)) > int64(d.cfg.PendingBytesTotal) {
+		d.held.Add(-int64(size))
+		e.c.heldDropped("pending_bytes_total").Inc()
+		return
+	}
+	e.heldBytes += size
 	e.pending = append(e.pending, pendingSet{
 		key:     tkey(h.version, h.domain, id),
 		hdr:     *h,
@@ -567,11 +653,21 @@ func (d *Decoder) hold(e *exporter, h *header, id uint16, body []byte) {
 	})
 }
 
+// unhold takes p's bytes off the held counts (p leaves e.pending).
+func (d *Decoder) unhold(e *exporter, p pendingSet) {
+	e.heldBytes -= len(p.data)
+	d.held.Add(-int64(len(p.data)))
+}
+
+// HeldBytes returns the bytes of data sets held for their template.
+func (d *Decoder) HeldBytes() int64 { return d.held.Load() }
+
 func (d *Decoder) expire(e *exporter, now time.Time) {
 	kept := e.pending[:0]
 	for _, p := range e.pending {
 		if now.After(p.expires) {
 			e.c.heldDropped("expired").Inc()
+			d.unhold(e, p)
 			continue
 		}
 		kept = append(kept, p)
@@ -601,7 +697,7 @@ func (d *Decoder) Expire(now time.Time) {
 
 // dataSet decodes the records of one data set. It returns the number of
 // records it held (flows, options records), kept or not.
-func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *flow.Batch) (int, error) {
+func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *output) (int, error) {
 	if t.options {
 		return d.optionsSet(e, t, h, body)
 	}
@@ -613,11 +709,11 @@ func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *f
 	haveSID := false
 	records := 0
 	for len(body) > 0 {
-		r := b.Append()
+		r := b.append()
 		var x recordExtra
 		n := t.decodeRecord(body, r, &x)
 		if n == 0 {
-			b.Records = b.Records[:b.Len()-1]
+			b.unappend()
 			if !allZero(body) {
 				return records, d.fail(e, ErrTruncatedRecord)
 			}
@@ -646,7 +742,7 @@ func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *f
 			rate = domainRate
 		}
 		if !d.setRate(e, r, rate) {
-			b.Records = b.Records[:b.Len()-1]
+			b.unappend()
 		}
 	}
 	return records, nil

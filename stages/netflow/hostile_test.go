@@ -1,9 +1,19 @@
 package netflow
 
 import (
+	"context"
+	"net"
+	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
 )
 
@@ -40,5 +50,118 @@ func TestTemplateAnnouncingManyFields(t *testing.T) {
 		if n := allocBytes(20, func() { d.Decode(p, testExporter, testNow, b) }); n > 4096 {
 			t.Errorf("a %d-byte packet announcing 65535 fields allocates %d bytes", len(p), n)
 		}
+	}
+}
+
+// heldAmplification is the sequence of issue "amplification from held
+// data": sets data sets of about 65 KB each for template 300, then a
+// template giving that id one 1-byte field, so that every held byte is a flow.
+func heldAmplification(sets int) [][]byte {
+	body := make([]byte, 65000)
+	for i := range body {
+		body[i] = byte(i)
+	}
+	var pkts [][]byte
+	for i := 0; i < sets; i++ {
+		pkts = append(pkts, v9Packet(1, 1_700_000_000, uint32(i), 0, set(300, body)))
+	}
+	return append(pkts, v9Packet(1, 1_700_000_000, uint32(sets), 0, set(0, tmpl(300, fs{t: ieProtocol, l: 1}))))
+}
+
+// TestHeldDataDecodedInBoundedBatches sends held data sets and their
+// template to a running source: the flows come out in batches no larger
+// than flow.BatchSize, every one of them.
+func TestHeldDataDecodedInBoundedBatches(t *testing.T) {
+	cfg, diags := dsl.DecodeString(`listen = "127.0.0.1:0"
+state_file = ""`, Spec)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	src, diags := New(cfg, engine.Env{ID: engine.ID{Kind: engine.KindSource, Type: "netflow", Name: "test"}})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var flows, largest atomic.Int64
+	out := engine.OutputFunc(func(ctx context.Context, b *flow.Batch) bool {
+		flows.Add(int64(b.Len()))
+		if int64(b.Len()) > largest.Load() {
+			largest.Store(int64(b.Len()))
+		}
+		b.Release()
+		return true
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	addr := src.LocalAddr(ctx)
+	c, err := net.Dial("udp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, p := range heldAmplification(4) {
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := int64(4 * 65000)
+	for deadline := time.Now().Add(10 * time.Second); flows.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if flows.Load() != want {
+		t.Errorf("%d flows, want %d", flows.Load(), want)
+	}
+	if largest.Load() > flow.BatchSize {
+		t.Errorf("a batch of %d flows was handed on, more than %d", largest.Load(), flow.BatchSize)
+	}
+}
+
+// TestPendingBytes holds data sets past the bytes bounds: per exporter the
+// oldest go, beyond the total the new ones are refused, each counted; what
+// is held is decoded when the template comes.
+func TestPendingBytes(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	d := NewDecoder(Config{PendingBytes: 2500, PendingBytesTotal: 4000, Metrics: m})
+	b := flow.NewBatch()
+	defer b.Release()
+	data := func(seq uint32, n int) []byte { return v9Packet(1, 1, seq, 0, set(300, make([]byte, n))) }
+	a, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	d.Decode(data(0, 3000), a, testNow, b) // larger than pending_bytes
+	d.Decode(data(1, 1000), a, testNow, b)
+	d.Decode(data(2, 1000), a, testNow, b)
+	d.Decode(data(3, 1000), a, testNow, b) // the first 1000 go
+	if d.HeldBytes() != 2000 {
+		t.Errorf("held %d bytes, want 2000", d.HeldBytes())
+	}
+	d.Decode(data(0, 1500), c, testNow, b)
+	d.Decode(data(1, 1000), c, testNow, b) // over the total
+	if d.HeldBytes() != 3500 {
+		t.Errorf("held %d bytes, want 3500", d.HeldBytes())
+	}
+	for _, tc := range []struct {
+		exporter netip.Addr
+		reason   string
+		want     float64
+	}{{a, "pending_bytes", 2}, {c, "pending_bytes_total", 1}, {c, "pending_bytes", 0}} {
+		if n := testutil.ToFloat64(m.heldDropped.WithLabelValues(tc.exporter.String(), tc.reason)); n != tc.want {
+			t.Errorf("%v drops %s = %v, want %v", tc.exporter, tc.reason, n, tc.want)
+		}
+	}
+	tp := v9Packet(1, 1, 4, 0, set(0, tmpl(300, fs{t: ieOctetDeltaCount, l: 4}, fs{t: iePacketDeltaCount, l: 4})))
+	if n, err := d.Decode(tp, a, testNow, b); n != 250 || err != nil {
+		t.Errorf("template decoded %d held flows (%v), want 250", n, err)
+	}
+	if d.HeldBytes() != 1500 {
+		t.Errorf("held %d bytes after the template, want 1500", d.HeldBytes())
+	}
+	d.Expire(testNow.Add(time.Minute))
+	if d.HeldBytes() != 0 {
+		t.Errorf("held %d bytes after expiry, want 0", d.HeldBytes())
 	}
 }

@@ -44,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		missingTemplates: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_templates_total",
 			Help: "Data sets received before their template (held until it comes), by exporter."}, ex),
 		heldDropped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_held_sets_dropped_total",
-			Help: "Data sets held for a template and dropped (expired, overflow), by exporter."}, []string{"exporter", "reason"}),
+			Help: "Data sets held for a template and dropped, by exporter and reason: expired, overflow (pending_limit), pending_bytes, pending_bytes_total."}, []string{"exporter", "reason"}),
 		sequenceErrors: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_errors_total",
 			Help: "Sequence number gaps and resets, by exporter."}, ex),
 		missingRate: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_sampling_rate_total",
