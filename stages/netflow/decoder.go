@@ -130,6 +130,7 @@ type samplerKey struct {
 // pendingSet is a data set waiting for its template.
 type pendingSet struct {
 	key     uint64 // tkey
+	gen     uint32 // the IPFIX message that brought it (exporter.gen)
 	hdr     header
 	data    []byte
 	expires time.Time
@@ -142,7 +143,9 @@ type exporter struct {
 	samplers   map[samplerKey]uint64 // by sampler id
 	domainRate map[uint64]uint64     // last rate learnt per domain, any sampler
 	sysInit    map[uint64]uint64     // systemInitTimeMilliseconds per domain
-	seq        map[uint64]uint32     // next expected sequence number per domain
+	seq        map[uint64]seqState   // sequence tracking per domain
+	gen        uint32                // IPFIX messages decoded
+	acc        seqAcc                // records of the IPFIX message being decoded
 	pending    []pendingSet
 	heldBytes  int // bytes of pending
 	override   uint64
@@ -186,7 +189,7 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 		samplers:   map[samplerKey]uint64{},
 		domainRate: map[uint64]uint64{},
 		sysInit:    map[uint64]uint64{},
-		seq:        map[uint64]uint32{},
+		seq:        map[uint64]seqState{},
 		override:   d.cfg.OverrideRate.Rate(addr),
 		def:        d.cfg.DefaultRate.Rate(addr),
 		c:          d.m.exporter(addr),
@@ -351,13 +354,30 @@ func uptimeTime(export time.Time, uptime, at uint32) time.Time {
 	return export.Add(-time.Duration(uptime-at) * time.Millisecond)
 }
 
+// seqState is the sequence tracking of one domain.
+type seqState struct {
+	next uint32 // next expected sequence number
+	// IPFIX: data sets the message gen held for their template, whose
+	// records next does not count yet.
+	unknown int
+	gen     uint32
+}
+
+// seqAcc counts the records of one IPFIX message for sequence tracking.
+type seqAcc struct {
+	live        int // records of this message (held and decoded in it included)
+	held        int // sets of this message still held
+	earlier     int // records of sets held by the domain's previous message
+	earlierSets int
+}
+
 // sequence tracks sequence numbers per domain; gaps and resets are counted,
 // and the tracking resynchronises on the new number.
 func (d *Decoder) sequence(e *exporter, dk uint64, seq, incr uint32) {
-	if want, ok := e.seq[dk]; ok && want != seq {
+	if st, ok := e.seq[dk]; ok && st.next != seq {
 		e.c.sequenceErrors.Inc()
 	}
-	e.seq[dk] = seq + incr
+	e.seq[dk] = seqState{next: seq + incr}
 }
 
 // setRate sets r.SamplingRate from, in order: the override, the rate the
@@ -419,12 +439,18 @@ func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *output)
 	}
 	dk := dkey(10, h.domain)
 	seq := binary.BigEndian.Uint32(pkt[8:])
-	if want, ok := e.seq[dk]; ok && want != seq {
+	e.gen++
+	e.acc = seqAcc{}
+	records, err := d.decodeSets(e, &h, pkt[ipfixHeaderLen:length], b)
+	// IPFIX sequence numbers count data records, options records included,
+	// sent before the message. Records of sets held by the previous message
+	// count once decoded; while some are not, the check waits for the next
+	// message (resynchronising on this one).
+	st, ok := e.seq[dk]
+	if ok && st.unknown == e.acc.earlierSets && st.next+uint32(e.acc.earlier) != seq {
 		e.c.sequenceErrors.Inc()
 	}
-	records, err := d.decodeSets(e, &h, pkt[ipfixHeaderLen:length], b)
-	// IPFIX sequence numbers count data records, options records included.
-	e.seq[dk] = seq + uint32(records)
+	e.seq[dk] = seqState{next: seq + uint32(records+e.acc.live), unknown: e.acc.held, gen: e.gen}
 	return err
 }
 
@@ -611,8 +637,20 @@ func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field,
 	}
 	e.pending = kept
 	for _, p := range ready {
-		if _, err := d.dataSet(e, t, &p.hdr, p.data, b); err != nil && first == nil {
+		n, err := d.dataSet(e, t, &p.hdr, p.data, b)
+		if err != nil && first == nil {
 			first = err
+		}
+		if p.hdr.version != 10 {
+			continue
+		}
+		switch {
+		case p.gen == e.gen:
+			e.acc.live += n
+			e.acc.held--
+		case p.gen == e.seq[dkey(10, p.hdr.domain)].gen:
+			e.acc.earlier += n
+			e.acc.earlierSets++
 		}
 	}
 	return first
@@ -623,6 +661,9 @@ func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field,
 // exporters (the new set is refused). Each drop is counted with its reason.
 func (d *Decoder) hold(e *exporter, h *header, id uint16, body []byte) {
 	e.c.missingTemplates.Inc()
+	if h.version == 10 {
+		e.acc.held++ // records not counted yet, whether the set is kept or not
+	}
 	size := len(body)
 	if size > d.cfg.PendingBytes {
 		e.c.heldDropped("pending_bytes").Inc()
@@ -647,6 +688,7 @@ func (d *Decoder) hold(e *exporter, h *header, id uint16, body []byte) {
 	e.heldBytes += size
 	e.pending = append(e.pending, pendingSet{
 		key:     tkey(h.version, h.domain, id),
+		gen:     e.gen,
 		hdr:     *h,
 		data:    append([]byte(nil), body...),
 		expires: h.received.Add(d.cfg.PendingTimeout),

@@ -165,3 +165,36 @@ func TestPendingBytes(t *testing.T) {
 		t.Errorf("held %d bytes after expiry, want 0", d.HeldBytes())
 	}
 }
+
+// TestIPFIXSequenceWithHeldData checks IPFIX sequence accounting when data
+// comes before its template: records decoded from held sets count, so a
+// correct data, template, data sequence has no error, and gaps still show.
+func TestIPFIXSequenceWithHeldData(t *testing.T) {
+	tp := set(2, tmpl(300, fs{t: ieOctetDeltaCount, l: 4}))
+	data := func(n int) []byte { return set(300, make([]byte, 4*n)) }
+	cases := []struct {
+		name string
+		pkts [][]byte
+		want float64
+	}{
+		{"data template data", [][]byte{ipfixPacket(1, 0, 1, data(5)), ipfixPacket(1, 5, 1, tp), ipfixPacket(1, 5, 1, data(3)),
+			ipfixPacket(1, 8, 1, data(1))}, 0},
+		{"data and template in one message", [][]byte{ipfixPacket(1, 0, 1, data(5), tp), ipfixPacket(1, 5, 1, data(3)),
+			ipfixPacket(1, 8, 1, data(1))}, 0},
+		{"two messages held", [][]byte{ipfixPacket(1, 10, 1, data(5)), ipfixPacket(1, 15, 1, data(2)), ipfixPacket(1, 17, 1, tp),
+			ipfixPacket(1, 17, 1, data(3)), ipfixPacket(1, 20, 1, data(1))}, 0},
+		{"gap after held data", [][]byte{ipfixPacket(1, 0, 1, data(5)), ipfixPacket(1, 5, 1, tp), ipfixPacket(1, 9, 1, data(3))}, 1},
+		{"gap before the template", [][]byte{ipfixPacket(1, 0, 1, data(5)), ipfixPacket(1, 7, 1, tp), ipfixPacket(1, 7, 1, data(3))}, 1},
+		{"gap in live data", [][]byte{ipfixPacket(1, 0, 1, tp), ipfixPacket(1, 0, 1, data(5)), ipfixPacket(1, 6, 1, data(3))}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMetrics(prometheus.NewRegistry())
+			d := NewDecoder(Config{Metrics: m})
+			decodeAll(t, d, tc.pkts...)
+			if n := testutil.ToFloat64(m.sequenceErrors.WithLabelValues(testExporter.String())); n != tc.want {
+				t.Errorf("sequence errors = %v, want %v", n, tc.want)
+			}
+		})
+	}
+}
