@@ -38,6 +38,7 @@ var errReasons = map[error]string{
 const (
 	DefaultPendingBytes      = 1 << 20
 	DefaultPendingBytesTotal = 64 << 20
+	DefaultMaxDomains        = 256
 )
 
 // maxExporters bounds the per-exporter state a flood of spoofed sources can create.
@@ -74,6 +75,10 @@ type Config struct {
 	PendingBytesTotal int
 	// MaxTemplates bounds the templates per exporter (default 1024).
 	MaxTemplates int
+	// MaxDomains bounds the observation domains (v9 source ids, IPFIX
+	// observation domains, v5 engines) whose sequence numbers are tracked
+	// per exporter (default 256).
+	MaxDomains int
 	// Metrics receives the per-exporter counters; nil keeps them unregistered.
 	Metrics *Metrics
 }
@@ -100,6 +105,9 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	if cfg.MaxTemplates <= 0 {
 		cfg.MaxTemplates = 1024
+	}
+	if cfg.MaxDomains <= 0 {
+		cfg.MaxDomains = DefaultMaxDomains
 	}
 	if cfg.PendingBytes <= 0 {
 		cfg.PendingBytes = DefaultPendingBytes
@@ -374,10 +382,23 @@ type seqAcc struct {
 // sequence tracks sequence numbers per domain; gaps and resets are counted,
 // and the tracking resynchronises on the new number.
 func (d *Decoder) sequence(e *exporter, dk uint64, seq, incr uint32) {
-	if st, ok := e.seq[dk]; ok && st.next != seq {
+	st, ok := e.seq[dk]
+	if ok && st.next != seq {
 		e.c.sequenceErrors.Inc()
 	}
-	e.seq[dk] = seqState{next: seq + incr}
+	if ok || d.track(e) {
+		e.seq[dk] = seqState{next: seq + incr}
+	}
+}
+
+// track reports whether a new domain's sequence can be tracked, counting
+// the packet when the exporter has too many domains tracked already.
+func (d *Decoder) track(e *exporter) bool {
+	if len(e.seq) < d.cfg.MaxDomains {
+		return true
+	}
+	e.c.untrackedSequences.Inc()
+	return false
 }
 
 // setRate sets r.SamplingRate from, in order: the override, the rate the
@@ -450,7 +471,9 @@ func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *output)
 	if ok && st.unknown == e.acc.earlierSets && st.next+uint32(e.acc.earlier) != seq {
 		e.c.sequenceErrors.Inc()
 	}
-	e.seq[dk] = seqState{next: seq + uint32(records+e.acc.live), unknown: e.acc.held, gen: e.gen}
+	if ok || d.track(e) {
+		e.seq[dk] = seqState{next: seq + uint32(records+e.acc.live), unknown: e.acc.held, gen: e.gen}
+	}
 	return err
 }
 

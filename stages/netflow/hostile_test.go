@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
@@ -196,5 +197,31 @@ func TestIPFIXSequenceWithHeldData(t *testing.T) {
 				t.Errorf("sequence errors = %v, want %v", n, tc.want)
 			}
 		})
+	}
+}
+
+// TestSequenceDomainsBounded sends packets from many v9 source ids and IPFIX
+// observation domains: sequence tracking keeps at most MaxDomains of them per
+// exporter and counts the packets it cannot track.
+func TestSequenceDomainsBounded(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	d := NewDecoder(Config{MaxDomains: 16, Metrics: m})
+	var pkts [][]byte
+	f := []testFlow{randomFlow(rand.New(rand.NewPCG(1, 1)), false)}
+	for i := uint32(0); i < 1000; i++ {
+		pkts = append(pkts, v9Packet(1, 1, 1, i), ipfixPacket(1, 1, i), v5Packet(1, 1, 0, i, 0, f))
+	}
+	decodeAll(t, d, pkts...)
+	e := d.exporter(testExporter)
+	if len(e.seq) != 16 {
+		t.Errorf("%d domains tracked, want 16", len(e.seq))
+	}
+	if n := testutil.ToFloat64(m.untrackedSeq.WithLabelValues(testExporter.String())); n != 2*1000-15 {
+		t.Errorf("untracked = %v, want %v", n, 2*1000-15)
+	}
+	// Tracked domains still see their gaps.
+	decodeAll(t, d, v9Packet(1, 1, 5, 0))
+	if n := testutil.ToFloat64(m.sequenceErrors.WithLabelValues(testExporter.String())); n != 1 {
+		t.Errorf("sequence errors = %v, want 1", n)
 	}
 }

@@ -17,6 +17,7 @@ type Metrics struct {
 	missingTemplates *prometheus.CounterVec
 	heldDropped      *prometheus.CounterVec
 	sequenceErrors   *prometheus.CounterVec
+	untrackedSeq     *prometheus.CounterVec
 	missingRate      *prometheus.CounterVec
 	dropped          *prometheus.CounterVec
 	samplingRate     *prometheus.GaugeVec
@@ -47,6 +48,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Data sets held for a template and dropped, by exporter and reason: expired, overflow (pending_limit), pending_bytes, pending_bytes_total."}, []string{"exporter", "reason"}),
 		sequenceErrors: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_errors_total",
 			Help: "Sequence number gaps and resets, by exporter."}, ex),
+		untrackedSeq: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_untracked_packets_total",
+			Help: "Packets whose sequence number is not checked because their exporter has max_domains_per_exporter observation domains tracked already, by exporter."}, ex),
 		missingRate: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_sampling_rate_total",
 			Help: "Flows whose sampling rate is unknown (kept with rate 1 or dropped, per missing_sampling_rate), by exporter."}, ex),
 		dropped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_dropped_flows_total",
@@ -76,6 +79,7 @@ type exporterMetrics struct {
 	bytes              prometheus.Counter
 	missingTemplates   prometheus.Counter
 	sequenceErrors     prometheus.Counter
+	untrackedSequences prometheus.Counter
 	missingRate        prometheus.Counter
 	droppedMissingRate prometheus.Counter
 	samplingRate       prometheus.Gauge
@@ -93,6 +97,7 @@ func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
 		bytes:              m.bytes.WithLabelValues(l),
 		missingTemplates:   m.missingTemplates.WithLabelValues(l),
 		sequenceErrors:     m.sequenceErrors.WithLabelValues(l),
+		untrackedSequences: m.untrackedSeq.WithLabelValues(l),
 		missingRate:        m.missingRate.WithLabelValues(l),
 		droppedMissingRate: m.dropped.WithLabelValues(l, "missing_sampling_rate"),
 		samplingRate:       m.samplingRate.WithLabelValues(l),

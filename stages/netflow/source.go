@@ -52,6 +52,8 @@ var Spec = &dsl.Spec{
 			Description: "Maximum bytes of data sets held for all exporters together; a set arriving beyond is dropped (counted)."},
 		{Name: "max_templates_per_exporter", Type: dsl.TypeInt, Default: int64(1024),
 			Description: "Maximum number of templates (and sampler ids) kept per exporter."},
+		{Name: "max_domains_per_exporter", Type: dsl.TypeInt, Default: int64(DefaultMaxDomains),
+			Description: "Maximum number of observation domains (v9 source ids, IPFIX observation domain ids, v5 engines) whose sequence numbers are tracked per exporter; packets of further domains are not checked (counted)."},
 		{Name: "state_file", Type: dsl.TypeString,
 			Description: "File keeping templates and sampling rates across restarts; default netflow-<name>.json in the state directory. \"\" disables it."},
 		{Name: "flush_interval", Type: dsl.TypeDuration, Default: 100 * time.Millisecond,
@@ -123,6 +125,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 		PendingBytes:      int(cfg.Size("pending_bytes")),
 		PendingBytesTotal: int(cfg.Size("pending_bytes_total")),
 		MaxTemplates:      int(cfg.Int("max_templates_per_exporter")),
+		MaxDomains:        int(cfg.Int("max_domains_per_exporter")),
 	}
 	if cfg.String("missing_sampling_rate") == "drop" {
 		dcfg.MissingRate = MissingRateDrop
@@ -138,6 +141,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	}
 	if dcfg.PendingBytesTotal < dcfg.PendingBytes || cfg.Size("pending_bytes_total") > 1<<34 {
 		bad("pending_bytes_total", "Invalid pending bytes", "pending_bytes_total must be at least pending_bytes and at most 16GiB.")
+	}
+	if dcfg.MaxDomains < 1 || dcfg.MaxDomains > 1<<20 {
+		bad("max_domains_per_exporter", "Invalid domain limit", "max_domains_per_exporter must be between 1 and 1048576.")
 	}
 	if dcfg.MaxTemplates < 1 {
 		bad("max_templates_per_exporter", "Invalid template limit", "max_templates_per_exporter must be at least 1.")
