@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 )
 
 // Errors Decode returns; each is also counted per exporter under its reason.
@@ -79,6 +80,9 @@ type Config struct {
 	// observation domains, v5 engines) whose sequence numbers are tracked
 	// per exporter (default 256).
 	MaxDomains int
+	// MaxExporterLabels bounds the exporters with their own metric series
+	// (default exporterlabel.Default); the others share exporter="other".
+	MaxExporterLabels int
 	// Metrics receives the per-exporter counters; nil keeps them unregistered.
 	Metrics *Metrics
 }
@@ -119,6 +123,7 @@ func NewDecoder(cfg Config) *Decoder {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	m.labels = exporterlabel.New(cfg.MaxExporterLabels)
 	return &Decoder{cfg: cfg, m: m, exporters: map[netip.Addr]*exporter{}}
 }
 

@@ -225,3 +225,49 @@ func TestSequenceDomainsBounded(t *testing.T) {
 		t.Errorf("sequence errors = %v, want 1", n)
 	}
 }
+
+// exporterLabels gathers reg and returns the exporter label values of the
+// series named name.
+func exporterLabels(t *testing.T, reg *prometheus.Registry, name string) map[string]bool {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]bool{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "exporter" {
+					labels[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	return labels
+}
+
+// TestExporterSeriesBounded sends from 100 exporters with a bound of 10
+// exporters with their own series: the others are counted under "other".
+func TestExporterSeriesBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	d := NewDecoder(Config{MaxExporterLabels: 10, Metrics: NewMetrics(reg)})
+	tp, dp, _ := generatedPackets(rand.New(rand.NewPCG(1, 1)), false, false, 2)
+	b := flow.NewBatch()
+	defer b.Release()
+	for i := 0; i < 100; i++ {
+		a := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+		d.Decode(tp, a, testNow, b)
+		d.Decode(dp, a, testNow, b)
+	}
+	labels := exporterLabels(t, reg, "flowengine_netflow_flows_total")
+	if len(labels) != 11 || !labels["other"] || !labels["192.0.2.0"] {
+		t.Errorf("exporter labels %v, want 10 addresses and other", labels)
+	}
+	if n := testutil.ToFloat64(d.m.flows.WithLabelValues("other")); n != 90*2 {
+		t.Errorf("flows of other = %v, want 180", n)
+	}
+}

@@ -6,9 +6,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 )
 
-// Metrics are the decoder's counters, per exporter.
+// Metrics are the decoder's counters, per exporter. At most
+// max_exporter_labels exporters have their own series; the others share the
+// series labelled exporter="other".
 type Metrics struct {
 	packets          *prometheus.CounterVec
 	flows            *prometheus.CounterVec
@@ -26,6 +29,9 @@ type Metrics struct {
 	kernelDrops      prometheus.Counter
 	receiveErrors    prometheus.Counter
 	undelivered      prometheus.Counter
+
+	// labels bounds the exporters with their own series.
+	labels *exporterlabel.Set
 }
 
 // NewMetrics creates the decoder and receiver metrics and registers them with
@@ -66,6 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Errors reading from the UDP sockets."}),
 		undelivered: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_undelivered_flows_total",
 			Help: "Flows decoded but not handed on because the pipeline was stopping."}),
+		labels: exporterlabel.New(0),
 	}
 	return m
 }
@@ -86,8 +93,10 @@ type exporterMetrics struct {
 	templates          prometheus.Gauge
 }
 
+// exporter returns the series of addr: its own while fewer than
+// max_exporter_labels exporters have theirs, exporter="other" beyond.
 func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
-	l := addr.String()
+	l := m.labels.Label(addr)
 	return &exporterMetrics{
 		m:     m,
 		label: l,

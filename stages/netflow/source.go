@@ -23,6 +23,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
@@ -54,6 +55,8 @@ var Spec = &dsl.Spec{
 			Description: "Maximum number of templates (and sampler ids) kept per exporter."},
 		{Name: "max_domains_per_exporter", Type: dsl.TypeInt, Default: int64(DefaultMaxDomains),
 			Description: "Maximum number of observation domains (v9 source ids, IPFIX observation domain ids, v5 engines) whose sequence numbers are tracked per exporter; packets of further domains are not checked (counted)."},
+		{Name: "max_exporter_labels", Type: dsl.TypeInt, Default: int64(exporterlabel.Default),
+			Description: "Maximum number of exporters with their own metric series (label exporter=<address>); the metrics of further exporters are added up under exporter=\"other\"."},
 		{Name: "state_file", Type: dsl.TypeString,
 			Description: "File keeping templates and sampling rates across restarts; default netflow-<name>.json in the state directory. \"\" disables it."},
 		{Name: "flush_interval", Type: dsl.TypeDuration, Default: 100 * time.Millisecond,
@@ -126,6 +129,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 		PendingBytesTotal: int(cfg.Size("pending_bytes_total")),
 		MaxTemplates:      int(cfg.Int("max_templates_per_exporter")),
 		MaxDomains:        int(cfg.Int("max_domains_per_exporter")),
+		MaxExporterLabels: int(cfg.Int("max_exporter_labels")),
 	}
 	if cfg.String("missing_sampling_rate") == "drop" {
 		dcfg.MissingRate = MissingRateDrop
@@ -144,6 +148,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	}
 	if dcfg.MaxDomains < 1 || dcfg.MaxDomains > 1<<20 {
 		bad("max_domains_per_exporter", "Invalid domain limit", "max_domains_per_exporter must be between 1 and 1048576.")
+	}
+	if dcfg.MaxExporterLabels < 1 || dcfg.MaxExporterLabels > 1<<20 {
+		bad("max_exporter_labels", "Invalid exporter label limit", "max_exporter_labels must be between 1 and 1048576.")
 	}
 	if dcfg.MaxTemplates < 1 {
 		bad("max_templates_per_exporter", "Invalid template limit", "max_templates_per_exporter must be at least 1.")

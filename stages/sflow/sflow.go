@@ -32,6 +32,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
@@ -49,6 +50,8 @@ var Spec = &dsl.Spec{
 			Description: "Sampling rate used when a sample reports 0: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
 		{Name: "override_sampling_rate", Type: dsl.TypeAny,
 			Description: "Sampling rate replacing the one the sample reports: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
+		{Name: "max_exporter_labels", Type: dsl.TypeInt, Default: int64(exporterlabel.Default),
+			Description: "Maximum number of exporters (agent addresses) with their own metric series (label exporter=<address>); the metrics of further exporters are added up under exporter=\"other\"."},
 	},
 }
 
@@ -63,10 +66,6 @@ var (
 
 // flushInterval is how long a partial batch waits for more flows.
 const flushInterval = 100 * time.Millisecond
-
-// maxExporterLabels bounds the exporters with their own metric labels; the
-// agent address is packet content, so it must not grow metrics unbounded.
-const maxExporterLabels = 4096
 
 // Source is the `source "sflow"` stage.
 type Source struct {
@@ -123,6 +122,12 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot register sflow metrics",
 			Detail: err.Error(), Subject: &cfg.DefRange})
 	}
+	labels := cfg.Int("max_exporter_labels")
+	if labels < 1 || labels > 1<<20 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "max_exporter_labels"`,
+			Detail: "Between 1 and 1048576 exporters with their own series are allowed.", Subject: cfg.Range("max_exporter_labels")})
+	}
+	m.labels = exporterlabel.New(int(labels))
 	s.metrics = m
 	return s, diags
 }
@@ -288,6 +293,9 @@ type metrics struct {
 	kernelDrops   prometheus.Counter
 	notSent       prometheus.Counter
 
+	// labels bounds the exporters with their own series (the agent address
+	// is packet content: it must not grow the metrics unbounded).
+	labels    *exporterlabel.Set
 	mu        sync.Mutex
 	exporters map[netip.Addr]*exporterMetrics
 	other     *exporterMetrics
@@ -319,6 +327,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		notSent: f.Counter(prometheus.CounterOpts{Name: "flowengine_sflow_flows_not_sent_total",
 			Help: "Decoded flows that could not be handed on (shutdown)."}),
 		exporters: map[netip.Addr]*exporterMetrics{},
+		labels:    exporterlabel.New(0),
 	}
 	if err := f.Err(); err != nil {
 		return m, err
@@ -346,15 +355,15 @@ func (m *metrics) exporter(cache map[netip.Addr]*exporterMetrics, addr netip.Add
 	m.mu.Lock()
 	em, ok := m.exporters[addr]
 	if !ok {
-		if len(m.exporters) >= maxExporterLabels {
+		if l := m.labels.Label(addr); l == exporterlabel.Other {
 			em = m.other
 		} else {
-			em = m.labelled(addr.String())
+			em = m.labelled(l)
 			m.exporters[addr] = em
 		}
 	}
 	m.mu.Unlock()
-	if len(cache) < maxExporterLabels {
+	if len(cache) < m.labels.Max() {
 		cache[addr] = em
 	}
 	return em
