@@ -1,9 +1,11 @@
 package netflow
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,8 +44,9 @@ const (
 	DefaultMaxDomains        = 256
 )
 
-// maxExporters bounds the per-exporter state a flood of spoofed sources can create.
-const maxExporters = 65536
+// DefaultMaxExporters bounds the per-exporter state a flood of spoofed
+// sources can create.
+const DefaultMaxExporters = 65536
 
 // MissingRate says what to do with a flow whose sampling rate is unknown.
 type MissingRate int
@@ -76,6 +79,9 @@ type Config struct {
 	PendingBytesTotal int
 	// MaxTemplates bounds the templates per exporter (default 1024).
 	MaxTemplates int
+	// MaxExporters bounds the exporters known at once (default 65536); when
+	// the table is full the idlest are forgotten.
+	MaxExporters int
 	// MaxDomains bounds the observation domains (v9 source ids, IPFIX
 	// observation domains, v5 engines) whose sequence numbers are tracked
 	// per exporter (default 256).
@@ -109,6 +115,9 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	if cfg.MaxTemplates <= 0 {
 		cfg.MaxTemplates = 1024
+	}
+	if cfg.MaxExporters <= 0 {
+		cfg.MaxExporters = DefaultMaxExporters
 	}
 	if cfg.MaxDomains <= 0 {
 		cfg.MaxDomains = DefaultMaxDomains
@@ -164,6 +173,9 @@ type exporter struct {
 	override   uint64
 	def        uint64
 	c          *exporterMetrics
+	seen       atomic.Int64 // unix ns of the last packet
+	data       atomic.Int64 // unix ns of the last packet that brought flows or templates
+	gone       bool         // evicted from the table (under mu)
 }
 
 // header is what the packet header says that records need.
@@ -193,8 +205,11 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 	if e = d.exporters[addr]; e != nil {
 		return e
 	}
-	if len(d.exporters) >= maxExporters {
-		return nil
+	if len(d.exporters) >= d.cfg.MaxExporters {
+		d.evict()
+		if len(d.exporters) >= d.cfg.MaxExporters {
+			return nil
+		}
 	}
 	e = &exporter{
 		addr:       addr,
@@ -208,7 +223,60 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 		c:          d.m.exporter(addr),
 	}
 	d.exporters[addr] = e
+	d.m.exporters.Set(float64(len(d.exporters)))
 	return e
+}
+
+// noDataIdle is how much idler than its last packet an exporter that never
+// brought flows or templates counts when the table is full: spoofed sources
+// go before exporters that sent data in the last few minutes.
+const noDataIdle = 5 * time.Minute
+
+// evict forgets the idlest sixteenth of the exporters (d.mu held): least
+// recently active first, where activity is the last packet that brought
+// flows or templates, or the last packet less noDataIdle for exporters that
+// never brought any. An exporter being decoded is not idle and stays.
+// Evicting a batch at a time keeps the cost of a flood of new sources at a
+// few comparisons each.
+func (d *Decoder) evict() {
+	type candidate struct {
+		active int64
+		e      *exporter
+	}
+	list := make([]candidate, 0, len(d.exporters))
+	for _, e := range d.exporters {
+		active := e.data.Load()
+		if active == 0 {
+			active = e.seen.Load() - int64(noDataIdle)
+		}
+		list = append(list, candidate{active, e})
+	}
+	slices.SortFunc(list, func(a, b candidate) int { return cmp.Compare(a.active, b.active) })
+	want := max(1, len(list)/16)
+	n := 0
+	for _, c := range list {
+		if n == want {
+			break
+		}
+		e := c.e
+		if !e.mu.TryLock() {
+			continue
+		}
+		e.gone = true
+		for _, p := range e.pending {
+			d.unhold(e, p)
+		}
+		e.pending = nil
+		if len(e.templates)+len(e.samplers)+len(e.sysInit) > 0 {
+			d.dirty.Store(true)
+		}
+		e.mu.Unlock()
+		delete(d.exporters, e.addr)
+		d.m.forget(e.addr)
+		n++
+	}
+	d.m.evicted.Add(float64(n))
+	d.m.exporters.Set(float64(len(d.exporters)))
 }
 
 // Decode decodes one packet from exporter, received at now, appending its
@@ -258,15 +326,22 @@ func (o *output) unappend() {
 	o.n--
 }
 
-func (d *Decoder) decode(pkt []byte, exporter netip.Addr, now time.Time, b *output) (int, error) {
-	exporter = exporter.Unmap()
-	e := d.exporter(exporter)
-	if e == nil {
-		d.m.tooManyExporters.Inc()
-		return 0, ErrTooManyExports
+func (d *Decoder) decode(pkt []byte, addr netip.Addr, now time.Time, b *output) (int, error) {
+	addr = addr.Unmap()
+	var e *exporter
+	for {
+		if e = d.exporter(addr); e == nil {
+			d.m.tooManyExporters.Inc()
+			return 0, ErrTooManyExports
+		}
+		e.mu.Lock()
+		if !e.gone {
+			break
+		}
+		e.mu.Unlock() // evicted meanwhile: take its successor
 	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.seen.Store(now.UnixNano())
 	e.c.bytes.Add(float64(len(pkt)))
 	if len(e.pending) > 0 {
 		d.expire(e, now)
@@ -290,6 +365,7 @@ func (d *Decoder) decode(pkt []byte, exporter netip.Addr, now time.Time, b *outp
 	}
 	if b.n > 0 {
 		e.c.flows.Add(float64(b.n))
+		e.data.Store(now.UnixNano())
 	}
 	return b.n, err
 }
@@ -634,6 +710,7 @@ func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field,
 	k := tkey(h.version, h.domain, id)
 	old := e.templates[k]
 	if old != nil && old.options == options && old.sameFields(fields, scopes) {
+		e.data.Store(h.received.UnixNano())
 		return nil // refresh
 	}
 	if old == nil && len(e.templates) >= d.cfg.MaxTemplates {
@@ -645,6 +722,7 @@ func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field,
 	}
 	e.templates[k] = t
 	e.c.templates.Set(float64(len(e.templates)))
+	e.data.Store(h.received.UnixNano())
 	d.dirty.Store(true)
 	// Decode what waited for this template.
 	var first error

@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -269,5 +270,68 @@ func TestExporterSeriesBounded(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(d.m.flows.WithLabelValues("other")); n != 90*2 {
 		t.Errorf("flows of other = %v, want 180", n)
+	}
+}
+
+// TestExporterTableEvictsIdle fills the exporter table with spoofed sources
+// after real exporters sent templates and data: the real exporters are not
+// refused and keep their templates, idle spoofed ones are evicted (counted),
+// and the state file keeps only the exporters in the table.
+func TestExporterTableEvictsIdle(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	d := NewDecoder(Config{MaxExporters: 64, Metrics: m})
+	b := flow.NewBatch()
+	defer b.Release()
+	tp, dp, _ := generatedPackets(rand.New(rand.NewPCG(1, 1)), false, false, 2)
+	real := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+	now := testNow
+	for i := 0; i < 8; i++ {
+		if _, err := d.Decode(tp, real(i), now, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An exporter that sent a template long ago and nothing since.
+	if _, err := d.Decode(tp, netip.MustParseAddr("198.51.100.1"), now.Add(-time.Hour), b); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		now = now.Add(time.Millisecond)
+		spoofed := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		if _, err := d.Decode([]byte{0, 9, 0}, spoofed, now, b); err != ErrTruncated {
+			t.Fatalf("spoofed packet %d: %v", i, err)
+		}
+		if i%100 == 0 {
+			for j := 0; j < 8; j++ {
+				if n, err := d.Decode(dp, real(j), now, b); err != nil || n != 2 {
+					t.Fatalf("exporter %d after %d spoofed: %d flows, %v", j, i, n, err)
+				}
+			}
+		}
+	}
+	if n := len(d.exporters); n > 64 {
+		t.Errorf("%d exporters in the table, bound 64", n)
+	}
+	if n := testutil.ToFloat64(m.evicted); n < 1000+9-64 {
+		t.Errorf("%v exporters evicted, want at least %d", n, 1000+9-64)
+	}
+	if n := testutil.ToFloat64(m.tooManyExporters); n != 0 {
+		t.Errorf("%v packets refused", n)
+	}
+	data, err := d.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st stateFile
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Exporters) != 8 {
+		t.Errorf("state keeps %d exporters, want the 8 live ones", len(st.Exporters))
+	}
+	for _, e := range st.Exporters {
+		if _, ok := d.exporters[e.Address]; !ok {
+			t.Errorf("state keeps %v, not in the table", e.Address)
+		}
 	}
 }

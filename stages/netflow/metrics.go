@@ -26,6 +26,8 @@ type Metrics struct {
 	samplingRate     *prometheus.GaugeVec
 	templates        *prometheus.GaugeVec
 	tooManyExporters prometheus.Counter
+	evicted          prometheus.Counter
+	exporters        prometheus.Gauge
 	kernelDrops      prometheus.Counter
 	receiveErrors    prometheus.Counter
 	undelivered      prometheus.Counter
@@ -65,7 +67,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		templates: f.GaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_templates",
 			Help: "Templates known, by exporter."}, ex),
 		tooManyExporters: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_exporter_limit_packets_total",
-			Help: "Packets dropped because too many distinct exporters were seen."}),
+			Help: "Packets dropped because max_exporters exporters are known and none could be evicted."}),
+		evicted: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_exporters_evicted_total",
+			Help: "Exporters forgotten (templates, rates, held data) to make room for new ones when max_exporters are known, idlest first."}),
+		exporters: f.Gauge(prometheus.GaugeOpts{Name: "flowengine_netflow_exporters",
+			Help: "Exporters known."}),
 		kernelDrops: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_kernel_drops_total",
 			Help: "Packets the kernel dropped because the socket receive buffer was full (SO_RXQ_OVFL)."}),
 		receiveErrors: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_receive_errors_total",
@@ -112,6 +118,22 @@ func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
 		samplingRate:       m.samplingRate.WithLabelValues(l),
 		templates:          m.templates.WithLabelValues(l),
 	}
+}
+
+// forget deletes the series of an exporter that left the table, when it had
+// its own, freeing its label for another exporter.
+func (m *Metrics) forget(addr netip.Addr) {
+	l := m.labels.Release(addr)
+	if l == "" {
+		return
+	}
+	match := prometheus.Labels{"exporter": l}
+	for _, v := range []*prometheus.CounterVec{m.packets, m.flows, m.bytes, m.errors, m.missingTemplates, m.heldDropped,
+		m.sequenceErrors, m.untrackedSeq, m.missingRate, m.dropped} {
+		v.DeletePartialMatch(match)
+	}
+	m.samplingRate.DeletePartialMatch(match)
+	m.templates.DeletePartialMatch(match)
 }
 
 func (c *exporterMetrics) errors(reason string) prometheus.Counter {

@@ -53,6 +53,8 @@ var Spec = &dsl.Spec{
 			Description: "Maximum bytes of data sets held for all exporters together; a set arriving beyond is dropped (counted)."},
 		{Name: "max_templates_per_exporter", Type: dsl.TypeInt, Default: int64(1024),
 			Description: "Maximum number of templates (and sampler ids) kept per exporter."},
+		{Name: "max_exporters", Type: dsl.TypeInt, Default: int64(DefaultMaxExporters),
+			Description: "Maximum number of exporters known at once (templates, sampling rates, held data, sequence numbers). When full, the idlest sixteenth is forgotten (counted): least recently active first, where an exporter that never sent flows or templates counts as idle 5 minutes before its last packet."},
 		{Name: "max_domains_per_exporter", Type: dsl.TypeInt, Default: int64(DefaultMaxDomains),
 			Description: "Maximum number of observation domains (v9 source ids, IPFIX observation domain ids, v5 engines) whose sequence numbers are tracked per exporter; packets of further domains are not checked (counted)."},
 		{Name: "max_exporter_labels", Type: dsl.TypeInt, Default: int64(exporterlabel.Default),
@@ -129,6 +131,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 		PendingBytesTotal: int(cfg.Size("pending_bytes_total")),
 		MaxTemplates:      int(cfg.Int("max_templates_per_exporter")),
 		MaxDomains:        int(cfg.Int("max_domains_per_exporter")),
+		MaxExporters:      int(cfg.Int("max_exporters")),
 		MaxExporterLabels: int(cfg.Int("max_exporter_labels")),
 	}
 	if cfg.String("missing_sampling_rate") == "drop" {
@@ -151,6 +154,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	}
 	if dcfg.MaxExporterLabels < 1 || dcfg.MaxExporterLabels > 1<<20 {
 		bad("max_exporter_labels", "Invalid exporter label limit", "max_exporter_labels must be between 1 and 1048576.")
+	}
+	if dcfg.MaxExporters < 1 || dcfg.MaxExporters > 1<<24 {
+		bad("max_exporters", "Invalid exporter limit", "max_exporters must be between 1 and 16777216.")
 	}
 	if dcfg.MaxTemplates < 1 {
 		bad("max_templates_per_exporter", "Invalid template limit", "max_templates_per_exporter must be at least 1.")
