@@ -72,3 +72,64 @@ func TestExporterSeriesBounded(t *testing.T) {
 		t.Errorf("exporter labels %v, want 5 addresses and other", labels)
 	}
 }
+
+// datagramSeq is an sFlow v5 datagram of agent and sub-agent with sequence
+// number seq, holding one counter sample.
+func datagramSeq(agent netip.Addr, sub, seq uint32) []byte {
+	return append(xdr{}.u32(5).addr(agent).u32(sub, seq, 123456, 1), counterSample()...)
+}
+
+// TestSequenceTracking sends datagrams with gaps and a restart: lost
+// datagrams are counted per agent, sub-agents apart, resets apart.
+func TestSequenceTracking(t *testing.T) {
+	_, _, reg, addr := startSource(t, "sockets = 1")
+	c := dial(t, addr)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	pkts := [][]byte{
+		datagramSeq(a, 0, 1), datagramSeq(a, 1, 10), datagramSeq(a, 0, 2), datagramSeq(a, 1, 11),
+		datagramSeq(a, 0, 5), datagramSeq(a, 1, 12), // 2 lost on sub-agent 0
+		datagramSeq(b, 0, 100), datagramSeq(b, 0, 101), datagramSeq(b, 0, 3), datagramSeq(b, 0, 4), // b restarted
+		datagramSeq(b, 0, 6), // 1 lost
+	}
+	for _, p := range pkts {
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMetric(t, reg, "flowengine_sflow_datagrams_total", map[string]string{"exporter": "192.0.2.2"}, 5)
+	for _, tc := range []struct {
+		name, exporter string
+		want           float64
+	}{
+		{"flowengine_sflow_lost_datagrams_total", "192.0.2.1", 2},
+		{"flowengine_sflow_lost_datagrams_total", "192.0.2.2", 1},
+		{"flowengine_sflow_sequence_resets_total", "192.0.2.1", 0},
+		{"flowengine_sflow_sequence_resets_total", "192.0.2.2", 1},
+	} {
+		if got := metricValue(t, reg, tc.name, map[string]string{"exporter": tc.exporter}); got != tc.want {
+			t.Errorf("%s{exporter=%q} = %v, want %v", tc.name, tc.exporter, got, tc.want)
+		}
+	}
+}
+
+// TestSequenceTrackingBounded tracks at most max_agents agent and
+// sub-agent pairs: beyond, the least recently seen are forgotten (counted).
+func TestSequenceTrackingBounded(t *testing.T) {
+	tr := newSequences(64)
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	em := m.labelled("x")
+	now := time.Now()
+	a := netip.MustParseAddr("192.0.2.1")
+	for i := uint32(0); i < 10000; i++ {
+		tr.check(a, i, 1, now, em)
+		if len(tr.next) > 64 {
+			t.Fatalf("%d pairs tracked, bound 64", len(tr.next))
+		}
+	}
+	if tr.evicted < 10000-64 || tr.evicted > 10000 {
+		t.Errorf("%d evicted, want at least %d", tr.evicted, 10000-64)
+	}
+}
