@@ -25,7 +25,9 @@ function useWidget<T>(path: string, ms = refresh): Loaded<T> {
       set({ data, at: new Date(), status: 200 });
     } catch (e) {
       if (isAbort(e)) return;
-      set((old) => ({ ...old, error: e instanceof ApiError ? e.message : String(e), status: e instanceof ApiError ? e.status : 0 }));
+      const status = e instanceof ApiError ? e.status : 0;
+      const error = status === 401 ? 'Waiting for the token (above).' : e instanceof ApiError ? e.message : String(e);
+      set((old) => ({ ...old, error, status }));
     }
   }, ms);
   return s;
