@@ -34,10 +34,10 @@ func TestConsoleBrowser(t *testing.T) {
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
 	}
-	need(t, fileExists(chromium), "Debian's chromium ("+chromium+"): apt-get install chromium (make test-deps does)")
+	requireTool(t, fileExists(chromium), "Debian's chromium ("+chromium+"): apt-get install chromium (make test-deps does)")
 	_, err = exec.LookPath("node")
-	need(t, err == nil, "Node.js: apt-get install nodejs npm")
-	need(t, fileExists(filepath.Join(web, "node_modules/playwright-core/package.json")), "playwright-core: cd console/web && npm ci (make web-test does)")
+	requireTool(t, err == nil, "Node.js: apt-get install nodejs npm")
+	requireTool(t, fileExists(filepath.Join(web, "node_modules/playwright-core/package.json")), "playwright-core: cd console/web && npm ci (make web-test does)")
 	stages, err := exec.Command(binary, "stages").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ console {
 	base := fmt.Sprintf("http://127.0.0.1:%d", consolePort)
 
 	page := get(t, base+"/")
-	need(t, strings.Contains(page, `<div id="app">`), "the web console in the binary: make build (or cd console/web && npm ci && npx vite build)")
+	requireTool(t, strings.Contains(page, `<div id="app">`), "the web console in the binary: make build (or cd console/web && npm ci && npx vite build)")
 
 	// The exporters run for the whole test, so the pipeline's counters move.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -166,9 +166,9 @@ console {
 	e.stop()
 }
 
-// need fails the test when a tool it needs is missing under CI, and skips
+// requireTool fails the test when a tool it needs is missing under CI, and skips
 // it saying how to install the tool otherwise.
-func need(t *testing.T, ok bool, what string) {
+func requireTool(t *testing.T, ok bool, what string) {
 	t.Helper()
 	if ok {
 		return
