@@ -36,7 +36,7 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
       ed.current = m.createEditor(el.current, {
         doc: draftRef.current,
         columns,
-        placeholder: 'Filter, like InIfBoundary = external AND Proto = tcp (Enter applies)',
+        placeholder: 'Filter, like InIfBoundary = external AND Proto = tcp   (/ to focus, Enter applies)',
         onChange: (t) => {
           setDraft(t);
           setSubmitted(false);
@@ -55,6 +55,18 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
       ed.current = null;
     };
   }, [columns.join(',')]);
+
+  // "/" anywhere but in a field goes to the filter.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement;
+      if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || t.closest('input, select, textarea, [contenteditable=true]')) return;
+      e.preventDefault();
+      ed.current?.focus();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
 
   // The applied filter changed from outside (URL, saved filter).
   useEffect(() => {

@@ -148,6 +148,22 @@ export function Visualize() {
   );
 }
 
+const groupOrder: [string, RegExp][] = [
+  ['Exporter', /^Exporter/],
+  ['Source', /^Src/],
+  ['Destination', /^(Dst|NextHop)/],
+  ['Input interface', /^InIf/],
+  ['Output interface', /^OutIf/],
+  ['Other', /./],
+];
+
+/** groups sorts dimension columns into groups for the picker. */
+function groups(cols: ColumnInfo[]): [string, ColumnInfo[]][] {
+  const out = new Map<string, ColumnInfo[]>(groupOrder.map(([g]) => [g, []]));
+  for (const c of cols) out.get(groupOrder.find(([, re]) => re.test(c.name))![0])!.push(c);
+  return [...out].filter(([, cs]) => cs.length > 0);
+}
+
 function Field(props: { label: string; children: preact.ComponentChildren; for?: string }) {
   return (
     <div class="field">
@@ -257,13 +273,15 @@ function Controls({
             }}
           >
             <option value="">+ add a dimension…</option>
-            {dimCols
-              .filter((c) => !used.has(c.name))
-              .map((c) => (
-                <option value={c.name} title={c.description}>
-                  {c.name}
-                </option>
-              ))}
+            {groups(dimCols.filter((c) => !used.has(c.name))).map(([g, cols]) => (
+              <optgroup label={g}>
+                {cols.map((c) => (
+                  <option value={c.name} title={c.description}>
+                    {c.name}
+                  </option>
+                ))}
+              </optgroup>
+            ))}
           </select>
         )}
         {state.graph === 'sankey' && state.dimensions.length < 2 && <span class="err">A sankey needs two dimensions or more.</span>}
