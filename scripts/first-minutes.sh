@@ -17,7 +17,7 @@ TIMEOUT=${FIRST_MINUTES_TIMEOUT:-300}
 TMP=$(mktemp -d)
 PID=
 cleanup() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -INT -- "-$PID" 2>/dev/null || true; fi
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -INT "-$PID" 2>/dev/null || true; fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
@@ -48,7 +48,7 @@ if ! (cd "$WEB" && node e2e/first-minutes.mjs "$url"); then
 fi
 
 # Ctrl-C: both the pipeline and the exporters stop.
-kill -INT -- "-$PID"
+kill -INT "-$PID"
 i=0
 while kill -0 "$PID" 2>/dev/null; do
 	i=$((i + 1))
