@@ -58,3 +58,12 @@ describe('parseRange', () => {
     expect(parseRange(formatRange(r), now)).toEqual(r);
   });
 });
+
+import { describe as describeRange } from './timerange';
+
+describe('describe', () => {
+  it('writes one date when both ends share it', () => {
+    expect(describeRange({ start: new Date('2026-11-30T06:34:56Z'), end: new Date('2026-11-30T12:34:56Z') })).toBe('2026-11-30 06:34 – 12:34');
+    expect(describeRange({ start: new Date('2026-11-29T00:00:00Z'), end: new Date('2026-11-30T00:00:00Z') })).toBe('2026-11-29 00:00 – 2026-11-30 00:00');
+  });
+});

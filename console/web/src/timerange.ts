@@ -130,3 +130,11 @@ export function formatTime(t: Date): string {
 export function formatRange(r: Range): string {
   return `${formatTime(r.start)} to ${formatTime(r.end)}`;
 }
+
+/** describe writes a range compactly for people: one date when both ends share it. */
+export function describe(r: Range): string {
+  const day = (t: Date) => `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())}`;
+  const hm = (t: Date) => `${pad(t.getHours())}:${pad(t.getMinutes())}`;
+  if (day(r.start) === day(r.end)) return `${day(r.start)} ${hm(r.start)} – ${hm(r.end)}`;
+  return `${day(r.start)} ${hm(r.start)} – ${day(r.end)} ${hm(r.end)}`;
+}

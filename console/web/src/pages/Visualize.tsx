@@ -19,7 +19,7 @@ import {
   type VizState,
 } from '../state';
 import { useTheme } from '../theme';
-import { formatRange, parseRange, presets } from '../timerange';
+import { describe, formatRange, parseRange, presets } from '../timerange';
 import { metrics, rate, total, type Metric } from '../units';
 import { valueLabel } from '../labels';
 
@@ -212,7 +212,7 @@ function Controls({
         {'error' in typed ? (
           <span class="err">{typed.error}</span>
         ) : (
-          <span class="hint">{formatRange(typed)}</span>
+          <span class="hint">{describe(typed)}</span>
         )}
         {over('range_days')}
         <div class="presets">
