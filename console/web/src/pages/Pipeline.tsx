@@ -1,14 +1,15 @@
 // Pipeline: the running pipeline's compiled graph, each stage with its live
 // rates, drops, queue and errors.
-import { useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, isAbort, type PipelineStats, type StageStats } from '../api';
 import { layers, rates, type Rates } from '../pipeline';
 import { usePoll } from '../poll';
 import { count, si } from '../units';
 
-const W = 236;
-const H = 124;
-const GX = 64;
+const WMAX = 236;
+const WMIN = 150;
+const H = 162;
+const GX = 32;
 const GY = 18;
 const PAD = 20;
 
@@ -24,12 +25,13 @@ function perSec(v: number | undefined): string {
   return v === undefined ? '…' : si(v, '/s', ' ');
 }
 
-function Node({ s, r, x, y }: { s: StageStats; r?: Rates; x: number; y: number }) {
+function Node({ s, r, x, y, w }: { s: StageStats; r?: Rates; x: number; y: number; w: number }) {
+  const compact = w < 210; // totals go to the tooltips
   const source = s.kind === 'source';
   const sink = s.kind === 'sink';
   const fill = s.queue_capacity ? s.queue_depth / s.queue_capacity : 0;
   return (
-    <div class="node" style={{ left: `${x}px`, top: `${y}px`, width: `${W}px`, height: `${H}px`, '--kind': kindColor[s.kind] ?? '#7a8b99' }} data-testid="stage" data-id={s.id}>
+    <div class="node" style={{ left: `${x}px`, top: `${y}px`, width: `${w}px`, height: `${H}px`, '--kind': kindColor[s.kind] ?? '#7a8b99' }} data-testid="stage" data-id={s.id}>
       <span class={`state ${s.state}`}>{s.state}</span>
       <div class="kind">{s.kind}</div>
       <div class="title" title={s.id}>
@@ -39,16 +41,16 @@ function Node({ s, r, x, y }: { s: StageStats; r?: Rates; x: number; y: number }
         {!source && (
           <>
             <span class="muted">in</span>
-            <span class="num" data-testid="in-total" data-value={s.flows_in}>
-              {perSec(r?.in)} <span class="muted">· {count(s.flows_in)}</span>
+            <span class="num" data-testid="in-total" data-value={s.flows_in} title={`${s.flows_in} flows in`}>
+              {perSec(r?.in)} {!compact && <span class="muted">· {count(s.flows_in)}</span>}
             </span>
           </>
         )}
         {!sink && (
           <>
             <span class="muted">out</span>
-            <span class="num" data-testid="out-total" data-value={s.flows_out}>
-              {perSec(r?.out)} <span class="muted">· {count(s.flows_out)}</span>
+            <span class="num" data-testid="out-total" data-value={s.flows_out} title={`${s.flows_out} flows out`}>
+              {perSec(r?.out)} {!compact && <span class="muted">· {count(s.flows_out)}</span>}
             </span>
           </>
         )}
@@ -143,11 +145,23 @@ export function Pipeline() {
     }
   }, 2000);
 
+  const box = useRef<HTMLDivElement>(null);
+  const [avail, setAvail] = useState(1240);
+  useEffect(() => {
+    if (!box.current) return;
+    const ro = new ResizeObserver(() => box.current && setAvail(box.current.clientWidth));
+    ro.observe(box.current);
+    return () => ro.disconnect();
+  }, [stats !== null]);
+
   const layout = useMemo(() => {
     if (!stats) return null;
     const l = layers(stats.stages);
     const cols: StageStats[][] = [];
     for (const s of stats.stages) (cols[l.get(s.id) ?? 0] ??= []).push(s);
+    const n = cols.length;
+    // The widest nodes that fit the page, down to WMIN; beyond, it scrolls.
+    const W = Math.max(WMIN, Math.min(WMAX, Math.floor((avail - 2 * PAD - (n - 1) * GX) / n)));
     const tallest = Math.max(...cols.map((c) => c?.length ?? 0));
     const height = PAD * 2 + tallest * H + (tallest - 1) * GY;
     const pos = new Map<string, { x: number; y: number }>();
@@ -155,8 +169,8 @@ export function Pipeline() {
       const h = c.length * H + (c.length - 1) * GY;
       c.forEach((s, j) => pos.set(s.id, { x: PAD + i * (W + GX), y: (height - h) / 2 + j * (H + GY) }));
     });
-    return { pos, width: PAD * 2 + cols.length * W + (cols.length - 1) * GX, height };
-  }, [stats]);
+    return { pos, W, width: PAD * 2 + cols.length * W + (cols.length - 1) * GX, height };
+  }, [stats, avail]);
 
   if (!stats) return <div class="page">{error ? <div class="error-box">{error}</div> : <div class="loading">Loading…</div>}</div>;
   const sources = stats.stages.filter((s) => s.kind === 'source');
@@ -168,20 +182,20 @@ export function Pipeline() {
       <div class="pipeline-head">
         <h1>Pipeline</h1>
         <span class="muted">
-          {stats.stages.length} stages · up {stats.uptime} · {perSec(rate.size ? sum(sources, (r) => r.out) : undefined)} received · {perSec(rate.size ? sum(sinks, (r) => r.in) : undefined)} into sinks
+          {stats.stages.length} stages · up {stats.uptime} · {perSec(rate.size ? sum(sources, (r) => r.out) : undefined)} received by {sources.length} source{sources.length === 1 ? '' : 's'} · {sinks.length} sink{sinks.length === 1 ? '' : 's'}
           {dropped ? ` · ${count(dropped)} dropped` : ''}
         </span>
         {error && <span class="err">{error}</span>}
       </div>
       {layout && (
-        <div class="dag" style={{ height: `${layout.height + 4}px` }}>
+        <div class="dag" ref={box} style={{ height: `${layout.height + 4}px` }}>
           <svg class="edges" width={layout.width} height={layout.height}>
             {stats.stages.flatMap((s) =>
               s.inputs.map((i) => {
                 const a = layout.pos.get(i);
                 const b = layout.pos.get(s.id);
                 if (!a || !b) return null;
-                const x1 = a.x + W;
+                const x1 = a.x + layout.W;
                 const y1 = a.y + H / 2;
                 const x2 = b.x;
                 const y2 = b.y + H / 2;
@@ -192,7 +206,7 @@ export function Pipeline() {
           </svg>
           {stats.stages.map((s) => {
             const p = layout.pos.get(s.id)!;
-            return <Node s={s} r={rate.get(s.id)} x={p.x} y={p.y} />;
+            return <Node s={s} r={rate.get(s.id)} x={p.x} y={p.y} w={layout.W} />;
           })}
         </div>
       )}
