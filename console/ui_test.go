@@ -123,3 +123,38 @@ func TestUIEmbedded(t *testing.T) {
 		t.Fatalf("embedded index.html is not the console's: %.200q", defaultUI.index)
 	}
 }
+
+// TestHandlerServesUI checks the routing of Handler: pages and assets go to
+// the web console, unknown API paths answer JSON, with or without auth.
+func TestHandlerServesUI(t *testing.T) {
+	h := Handler(Options{Auth: Auth{Token: "0123456789abcdef0123"}})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		contentType  string
+	}{
+		{"GET", "/", 200, "text/html; charset=utf-8"},
+		{"GET", "/visualize", 200, "text/html; charset=utf-8"},
+		{"GET", "/pipeline", 200, "text/html; charset=utf-8"},
+		{"GET", "/docs", 200, "text/html; charset=utf-8"},
+		{"GET", "/healthz", 200, "text/plain"},
+		{"POST", "/", 405, "text/plain; charset=utf-8"},
+		{"GET", "/api/v0/nope", 401, "application/json"},
+		{"GET", "/api/nope", 404, "application/json"},
+	} {
+		r := httptest.NewRequest(tc.method, tc.path, nil)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.status || w.Header().Get("Content-Type") != tc.contentType {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, w.Code, w.Header().Get("Content-Type"), tc.status, tc.contentType)
+		}
+	}
+	// Unknown pages answer 404 with the application, which shows its own
+	// not-found page (or the placeholder when the console is not built).
+	r := httptest.NewRequest("GET", "/no/such/page", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 404 || !strings.Contains(w.Body.String(), "<html") && !strings.Contains(w.Body.String(), "<!doctype html>") {
+		t.Errorf("GET /no/such/page: %d %.100q", w.Code, w.Body.String())
+	}
+}
