@@ -428,6 +428,7 @@ function StatsTable({ res, metric, dims, hidden, onToggle }: { res: Result; metr
   const c = colors(rows as Series[]);
   const heads = dims.length ? dims.map((d) => splitDimension(d).column) : ['Series'];
   const pct = metric === 'inl2%' || metric === 'outl2%';
+  const spread = res.kind !== 'sankey'; // a sankey's rows carry their average only
   return (
     <div style={{ overflowX: 'auto', marginTop: '0.8em' }}>
       <table class="data" data-testid="stats-table">
@@ -437,10 +438,10 @@ function StatsTable({ res, metric, dims, hidden, onToggle }: { res: Result; metr
               <th>{h}</th>
             ))}
             <th></th>
-            <th class="num">min</th>
-            <th class="num">max</th>
+            {spread && <th class="num">min</th>}
+            {spread && <th class="num">max</th>}
             <th class="num">avg</th>
-            <th class="num">p95</th>
+            {spread && <th class="num">p95</th>}
             {!pct && <th class="num">total</th>}
           </tr>
         </thead>
@@ -458,10 +459,10 @@ function StatsTable({ res, metric, dims, hidden, onToggle }: { res: Result; metr
                 </td>
               ))}
               <td class="muted">{r.axis === 2 ? 'reverse' : r.axis === 3 ? 'previous' : r.axis === 4 ? 'previous, reverse' : ''}</td>
-              <td class="num">{rate(r.min, metric)}</td>
-              <td class="num">{rate(r.max, metric)}</td>
+              {spread && <td class="num">{rate(r.min, metric)}</td>}
+              {spread && <td class="num">{rate(r.max, metric)}</td>}
               <td class="num">{rate(r.avg, metric)}</td>
-              <td class="num">{rate(r.p95, metric)}</td>
+              {spread && <td class="num">{rate(r.p95, metric)}</td>}
               {!pct && <td class="num">{total(r.total, metric)}</td>}
             </tr>
           ))}
