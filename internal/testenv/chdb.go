@@ -224,6 +224,9 @@ func SharedClickHouse(t testing.TB, version string) *ClickHouseServer {
 	if ss.err != nil {
 		t.Fatalf("start ClickHouse %s: %v", version, ss.err)
 	}
+	if ss.s == nil { // the test that started it ended in the middle
+		t.Fatalf("start ClickHouse %s: failed in an earlier test", version)
+	}
 	s := ss.s
 	if err := s.died(); err != nil {
 		t.Logf("%v\nstarting it again", err)
