@@ -34,7 +34,7 @@
 // IN. Numbers are decimal or 0x hexadecimal; AS numbers may be written
 // AS15169; Proto takes IANA protocol names (tcp, udp, icmp, ipv6-icmp...),
 // EType ipv4, ipv6, arp, vlan, mpls, FlowDirection ingress and egress;
-// boundaries are external, internal or ” (none); times are RFC 3339,
+// boundaries are external, internal or an empty quoted string (none); times are RFC 3339,
 // "2006-01-02 15:04:05" (UTC) or a date.
 package filter
 
