@@ -94,6 +94,7 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
         >
           Apply
         </button>
+        <CopyLink />
         <SavedFilters
           current={draft}
           onPick={(f) => {
@@ -202,5 +203,24 @@ function SavedFilters({ current, onPick }: { current: string; onPick(f: string):
         </div>
       )}
     </div>
+  );
+}
+
+/** CopyLink copies the page's address, which holds every setting. */
+function CopyLink() {
+  const [done, setDone] = useState(false);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      setDone(true);
+      setTimeout(() => setDone(false), 1500);
+    } catch {
+      window.prompt('Copy this link: it opens this view with every setting.', location.href);
+    }
+  };
+  return (
+    <button onClick={copy} title="Copy a link to this view, with every setting">
+      {done ? 'Copied' : 'Copy link'}
+    </button>
   );
 }
