@@ -14,7 +14,7 @@ WEB_SRC   := $(shell find $(WEB)/src $(WEB)/build -type f 2>/dev/null) $(WEB)/in
 WEB_DIST  := $(WEB)/dist/app/index.html
 WEB_DEPS  := $(WEB)/node_modules/.package-lock.json
 
-.PHONY: all build run demo test test-deps chdb bench bench-e2e lint fmt vet clean web web-test
+.PHONY: all build run demo first-minutes test test-deps chdb bench bench-e2e lint fmt vet clean web web-test
 
 all: build
 
@@ -42,16 +42,25 @@ $(WEB_DIST): $(WEB_DEPS) $(WEB_SRC) $(wildcard $(WEB)/.gen/stages.txt)
 web-test: $(WEB_DEPS)
 	cd $(WEB) && npx tsc --noEmit && npx vitest run --reporter=dot
 
+# `make run`: the default pipeline (its console on http://127.0.0.1:8080/ once
+# it has one) fed by three synthetic exporters (NetFlow v9, with SNMP agents on
+# 127.0.0.1-3 port 1161 serving their interface names), so that the first
+# minutes show traffic; `make run DEMO=0` runs the pipeline alone, for real
+# routers. Ctrl-C stops both.
+DEMO ?= 1
 run: build
+ifeq ($(DEMO),0)
 	$(BIN) run $(PIPELINE)
-
-# The default pipeline fed by three synthetic exporters (NetFlow v9, with SNMP
-# agents on 127.0.0.1-3 port 1161 serving their interface names).
-demo: build
+else
 	$(BIN) run -var snmp_port=1161 $(PIPELINE) & pid=$$!; \
 	trap "kill $$pid 2>/dev/null; wait $$pid" EXIT INT TERM; \
 	sleep 1; $(BIN) exporter -collector 127.0.0.1:2055 -protocol netflow9 -exporters 3 -interfaces 12 \
 	  -rate 2000 -template-interval 5s -snmp-port 1161 -quiet
+endif
+
+# The same as `make run` (kept for those who learnt it).
+demo:
+	@$(MAKE) --no-print-directory run DEMO=1
 
 # Install the Debian packages tests need (only when root and missing).
 test-deps:
@@ -86,6 +95,12 @@ chdb:
 test: test-deps chdb vet web-test build
 	CONSOLE_SCREENSHOTS=$(CURDIR)/$(WEB)/test-results/screenshots $(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 -timeout 30m ./engine/... ./flow/... ./dsl/... ./internal/... ./stages/... ./exporter/...
+	./scripts/first-minutes.sh
+
+# What a new user does first, from a clean clone of HEAD: make run, the console
+# shows flows (in chromium), Ctrl-C.
+first-minutes:
+	./scripts/first-minutes.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
