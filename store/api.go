@@ -77,18 +77,19 @@ func (s *Store) table(ctx context.Context, p *plan) (*TableResult, error) {
 
 // Sankey answers a sankey graph over two dimensions or more: the rows of
 // the direct axis (Other included) and the links between the values of
-// adjacent dimensions, weighted by the rows' average rates.
+// adjacent dimensions, weighted by the rows' average rates. Its rows carry
+// Total and Avg only (two queries, none per step).
 func (s *Store) Sankey(ctx context.Context, q Query) (*SankeyResult, error) {
 	q.Bidirectional, q.PreviousPeriod = false, false
 	p, err := s.plan(q, 2)
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.table(ctx, p)
+	rows, err := s.sankeyRows(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	res := &SankeyResult{Table: t.Table, Rows: t.Rows, Nodes: []string{}, Links: []SankeyLink{}}
+	res := &SankeyResult{Table: p.table.Name, Rows: rows, Nodes: []string{}, Links: []SankeyLink{}}
 	for _, d := range p.dims {
 		res.Dimensions = append(res.Dimensions, d.col.Name)
 	}
@@ -102,7 +103,7 @@ func (s *Store) Sankey(ctx context.Context, q Query) (*SankeyResult, error) {
 		}
 		return n
 	}
-	for _, r := range t.Rows {
+	for _, r := range rows {
 		for i := 0; i+1 < len(r.Dimensions); i++ {
 			a, b := node(i, r.Dimensions[i]), node(i+1, r.Dimensions[i+1])
 			k := [2]string{a, b}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -233,6 +234,66 @@ func (q *query) topSQL(limit int, atLeast float64) (*sqlText, error) {
 	return s, nil
 }
 
+// match writes the condition that dimension dm has the value text, as the
+// store returned it: a comparison of the column with the value typed back
+// when it reads back (cheaper than the text of every row, and what an index
+// serves), else an equality of the dimension's text.
+func (q *query) match(s *sqlText, dm dim, text string) error {
+	c := q.col(dm.col)
+	var op string
+	var v any
+	switch c.Kind {
+	case flow.KindString:
+		op, v = "=", text
+	case flow.KindUint:
+		if n, err := strconv.ParseUint(text, 10, 64); err == nil && strconv.FormatUint(n, 10) == text {
+			op, v = "=", n
+		}
+	case flow.KindBoundary:
+		if b, ok := flow.ParseBoundary(text); ok {
+			op, v = "=", b
+		}
+	case flow.KindAddr:
+		if a, err := netip.ParseAddr(text); err == nil && a.Zone() == "" {
+			a = a.Unmap()
+			bits := a.BitLen()
+			if dm.trunc > 0 {
+				bits = min(dm.trunc, bits)
+			}
+			switch {
+			case bits == a.BitLen():
+				op, v = "=", a
+			default:
+				if pf := netip.PrefixFrom(a, bits); pf.Masked() == pf {
+					op, v = "<<", pf
+				}
+			}
+		}
+	}
+	if op != "" {
+		if sql, args, err := q.d.Compare(c, op, v); err == nil {
+			s.part(sql, args)
+			return nil
+		}
+	}
+	s.part(q.d.Dimension(c, dm.trunc))
+	s.w(" = ?")
+	s.args = append(s.args, text)
+	return nil
+}
+
+// totalSQL is the metric's quantity over the whole range.
+func (q *query) totalSQL() (*sqlText, error) {
+	s := &sqlText{}
+	qty, _ := quantity(q.d, q.p.table, q.p.metric)
+	// SUM over no rows is NULL in DuckDB.
+	s.w("SELECT ", q.d.Float("COALESCE("+qty+", 0)"), " AS ", q.d.Ident("v"))
+	if err := q.from(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // seriesSQL is query 2: the sums per step of the given dimension sets (as
 // the store returned them), or, with no sets, query 3: the sums per step of
 // everything.
@@ -261,9 +322,9 @@ func (q *query) seriesSQL(sets [][]string) (*sqlText, error) {
 				if j > 0 {
 					s.w(" AND ")
 				}
-				s.part(q.d.Dimension(q.col(dm.col), dm.trunc))
-				s.w(" = ?")
-				s.args = append(s.args, set[j])
+				if err := q.match(s, dm, set[j]); err != nil {
+					return nil, err
+				}
 			}
 			s.w(")")
 		}

@@ -344,3 +344,64 @@ func series(p *plan, axes []*axisData) []Series {
 	}
 	return out
 }
+
+// sankeyRows answers the rows of a sankey: query 1 and the total over the
+// range, Other the difference; Total and Avg only.
+func (s *Store) sankeyRows(ctx context.Context, p *plan) ([]Row, error) {
+	q := &query{p: p, d: s.backend.Dialect(), start: p.start, end: p.end}
+	_, factor := quantity(q.d, p.table, p.metric)
+	var total float64
+	var totalErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		total, totalErr = s.total(ctx, q)
+	}()
+	sets, err := s.top(ctx, q)
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if totalErr != nil {
+		return nil, totalErr
+	}
+	secs := p.end.Sub(p.start).Seconds()
+	rows := []Row{}
+	other := cleanValue(p.metric, total*factor)
+	for _, st := range sets {
+		v := cleanValue(p.metric, st.total*factor)
+		other = cleanValue(p.metric, other-v)
+		rows = append(rows, Row{Dimensions: st.shown, Axis: AxisDirect, Stats: Stats{Total: v, Avg: v / secs}})
+	}
+	if other != 0 {
+		dims := make([]string, len(p.dims))
+		for i := range dims {
+			dims[i] = OtherLabel
+		}
+		rows = append(rows, Row{Dimensions: dims, Axis: AxisDirect, Stats: Stats{Total: other, Avg: other / secs}})
+	}
+	return rows, nil
+}
+
+// total runs totalSQL.
+func (s *Store) total(ctx context.Context, q *query) (float64, error) {
+	st, err := q.totalSQL()
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.backend.Query(ctx, st.String(), st.args...)
+	if err != nil {
+		return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+	}
+	var v float64
+	if rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+		}
+	}
+	if err := rowsErr(rows, nil); err != nil {
+		return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+	}
+	return v, nil
+}
