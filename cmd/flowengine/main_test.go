@@ -200,7 +200,7 @@ func TestGraphAndStages(t *testing.T) {
 		t.Errorf("mermaid graph (exit %d):\n%s", code, out)
 	}
 	out, _, code = flowengine(t, "stages")
-	for _, want := range []string{`source "generate"`, `sink "file"`, `sink "blackhole"`, `source "netflow"`, "rotate_size", "pipeline"} {
+	for _, want := range []string{`source "generate"`, `sink "file"`, `sink "blackhole"`, `source "netflow"`, "rotate_size", "pipeline", `sink "duckdb"`, "console", "trust_user_header"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("stages output lacks %q", want)
 		}
