@@ -160,12 +160,6 @@ func (w *writer) write(ctx context.Context, batches []*flow.Batch, set *rollup.S
 	return nil
 }
 
-// checkpoint writes the WAL into the database file.
-func (w *writer) checkpoint() error {
-	_, err := w.conn.ExecContext(context.Background(), "CHECKPOINT")
-	return err
-}
-
 // retentionLoop deletes rows past their table's retention, now and every
 // retention_interval.
 func (s *Sink) retentionLoop(ctx context.Context, db *sql.DB) {
