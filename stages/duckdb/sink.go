@@ -306,7 +306,7 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.retentionLoop(rctx, db)
+		s.maintain(rctx, db)
 	}()
 	defer func() {
 		stopRetention()
@@ -589,13 +589,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 type metrics struct {
-	rows     prometheus.Counter
-	latency  prometheus.Histogram
-	retries  prometheus.Counter
-	errors   prometheus.Counter
-	dropped  *prometheus.CounterVec
-	deleted  *prometheus.CounterVec
-	rollupRo *prometheus.CounterVec
+	rows      prometheus.Counter
+	latency   prometheus.Histogram
+	retries   prometheus.Counter
+	errors    prometheus.Counter
+	dropped   *prometheus.CounterVec
+	deleted   *prometheus.CounterVec
+	rollupRo  *prometheus.CounterVec
+	compacted *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -615,6 +616,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rollupRo: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rollup_rows_inserted_total",
 			Help: "Rollup rows inserted, by table."}, []string{"table"}),
 	}
+	m.compacted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rollup_rows_compacted_total",
+		Help: "Partial rollup rows merged by compaction once their interval was over, by table."}, []string{"table"})
+	m.compacted = engine.Register(reg, m.compacted)
 	m.dropped.WithLabelValues("shutdown")
 	m.rows = engine.Register(reg, m.rows)
 	m.latency = engine.Register(reg, m.latency)
