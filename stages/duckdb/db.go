@@ -129,10 +129,8 @@ func (w *writer) write(ctx context.Context, batches []*flow.Batch, set *rollup.S
 		}
 	}()
 	for _, b := range batches {
-		for i := range b.Records {
-			if err := w.flows.add(&b.Records[i], 0); err != nil {
-				return err
-			}
+		if err := w.flows.addRecords(b.Records); err != nil {
+			return err
 		}
 	}
 	if err := w.flows.flush(); err != nil {
