@@ -69,10 +69,19 @@ func runSink(t testing.TB, s *Sink, in chan *flow.Batch) chan error {
 	return errc
 }
 
+// TestInsertAndReadBack inserts flows, reads them back, and checks the
+// consolidated tables, computed by the sink (consolidate_in = "engine") or by
+// materialized views (consolidate_in = "server"), against the flows.
 func TestInsertAndReadBack(t *testing.T) {
+	for _, in := range []string{consolidateInEngine, consolidateInServer} {
+		t.Run(in, func(t *testing.T) { testInsertAndReadBack(t, in) })
+	}
+}
+
+func testInsertAndReadBack(t *testing.T, consolidateIn string) {
 	srv := server(t)
 	db := testDB(t, srv)
-	s, reg := newSink(t, srv, db, "batch_size = 3000\nbatch_timeout = \"200ms\"")
+	s, reg := newSink(t, srv, db, fmt.Sprintf("batch_size = 3000\nbatch_timeout = \"200ms\"\nconsolidate_in = %q", consolidateIn))
 	provision(t, s)
 
 	const n = 10000
@@ -122,30 +131,37 @@ func TestInsertAndReadBack(t *testing.T) {
 		}
 	}
 
-	// Consolidated tables agree with flows on totals, per sampling rate and exporter.
+	// Consolidated tables agree with flows on totals (scaled by the
+	// sampling rate), per exporter and interface.
 	for _, table := range []string{"flows_1m0s", "flows_5m0s", "flows_1h0m0s"} {
 		if err := conn.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s.%s FINAL", db, table)); err != nil {
 			t.Fatal(err)
 		}
-		q := "SELECT ExporterName, SamplingRate, sum(Bytes), sum(Packets) FROM %s.%s GROUP BY ExporterName, SamplingRate ORDER BY ExporterName, SamplingRate"
-		if diff := cmp.Diff(totals(t, conn, fmt.Sprintf(q, db, table)), totals(t, conn, fmt.Sprintf(q, db, "flows"))); diff != "" {
+		q := "SELECT ExporterName, InIfName, sum(Bytes), sum(Packets), sum(Flows) FROM %s.%s GROUP BY ExporterName, InIfName ORDER BY ExporterName, InIfName"
+		want := "SELECT ExporterName, InIfName, sum(Bytes * SamplingRate), sum(Packets * SamplingRate), sum(SamplingRate) FROM %s.flows GROUP BY ExporterName, InIfName ORDER BY ExporterName, InIfName"
+		if diff := cmp.Diff(totals(t, conn, fmt.Sprintf(q, db, table)), totals(t, conn, fmt.Sprintf(want, db))); diff != "" {
 			t.Errorf("%s totals differ from flows (-got +want):\n%s", table, diff)
 		}
 	}
-	// After OPTIMIZE FINAL, a consolidated table has one row per interval and dimensions.
-	sc := wantSchema(db, *s.features, flow.Columns, s.cfg.retention, s.cfg.consolidations)
-	for i, v := range sc.Views {
-		keys := sc.Tables[1+i].OrderBy
+	if consolidateIn == consolidateInEngine {
+		if got := counter(t, reg, "flowengine_clickhouse_rollup_rows_inserted_total"); got == 0 {
+			t.Errorf("no rollup rows inserted")
+		}
+	}
+	// After OPTIMIZE FINAL, a consolidated table has one row per interval
+	// and dimensions: as many as the view's query finds in flows.
+	for _, cn := range s.cfg.consolidations {
+		tbl, v := rollupTable(db, *s.features, flow.Columns, cn)
 		var rows, distinct uint64
-		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", db, v.To)).Scan(&rows); err != nil {
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", db, tbl.Name)).Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
-		q := fmt.Sprintf("SELECT uniqExact(%s) FROM (%s)", strings.Join(keys, ", "), strings.Replace(v.Select, " GROUP BY ", " WHERE 1 GROUP BY ", 1))
+		q := fmt.Sprintf("SELECT uniqExact(%s) FROM (%s)", strings.Join(tbl.OrderBy, ", "), strings.Replace(v.Select, " GROUP BY ", " WHERE 1 GROUP BY ", 1))
 		if err := conn.QueryRow(ctx, q).Scan(&distinct); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 		if rows != distinct || rows == 0 {
-			t.Errorf("%s has %d rows, want %d (one per interval and dimensions)", v.To, rows, distinct)
+			t.Errorf("%s has %d rows, want %d (one per interval and dimensions)", tbl.Name, rows, distinct)
 		}
 	}
 }
@@ -159,12 +175,12 @@ func totals(t *testing.T, conn driver.Conn, q string) []string {
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var name string
-		var rate, bytes, packets uint64
-		if err := rows.Scan(&name, &rate, &bytes, &packets); err != nil {
+		var exporter, iface string
+		var bytes, packets, flows uint64
+		if err := rows.Scan(&exporter, &iface, &bytes, &packets, &flows); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%s rate=%d bytes=%d packets=%d", name, rate, bytes, packets))
+		out = append(out, fmt.Sprintf("%s %s bytes=%d packets=%d flows=%d", exporter, iface, bytes, packets, flows))
 	}
 	if len(out) == 0 {
 		t.Errorf("no rows from %s", q)
