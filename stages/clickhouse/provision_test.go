@@ -270,7 +270,7 @@ func TestFeatures(t *testing.T) {
 		{"19.1.6", features{Codecs: true}},
 		{"19.3.3", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true}},
 		{"19.6.2.11", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true}},
-		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true}},
+		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true, ILike: true}},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			v, err := parseVersion(tc.version)

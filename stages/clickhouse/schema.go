@@ -47,7 +47,8 @@ func (v version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Min
 //   - 19.1.6: per-column compression codecs;
 //   - 19.3.3: IPv4/IPv6 types, toStartOfInterval, LowCardinality production
 //     ready (before it needs allow_experimental_low_cardinality_type);
-//   - 19.6: TTL expressions for tables and columns.
+//   - 19.6: TTL expressions for tables and columns;
+//   - 20.6: ILIKE.
 type features struct {
 	Version          version
 	IPv6             bool
@@ -55,6 +56,7 @@ type features struct {
 	StartOfInterval  bool
 	Codecs           bool
 	TTL              bool
+	ILike            bool
 	MaterializedView bool // always true; kept for symmetry in the plan output
 }
 
@@ -66,6 +68,7 @@ func featuresOf(v version) features {
 		LowCardinality:   v.atLeast(19, 3),
 		StartOfInterval:  v.atLeast(19, 3),
 		TTL:              v.atLeast(19, 6),
+		ILike:            v.atLeast(20, 6),
 		MaterializedView: true,
 	}
 }
