@@ -76,13 +76,16 @@ func (d dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 	switch c.Kind {
 	case flow.KindAddr:
 		truncate = min(max(truncate, 0), 128)
-		if truncate == 0 || truncate == 128 {
-			return "IPv6NumToString(" + col + ")", nil
-		}
 		v4 := 96 + min(truncate, 32)
 		if d.f.IPv6 {
-			return fmt.Sprintf("IPv6NumToString(if(%s, IPv6CIDRToRange(%s, %d).1, IPv6CIDRToRange(%s, %d).1))",
+			if truncate == 0 || truncate == 128 {
+				return "toString(" + col + ")", nil
+			}
+			return fmt.Sprintf("toString(if(%s, IPv6CIDRToRange(%s, %d).1, IPv6CIDRToRange(%s, %d).1))",
 				d.isIPv4(col), col, v4, col, truncate), nil
+		}
+		if truncate == 0 || truncate == 128 {
+			return "IPv6NumToString(" + col + ")", nil
 		}
 		return fmt.Sprintf("IPv6NumToString(if(%s, %s, %s))", d.isIPv4(col), maskBytes(col, v4), maskBytes(col, truncate)), nil
 	case flow.KindTime:

@@ -309,21 +309,37 @@ func TestRetentionDropsOldPartitions(t *testing.T) {
 	if _, err := s.dropExpired(context.Background(), *s.features, now); err != nil {
 		t.Fatal(err)
 	}
+	// Flows kept, scaled by the sampling rate in the consolidated tables.
+	kept := func(maxAge time.Duration, scaled bool) uint64 {
+		var n uint64
+		var r flow.Record
+		for i := range 400 {
+			makeFlow(&r, i, now)
+			switch {
+			case ages[i%4] >= maxAge:
+			case scaled:
+				n += r.SamplingRate
+			default:
+				n++
+			}
+		}
+		return n
+	}
 	conn := srv.client(t)
 	for _, tc := range []struct {
-		table string
-		want  uint64
+		table, count string
+		want         uint64
 	}{
-		{"flows", 200},      // 30d: the 40 and 100 days old flows are gone
-		{"flows_1m0s", 300}, // 90d: the 100 days old flows are gone
-		{"flows_1h0m0s", 400},
+		{"flows", "count()", kept(30*24*time.Hour, false)},        // 30d: the 40 and 100 days old flows are gone
+		{"flows_1m0s", "sum(Flows)", kept(90*24*time.Hour, true)}, // 90d: the 100 days old flows are gone
+		{"flows_1h0m0s", "sum(Flows)", kept(1000*24*time.Hour, true)},
 	} {
 		var got uint64
-		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+"."+tc.table).Scan(&got); err != nil {
+		if err := conn.QueryRow(context.Background(), "SELECT "+tc.count+" FROM "+db+"."+tc.table).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != tc.want {
-			t.Errorf("%s: %d rows after retention, want %d", tc.table, got, tc.want)
+			t.Errorf("%s: %d flows after retention, want %d", tc.table, got, tc.want)
 		}
 	}
 	if got := counter(t, reg, "flowengine_clickhouse_partitions_dropped_total"); got < 2 {
@@ -453,7 +469,7 @@ func processCPU() time.Duration {
 func TestLowCardinality(t *testing.T) {
 	srv := server(t)
 	db := testDB(t, srv)
-	s, _ := newSink(t, srv, db, "batch_size = 5000\nbatch_timeout = \"100ms\"")
+	s, _ := newSink(t, srv, db, "batch_size = 5000\nbatch_timeout = \"100ms\"\nconsolidate = false")
 	conn := srv.client(t)
 	ctx := clickhouse.Context(context.Background(), clickhouse.WithSettings(clickhouse.Settings{"allow_experimental_low_cardinality_type": 1}))
 	var defs []string
@@ -717,5 +733,65 @@ func BenchmarkBuild(b *testing.B) {
 			encode()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flow")
 		})
+	}
+}
+
+// TestRollupRetry makes the insert into a consolidated table fail after the
+// flows are in: the sink fails, and the next Run inserts what is missing
+// without inserting the flows or the other rollups again, so that no flow is
+// counted twice; the batches are released only then.
+func TestRollupRetry(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, _ := newSink(t, srv, db, "batch_size = 1000\nbatch_timeout = \"10s\"\nmax_retries = 1\nretry_backoff = \"50ms\"")
+	provision(t, s)
+	conn := srv.client(t)
+	ctx := context.Background()
+	if err := conn.Exec(ctx, "DROP TABLE "+db+".flows_5m0s"); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 2500
+	now := time.Now().UTC()
+	in := make(chan *flow.Batch, n/500)
+	var done atomic.Int64
+	feed(ctx, in, 0, n, 500, now, &done, nil)
+	close(in)
+	if err := s.Run(ctx, in); err == nil || !strings.Contains(err.Error(), "flows_5m0s") {
+		t.Fatalf("first run: %v, want a failed insert into flows_5m0s", err)
+	}
+	if done.Load() != 0 {
+		t.Errorf("%d flows released before their rollups were inserted", done.Load())
+	}
+	provision(t, s) // creates flows_5m0s again
+	if err := s.Run(ctx, in); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if done.Load() != n {
+		t.Errorf("%d flows released, want %d", done.Load(), n)
+	}
+
+	var wantFlows uint64
+	var r flow.Record
+	for i := range n {
+		makeFlow(&r, i, now)
+		wantFlows += r.SamplingRate
+	}
+	for _, tc := range []struct {
+		table, count string
+		want         uint64
+	}{
+		{"flows", "count()", n},
+		{"flows_1m0s", "sum(Flows)", wantFlows},
+		{"flows_5m0s", "sum(Flows)", wantFlows},
+		{"flows_1h0m0s", "sum(Flows)", wantFlows},
+	} {
+		var got uint64
+		if err := conn.QueryRow(ctx, "SELECT "+tc.count+" FROM "+db+"."+tc.table).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: %d flows, want %d", tc.table, got, tc.want)
+		}
 	}
 }
