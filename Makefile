@@ -4,8 +4,12 @@ BIN       := bin/flowengine
 PIPELINE  ?= pipelines/default.hcl
 # Debian packages the tests talk to: real exporters, SNMP agent, ClickHouse.
 TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8
+# A current ClickHouse for the tests: libchdb.so of this npm package, cached
+# outside the repository (~570 MB); FLOWENGINE_CHDB_LIB points elsewhere.
+CHDB_VERSION := 26.7.3-stable.1
+CHDB_DIR     := $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/flowengine/chdb-$(CHDB_VERSION)
 
-.PHONY: all build run demo test test-deps bench bench-e2e lint fmt vet clean
+.PHONY: all build run demo test test-deps chdb bench bench-e2e lint fmt vet clean
 
 all: build
 
@@ -33,7 +37,22 @@ test-deps:
 	  else echo "missing Debian packages:$$missing (run as root or install them)"; fi; \
 	fi
 
-test: test-deps vet
+# Fetch libchdb.so (ClickHouse 26.7) into the cache once, with npm.
+chdb:
+	@if [ -n "$$FLOWENGINE_CHDB_LIB" ]; then \
+	  test -f "$$FLOWENGINE_CHDB_LIB" || { echo "FLOWENGINE_CHDB_LIB=$$FLOWENGINE_CHDB_LIB: no such file"; exit 1; }; \
+	elif [ "$$(uname -sm)" != "Linux x86_64" ]; then \
+	  echo "libchdb.so: no npm package for $$(uname -sm); the ClickHouse 26.7 tests skip"; \
+	elif [ ! -f "$(CHDB_DIR)/libchdb.so" ]; then \
+	  echo "fetching @chdb/lib-linux-x64-gnu@$(CHDB_VERSION) into $(CHDB_DIR)"; \
+	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  npm pack --silent --pack-destination "$$tmp" @chdb/lib-linux-x64-gnu@$(CHDB_VERSION) >/dev/null && \
+	  tar -xzf "$$tmp"/chdb-lib-linux-x64-gnu-$(CHDB_VERSION).tgz -C "$$tmp" package/libchdb.so && \
+	  mkdir -p "$(CHDB_DIR)" && mv "$$tmp/package/libchdb.so" "$(CHDB_DIR)/libchdb.so.part" && \
+	  mv "$(CHDB_DIR)/libchdb.so.part" "$(CHDB_DIR)/libchdb.so"; \
+	fi
+
+test: test-deps chdb vet
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 -timeout 30m ./engine/... ./flow/... ./dsl/... ./internal/... ./stages/... ./exporter/...
 

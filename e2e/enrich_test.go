@@ -17,6 +17,7 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/flowengine/flowengine/exporter"
+	"github.com/flowengine/flowengine/internal/testenv"
 )
 
 // binary is the flowengine binary TestMain builds, with buildFlags.
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testenv.StopSharedClickHouse()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -35,15 +35,19 @@ type Graph struct {
 	ByID     map[ID]*Node
 	Settings dsl.Settings
 	Pipeline *dsl.Pipeline
-	Registry *prometheus.Registry
+	Metrics  *prometheus.Registry // every collector of the pipeline (served on /metrics)
 	Logger   *slog.Logger
 }
 
 // CompileOptions are the environment a graph is compiled in.
 type CompileOptions struct {
-	Registry *Registry            // stage types; DefaultRegistry when nil
-	Logger   *slog.Logger         // discards when nil
-	Metrics  *prometheus.Registry // a fresh registry when nil
+	Registry *Registry    // stage types; DefaultRegistry when nil
+	Logger   *slog.Logger // discards when nil
+	// NewLogger, when set, builds the logger from the pipeline's settings
+	// (log_level) before any stage is built, so that every stage logs at the
+	// configured level; it takes the place of Logger.
+	NewLogger func(dsl.Settings) *slog.Logger
+	Metrics   *prometheus.Registry // a fresh registry when nil
 }
 
 // Compile turns a parsed pipeline into a graph: it decodes every stage body
@@ -55,16 +59,23 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 		reg = DefaultRegistry
 	}
 	logger := opts.Logger
+	if opts.NewLogger != nil {
+		logger = opts.NewLogger(p.Settings)
+	}
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if p.HasSecrets() {
+		logger = slog.New(&redactHandler{next: logger.Handler(), redact: p.Redact})
 	}
 	metrics := opts.Metrics
 	if metrics == nil {
 		metrics = prometheus.NewRegistry()
 	}
-	g := &Graph{ByID: map[ID]*Node{}, Settings: p.Settings, Pipeline: p, Registry: metrics, Logger: logger}
+	g := &Graph{ByID: map[ID]*Node{}, Settings: p.Settings, Pipeline: p, Metrics: metrics, Logger: logger}
 	var diags hcl.Diagnostics
 	var nodes []*Node
+	stageCtx := p.StageEvalContext()
 
 	resolve := func(expr hcl.Expression) (ID, any, hcl.Diagnostics) {
 		ref, d := dsl.ParseRef(expr)
@@ -126,28 +137,26 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 			Logger:      logger.With("stage", n.ID.String()),
 			Metrics:     prometheus.WrapRegistererWith(prometheus.Labels{"stage": n.ID.String()}, metrics),
 			StateDir:    p.Settings.StateDir,
-			EvalContext: p.EvalContext,
+			EvalContext: stageCtx,
 			Stages:      resolve,
 		}
 		impl, d := n.Reg.New(cfg, env)
-		diags = append(diags, d...)
-		if d.HasErrors() {
+		failed := d.HasErrors()
+		for _, diag := range d {
+			// An attribute whose value failed to decode reads as unset: its
+			// own mistake is reported, not the stage's check of it.
+			if !cfg.BlamesFailed(diag.Subject) {
+				diags = append(diags, diag)
+			}
+		}
+		if failed {
 			continue
 		}
 		n.Impl = impl
-		if err := checkImpl(n); err != nil {
-			panic(err) // a stage type that does not implement its kind is a programming error
-		}
 	}
 
-	if p.Console != nil {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Console not available",
-			Detail: "This version of flowengine has no web console yet; the console block is ignored.", Subject: p.Console.DeclRange.Ptr()})
-	}
+	// Graph checks run whatever else is wrong: every mistake at once.
 	diags = append(diags, g.link(nodes)...)
-	if diags.HasErrors() {
-		return g, dsl.Dedupe(diags)
-	}
 	order, cycle := topoSort(nodes)
 	if cycle != nil {
 		chain := make([]string, len(cycle))
@@ -157,12 +166,14 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cycle in the pipeline",
 			Detail:  fmt.Sprintf("Stages feed each other in a loop: %s.", strings.Join(chain, " -> ")),
 			Subject: cycle[0].Block.InputRange})
-		return g, diags
+	} else {
+		g.Nodes = order
 	}
-	g.Nodes = order
-	diags = append(diags, g.checkListens()...)
-	diags = append(diags, g.checkUnused()...)
-	return g, dsl.Dedupe(diags)
+	diags = append(diags, checkListens(nodes)...)
+	if !diags.HasErrors() {
+		diags = append(diags, g.checkUnused()...)
+	}
+	return g, p.RedactDiagnostics(dsl.Dedupe(diags))
 }
 
 func requiredSet(spec *dsl.Spec, cfg *dsl.Config) bool {
@@ -181,22 +192,6 @@ func kindOrder(k Kind) int {
 		}
 	}
 	return -1
-}
-
-func checkImpl(n *Node) error {
-	var ok bool
-	switch n.ID.Kind {
-	case KindSource:
-		_, ok = n.Impl.(Source)
-	case KindEnricher, KindClassifier:
-		_, ok = n.Impl.(Processor)
-	case KindSink:
-		_, ok = n.Impl.(Sink)
-	}
-	if !ok {
-		return fmt.Errorf("engine: stage type %s.%s built a %T, which does not implement its kind", n.ID.Kind, n.ID.Type, n.Impl)
-	}
-	return nil
 }
 
 func unknownRef(ref dsl.Ref, g *Graph) hcl.Diagnostics {
@@ -324,14 +319,16 @@ func topoSort(nodes []*Node) ([]*Node, []*Node) {
 	return order, nil
 }
 
-func (g *Graph) checkListens() hcl.Diagnostics {
+// checkListens reports two stages bound to one address. nodes are in
+// declaration order, so the later one is blamed.
+func checkListens(nodes []*Node) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	type bound struct {
 		id ID
 		l  Listen
 	}
 	var all []bound
-	for _, n := range g.Nodes {
+	for _, n := range nodes {
 		if l, ok := n.Impl.(Listener); ok {
 			for _, addr := range l.Listens() {
 				all = append(all, bound{n.ID, addr})

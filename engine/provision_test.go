@@ -17,11 +17,10 @@ import (
 // provSink is a blackhole that owns a pretend external resource.
 type provSink struct {
 	*blackhole.Sink
-	failures  int   // Plan fails this many times first
-	failWith  error // with this error
-	plans     int
-	applied   bool
-	destroyed bool
+	failures int   // Plan fails this many times first
+	failWith error // with this error
+	plans    int
+	applied  bool
 }
 
 func (p *provSink) Plan(context.Context) (*engine.Plan, error) {
@@ -44,9 +43,8 @@ func provGraph(t *testing.T, failures int, failWith error) (*engine.Graph, *prov
 	t.Helper()
 	reg := testRegistry()
 	sink := &provSink{failures: failures, failWith: failWith}
-	reg.Register(engine.KindSink, "prov", &dsl.Spec{}, func(*dsl.Config, engine.Env) (any, hcl.Diagnostics) {
-		b, _ := blackhole.New(nil, engine.Env{})
-		sink.Sink = b.(*blackhole.Sink)
+	reg.RegisterSink("prov", &dsl.Spec{}, func(*dsl.Config, engine.Env) (engine.Sink, hcl.Diagnostics) {
+		sink.Sink, _ = blackhole.New(nil, engine.Env{})
 		return sink, nil
 	})
 	p, diags := dsl.Load([]string{"p.hcl"}, map[string][]byte{"p.hcl": []byte(`

@@ -59,7 +59,7 @@ func NewRuntime(g *Graph) *Runtime {
 		Help:    "Time a stage spends on one batch.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
 	}, []string{"stage"})
-	_ = g.Registry.Register(hist)
+	hist = Register(g.Metrics, hist)
 	for _, n := range g.Nodes {
 		s := &stage{rt: r, node: n, latency: hist.WithLabelValues(n.ID.String())}
 		s.state.Store("created")
@@ -77,7 +77,7 @@ func NewRuntime(g *Graph) *Runtime {
 				clone: mutates && len(s.node.Outputs) > 1})
 		}
 	}
-	_ = g.Registry.Register(&stageCollector{r: r})
+	_ = g.Metrics.Register(&stageCollector{r: r})
 	return r
 }
 
@@ -196,9 +196,20 @@ func (r *Runtime) Run(ctx context.Context) error {
 		if s.node.ID.Kind == KindSource {
 			continue
 		}
-		if len(s.node.Inputs) == 0 { // cannot happen in a compiled graph
-			s.closed.Store(true)
-			close(s.in)
+		if len(s.node.Inputs) == 0 {
+			if s.node.ID.Kind == KindSink {
+				// input = []: a sink that receives no flows and is only
+				// queried (a store the console reads); it runs until the
+				// pipeline is stopped.
+				go func() {
+					<-srcCtx.Done()
+					s.closed.Store(true)
+					close(s.in)
+				}()
+			} else {
+				s.closed.Store(true)
+				close(s.in)
+			}
 		}
 		wg.Add(1)
 		go func() {
@@ -261,7 +272,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 func (r *Runtime) leftover() string {
 	msg := ""
 	for _, s := range r.stages {
-		if s.in != nil && len(s.in) > 0 {
+		if len(s.in) > 0 {
 			msg += fmt.Sprintf("%s: %d batches queued; ", s.node.ID, len(s.in))
 		}
 	}

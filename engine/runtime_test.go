@@ -235,3 +235,37 @@ source "generate" "a" {}
 		}
 	}
 }
+
+// A sink with input = [] receives nothing and keeps the pipeline running
+// until it is stopped (it is a store that only the console reads).
+func TestQueryOnlySinkRunsUntilStopped(t *testing.T) {
+	g := mustCompile(t, `
+source "generate" "g" {
+  rate  = 0
+  count = 100
+}
+sink "blackhole" "null" { input = source.generate.g }
+sink "blackhole" "store" { input = [] }
+`)
+	rt := engine.NewRuntime(g)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the pipeline stopped by itself: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if s := stat(rt, "sink.blackhole.null"); s.FlowsIn != 100 {
+		t.Errorf("null sink got %d flows", s.FlowsIn)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pipeline did not stop")
+	}
+}

@@ -47,20 +47,20 @@ var passthroughs = map[string]*passthrough{}
 // testRegistry has the real generate/file/blackhole stages plus test-only ones.
 func testRegistry() *engine.Registry {
 	r := engine.NewRegistry()
-	r.Register(engine.KindSource, "generate", generate.Spec, generate.New)
-	r.Register(engine.KindSink, "file", file.Spec, file.New)
-	r.Register(engine.KindSink, "blackhole", blackhole.Spec, blackhole.New)
-	r.Register(engine.KindEnricher, "passthrough", &dsl.Spec{Attrs: []dsl.Attr{
+	r.RegisterSource("generate", generate.Spec, engine.AsSource(generate.New))
+	r.RegisterSink("file", file.Spec, engine.AsSink(file.New))
+	r.RegisterSink("blackhole", blackhole.Spec, engine.AsSink(blackhole.New))
+	r.RegisterEnricher("passthrough", &dsl.Spec{Attrs: []dsl.Attr{
 		{Name: "fail_first", Type: dsl.TypeInt, Default: int64(0)},
 		{Name: "mark", Type: dsl.TypeInt, Default: int64(0)},
-	}}, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+	}}, func(cfg *dsl.Config, env engine.Env) (engine.Processor, hcl.Diagnostics) {
 		p := &passthrough{mark: uint32(cfg.Int("mark"))}
 		p.failFirst.Store(cfg.Int("fail_first"))
 		passthroughs[env.ID.String()] = p
 		return p, nil
 	})
-	r.Register(engine.KindSource, "udp", &dsl.Spec{Attrs: []dsl.Attr{{Name: "listen", Type: dsl.TypeString, Required: true}}},
-		func(cfg *dsl.Config, _ engine.Env) (any, hcl.Diagnostics) {
+	r.RegisterSource("udp", &dsl.Spec{Attrs: []dsl.Attr{{Name: "listen", Type: dsl.TypeString, Required: true}}},
+		func(cfg *dsl.Config, _ engine.Env) (engine.Source, hcl.Diagnostics) {
 			return &udpSource{listen: engine.Listen{Network: "udp", Address: cfg.String("listen"), Range: *cfg.Range("listen")}}, nil
 		})
 	return r

@@ -1,5 +1,7 @@
 package flow
 
+import "fmt"
+
 // Kind is the logical type of a column. Encoders switch on it.
 type Kind uint8
 
@@ -13,15 +15,33 @@ const (
 	KindBoundary                 // Boundary; JSON "external", "internal" or ""
 )
 
+// String returns the kind's name: time, uint, string, address, mac or boundary.
+func (k Kind) String() string {
+	switch k {
+	case KindTime:
+		return "time"
+	case KindUint:
+		return "uint"
+	case KindString:
+		return "string"
+	case KindAddr:
+		return "address"
+	case KindMAC:
+		return "mac"
+	case KindBoundary:
+		return "boundary"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
 // Column describes one column of the flow schema: the same name is the Record
-// field, the JSON key, the protobuf field and the store column.
+// field, the JSON key, the protobuf field and the store column. It holds
+// logical types only: each store maps kinds and widths to its own types.
 type Column struct {
 	Name        string
 	Kind        Kind
-	Bits        int    // width of unsigned columns: 8, 16, 32 or 64
-	ClickHouse  string // ClickHouse type on current servers
-	DuckDB      string // DuckDB type
-	Proto       int    // protobuf field number; never reused
+	Bits        int // width of unsigned columns (KindUint, KindMAC, KindBoundary): 8, 16, 32 or 64
+	Proto       int // protobuf field number; never reused
 	Description string
 	// Dimension marks columns the console groups and filters by and the
 	// consolidated tables keep.
@@ -33,21 +53,19 @@ type Column struct {
 const SchemaVersion = 1
 
 func u(name string, bits, proto int, dim bool, desc string) Column {
-	ch := map[int]string{8: "UInt8", 16: "UInt16", 32: "UInt32", 64: "UInt64"}[bits]
-	dd := map[int]string{8: "UTINYINT", 16: "USMALLINT", 32: "UINTEGER", 64: "UBIGINT"}[bits]
-	return Column{Name: name, Kind: KindUint, Bits: bits, ClickHouse: ch, DuckDB: dd, Proto: proto, Dimension: dim, Description: desc}
+	return Column{Name: name, Kind: KindUint, Bits: bits, Proto: proto, Dimension: dim, Description: desc}
 }
 
 func s(name string, proto int, desc string) Column {
-	return Column{Name: name, Kind: KindString, ClickHouse: "LowCardinality(String)", DuckDB: "VARCHAR", Proto: proto, Dimension: true, Description: desc}
+	return Column{Name: name, Kind: KindString, Proto: proto, Dimension: true, Description: desc}
 }
 
 func a(name string, proto int, dim bool, desc string) Column {
-	return Column{Name: name, Kind: KindAddr, ClickHouse: "IPv6", DuckDB: "VARCHAR", Proto: proto, Dimension: dim, Description: desc}
+	return Column{Name: name, Kind: KindAddr, Proto: proto, Dimension: dim, Description: desc}
 }
 
 func t(name string, proto int, desc string) Column {
-	return Column{Name: name, Kind: KindTime, ClickHouse: "DateTime", DuckDB: "TIMESTAMPTZ", Proto: proto, Description: desc}
+	return Column{Name: name, Kind: KindTime, Proto: proto, Description: desc}
 }
 
 // Columns is the flow schema, in Record field order.
@@ -71,15 +89,15 @@ var Columns = []Column{
 	u("SrcNetMask", 8, 15, false, "source prefix length"),
 	u("DstNetMask", 8, 16, false, "destination prefix length"),
 	a("NextHop", 17, true, "IP next hop"),
-	{Name: "SrcMAC", Kind: KindMAC, Bits: 64, ClickHouse: "UInt64", DuckDB: "UBIGINT", Proto: 18, Description: "source MAC address"},
-	{Name: "DstMAC", Kind: KindMAC, Bits: 64, ClickHouse: "UInt64", DuckDB: "UBIGINT", Proto: 19, Description: "destination MAC address"},
+	{Name: "SrcMAC", Kind: KindMAC, Bits: 64, Proto: 18, Description: "source MAC address"},
+	{Name: "DstMAC", Kind: KindMAC, Bits: 64, Proto: 19, Description: "destination MAC address"},
 	u("SrcVlan", 16, 20, true, "source VLAN"),
 	u("DstVlan", 16, 21, true, "destination VLAN"),
 
 	u("SrcAS", 32, 22, true, "source AS number"),
 	u("DstAS", 32, 23, true, "destination AS number"),
-	{Name: "SrcCountry", Kind: KindString, ClickHouse: "FixedString(2)", DuckDB: "VARCHAR", Proto: 24, Dimension: true, Description: "source country (ISO 3166 alpha-2)"},
-	{Name: "DstCountry", Kind: KindString, ClickHouse: "FixedString(2)", DuckDB: "VARCHAR", Proto: 25, Dimension: true, Description: "destination country (ISO 3166 alpha-2)"},
+	{Name: "SrcCountry", Kind: KindString, Proto: 24, Dimension: true, Description: "source country (ISO 3166 alpha-2)"},
+	{Name: "DstCountry", Kind: KindString, Proto: 25, Dimension: true, Description: "destination country (ISO 3166 alpha-2)"},
 	s("SrcNetName", 26, "name of the source network"),
 	s("DstNetName", 27, "name of the destination network"),
 	s("SrcNetRole", 28, "role of the source network"),
@@ -103,8 +121,8 @@ var Columns = []Column{
 	s("OutIfConnectivity", 45, "output interface connectivity"),
 	s("InIfProvider", 46, "input interface provider"),
 	s("OutIfProvider", 47, "output interface provider"),
-	{Name: "InIfBoundary", Kind: KindBoundary, Bits: 8, ClickHouse: "Enum8('' = 0, 'external' = 1, 'internal' = 2)", DuckDB: "VARCHAR", Proto: 48, Dimension: true, Description: "input interface boundary: external or internal"},
-	{Name: "OutIfBoundary", Kind: KindBoundary, Bits: 8, ClickHouse: "Enum8('' = 0, 'external' = 1, 'internal' = 2)", DuckDB: "VARCHAR", Proto: 49, Dimension: true, Description: "output interface boundary: external or internal"},
+	{Name: "InIfBoundary", Kind: KindBoundary, Bits: 8, Proto: 48, Dimension: true, Description: "input interface boundary: external or internal"},
+	{Name: "OutIfBoundary", Kind: KindBoundary, Bits: 8, Proto: 49, Dimension: true, Description: "output interface boundary: external or internal"},
 
 	u("EType", 16, 50, true, "Ethernet type: 0x800 IPv4, 0x86dd IPv6"),
 	u("Proto", 8, 51, true, "IP protocol"),

@@ -10,6 +10,18 @@ import (
 // builder (this package) assembles them; every value a user typed reaches the
 // SQL as a bound parameter ("?"), never as text. Implementations live beside
 // their store (stages/duckdb, stages/clickhouse) and know its column types.
+//
+// What the builder expects of the SQL pieces and of Backend.Query:
+//   - Bucket scans into *int64, Dimension into *string, Float into *float64
+//     (the driver's Rows.Scan gets exactly these destinations).
+//   - Dimension is never NULL ("" for no value) and is valid in SELECT,
+//     in WHERE (compared with a string parameter: "<Dimension> = ?"), and
+//     works with GROUP BY / ORDER BY on its SELECT alias.
+//   - SELECT aliases are Ident("d0"), Ident("v"), Ident("t"); GROUP BY,
+//     ORDER BY use them; HAVING repeats the aggregate expression.
+//   - Plain SQL the builder writes around the pieces: SUM, CASE WHEN … THEN
+//     … ELSE … END, + - * / on integer columns, = on integer columns,
+//     AND/OR/NOT, parentheses, "LIMIT n" with a literal integer.
 type Dialect interface {
 	// Name is "duckdb" or "clickhouse".
 	Name() string
@@ -25,11 +37,18 @@ type Dialect interface {
 	// address (IPv4 ones may come back IPv4-mapped or in any form
 	// netip.ParseAddr reads: the store normalises them), truncated to
 	// truncate bits when truncate > 0 (IPv4 addresses count 32 bits).
+	// Every column of the schema can be asked (LastFlow reads a whole row
+	// this way): MACs in decimal like other numbers; times (KindTime) as
+	// Unix seconds in decimal or as text ("2006-01-02 15:04:05[.frac][+00]"
+	// or RFC 3339), in UTC; absent addresses as "" or "::".
 	Dimension(c flow.Column, truncate int) (sql string, args []any)
 	// Compare is one filter comparison. v is uint64 (KindUint, KindMAC),
 	// string (KindString), netip.Addr or, for op "<<", netip.Prefix
 	// (KindAddr), flow.Boundary (KindBoundary) or time.Time (KindTime).
 	// op is one of = != < <= > >= LIKE ILIKE UNLIKE IUNLIKE <<.
+	// LIKE patterns (all four operators) come with % (any text), _ (one
+	// character) and backslash escapes only before %, _ or a backslash, and
+	// must be read so: as ClickHouse does, and DuckDB with ESCAPE '\'.
 	Compare(c flow.Column, op string, v any) (sql string, args []any, err error)
 	// Float casts a numeric expression to a 64-bit float.
 	Float(expr string) string

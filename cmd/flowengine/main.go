@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -22,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/flowengine/flowengine/console"
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
-	"github.com/flowengine/flowengine/flow/flowpb"
 	_ "github.com/flowengine/flowengine/stages/all"
 )
 
@@ -32,11 +31,13 @@ import (
 var version = "dev"
 
 const usage = `flowengine collects network flows (NetFlow v5/v9, IPFIX, sFlow), enriches
-them and delivers them to files, Kafka and ClickHouse, as pipeline files say.
+them, stores them in DuckDB or ClickHouse or delivers them to Kafka and files,
+and serves a console API over the store, as pipeline files say.
 
 Usage:
-  flowengine run      [-var k=v] [-var-file F] FILE|DIR...   provision, then run until signalled
-  flowengine validate [-var k=v] [-var-file F] FILE|DIR...   check pipeline files
+  flowengine run      [-var k=v] [-var-file F] FILE|DIR...   provision, then run (and serve the console) until signalled
+                      [-listen ADDR] [-console-listen ADDR]  override the metrics and console addresses
+  flowengine validate [-var k=v] [-var-file F] FILE|DIR...   check pipeline files (stages and console)
   flowengine plan     [-detailed-exitcode] FILE|DIR...       preview provisioning (Kafka topics, ClickHouse tables)
   flowengine graph    [-format text|dot|mermaid] FILE|DIR... print the compiled graph
   flowengine stages   [TYPE]                                 document every stage type and its attributes
@@ -71,7 +72,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	case "graph":
 		return cmdGraph(rest, stdout, stderr)
 	case "stages":
-		return cmdStages(rest, stdout)
+		return cmdStages(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "flowengine %s\n", buildVersion())
 		return 0
@@ -131,26 +132,30 @@ func (v *varFlags) register(fs *flag.FlagSet) {
 	fs.Var(listFlag{&v.files}, "var-file", "read variables from an HCL file (repeatable)")
 }
 
-// load parses and compiles pipeline files, printing diagnostics. ok is false
-// when there were errors.
-func load(paths []string, vars varFlags, stderr io.Writer, opts engine.CompileOptions) (*engine.Graph, bool) {
+// load parses and compiles pipeline files and decodes the console block,
+// printing diagnostics. ok is false when there were errors; con is nil when
+// the pipeline has no console.
+func load(paths []string, vars varFlags, stderr io.Writer, opts engine.CompileOptions) (g *engine.Graph, con *console.Config, ok bool) {
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "flowengine: no pipeline file given")
-		return nil, false
+		return nil, nil, false
 	}
 	p, diags := dsl.LoadFiles(paths, dsl.LoadOptions{Vars: vars.vars, VarFiles: vars.files, Environ: os.Environ()})
-	var g *engine.Graph
 	if p != nil && !diags.HasErrors() {
 		var d hcl.Diagnostics
 		g, d = engine.Compile(p, opts)
 		diags = append(diags, d...)
+		con, d = console.Decode(p, g)
+		diags = dsl.Dedupe(append(diags, d...))
 	} else if p != nil {
-		// Report stage problems too, all at once.
-		_, d := engine.Compile(p, engine.CompileOptions{Registry: opts.Registry})
+		// Report stage and console problems too, all at once.
+		gg, d := engine.Compile(p, engine.CompileOptions{Registry: opts.Registry})
+		diags = append(diags, d...)
+		_, d = console.Decode(p, gg)
 		diags = dsl.Dedupe(append(diags, d...))
 	}
 	printDiags(stderr, p, diags)
-	return g, !diags.HasErrors()
+	return g, con, !diags.HasErrors()
 }
 
 func printDiags(w io.Writer, p *dsl.Pipeline, diags hcl.Diagnostics) {
@@ -167,8 +172,12 @@ func printDiags(w io.Writer, p *dsl.Pipeline, diags hcl.Diagnostics) {
 			width, color = 100, true
 		}
 	}
-	tw := hcl.NewDiagnosticTextWriter(w, files, width, color)
+	// Rendered first, so that sensitive values are removed from the source
+	// lines it quotes too.
+	var buf strings.Builder
+	tw := hcl.NewDiagnosticTextWriter(&buf, files, width, color)
 	_ = tw.WriteDiagnostics(diags)
+	_, _ = io.WriteString(w, p.Redact(buf.String()))
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -179,9 +188,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	g, con, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
 	if !ok {
 		return 1
+	}
+	if con != nil {
+		fmt.Fprintf(stdout, "The pipeline is valid: %d stages, and a console on %s over %s.\n", len(g.Nodes), con.Listen, con.StoreID)
+		return 0
 	}
 	fmt.Fprintf(stdout, "The pipeline is valid: %d stages.\n", len(g.Nodes))
 	return 0
@@ -203,22 +216,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var vars varFlags
 	vars.register(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	listen := fs.String("listen", "", "override the pipeline's metrics/API listen address")
+	listen := fs.String("listen", "", "override the pipeline's metrics listen address")
+	consoleListen := fs.String("console-listen", "", "override the console's listen address")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The log level comes from the pipeline; parse once to know it.
-	logger := newLogger(stderr, "info", *logFormat)
-	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics, Logger: logger})
+	// The log level comes from the pipeline: stages are built with it.
+	g, con, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics,
+		NewLogger: func(s dsl.Settings) *slog.Logger { return newLogger(stderr, s.LogLevel, *logFormat) }})
 	if !ok {
 		return 1
 	}
-	if g.Settings.LogLevel != "info" {
-		logger = newLogger(stderr, g.Settings.LogLevel, *logFormat)
-		g.Logger = logger
-	}
+	logger := g.Logger
 	if g.Settings.StateDir != "" {
 		if err := os.MkdirAll(g.Settings.StateDir, 0o755); err != nil {
 			logger.Error("cannot create the state directory", "dir", g.Settings.StateDir, "error", err)
@@ -226,10 +237,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The pipeline stops once the console has answered what it was asked
+	// (its store is one of the pipeline's sinks).
+	ctx, stopPipeline := context.WithCancel(context.Background())
+	defer stopPipeline()
 
-	provCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	provCtx, cancel := context.WithTimeout(sigCtx, 5*time.Minute)
 	err := g.Provision(provCtx)
 	cancel()
 	if err != nil {
@@ -248,30 +263,51 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			logger.Error("cannot listen for metrics and API", "address", addr, "error", err)
 			return 1
 		}
-		srv := &http.Server{Handler: apiHandler(rt), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: console.OpsHandler(rt, metrics), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		logger.Info("serving metrics and API", "address", ln.Addr().String())
 	}
+	var consoleSrv *http.Server
+	if con != nil {
+		caddr := con.Listen
+		if *consoleListen != "" {
+			caddr = *consoleListen
+		}
+		ln, err := net.Listen("tcp", caddr)
+		if err != nil {
+			logger.Error("cannot listen for the console", "address", caddr, "error", err)
+			return 1
+		}
+		clog := logger.With("component", "console")
+		consoleSrv = &http.Server{Handler: console.Handler(con.NewOptions(rt, clog)),
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(clog.Handler(), slog.LevelWarn)}
+		go func() { _ = consoleSrv.Serve(ln) }()
+		defer consoleSrv.Close()
+		auth := "none"
+		switch {
+		case con.Auth.Token != "":
+			auth = "token"
+		case con.Auth.UserHeader != "":
+			auth = "header " + con.Auth.UserHeader
+		}
+		logger.Info("serving the console", "url", "http://"+ln.Addr().String()+"/", "store", con.StoreID.String(), "auth", auth)
+	}
+	go func() {
+		<-sigCtx.Done()
+		if consoleSrv != nil {
+			shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = consoleSrv.Shutdown(shCtx)
+			cancel()
+		}
+		stopPipeline()
+	}()
 	if err := rt.Run(ctx); err != nil {
 		logger.Error("pipeline stopped with an error", "error", err)
 		return 1
 	}
 	return 0
-}
-
-// apiHandler serves the runtime's endpoints (/metrics, /healthz,
-// /api/v0/pipeline) and the flow schema versions (/api/v0/schemas.json).
-func apiHandler(rt *engine.Runtime) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", rt.Handler())
-	mux.HandleFunc("GET /api/v0/schemas.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(flowpb.Schemas())
-	})
-	return mux
 }
 
 func cmdPlan(args []string, stdout, stderr io.Writer) int {
@@ -283,7 +319,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	g, _, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
 	if !ok {
 		return 1
 	}
@@ -312,7 +348,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	g, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
+	g, _, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{})
 	if !ok {
 		return 1
 	}
@@ -330,7 +366,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func cmdStages(args []string, stdout io.Writer) int {
+func cmdStages(args []string, stdout, stderr io.Writer) int {
 	regs := engine.DefaultRegistry.All()
 	filter := ""
 	if len(args) > 0 {
@@ -353,8 +389,22 @@ func cmdStages(args []string, stdout io.Writer) int {
 		fmt.Fprintln(stdout)
 		fmt.Fprintln(stdout, "Every stage also takes: input (references), buffer (batches), when_full (\"block\" or \"drop\"), workers.")
 	}
+	if filter == "" || filter == "console" {
+		found = true
+		fmt.Fprintln(stdout, "console")
+		fmt.Fprint(stdout, console.Spec().Doc("  "))
+		fmt.Fprintln(stdout)
+	}
 	if !found {
-		fmt.Fprintf(os.Stderr, "flowengine stages: no stage type %q\n", filter)
+		names := []string{"pipeline", "console"}
+		for _, r := range regs {
+			names = append(names, r.Type, string(r.Kind)+"."+r.Type)
+		}
+		msg := fmt.Sprintf("flowengine stages: no stage type %q", filter)
+		if s := dsl.DidYouMean(filter, names); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		fmt.Fprintln(stderr, msg)
 		return 1
 	}
 	return 0

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/testenv"
 )
 
 var binary string
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 		panic(fmt.Sprintf("build: %v\n%s", err, out))
 	}
 	code := m.Run()
+	testenv.StopSharedClickHouse()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

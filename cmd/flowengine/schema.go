@@ -13,7 +13,7 @@ import (
 const schemaUsage = `usage: flowengine schema proto|json
 
   proto   print the protobuf schema of flows on Kafka (flowengine.v%d.FlowV%d)
-  json    print the flow columns as JSON: name, kind, types, protobuf field
+  json    print the flow columns as JSON: name, logical kind, width, protobuf field
 `
 
 // schemaCommand implements `flowengine schema proto` and `flowengine schema json`.
@@ -52,8 +52,6 @@ type columnJSON struct {
 	Kind        string `json:"kind"`
 	Bits        int    `json:"bits,omitempty"`
 	Proto       int    `json:"proto"`
-	ClickHouse  string `json:"clickhouse"`
-	DuckDB      string `json:"duckdb"`
 	Dimension   bool   `json:"dimension"`
 	Description string `json:"description"`
 }
@@ -65,24 +63,6 @@ type schemaDoc struct {
 	Columns []columnJSON `json:"columns"`
 }
 
-func kindName(k flow.Kind) string {
-	switch k {
-	case flow.KindTime:
-		return "time"
-	case flow.KindUint:
-		return "uint"
-	case flow.KindString:
-		return "string"
-	case flow.KindAddr:
-		return "address"
-	case flow.KindMAC:
-		return "mac"
-	case flow.KindBoundary:
-		return "boundary"
-	}
-	return "unknown"
-}
-
 func schemaJSON() schemaDoc {
 	doc := schemaDoc{
 		Version: flow.SchemaVersion,
@@ -91,8 +71,8 @@ func schemaJSON() schemaDoc {
 	}
 	for _, c := range flow.Columns {
 		doc.Columns = append(doc.Columns, columnJSON{
-			Name: c.Name, Kind: kindName(c.Kind), Bits: c.Bits, Proto: c.Proto,
-			ClickHouse: c.ClickHouse, DuckDB: c.DuckDB, Dimension: c.Dimension, Description: c.Description,
+			Name: c.Name, Kind: c.Kind.String(), Bits: c.Bits, Proto: c.Proto,
+			Dimension: c.Dimension, Description: c.Description,
 		})
 	}
 	return doc

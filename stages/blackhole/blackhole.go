@@ -18,7 +18,7 @@ import (
 var Spec = &dsl.Spec{Description: "Counts flows and discards them (benchmarks, tests)."}
 
 func init() {
-	engine.Register(engine.KindSink, "blackhole", Spec, New)
+	engine.RegisterSink("blackhole", Spec, New)
 }
 
 // Sink discards flows.
@@ -30,13 +30,11 @@ type Sink struct {
 var _ engine.Sink = (*Sink)(nil)
 
 // New builds the sink.
-func New(_ *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func New(_ *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	s := &Sink{}
-	if env.Metrics != nil {
-		_ = env.Metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "flowengine_blackhole_flows_total", Help: "Flows discarded by the blackhole sink.",
-		}, func() float64 { return float64(s.flows.Load()) }))
-	}
+	engine.NewMetrics(env.Metrics).CounterFunc(prometheus.CounterOpts{
+		Name: "flowengine_blackhole_flows_total", Help: "Flows discarded by the blackhole sink.",
+	}, func() float64 { return float64(s.flows.Load()) })
 	return s, nil
 }
 

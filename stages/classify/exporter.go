@@ -39,9 +39,7 @@ var ExporterSpec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindClassifier, "exporter", ExporterSpec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return NewExporter(cfg, env)
-	})
+	engine.RegisterClassifier("exporter", ExporterSpec, NewExporter)
 }
 
 // counters shared by both classifiers.
@@ -69,11 +67,9 @@ func newCounters(env engine.Env, area string) *counters {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
-	if env.Metrics != nil {
-		for _, m := range []prometheus.Collector{c.rejected, c.errors, c.misses} {
-			_ = env.Metrics.Register(m)
-		}
-	}
+	c.rejected = engine.Register(env.Metrics, c.rejected)
+	c.errors = engine.Register(env.Metrics, c.errors)
+	c.misses = engine.Register(env.Metrics, c.misses)
 	return c
 }
 

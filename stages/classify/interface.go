@@ -45,9 +45,7 @@ var InterfaceSpec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindClassifier, "interface", InterfaceSpec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return NewInterface(cfg, env)
-	})
+	engine.RegisterClassifier("interface", InterfaceSpec, NewInterface)
 }
 
 func checkBoundary(name string, v cty.Value, rng hcl.Range) *hcl.Diagnostic {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
@@ -43,10 +42,6 @@ func writeMMDB(t *testing.T, path, typ string, nets map[string]mmdbtype.Map) {
 	if _, err := tree.WriteTo(f); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func wrap[T any](f func(*dsl.Config, engine.Env) (T, hcl.Diagnostics)) engine.Constructor {
-	return func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) { return f(cfg, env) }
 }
 
 // TestPipeline runs generated flows through geoip, networks and both
@@ -112,12 +107,12 @@ sink "file" "out" {
 }
 `, asnDB, ccDB, out)
 	reg := engine.NewRegistry()
-	reg.Register(engine.KindSource, "generate", generate.Spec, generate.New)
-	reg.Register(engine.KindSink, "file", file.Spec, file.New)
-	reg.Register(engine.KindEnricher, "geoip", geoip.Spec, wrap(geoip.New))
-	reg.Register(engine.KindEnricher, "networks", networks.Spec, wrap(networks.New))
-	reg.Register(engine.KindClassifier, "exporter", classify.ExporterSpec, wrap(classify.NewExporter))
-	reg.Register(engine.KindClassifier, "interface", classify.InterfaceSpec, wrap(classify.NewInterface))
+	reg.RegisterSource("generate", generate.Spec, engine.AsSource(generate.New))
+	reg.RegisterSink("file", file.Spec, engine.AsSink(file.New))
+	reg.RegisterEnricher("geoip", geoip.Spec, engine.AsProcessor(geoip.New))
+	reg.RegisterEnricher("networks", networks.Spec, engine.AsProcessor(networks.New))
+	reg.RegisterClassifier("exporter", classify.ExporterSpec, engine.AsProcessor(classify.NewExporter))
+	reg.RegisterClassifier("interface", classify.InterfaceSpec, engine.AsProcessor(classify.NewInterface))
 	p, diags := dsl.Load([]string{"test.hcl"}, map[string][]byte{"test.hcl": []byte(src)}, dsl.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"reflect"
 	"slices"
 	"time"
 	"unsafe"
@@ -22,21 +21,16 @@ import (
 // to the server's column. Exactly one slice is used, by column kind.
 type colBuf struct {
 	col      flow.Column
-	acc      flow.Accessors
+	pos      int // position of col in flow.Columns, for the batch readers
 	fixedLen int // FixedString(n) string columns: n
 
-	// The Record field, read in place when its Go type is the one the
-	// column kind and width say (checked with reflect); else acc is used.
-	direct bool
-	off    uintptr
-
-	u8   []uint8
-	u16  []uint16
-	u32  []uint32 // UInt32 columns, and DateTime as seconds
-	u64  []uint64
-	i8   []int8
-	str  []string
-	addr [][16]byte
+	u8    []uint8 // UInt8 columns, and Enum8 boundaries
+	u16   []uint16
+	u32   []uint32 // UInt32 columns, and DateTime as seconds
+	u64   []uint64
+	str   []string
+	addr  [][16]byte
+	times []time.Time // scratch for the times of one batch
 
 	// LowCardinality encoding scratch, reused.
 	dict map[string]uint32
@@ -60,10 +54,13 @@ type rowBuffer struct {
 func newRowBuffer(cols []flow.Column, _ features) *rowBuffer {
 	rb := &rowBuffer{done: make(chan error, 1)}
 	for _, c := range cols {
-		cb := &colBuf{col: c, acc: flow.Access(c.Name)}
-		cb.off, cb.direct = fieldOffset(c)
+		pos, ok := flow.ColumnIndex(c.Name)
+		if !ok {
+			panic("clickhouse: no flow column " + c.Name) // columns come from flow.Columns
+		}
+		cb := &colBuf{col: c, pos: pos}
 		if c.Kind == flow.KindString {
-			cb.fixedLen = fixedWidth(c.ClickHouse)
+			cb.fixedLen = fixedWidth(clickhouseType(c))
 		}
 		rb.cols = append(rb.cols, cb)
 	}
@@ -104,146 +101,30 @@ func grow[T any](s []T, n int) []T {
 	return slices.Grow(s, max(n, cap(s)))
 }
 
-var (
-	recordType = reflect.TypeFor[flow.Record]()
-	timeType   = reflect.TypeFor[time.Time]()
-	addrType   = reflect.TypeFor[netip.Addr]()
-)
-
-// fieldOffset returns the offset of c's field in flow.Record, and whether
-// its Go type is the one appendDirect reads for c.
-func fieldOffset(c flow.Column) (uintptr, bool) {
-	f, ok := recordType.FieldByName(c.Name)
-	if !ok || len(f.Index) != 1 {
-		return 0, false
-	}
-	t := f.Type
-	switch c.Kind {
-	case flow.KindTime:
-		return f.Offset, t == timeType
-	case flow.KindString:
-		return f.Offset, t.Kind() == reflect.String
-	case flow.KindAddr:
-		return f.Offset, t == addrType
-	case flow.KindBoundary:
-		return f.Offset, t.Kind() == reflect.Uint8
-	}
-	want := map[int]reflect.Kind{8: reflect.Uint8, 16: reflect.Uint16, 32: reflect.Uint32, 64: reflect.Uint64}[c.Bits]
-	return f.Offset, t.Kind() == want
-}
-
-// field returns the field at offset off of recs[i], of type T; fieldOffset
-// checked that it is one.
-func field[T any](recs []flow.Record, i int, off uintptr) T {
-	return *(*T)(unsafe.Add(unsafe.Pointer(&recs[i]), off))
-}
-
-// appendDirect is append reading the fields in place: no function call per
-// value.
-func (cb *colBuf) appendDirect(recs []flow.Record) {
-	c, n, off := cb.col, len(recs), cb.off
-	switch c.Kind {
-	case flow.KindTime:
-		cb.u32 = grow(cb.u32, n)
-		for i := range recs {
-			cb.u32 = append(cb.u32, dateTime(field[time.Time](recs, i, off)))
-		}
-	case flow.KindString:
-		cb.str = grow(cb.str, n)
-		for i := range recs {
-			cb.str = append(cb.str, field[string](recs, i, off))
-		}
-	case flow.KindAddr:
-		cb.addr = grow(cb.addr, n)
-		for i := range recs {
-			cb.addr = append(cb.addr, field[netip.Addr](recs, i, off).As16())
-		}
-	case flow.KindBoundary:
-		cb.i8 = grow(cb.i8, n)
-		for i := range recs {
-			cb.i8 = append(cb.i8, field[int8](recs, i, off))
-		}
-	default:
-		switch c.Bits {
-		case 8:
-			cb.u8 = grow(cb.u8, n)
-			for i := range recs {
-				cb.u8 = append(cb.u8, field[uint8](recs, i, off))
-			}
-		case 16:
-			cb.u16 = grow(cb.u16, n)
-			for i := range recs {
-				cb.u16 = append(cb.u16, field[uint16](recs, i, off))
-			}
-		case 32:
-			cb.u32 = grow(cb.u32, n)
-			for i := range recs {
-				cb.u32 = append(cb.u32, field[uint32](recs, i, off))
-			}
-		default:
-			cb.u64 = grow(cb.u64, n)
-			for i := range recs {
-				cb.u64 = append(cb.u64, field[uint64](recs, i, off))
-			}
-		}
-	}
-}
-
+// append copies column cb.pos of recs into the buffer, with the batch
+// readers of package flow.
 func (cb *colBuf) append(recs []flow.Record) {
-	if cb.direct {
-		cb.appendDirect(recs)
-		return
-	}
-	c := cb.col
-	n := len(recs)
-	switch c.Kind {
+	switch cb.col.Kind {
 	case flow.KindTime:
-		get := cb.acc.Time
-		cb.u32 = grow(cb.u32, n)
-		for i := range recs {
-			cb.u32 = append(cb.u32, dateTime(get(&recs[i])))
+		cb.times = flow.AppendTimes(cb.times[:0], recs, cb.pos)
+		cb.u32 = grow(cb.u32, len(recs))
+		for _, t := range cb.times {
+			cb.u32 = append(cb.u32, dateTime(t))
 		}
 	case flow.KindString:
-		get := cb.acc.String
-		cb.str = grow(cb.str, n)
-		for i := range recs {
-			cb.str = append(cb.str, get(&recs[i]))
-		}
+		cb.str = flow.AppendStrings(cb.str, recs, cb.pos)
 	case flow.KindAddr:
-		get := cb.acc.Addr
-		cb.addr = grow(cb.addr, n)
-		for i := range recs {
-			cb.addr = append(cb.addr, get(&recs[i]).As16()) // invalid: ::
-		}
-	case flow.KindBoundary:
-		get := cb.acc.Uint
-		cb.i8 = grow(cb.i8, n)
-		for i := range recs {
-			cb.i8 = append(cb.i8, int8(get(&recs[i])))
-		}
-	default: // KindUint, KindMAC
-		get := cb.acc.Uint
-		switch c.Bits {
+		cb.addr = flow.AppendAddrs16(cb.addr, recs, cb.pos) // absent: ::
+	default: // KindUint, KindMAC, KindBoundary
+		switch cb.col.Bits {
 		case 8:
-			cb.u8 = grow(cb.u8, n)
-			for i := range recs {
-				cb.u8 = append(cb.u8, uint8(get(&recs[i])))
-			}
+			cb.u8 = flow.AppendUint8s(cb.u8, recs, cb.pos)
 		case 16:
-			cb.u16 = grow(cb.u16, n)
-			for i := range recs {
-				cb.u16 = append(cb.u16, uint16(get(&recs[i])))
-			}
+			cb.u16 = flow.AppendUint16s(cb.u16, recs, cb.pos)
 		case 32:
-			cb.u32 = grow(cb.u32, n)
-			for i := range recs {
-				cb.u32 = append(cb.u32, uint32(get(&recs[i])))
-			}
+			cb.u32 = flow.AppendUint32s(cb.u32, recs, cb.pos)
 		default:
-			cb.u64 = grow(cb.u64, n)
-			for i := range recs {
-				cb.u64 = append(cb.u64, get(&recs[i]))
-			}
+			cb.u64 = flow.AppendUint64s(cb.u64, recs, cb.pos)
 		}
 	}
 }
@@ -288,9 +169,7 @@ func (cb *colBuf) encode(b *proto.Buffer, typ string, lo, hi int) error {
 		if fixedWidth(typ) != 1 {
 			return bad()
 		}
-		if hi > lo {
-			b.Buf = append(b.Buf, unsafe.Slice((*byte)(unsafe.Pointer(&cb.i8[lo])), hi-lo)...)
-		}
+		b.Buf = append(b.Buf, cb.u8[lo:hi]...)
 	case flow.KindString:
 		return cb.encodeStrings(b, typ, lo, hi)
 	default:
@@ -416,7 +295,7 @@ func (cb *colBuf) value(i int) any {
 	case flow.KindAddr:
 		return netip.AddrFrom16(cb.addr[i]).Unmap()
 	case flow.KindBoundary:
-		return cb.i8[i]
+		return flow.Boundary(cb.u8[i]).String()
 	}
 	switch cb.col.Bits {
 	case 8:
@@ -434,7 +313,7 @@ func (rb *rowBuffer) reset() {
 	for _, cb := range rb.cols {
 		clear(cb.str) // let released batches' strings be collected
 		cb.str, cb.addr = cb.str[:0], cb.addr[:0]
-		cb.u8, cb.u16, cb.u32, cb.u64, cb.i8 = cb.u8[:0], cb.u16[:0], cb.u32[:0], cb.u64[:0], cb.i8[:0]
+		cb.u8, cb.u16, cb.u32, cb.u64 = cb.u8[:0], cb.u16[:0], cb.u32[:0], cb.u64[:0]
 	}
 	rb.rows = 0
 	rb.inserted = false

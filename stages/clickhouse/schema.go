@@ -75,7 +75,7 @@ func featuresOf(v version) features {
 
 // columnType maps a schema column to the type this server supports.
 func (f features) columnType(c flow.Column) string {
-	t := c.ClickHouse
+	t := clickhouseType(c)
 	if c.Kind == flow.KindAddr && !f.IPv6 {
 		return "FixedString(16)"
 	}

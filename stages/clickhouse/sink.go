@@ -79,9 +79,7 @@ var DefaultConsolidations = []consolidation{
 }
 
 func init() {
-	engine.Register(engine.KindSink, "clickhouse", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterSink("clickhouse", Spec, New)
 }
 
 type config struct {
@@ -789,16 +787,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.errors.WithLabelValues("data")
 	m.dropped.WithLabelValues("rejected")
 	m.dropped.WithLabelValues("shutdown")
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.rows, m.rollupRows, m.aggregation, m.latency, m.retries, m.errors, m.dropped, m.partitions} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					panic(err)
-				}
-			}
-		}
-	}
+	m.rows = engine.Register(reg, m.rows)
+	m.rollupRows = engine.Register(reg, m.rollupRows)
+	m.aggregation = engine.Register(reg, m.aggregation)
+	m.latency = engine.Register(reg, m.latency)
+	m.retries = engine.Register(reg, m.retries)
+	m.errors = engine.Register(reg, m.errors)
+	m.dropped = engine.Register(reg, m.dropped)
+	m.partitions = engine.Register(reg, m.partitions)
 	return m
 }
 

@@ -32,7 +32,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSink, "file", Spec, New)
+	engine.RegisterSink("file", Spec, New)
 }
 
 // Sink writes JSON lines.
@@ -57,7 +57,7 @@ type Sink struct {
 var _ engine.Sink = (*Sink)(nil)
 
 // New builds the sink from its configuration; it opens nothing.
-func New(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	s := &Sink{path: cfg.String("path"), rotateSize: cfg.Size("rotate_size"), keep: int(cfg.Int("rotate_keep")),
 		interval: cfg.Duration("flush_interval"), fsync: cfg.Bool("fsync")}
 	var diags hcl.Diagnostics
@@ -75,11 +75,13 @@ func New(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
 	if s.interval <= 0 {
 		s.interval = time.Second
 	}
-	s.errors = prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_file_write_errors_total", Help: "Failed writes or flushes."})
-	if env.Metrics != nil {
-		_ = env.Metrics.Register(s.errors)
-		_ = env.Metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "flowengine_file_flows_written_total", Help: "Flows written to the file."}, func() float64 { return float64(s.flows.Load()) }))
+	m := engine.NewMetrics(env.Metrics)
+	s.errors = m.Counter(prometheus.CounterOpts{Name: "flowengine_file_write_errors_total", Help: "Failed writes or flushes."})
+	m.CounterFunc(prometheus.CounterOpts{Name: "flowengine_file_flows_written_total", Help: "Flows written to the file."},
+		func() float64 { return float64(s.flows.Load()) })
+	if err := m.Err(); err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot register file metrics",
+			Detail: err.Error(), Subject: &cfg.DefRange})
 	}
 	return s, diags
 }

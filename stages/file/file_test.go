@@ -23,7 +23,7 @@ func newSink(t *testing.T, src string) *Sink {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	return s.(*Sink)
+	return s
 }
 
 func feed(t *testing.T, s *Sink, batches, perBatch int) (released *int) {
@@ -128,7 +128,7 @@ func BenchmarkWrite(b *testing.B) {
 rotate_size = "64MiB"
 rotate_keep = 1`, Spec)
 	impl, _ := New(cfg, engine.Env{})
-	s := impl.(*Sink)
+	s := impl
 	in := make(chan *flow.Batch, 1)
 	done := make(chan error)
 	go func() { done <- s.Run(context.Background(), in) }()

@@ -36,22 +36,21 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSource, "generate", Spec, New)
+	engine.RegisterSource("generate", Spec, New)
 }
 
 // Source generates flows.
 type Source struct {
-	rate, count   int64
-	exporters     []netip.Addr
-	interfaces    uint32
-	src, dst      []netip.Prefix
-	ports         []uint16
-	protos        []uint8
-	samplingRate  uint64
-	skew          float64
-	hosts         int
-	seed          uint64
-	batchInterval time.Duration
+	rate, count  int64
+	exporters    []netip.Addr
+	interfaces   uint32
+	src, dst     []netip.Prefix
+	ports        []uint16
+	protos       []uint8
+	samplingRate uint64
+	skew         float64
+	hosts        int
+	seed         uint64
 
 	templates []flow.Record
 }
@@ -59,7 +58,7 @@ type Source struct {
 var _ engine.Source = (*Source)(nil)
 
 // New builds the source.
-func New(cfg *dsl.Config, _ engine.Env) (any, hcl.Diagnostics) {
+func New(cfg *dsl.Config, _ engine.Env) (*Source, hcl.Diagnostics) {
 	s := &Source{rate: cfg.Int("rate"), count: cfg.Int("count"), interfaces: uint32(cfg.Int("interfaces")),
 		samplingRate: uint64(cfg.Int("sampling_rate")), skew: cfg.Float("skew"), hosts: int(cfg.Int("hosts")),
 		seed: uint64(cfg.Int("seed"))}

@@ -20,7 +20,7 @@ func collect(t *testing.T, src string) []flow.Record {
 		t.Fatal(diags.Error())
 	}
 	var out []flow.Record
-	err := impl.(*Source).Run(context.Background(), engine.OutputFunc(func(_ context.Context, b *flow.Batch) bool {
+	err := impl.Run(context.Background(), engine.OutputFunc(func(_ context.Context, b *flow.Batch) bool {
 		out = append(out, b.Records...)
 		b.Release()
 		return true
@@ -83,7 +83,7 @@ skew         = 1
 func BenchmarkGenerate(b *testing.B) {
 	cfg, _ := dsl.DecodeString(`rate = 0`, Spec)
 	impl, _ := New(cfg, engine.Env{})
-	s := impl.(*Source)
+	s := impl
 	s.count = int64(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()

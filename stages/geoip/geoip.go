@@ -53,9 +53,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindEnricher, "geoip", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterEnricher("geoip", Spec, New)
 }
 
 // record is what the enricher needs from one database record.
@@ -226,11 +224,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 	if e.logger == nil {
 		e.logger = slog.New(slog.DiscardHandler)
 	}
+	e.reloads = engine.Register(env.Metrics, e.reloads)
+	e.misses = engine.Register(env.Metrics, e.misses)
 	e.missASN, e.missCC = e.misses.WithLabelValues("asn"), e.misses.WithLabelValues("country")
-	if env.Metrics != nil {
-		_ = env.Metrics.Register(e.reloads)
-		_ = env.Metrics.Register(e.misses)
-	}
 	if e.asnPath == "" && e.countryPath == "" {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No GeoIP database",
 			Detail: "Set asn_database, country_database, or both.", Subject: cfg.DefRange.Ptr()})

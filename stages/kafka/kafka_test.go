@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	kafka "github.com/segmentio/kafka-go"
@@ -42,10 +43,7 @@ func cluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, string) {
 
 func build(t testing.TB, kind engine.Kind, src string) (any, *prometheus.Registry) {
 	t.Helper()
-	spec, ctor := sinkSpec, newSink
-	if kind == engine.KindSource {
-		spec, ctor = sourceSpec, newSource
-	}
+	spec, ctor := specFor(kind)
 	cfg, diags := dsl.DecodeString(src, spec)
 	if diags.HasErrors() {
 		t.Fatalf("decode: %v", diags)
@@ -56,6 +54,14 @@ func build(t testing.TB, kind engine.Kind, src string) (any, *prometheus.Registr
 		t.Fatalf("constructor: %v", diags)
 	}
 	return st, reg
+}
+
+// specFor returns the spec and constructor of the kafka stage of kind.
+func specFor(kind engine.Kind) (*dsl.Spec, func(*dsl.Config, engine.Env) (any, hcl.Diagnostics)) {
+	if kind == engine.KindSource {
+		return sourceSpec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) { return newSource(cfg, env) }
+	}
+	return sinkSpec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) { return newSink(cfg, env) }
 }
 
 func newTestSink(t testing.TB, src string) *Sink {
@@ -449,10 +455,7 @@ func TestConfigErrors(t *testing.T) {
 		{engine.KindSource, "brokers = [\"k:9092\"]\nfrom = \"first\"", `"from"`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			spec, ctor := sinkSpec, newSink
-			if tc.kind == engine.KindSource {
-				spec, ctor = sourceSpec, newSource
-			}
+			spec, ctor := specFor(tc.kind)
 			cfg, diags := dsl.DecodeString(tc.src, spec)
 			if !diags.HasErrors() {
 				_, diags = ctor(cfg, engine.Env{Logger: logger(t), Metrics: prometheus.NewRegistry()})

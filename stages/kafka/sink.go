@@ -42,7 +42,7 @@ var sinkSpec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSink, "kafka", sinkSpec, newSink)
+	engine.RegisterSink("kafka", sinkSpec, newSink)
 }
 
 var (
@@ -81,7 +81,7 @@ type Sink struct {
 	dropped                        *prometheus.CounterVec
 }
 
-func newSink(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func newSink(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	c, diags := decodeConn(cfg)
 	s := &Sink{
 		id: env.ID, log: env.Logger, conn: c, provis: cfg.Bool("provision"),
@@ -135,11 +135,11 @@ func newSink(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
 	case "none":
 		s.acks = kafka.RequireNone
 	}
-	s.messages = register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_messages_produced_total", Help: "Flow messages Kafka acknowledged."}))
-	s.bytes = register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_bytes_produced_total", Help: "Bytes of keys and values Kafka acknowledged (before compression)."}))
-	s.errs = register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_produce_errors_total", Help: "Produce rounds that failed, wholly or partly."}))
-	s.retries = register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_produce_retries_total", Help: "Produce rounds retried after an error."}))
-	s.dropped = register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_kafka_flows_dropped_total", Help: "Flows not written to Kafka, by reason."}, []string{"reason"}))
+	s.messages = engine.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_messages_produced_total", Help: "Flow messages Kafka acknowledged."}))
+	s.bytes = engine.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_bytes_produced_total", Help: "Bytes of keys and values Kafka acknowledged (before compression)."}))
+	s.errs = engine.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_produce_errors_total", Help: "Produce rounds that failed, wholly or partly."}))
+	s.retries = engine.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_produce_retries_total", Help: "Produce rounds retried after an error."}))
+	s.dropped = engine.Register(env.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_kafka_flows_dropped_total", Help: "Flows not written to Kafka, by reason."}, []string{"reason"}))
 	return s, diags
 }
 

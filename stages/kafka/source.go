@@ -34,7 +34,7 @@ var sourceSpec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindSource, "kafka", sourceSpec, newSource)
+	engine.RegisterSource("kafka", sourceSpec, newSource)
 }
 
 var (
@@ -68,7 +68,7 @@ type member struct {
 	done    chan struct{}
 }
 
-func newSource(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
+func newSource(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	c, diags := decodeConn(cfg)
 	s := &Source{
 		id: env.ID, log: env.Logger, conn: c, topic: cfg.String("topic"), group: cfg.String("group"),
@@ -96,11 +96,11 @@ func newSource(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
 	if s.flushInterval <= 0 {
 		bad("flush_interval", "flush_interval must be positive.")
 	}
-	s.consumed = register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_messages_consumed_total", Help: "Messages read from Kafka."}))
-	s.invalid = register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_invalid_messages_total", Help: "Messages that are not valid flows, skipped (their offsets are committed)."}))
-	s.commits = register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_commits_total", Help: "Offset commits."}))
-	s.commitErrs = register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_commit_errors_total", Help: "Offset commits that failed (the flows will be read again)."}))
-	register(env.Metrics, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flowengine_kafka_consumer_lag", Help: "Messages between the committed offsets and the high watermarks of the partitions this process reads."}, s.lag))
+	s.consumed = engine.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_messages_consumed_total", Help: "Messages read from Kafka."}))
+	s.invalid = engine.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_invalid_messages_total", Help: "Messages that are not valid flows, skipped (their offsets are committed)."}))
+	s.commits = engine.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_commits_total", Help: "Offset commits."}))
+	s.commitErrs = engine.Register(env.Metrics, prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_kafka_commit_errors_total", Help: "Offset commits that failed (the flows will be read again)."}))
+	engine.NewMetrics(env.Metrics).GaugeFunc(prometheus.GaugeOpts{Name: "flowengine_kafka_consumer_lag", Help: "Messages between the committed offsets and the high watermarks of the partitions this process reads."}, s.lag)
 	return s, diags
 }
 

@@ -12,7 +12,6 @@ package metadata
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -26,9 +25,7 @@ import (
 )
 
 func init() {
-	engine.Register(engine.KindEnricher, "metadata", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterEnricher("metadata", Spec, New)
 }
 
 var _ engine.Processor = (*Enricher)(nil)
@@ -191,18 +188,8 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 		}
 		e.exporters[addr] = m
 	}
-	e.unknown = prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_metadata_flows_unknown_exporter_total",
+	e.unknown = engine.NewMetrics(env.Metrics).Counter(prometheus.CounterOpts{Name: "flowengine_metadata_flows_unknown_exporter_total",
 		Help: "Flows whose exporter is not declared (only default_interface applied)."})
-	if env.Metrics != nil {
-		if err := env.Metrics.Register(e.unknown); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				if c, ok := are.ExistingCollector.(prometheus.Counter); ok {
-					e.unknown = c
-				}
-			}
-		}
-	}
 	return e, diags
 }
 

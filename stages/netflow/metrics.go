@@ -4,9 +4,14 @@ import (
 	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 )
 
-// Metrics are the decoder's counters, per exporter.
+// Metrics are the decoder's counters, per exporter. At most
+// max_exporter_labels exporters have their own series; the others share the
+// series labelled exporter="other".
 type Metrics struct {
 	packets          *prometheus.CounterVec
 	flows            *prometheus.CounterVec
@@ -15,58 +20,65 @@ type Metrics struct {
 	missingTemplates *prometheus.CounterVec
 	heldDropped      *prometheus.CounterVec
 	sequenceErrors   *prometheus.CounterVec
+	untrackedSeq     *prometheus.CounterVec
 	missingRate      *prometheus.CounterVec
 	dropped          *prometheus.CounterVec
 	samplingRate     *prometheus.GaugeVec
 	templates        *prometheus.GaugeVec
 	tooManyExporters prometheus.Counter
+	evicted          prometheus.Counter
+	exporters        prometheus.Gauge
 	kernelDrops      prometheus.Counter
 	receiveErrors    prometheus.Counter
 	undelivered      prometheus.Counter
+
+	// labels bounds the exporters with their own series.
+	labels *exporterlabel.Set
 }
 
 // NewMetrics creates the decoder and receiver metrics and registers them with
 // reg (when not nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	ex := []string{"exporter"}
+	f := engine.NewMetrics(reg)
 	m := &Metrics{
-		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_packets_total",
+		packets: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_packets_total",
 			Help: "Packets received, by exporter and NetFlow version."}, []string{"exporter", "version"}),
-		flows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_flows_total",
+		flows: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_flows_total",
 			Help: "Flows decoded, by exporter."}, ex),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_bytes_total",
+		bytes: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_bytes_total",
 			Help: "UDP payload bytes received, by exporter."}, ex),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_decode_errors_total",
+		errors: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_decode_errors_total",
 			Help: "Packets or sets dropped as malformed, by exporter and reason."}, []string{"exporter", "reason"}),
-		missingTemplates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_templates_total",
+		missingTemplates: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_templates_total",
 			Help: "Data sets received before their template (held until it comes), by exporter."}, ex),
-		heldDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_held_sets_dropped_total",
-			Help: "Data sets held for a template and dropped (expired, overflow), by exporter."}, []string{"exporter", "reason"}),
-		sequenceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_errors_total",
+		heldDropped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_held_sets_dropped_total",
+			Help: "Data sets held for a template and dropped, by exporter and reason: expired, overflow (pending_limit), pending_bytes, pending_bytes_total."}, []string{"exporter", "reason"}),
+		sequenceErrors: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_errors_total",
 			Help: "Sequence number gaps and resets, by exporter."}, ex),
-		missingRate: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_sampling_rate_total",
+		untrackedSeq: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_untracked_packets_total",
+			Help: "Packets whose sequence number is not checked because their exporter has max_domains_per_exporter observation domains tracked already, by exporter."}, ex),
+		missingRate: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_sampling_rate_total",
 			Help: "Flows whose sampling rate is unknown (kept with rate 1 or dropped, per missing_sampling_rate), by exporter."}, ex),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_dropped_flows_total",
+		dropped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_dropped_flows_total",
 			Help: "Flows decoded and dropped, by exporter and reason."}, []string{"exporter", "reason"}),
-		samplingRate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_sampling_rate",
+		samplingRate: f.GaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_sampling_rate",
 			Help: "Last sampling rate an exporter announced in options data."}, ex),
-		templates: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_templates",
+		templates: f.GaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_templates",
 			Help: "Templates known, by exporter."}, ex),
-		tooManyExporters: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_exporter_limit_packets_total",
-			Help: "Packets dropped because too many distinct exporters were seen."}),
-		kernelDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_kernel_drops_total",
+		tooManyExporters: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_exporter_limit_packets_total",
+			Help: "Packets dropped because max_exporters exporters are known and none could be evicted."}),
+		evicted: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_exporters_evicted_total",
+			Help: "Exporters forgotten (templates, rates, held data) to make room for new ones when max_exporters are known, idlest first."}),
+		exporters: f.Gauge(prometheus.GaugeOpts{Name: "flowengine_netflow_exporters",
+			Help: "Exporters known."}),
+		kernelDrops: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_kernel_drops_total",
 			Help: "Packets the kernel dropped because the socket receive buffer was full (SO_RXQ_OVFL)."}),
-		receiveErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_receive_errors_total",
+		receiveErrors: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_receive_errors_total",
 			Help: "Errors reading from the UDP sockets."}),
-		undelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_netflow_undelivered_flows_total",
+		undelivered: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_undelivered_flows_total",
 			Help: "Flows decoded but not handed on because the pipeline was stopping."}),
-	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.packets, m.flows, m.bytes, m.errors, m.missingTemplates,
-			m.heldDropped, m.sequenceErrors, m.missingRate, m.dropped, m.samplingRate, m.templates,
-			m.tooManyExporters, m.kernelDrops, m.receiveErrors, m.undelivered} {
-			_ = reg.Register(c)
-		}
+		labels: exporterlabel.New(0),
 	}
 	return m
 }
@@ -80,14 +92,17 @@ type exporterMetrics struct {
 	bytes              prometheus.Counter
 	missingTemplates   prometheus.Counter
 	sequenceErrors     prometheus.Counter
+	untrackedSequences prometheus.Counter
 	missingRate        prometheus.Counter
 	droppedMissingRate prometheus.Counter
 	samplingRate       prometheus.Gauge
 	templates          prometheus.Gauge
 }
 
+// exporter returns the series of addr: its own while fewer than
+// max_exporter_labels exporters have theirs, exporter="other" beyond.
 func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
-	l := addr.String()
+	l := m.labels.Label(addr)
 	return &exporterMetrics{
 		m:     m,
 		label: l,
@@ -97,11 +112,28 @@ func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
 		bytes:              m.bytes.WithLabelValues(l),
 		missingTemplates:   m.missingTemplates.WithLabelValues(l),
 		sequenceErrors:     m.sequenceErrors.WithLabelValues(l),
+		untrackedSequences: m.untrackedSeq.WithLabelValues(l),
 		missingRate:        m.missingRate.WithLabelValues(l),
 		droppedMissingRate: m.dropped.WithLabelValues(l, "missing_sampling_rate"),
 		samplingRate:       m.samplingRate.WithLabelValues(l),
 		templates:          m.templates.WithLabelValues(l),
 	}
+}
+
+// forget deletes the series of an exporter that left the table, when it had
+// its own, freeing its label for another exporter.
+func (m *Metrics) forget(addr netip.Addr) {
+	l := m.labels.Release(addr)
+	if l == "" {
+		return
+	}
+	match := prometheus.Labels{"exporter": l}
+	for _, v := range []*prometheus.CounterVec{m.packets, m.flows, m.bytes, m.errors, m.missingTemplates, m.heldDropped,
+		m.sequenceErrors, m.untrackedSeq, m.missingRate, m.dropped} {
+		v.DeletePartialMatch(match)
+	}
+	m.samplingRate.DeletePartialMatch(match)
+	m.templates.DeletePartialMatch(match)
 }
 
 func (c *exporterMetrics) errors(reason string) prometheus.Counter {

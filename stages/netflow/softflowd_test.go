@@ -113,7 +113,7 @@ func startSource(t *testing.T, hcl string) (addr string, flows func() []flow.Rec
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	src := st.(*Source)
+	src := st
 	var mu sync.Mutex
 	var got []flow.Record
 	out := engine.OutputFunc(func(ctx context.Context, b *flow.Batch) bool {

@@ -35,9 +35,7 @@ var Spec = &dsl.Spec{
 }
 
 func init() {
-	engine.Register(engine.KindEnricher, "networks", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterEnricher("networks", Spec, New)
 }
 
 // attribute keys, in Attrs field order.
@@ -83,9 +81,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 		unmatched: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_networks_unmatched_total",
 			Help: "Flow addresses that no configured network holds."}, []string{"address"}),
 	}
-	if env.Metrics != nil {
-		_ = env.Metrics.Register(e.unmatched)
-	}
+	e.unmatched = engine.Register(env.Metrics, e.unmatched)
 	return e, diags
 }
 

@@ -104,7 +104,7 @@ func startSource(t *testing.T, hcl string) (*Source, *collector, *prometheus.Reg
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	src := st.(*Source)
+	src := st
 	col := newCollector()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -199,7 +199,7 @@ func TestConfig(t *testing.T) {
 				if diags.HasErrors() {
 					t.Fatalf("New: %v", diags)
 				}
-				if l := st.(engine.Listener).Listens(); len(l) != 1 || l[0].Network != "udp" {
+				if l := st.Listens(); len(l) != 1 || l[0].Network != "udp" {
 					t.Errorf("Listens() = %v", l)
 				}
 				return

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/exporter/snmpagent"
@@ -42,6 +40,8 @@ func TestPipeline(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "flows.json")
 	src := fmt.Sprintf(`
+pipeline { state_dir = %q }
+
 source "generate" "demo" {
   exporters  = ["127.0.0.1"]
   interfaces = 4
@@ -71,16 +71,16 @@ sink "file" "out" {
   input = enricher.snmp.ifaces
   path  = %q
 }
-`, conn.LocalAddr().(*net.UDPAddr).Port, out)
+`, filepath.Join(dir, "state"), conn.LocalAddr().(*net.UDPAddr).Port, out)
 	path := filepath.Join(dir, "pipeline.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	reg := engine.NewRegistry()
-	reg.Register(engine.KindSource, "generate", generate.Spec, generate.New)
-	reg.Register(engine.KindSink, "file", file.Spec, file.New)
-	reg.Register(engine.KindEnricher, "metadata", metadata.Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) { return metadata.New(cfg, env) })
-	reg.Register(engine.KindEnricher, "snmp", snmp.Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) { return snmp.New(cfg, env) })
+	reg.RegisterSource("generate", generate.Spec, engine.AsSource(generate.New))
+	reg.RegisterSink("file", file.Spec, engine.AsSink(file.New))
+	reg.RegisterEnricher("metadata", metadata.Spec, engine.AsProcessor(metadata.New))
+	reg.RegisterEnricher("snmp", snmp.Spec, engine.AsProcessor(snmp.New))
 	p, diags := dsl.LoadFiles([]string{path}, dsl.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())

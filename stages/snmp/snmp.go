@@ -27,9 +27,7 @@ import (
 )
 
 func init() {
-	engine.Register(engine.KindEnricher, "snmp", Spec, func(cfg *dsl.Config, env engine.Env) (any, hcl.Diagnostics) {
-		return New(cfg, env)
-	})
+	engine.RegisterEnricher("snmp", Spec, New)
 }
 
 var (
@@ -140,19 +138,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 }
 
 func (e *Enricher) registerMetrics(reg prometheus.Registerer) {
+	f := engine.NewMetrics(reg)
 	counter := func(name, help string) prometheus.Counter {
-		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-		if reg != nil {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if errors.As(err, &are) {
-					if existing, ok := are.ExistingCollector.(prometheus.Counter); ok {
-						return existing
-					}
-				}
-			}
-		}
-		return c
+		return f.Counter(prometheus.CounterOpts{Name: name, Help: help})
 	}
 	e.m = metrics{
 		polls:      counter("flowengine_snmp_polls_total", "SNMP polls of an exporter (sysName and interface table)."),
@@ -161,10 +149,8 @@ func (e *Enricher) registerMetrics(reg prometheus.Registerer) {
 		misses:     counter("flowengine_snmp_cache_misses_total", "Flows whose exporter or an interface was not in the cache."),
 		unenriched: counter("flowengine_snmp_flows_unenriched_total", "Flows passed on without SNMP data (after waiting, or agent unreachable)."),
 	}
-	if reg != nil {
-		_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flowengine_snmp_exporters",
-			Help: "Exporters in the SNMP cache."}, func() float64 { return float64(len(*e.exporters.Load())) }))
-	}
+	f.GaugeFunc(prometheus.GaugeOpts{Name: "flowengine_snmp_exporters",
+		Help: "Exporters in the SNMP cache."}, func() float64 { return float64(len(*e.exporters.Load())) })
 }
 
 // Process fills the SNMP fields of b's records from the cache. Records of an

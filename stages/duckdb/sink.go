@@ -1,0 +1,501 @@
+// Package duckdb is the `sink "duckdb"` stage, the embedded store: it keeps
+// flows in a DuckDB file (a flows table, rollup tables flows_1m0s, flows_5m0s
+// and flows_1h0m0s aggregated by the sink, and the console's saved filters),
+// appends them in batches through DuckDB's C appender, releases each flow
+// batch only once the transaction holding its rows committed (at-least-once),
+// deletes rows past each table's retention, and answers the console's
+// queries (store.Backend) on the same database while inserts go on.
+//
+// All the cgo of the project is here, through github.com/duckdb/duckdb-go/v2.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store"
+	"github.com/flowengine/flowengine/store/rollup"
+)
+
+var (
+	_ engine.Sink        = (*Sink)(nil)
+	_ engine.Provisioner = (*Sink)(nil)
+	_ store.Backend      = (*Sink)(nil)
+)
+
+// Spec is the `sink "duckdb"` block.
+var Spec = &dsl.Spec{
+	Description: "Stores flows in a DuckDB file, the embedded store the console queries: a flows table, " +
+		"rollup tables flows_1m0s, flows_5m0s and flows_1h0m0s aggregated by the sink, and saved filters. " +
+		"Batches are released once their transaction committed; old rows are deleted per table retention.",
+	Attrs: []dsl.Attr{
+		{Name: "path", Type: dsl.TypeString, Required: true, Description: "database file; created with its directory if missing. One process at a time may open it"},
+		{Name: "retention", Type: dsl.TypeStringMap, Default: map[string]string{}, Description: "how long rows are kept, per table: " +
+			"flows (default 15d), flows_1m0s (7d), flows_5m0s (90d), flows_1h0m0s (2y); \"0s\" keeps them forever. Units: s, m, h, d, w, y"},
+		{Name: "retention_interval", Type: dsl.TypeDuration, Default: 15 * time.Minute, Description: "how often rows past their retention are deleted"},
+		{Name: "memory_limit", Type: dsl.TypeString, Default: "", Description: "DuckDB memory limit, e.g. \"2GB\" (default: DuckDB's, 80% of the RAM)"},
+		{Name: "threads", Type: dsl.TypeInt, Default: int64(0), Description: "DuckDB worker threads for queries (0: one per core)"},
+		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(100000), Description: "flows per transaction: a transaction is committed when this many flows wait"},
+		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 2 * time.Second, Description: "longest time a flow waits before its transaction is committed"},
+		{Name: "allow_destructive", Type: dsl.TypeBool, Default: false, Description: "let provisioning drop or retype columns (data loss)"},
+		{Name: "max_retries", Type: dsl.TypeInt, Default: int64(0), Description: "failed transactions before the sink fails (and is restarted); 0 retries forever while flows wait"},
+		{Name: "retry_backoff", Type: dsl.TypeDuration, Default: 500 * time.Millisecond, Description: "first wait after a failed transaction; doubled after each failure"},
+		{Name: "retry_max_backoff", Type: dsl.TypeDuration, Default: 30 * time.Second, Description: "longest wait between attempts"},
+	},
+}
+
+func init() {
+	engine.RegisterSink("duckdb", Spec, New)
+}
+
+type config struct {
+	path              string
+	retention         map[string]time.Duration
+	retentionInterval time.Duration
+	memoryLimit       string
+	threads           int
+	batchSize         int
+	batchTimeout      time.Duration
+	allowDestructive  bool
+	maxRetries        int
+	retryBackoff      time.Duration
+	retryMaxBackoff   time.Duration
+}
+
+// Sink stores flows in DuckDB. It implements engine.Sink, engine.Provisioner
+// and store.Backend.
+type Sink struct {
+	id      engine.ID
+	cfg     config
+	log     *slog.Logger
+	metrics *metrics
+	columns []flow.Column // the schema; flow.Columns except in tests
+	tables  []tableSpec
+
+	mu     sync.Mutex
+	db     *sql.DB
+	live   []store.Table // tables that exist, for the Backend
+	closed bool
+
+	// Insert state, owned by Run; kept across restarts of Run: the batches
+	// not yet committed, oldest first.
+	pending []*flow.Batch
+	rows    int
+	rollups *rollup.Set
+	w       *writer
+}
+
+// ParseRetention reads a retention: a duration as the pipeline language
+// writes them, or a number of years ("2y").
+func ParseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "y"); ok {
+		v, err := strconv.ParseFloat(n, 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("%q is not a duration", s)
+		}
+		return time.Duration(v * 365 * 24 * float64(time.Hour)), nil
+	}
+	d, err := dsl.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+// New builds the sink from its configuration. It does no I/O.
+func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	bad := func(attr, summary, detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: cfg.Range(attr)})
+	}
+	c := config{
+		path:              cfg.String("path"),
+		retention:         map[string]time.Duration{},
+		retentionInterval: cfg.Duration("retention_interval"),
+		memoryLimit:       cfg.String("memory_limit"),
+		threads:           int(cfg.Int("threads")),
+		batchSize:         int(cfg.Int("batch_size")),
+		batchTimeout:      cfg.Duration("batch_timeout"),
+		allowDestructive:  cfg.Bool("allow_destructive"),
+		maxRetries:        int(cfg.Int("max_retries")),
+		retryBackoff:      cfg.Duration("retry_backoff"),
+		retryMaxBackoff:   cfg.Duration("retry_max_backoff"),
+	}
+	for k, v := range DefaultRetention {
+		c.retention[k] = v
+	}
+	if strings.TrimSpace(c.path) == "" {
+		bad("path", "Missing database path", "path names the DuckDB file, e.g. \"data/flows.duckdb\".")
+	}
+	names := make([]string, 0, len(DefaultRetention))
+	for k := range DefaultRetention {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for table, v := range cfg.StringMap("retention") {
+		if _, ok := DefaultRetention[table]; !ok {
+			bad("retention", "Unknown table in retention", fmt.Sprintf("%q is not a table of the DuckDB store; tables: %s.", table, strings.Join(names, ", ")))
+			continue
+		}
+		d, err := ParseRetention(v)
+		switch {
+		case err != nil:
+			bad("retention", "Invalid retention", fmt.Sprintf("%s: %v (e.g. \"15d\", \"2y\", \"0s\" to keep rows forever).", table, err))
+			continue
+		case d > 0 && d < time.Hour:
+			bad("retention", "Retention too short", fmt.Sprintf("%s: retention must be at least 1h (or 0s to keep rows forever).", table))
+			continue
+		}
+		c.retention[table] = d
+	}
+	if c.retentionInterval < time.Second {
+		bad("retention_interval", "Invalid retention interval", "retention_interval must be at least 1s.")
+	}
+	if c.memoryLimit != "" {
+		if _, err := dsl.ParseSize(c.memoryLimit); err != nil {
+			bad("memory_limit", "Invalid memory limit", fmt.Sprintf("%q is not a size such as \"2GB\" or \"512MiB\".", c.memoryLimit))
+		}
+	}
+	if c.threads < 0 || c.threads > 1024 {
+		bad("threads", "Invalid threads", "threads must be between 0 (one per core) and 1024.")
+	}
+	if c.batchSize < 1 || c.batchSize > 10_000_000 {
+		bad("batch_size", "Invalid batch size", "batch_size must be between 1 and 10000000.")
+	}
+	if c.batchTimeout <= 0 {
+		bad("batch_timeout", "Invalid batch timeout", "batch_timeout must be positive.")
+	}
+	if c.maxRetries < 0 {
+		bad("max_retries", "Invalid max_retries", "max_retries must be 0 (retry forever) or more.")
+	}
+	if c.retryBackoff <= 0 {
+		bad("retry_backoff", "Invalid retry_backoff", "retry_backoff must be positive.")
+	}
+	if c.retryMaxBackoff < c.retryBackoff {
+		c.retryMaxBackoff = c.retryBackoff
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns}
+	s.tables = wantTables(s.columns, c.retention)
+	s.metrics = newMetrics(env.Metrics)
+	return s, diags
+}
+
+// Path is the database file.
+func (s *Sink) Path() string { return s.cfg.path }
+
+// dsn is the database file with its settings.
+func (s *Sink) dsn(readOnly bool) string {
+	var q []string
+	if readOnly {
+		q = append(q, "access_mode=READ_ONLY")
+	}
+	if s.cfg.memoryLimit != "" {
+		q = append(q, "memory_limit="+urlEscape(s.cfg.memoryLimit))
+	}
+	if s.cfg.threads > 0 {
+		q = append(q, "threads="+strconv.Itoa(s.cfg.threads))
+	}
+	if len(q) == 0 {
+		return s.cfg.path
+	}
+	return s.cfg.path + "?" + strings.Join(q, "&")
+}
+
+// open returns the database, opening it (read-write, created if missing)
+// the first time.
+func (s *Sink) open(ctx context.Context) (*sql.DB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		return s.db, nil
+	}
+	if s.closed {
+		return nil, errors.New("duckdb: store closed")
+	}
+	if dir := filepath.Dir(s.cfg.path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, engine.Permanent(fmt.Errorf("duckdb: create the directory of %s: %w", s.cfg.path, err))
+		}
+	}
+	db, err := openDB(ctx, s.cfg.path, s.dsn(false))
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	return db, nil
+}
+
+// Close closes the database. Run checkpoints it before it returns; Close
+// is for the end of the process (and tests).
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.w != nil {
+		s.w.close()
+		s.w = nil
+	}
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// Run stores the flows received on in, until in is closed and everything is
+// committed. Batches are gathered until batch_size flows or batch_timeout;
+// their flows and rollup rows are then written in one transaction, and the
+// batches released once it committed. A failed transaction is counted and
+// retried with backoff; meanwhile the sink stops reading, so the pipeline
+// back-pressures.
+func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
+	db, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	if s.rollups == nil {
+		s.rollups = rollup.NewSet(rollupIntervals...)
+	}
+	rctx, stopRetention := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.retentionLoop(rctx, db)
+	}()
+	defer func() {
+		stopRetention()
+		wg.Wait()
+	}()
+
+	timer := time.NewTimer(s.cfg.batchTimeout)
+	defer timer.Stop()
+	// Batches left by a previous Run that failed.
+	if err := s.flush(ctx); err != nil {
+		return s.stop(ctx, err)
+	}
+	for {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				if err := s.flush(ctx); err != nil {
+					return s.stop(ctx, err)
+				}
+				return s.stop(ctx, nil)
+			}
+			if s.rows == 0 {
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				timer.Reset(s.cfg.batchTimeout)
+			}
+			s.pending = append(s.pending, b)
+			s.rows += len(b.Records)
+			if s.rows >= s.cfg.batchSize {
+				if err := s.flush(ctx); err != nil {
+					return s.stop(ctx, err)
+				}
+			}
+		case <-timer.C:
+			if err := s.flush(ctx); err != nil {
+				return s.stop(ctx, err)
+			}
+			timer.Reset(s.cfg.batchTimeout)
+		case <-ctx.Done():
+			return s.stop(ctx, ctx.Err())
+		}
+	}
+}
+
+// stop ends Run: past the shutdown deadline the batches not committed are
+// given up (counted, marked failed), and the database is checkpointed.
+func (s *Sink) stop(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		s.abandon()
+	}
+	s.mu.Lock()
+	w := s.w
+	s.w = nil
+	s.mu.Unlock()
+	if w != nil {
+		if cerr := w.checkpoint(); cerr != nil {
+			s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+		}
+		w.close()
+	}
+	return err
+}
+
+// abandon gives up the batches not committed: counted, marked failed so that
+// an at-least-once source upstream does not acknowledge them.
+func (s *Sink) abandon() {
+	if len(s.pending) == 0 {
+		return
+	}
+	if s.rows > 0 {
+		s.log.Warn("duckdb sink stopped with flows not written", "flows", s.rows)
+		s.metrics.dropped.WithLabelValues("shutdown").Add(float64(s.rows))
+	}
+	for _, b := range s.pending {
+		b.Fail()
+		b.Release()
+	}
+	clear(s.pending)
+	s.pending = s.pending[:0]
+	s.rows = 0
+}
+
+// flush writes the pending batches in one transaction, retrying failures
+// with backoff, then releases them.
+func (s *Sink) flush(ctx context.Context) error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	backoff := s.cfg.retryBackoff
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := s.write(ctx)
+		if err == nil {
+			s.metrics.latency.Observe(time.Since(start).Seconds())
+			s.metrics.rows.Add(float64(s.rows))
+			if attempt > 1 {
+				s.log.Info("duckdb insert succeeded after retries", "flows", s.rows, "attempts", attempt)
+			}
+			for _, b := range s.pending {
+				b.Release()
+			}
+			clear(s.pending)
+			s.pending = s.pending[:0]
+			s.rows = 0
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.metrics.errors.Inc()
+		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
+			return fmt.Errorf("duckdb insert of %d flows into %s failed %d times: %w", s.rows, s.cfg.path, attempt, err)
+		}
+		s.metrics.retries.Inc()
+		s.log.Warn("duckdb insert failed, retrying", "path", s.cfg.path, "flows", s.rows, "attempt", attempt, "in", backoff, "error", err)
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
+	}
+}
+
+// write inserts the pending flows and their rollup rows in one transaction.
+func (s *Sink) write(ctx context.Context) error {
+	db, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	if w == nil {
+		if w, err = newWriter(ctx, db, s.tables); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.w = w
+		s.mu.Unlock()
+	}
+	s.rollups.Reset()
+	for _, b := range s.pending {
+		s.rollups.Add(b.Records)
+	}
+	s.rollups.Finish()
+	err = w.write(ctx, s.pending, s.rollups, s.metrics)
+	s.rollups.Reset()
+	if err != nil {
+		// The writer is in an unknown state: the next attempt starts afresh.
+		s.mu.Lock()
+		s.w = nil
+		s.mu.Unlock()
+		w.close()
+		return err
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type metrics struct {
+	rows     prometheus.Counter
+	latency  prometheus.Histogram
+	retries  prometheus.Counter
+	errors   prometheus.Counter
+	dropped  *prometheus.CounterVec
+	deleted  *prometheus.CounterVec
+	rollupRo *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_duckdb_rows_inserted_total",
+			Help: "Flows inserted into DuckDB (committed)."}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowengine_duckdb_insert_duration_seconds",
+			Help: "Duration of successful transactions (flows and rollups).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_duckdb_insert_retries_total",
+			Help: "Transactions retried after a failure."}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_duckdb_insert_errors_total",
+			Help: "Failed transactions (a full disk, say); their batches are kept and retried."}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rows_dropped_total",
+			Help: "Flows dropped, by reason: shutdown (not written when the shutdown deadline passed)."}, []string{"reason"}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rows_deleted_total",
+			Help: "Rows deleted past their table's retention, by table."}, []string{"table"}),
+		rollupRo: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rollup_rows_inserted_total",
+			Help: "Rollup rows inserted, by table."}, []string{"table"}),
+	}
+	m.dropped.WithLabelValues("shutdown")
+	m.rows = engine.Register(reg, m.rows)
+	m.latency = engine.Register(reg, m.latency)
+	m.retries = engine.Register(reg, m.retries)
+	m.errors = engine.Register(reg, m.errors)
+	m.dropped = engine.Register(reg, m.dropped)
+	m.deleted = engine.Register(reg, m.deleted)
+	m.rollupRo = engine.Register(reg, m.rollupRo)
+	return m
+}

@@ -1,0 +1,340 @@
+package store
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store/filter"
+)
+
+// sqlText accumulates SQL and its parameters in order.
+type sqlText struct {
+	b    strings.Builder
+	args []any
+}
+
+func (s *sqlText) w(parts ...string) {
+	for _, p := range parts {
+		s.b.WriteString(p)
+	}
+}
+
+func (s *sqlText) part(sql string, args []any) {
+	s.b.WriteString(sql)
+	s.args = append(s.args, args...)
+}
+
+func (s *sqlText) String() string { return s.b.String() }
+
+// renderFilter renders e through d, with the columns of the other direction
+// when swap is set.
+func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
+	switch e := e.(type) {
+	case *filter.Logical:
+		s.w("(")
+		for i, t := range e.Terms {
+			if i > 0 {
+				s.w(" ", e.Op, " ")
+			}
+			if err := renderFilter(s, d, t, swap); err != nil {
+				return err
+			}
+		}
+		s.w(")")
+	case *filter.Not:
+		s.w("NOT ")
+		if c, leaf := e.X.(*filter.Compare); leaf && c.Op != "IN" && c.Op != "NOT IN" {
+			s.w("(")
+			defer s.w(")")
+		}
+		return renderFilter(s, d, e.X, swap)
+	case *filter.Compare:
+		c := e.Column
+		if swap {
+			c = swapColumn(c)
+		}
+		switch e.Op {
+		case "IN", "NOT IN":
+			if e.Op == "NOT IN" {
+				s.w("NOT ")
+			}
+			s.w("(")
+			for i, v := range e.Values {
+				if i > 0 {
+					s.w(" OR ")
+				}
+				sql, args, err := d.Compare(c, "=", v)
+				if err != nil {
+					return fmt.Errorf("filter on %s: %w", c.Name, err)
+				}
+				s.part(sql, args)
+			}
+			s.w(")")
+		default:
+			v := e.Values[0]
+			if strings.HasSuffix(e.Op, "LIKE") {
+				v = canonicalLike(v.(string))
+			}
+			sql, args, err := d.Compare(c, e.Op, v)
+			if err != nil {
+				return fmt.Errorf("filter on %s: %w", c.Name, err)
+			}
+			s.part(sql, args)
+		}
+	default:
+		return fmt.Errorf("filter: unexpected node %T", e)
+	}
+	return nil
+}
+
+// canonicalLike rewrites a LIKE pattern so that a backslash only ever
+// precedes %, _ or another backslash: a backslash before any other character
+// is dropped, and a trailing one doubled (a literal backslash). Stores read
+// such patterns alike (ClickHouse, and DuckDB with ESCAPE), whereas they
+// differ on other escapes.
+func canonicalLike(p string) string {
+	if !strings.Contains(p, `\`) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+1 == len(p) {
+			b.WriteString(`\\`)
+			break
+		}
+		i++
+		switch p[i] {
+		case '%', '_', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// quantity is the SQL of the metric's quantity summed over the rows of a
+// group, as a float, and the factor that turns it into the metric's unit.
+func quantity(d Dialect, t Table, m Metric) (string, float64) {
+	bytes, packets := d.Ident("Bytes"), d.Ident("Packets")
+	var sr string
+	if !t.Scaled {
+		s := d.Ident("SamplingRate")
+		sr = "(CASE WHEN " + s + " = 0 THEN 1 ELSE " + s + " END)"
+	}
+	scaled := func(x string) string {
+		if sr == "" {
+			return x
+		}
+		return "(" + x + ") * " + sr
+	}
+	l2 := bytes + " + 18 * " + packets
+	switch m {
+	case MetricL2bps:
+		return d.Float("SUM(" + scaled(l2) + ")"), 8
+	case MetricPPS:
+		return d.Float("SUM(" + scaled(packets) + ")"), 1
+	case MetricFlows:
+		if sr == "" {
+			return d.Float("SUM(" + d.Ident("Flows") + ")"), 1
+		}
+		return d.Float("SUM(" + sr + ")"), 1
+	case MetricInL2, MetricOutL2:
+		speed := d.Ident("InIfSpeed")
+		if m == MetricOutL2 {
+			speed = d.Ident("OutIfSpeed")
+		}
+		// bits*100 / (speed in Mbps * 1e6) = bytes / speed * 8e-4
+		return "SUM(CASE WHEN " + speed + " = 0 THEN 0 ELSE " + d.Float(scaled(l2)) + " / " + d.Float(speed) + " END)", 8e-4
+	}
+	return d.Float("SUM(" + scaled(bytes) + ")"), 8
+}
+
+// query is one axis of a plan: the dimensions and filter in one direction
+// over one range.
+type query struct {
+	p     *plan
+	d     Dialect
+	swap  bool
+	start time.Time
+	end   time.Time
+}
+
+func (q *query) col(c flow.Column) flow.Column {
+	if q.swap {
+		return swapColumn(c)
+	}
+	return c
+}
+
+func (q *query) alias(prefix string, i int) string { return q.d.Ident(prefix + strconv.Itoa(i)) }
+
+// from writes FROM, the time range and the filter.
+func (q *query) from(s *sqlText) error {
+	s.w(" FROM ", q.d.Ident(q.p.table.Name), " WHERE ")
+	s.part(q.d.TimeRange(q.start, q.end))
+	if q.p.filter != nil {
+		s.w(" AND ")
+		if err := renderFilter(s, q.d, q.p.filter, q.swap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (q *query) selectDims(s *sqlText) {
+	for i, dm := range q.p.dims {
+		if i > 0 {
+			s.w(", ")
+		}
+		s.part(q.d.Dimension(q.col(dm.col), dm.trunc))
+		s.w(" AS ", q.alias("d", i))
+	}
+}
+
+func (q *query) groupDims(s *sqlText) {
+	for i := range q.p.dims {
+		if i > 0 {
+			s.w(", ")
+		}
+		s.w(q.alias("d", i))
+	}
+}
+
+// topSQL is query 1: the totals of the dimension sets, largest first, at
+// most limit rows; with atLeast >= 0, every set whose total is at least that.
+func (q *query) topSQL(limit int, atLeast float64) (*sqlText, error) {
+	s := &sqlText{}
+	qty, _ := quantity(q.d, q.p.table, q.p.metric)
+	s.w("SELECT ")
+	q.selectDims(s)
+	s.w(", ", qty, " AS ", q.d.Ident("v"))
+	if err := q.from(s); err != nil {
+		return nil, err
+	}
+	s.w(" GROUP BY ")
+	q.groupDims(s)
+	if atLeast >= 0 {
+		s.w(" HAVING ", qty, " >= ?")
+		s.args = append(s.args, atLeast)
+	}
+	s.w(" ORDER BY ", q.d.Ident("v"), " DESC")
+	for i := range q.p.dims {
+		s.w(", ", q.alias("d", i))
+	}
+	s.w(" LIMIT ", strconv.Itoa(limit))
+	return s, nil
+}
+
+// match writes the condition that dimension dm has the value text, as the
+// store returned it: a comparison of the column with the value typed back
+// when it reads back (cheaper than the text of every row, and what an index
+// serves), else an equality of the dimension's text.
+func (q *query) match(s *sqlText, dm dim, text string) error {
+	c := q.col(dm.col)
+	var op string
+	var v any
+	switch c.Kind {
+	case flow.KindString:
+		op, v = "=", text
+	case flow.KindUint:
+		if n, err := strconv.ParseUint(text, 10, 64); err == nil && strconv.FormatUint(n, 10) == text {
+			op, v = "=", n
+		}
+	case flow.KindBoundary:
+		if b, ok := flow.ParseBoundary(text); ok {
+			op, v = "=", b
+		}
+	case flow.KindAddr:
+		if a, err := netip.ParseAddr(text); err == nil && a.Zone() == "" {
+			a = a.Unmap()
+			bits := a.BitLen()
+			if dm.trunc > 0 {
+				bits = min(dm.trunc, bits)
+			}
+			switch {
+			case bits == a.BitLen():
+				op, v = "=", a
+			default:
+				if pf := netip.PrefixFrom(a, bits); pf.Masked() == pf {
+					op, v = "<<", pf
+				}
+			}
+		}
+	}
+	if op != "" {
+		if sql, args, err := q.d.Compare(c, op, v); err == nil {
+			s.part(sql, args)
+			return nil
+		}
+	}
+	s.part(q.d.Dimension(c, dm.trunc))
+	s.w(" = ?")
+	s.args = append(s.args, text)
+	return nil
+}
+
+// totalSQL is the metric's quantity over the whole range.
+func (q *query) totalSQL() (*sqlText, error) {
+	s := &sqlText{}
+	qty, _ := quantity(q.d, q.p.table, q.p.metric)
+	// SUM over no rows is NULL in DuckDB.
+	s.w("SELECT ", q.d.Float("COALESCE("+qty+", 0)"), " AS ", q.d.Ident("v"))
+	if err := q.from(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// seriesSQL is query 2: the sums per step of the given dimension sets (as
+// the store returned them), or, with no sets, query 3: the sums per step of
+// everything.
+func (q *query) seriesSQL(sets [][]string) (*sqlText, error) {
+	s := &sqlText{}
+	qty, _ := quantity(q.d, q.p.table, q.p.metric)
+	s.w("SELECT ")
+	s.part(q.d.Bucket(q.p.step))
+	s.w(" AS ", q.d.Ident("t"))
+	if sets != nil {
+		s.w(", ")
+		q.selectDims(s)
+	}
+	s.w(", ", qty, " AS ", q.d.Ident("v"))
+	if err := q.from(s); err != nil {
+		return nil, err
+	}
+	if sets != nil {
+		s.w(" AND (")
+		for i, set := range sets {
+			if i > 0 {
+				s.w(" OR ")
+			}
+			s.w("(")
+			for j, dm := range q.p.dims {
+				if j > 0 {
+					s.w(" AND ")
+				}
+				if err := q.match(s, dm, set[j]); err != nil {
+					return nil, err
+				}
+			}
+			s.w(")")
+		}
+		s.w(")")
+	}
+	s.w(" GROUP BY ", q.d.Ident("t"))
+	if sets != nil {
+		s.w(", ")
+		q.groupDims(s)
+	}
+	s.w(" ORDER BY ", q.d.Ident("t"))
+	return s, nil
+}

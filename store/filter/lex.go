@@ -1,0 +1,253 @@
+// Package filter parses the filter language of the console: SQL-like
+// comparisons of flow columns joined by AND, OR, NOT and parentheses, such as
+//
+//	InIfBoundary = external AND SrcAS IN (AS15169, 13335) AND NOT DstPort = 443
+//
+// Values are typed against the column they are compared with (numbers, AS
+// numbers, protocol names, addresses and prefixes, MACs, boundaries, times,
+// text), and every error carries its position and says what was expected. The
+// parser yields a tree of typed comparisons; it never produces SQL (package
+// store renders the tree through a store's dialect, with bound parameters).
+package filter
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+type tokKind uint8
+
+const (
+	tokEOF    tokKind = iota
+	tokWord           // a bare word: column, keyword, number, address, name...
+	tokString         // a quoted string; text holds the unquoted value
+	tokOp             // = != <> < <= > >= <<
+	tokLParen
+	tokRParen
+	tokComma
+	tokError // a lexical error; text holds the message
+)
+
+type token struct {
+	kind  tokKind
+	text  string // the word, the unquoted string, the operator
+	start int    // byte offset of the first byte
+	end   int    // byte offset past the last byte
+	// unterminated marks a quoted string missing its closing quote (kind
+	// tokError); completion treats it as a value being typed.
+	unterminated bool
+	quote        byte
+}
+
+// lexer splits a filter into tokens, skipping blanks and comments.
+type lexer struct {
+	src string
+	pos int
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+// wordStop reports whether the byte at i ends a bare word.
+func (l *lexer) wordStop(i int) bool {
+	c := l.src[i]
+	switch c {
+	case '(', ')', ',', '=', '!', '<', '>', '\'', '"':
+		return true
+	case '-':
+		return i+1 < len(l.src) && l.src[i+1] == '-'
+	case '/':
+		return i+1 < len(l.src) && l.src[i+1] == '*'
+	}
+	return isSpace(c)
+}
+
+// skip passes blanks and comments; it returns an error token for a comment
+// left open.
+func (l *lexer) skip() (token, bool) {
+	for l.pos < len(l.src) {
+		c := l.src[l.pos]
+		switch {
+		case isSpace(c):
+			l.pos++
+		case c == '-' && l.pos+1 < len(l.src) && l.src[l.pos+1] == '-':
+			nl := strings.IndexByte(l.src[l.pos:], '\n')
+			if nl < 0 {
+				l.pos = len(l.src)
+			} else {
+				l.pos += nl + 1
+			}
+		case c == '/' && l.pos+1 < len(l.src) && l.src[l.pos+1] == '*':
+			end := strings.Index(l.src[l.pos+2:], "*/")
+			if end < 0 {
+				t := token{kind: tokError, start: l.pos, end: len(l.src), text: "unterminated comment: expected */ to close the /* comment"}
+				l.pos = len(l.src)
+				return t, true
+			}
+			l.pos += 2 + end + 2
+		default:
+			return token{}, false
+		}
+	}
+	return token{}, false
+}
+
+func (l *lexer) next() token {
+	if t, bad := l.skip(); bad {
+		return t
+	}
+	if l.pos >= len(l.src) {
+		return token{kind: tokEOF, start: len(l.src), end: len(l.src)}
+	}
+	start := l.pos
+	c := l.src[start]
+	switch c {
+	case '(':
+		l.pos++
+		return token{kind: tokLParen, text: "(", start: start, end: l.pos}
+	case ')':
+		l.pos++
+		return token{kind: tokRParen, text: ")", start: start, end: l.pos}
+	case ',':
+		l.pos++
+		return token{kind: tokComma, text: ",", start: start, end: l.pos}
+	case '=':
+		l.pos++
+		if l.pos < len(l.src) && l.src[l.pos] == '=' { // == as =
+			l.pos++
+		}
+		return token{kind: tokOp, text: "=", start: start, end: l.pos}
+	case '!':
+		if l.pos+1 < len(l.src) && l.src[l.pos+1] == '=' {
+			l.pos += 2
+			return token{kind: tokOp, text: "!=", start: start, end: l.pos}
+		}
+		l.pos++
+		return token{kind: tokError, text: `unexpected "!": expected != or an operator`, start: start, end: l.pos}
+	case '<':
+		l.pos++
+		if l.pos < len(l.src) {
+			switch l.src[l.pos] {
+			case '=':
+				l.pos++
+				return token{kind: tokOp, text: "<=", start: start, end: l.pos}
+			case '>':
+				l.pos++
+				return token{kind: tokOp, text: "!=", start: start, end: l.pos}
+			case '<':
+				l.pos++
+				return token{kind: tokOp, text: "<<", start: start, end: l.pos}
+			}
+		}
+		return token{kind: tokOp, text: "<", start: start, end: l.pos}
+	case '>':
+		l.pos++
+		if l.pos < len(l.src) && l.src[l.pos] == '=' {
+			l.pos++
+			return token{kind: tokOp, text: ">=", start: start, end: l.pos}
+		}
+		return token{kind: tokOp, text: ">", start: start, end: l.pos}
+	case '\'', '"':
+		return l.quoted(c)
+	}
+	for l.pos < len(l.src) && !l.wordStop(l.pos) {
+		if l.src[l.pos] < utf8.RuneSelf {
+			l.pos++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(l.src[l.pos:])
+		if r == utf8.RuneError && n == 1 {
+			if l.pos == start {
+				l.pos++
+				return token{kind: tokError, text: "invalid UTF-8 byte", start: start, end: l.pos}
+			}
+			break
+		}
+		l.pos += n
+	}
+	return token{kind: tokWord, text: l.src[start:l.pos], start: start, end: l.pos}
+}
+
+// quoted reads a string in single or double quotes. A quote is escaped by
+// doubling it or with a backslash; a backslash escapes itself.
+func (l *lexer) quoted(q byte) token {
+	start := l.pos
+	l.pos++
+	var b strings.Builder
+	from := l.pos
+	for l.pos < len(l.src) {
+		c := l.src[l.pos]
+		switch {
+		case c == '\\' && l.pos+1 < len(l.src):
+			b.WriteString(l.src[from:l.pos])
+			b.WriteByte(l.src[l.pos+1])
+			l.pos += 2
+			from = l.pos
+		case c == q && l.pos+1 < len(l.src) && l.src[l.pos+1] == q:
+			b.WriteString(l.src[from : l.pos+1])
+			l.pos += 2
+			from = l.pos
+		case c == q:
+			var text string
+			if b.Len() == 0 {
+				text = l.src[from:l.pos]
+			} else {
+				b.WriteString(l.src[from:l.pos])
+				text = b.String()
+			}
+			l.pos++
+			if !utf8.ValidString(text) {
+				return token{kind: tokError, text: "invalid UTF-8 in quoted string", start: start, end: l.pos}
+			}
+			return token{kind: tokString, text: text, start: start, end: l.pos, quote: q}
+		default:
+			l.pos++
+		}
+	}
+	b.WriteString(l.src[from:])
+	return token{kind: tokError, text: fmt.Sprintf("unterminated string: expected %c to close the string", q),
+		start: start, end: l.pos, unterminated: true, quote: q}
+}
+
+// describe names a token for an error message.
+func describe(t token) string {
+	switch t.kind {
+	case tokEOF:
+		return "end of filter"
+	case tokString:
+		return "quoted string " + quoteText(t.text, t.quote)
+	case tokWord:
+		if isKeyword(t.text) {
+			return "keyword " + strings.ToUpper(t.text)
+		}
+		return fmt.Sprintf("%q", t.text)
+	}
+	return fmt.Sprintf("%q", t.text)
+}
+
+func quoteText(s string, q byte) string {
+	if q == 0 {
+		q = '\''
+	}
+	qs := string(q)
+	return qs + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), qs, `\`+qs) + qs
+}
+
+var keywords = [...]string{"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "UNLIKE", "IUNLIKE"}
+
+func isKeyword(w string) bool { return keyword(w) != "" }
+
+// keyword returns the upper-case keyword w spells, or "".
+func keyword(w string) string {
+	if len(w) < 2 || len(w) > 7 {
+		return ""
+	}
+	for _, k := range keywords {
+		if strings.EqualFold(w, k) {
+			return k
+		}
+	}
+	return ""
+}
