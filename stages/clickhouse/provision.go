@@ -308,6 +308,15 @@ func (sc schema) diffTable(t tableSpec, lt *liveTable, replaced map[string]bool)
 			stmts: []string{fmt.Sprintf("ALTER TABLE %s.%s DROP COLUMN %s", quote(sc.Database), quote(t.Name), quote(c.Name))},
 		})
 	}
+	if t.Dedup {
+		if have := liveDedupWindow(lt.EngineFull); have != t.DedupWindow {
+			out = append(out, change{
+				Change: engine.Change{Action: engine.ActionUpdate, Resource: res + " settings",
+					Details: []string{fmt.Sprintf("non_replicated_deduplication_window %d -> %d (retried inserts of rollup rows deduplicated)", have, t.DedupWindow)}},
+				stmts: []string{fmt.Sprintf("ALTER TABLE %s.%s MODIFY SETTING non_replicated_deduplication_window = %d", quote(sc.Database), quote(t.Name), t.DedupWindow)},
+			})
+		}
+	}
 	if ttl := sc.ttlClause(t); ttl != "" {
 		want := int64(t.Retention / time.Second)
 		if have, ok := liveTTLSeconds(lt.EngineFull); !ok || have != want {
@@ -323,6 +332,19 @@ func (sc schema) diffTable(t tableSpec, lt *liveTable, replaced map[string]bool)
 		}
 	}
 	return out
+}
+
+var dedupRE = regexp.MustCompile(`non_replicated_deduplication_window = (\d+)`)
+
+// liveDedupWindow reads a table's non_replicated_deduplication_window from
+// its engine_full (0 when not set).
+func liveDedupWindow(engineFull string) int {
+	m := dedupRE.FindStringSubmatch(engineFull)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
 
 var ttlRE = regexp.MustCompile(`TTL .*?toIntervalSecond\((\d+)\)`)

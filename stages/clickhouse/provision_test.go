@@ -282,7 +282,7 @@ func TestFeatures(t *testing.T) {
 		{"19.1.6", features{Codecs: true}},
 		{"19.3.3", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true}},
 		{"19.6.2.11", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true}},
-		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true, ILike: true}},
+		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true, ILike: true, DedupToken: true}},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			v, err := parseVersion(tc.version)
@@ -383,6 +383,13 @@ func testPlanConsolidateIn(t *testing.T, srv *chServer) {
 		"- clickhouse view " + db + ".flows_1m0s_consumer",
 		"- clickhouse view " + db + ".flows_5m0s_consumer",
 	}
+	dedup := engineSink.features.DedupToken // the rollup tables deduplicate retried inserts
+	if dedup {
+		want = append(want,
+			"~ clickhouse table "+db+".flows_1m0s settings",
+			"~ clickhouse table "+db+".flows_5m0s settings",
+			"~ clickhouse table "+db+".flows_1h0m0s settings")
+	}
 	if diff := cmp.Diff(actions(plan), want); diff != "" {
 		t.Fatalf("server -> engine plan (-got +want):\n%s", diff)
 	}
@@ -399,6 +406,12 @@ func testPlanConsolidateIn(t *testing.T, srv *chServer) {
 		"+ clickhouse view " + db + ".flows_1m0s_consumer",
 		"+ clickhouse view " + db + ".flows_5m0s_consumer",
 		"+ clickhouse view " + db + ".flows_1h0m0s_consumer",
+	}
+	if dedup {
+		want = append([]string{
+			"~ clickhouse table " + db + ".flows_1m0s settings",
+			"~ clickhouse table " + db + ".flows_5m0s settings",
+			"~ clickhouse table " + db + ".flows_1h0m0s settings"}, want...)
 	}
 	if diff := cmp.Diff(actions(plan), want); diff != "" {
 		t.Fatalf("engine -> server plan (-got +want):\n%s", diff)

@@ -21,12 +21,17 @@ import (
 // Retries. A buffer remembers which of its inserts succeeded (the flows,
 // then each rollup table in turn): a failed insert is retried alone, so an
 // insert the server acknowledged is never sent again, and partial sums are
-// not counted twice by the sink's own retries. What remains is the case an
-// at-least-once pipeline cannot tell apart: an INSERT the server committed
-// but whose acknowledgement was lost (connection cut at that moment), or a
-// process stopped after some of a buffer's inserts; the source then sends
-// the flows again, and they are counted twice in the raw table and the
-// rollups alike.
+// not counted twice by the sink's own retries. On servers from 22.2, each
+// rollup insert also carries an insert_deduplication_token (this sink's
+// random instance, the number of the build, the table and the rows' range,
+// the same on every retry) and the rollup tables remember their last
+// blocks (non_replicated_deduplication_window): an INSERT the server
+// committed but whose acknowledgement was lost (connection cut at that
+// moment) is not added twice when it is retried. On older servers that
+// case counts the rows twice in the rollups. What no store can tell apart
+// is a process stopped between a buffer's inserts: its batches were not
+// released, the source sends the flows again, and they are counted twice
+// in the raw table and in the rollups already inserted.
 
 // rollupState holds the rollup rows of one row buffer and the progress of
 // its inserts.
@@ -39,9 +44,10 @@ type rollupState struct {
 	names   []string
 	keys    []flow.Record // scratch
 
-	built     bool // tables hold the rollup rows of the buffer's batches
-	flowsDone bool // the flows are inserted
-	done      int  // rollup tables inserted
+	seq       uint64 // number of the build, in deduplication tokens
+	built     bool   // tables hold the rollup rows of the buffer's batches
+	flowsDone bool   // the flows are inserted
+	done      int    // rollup tables inserted
 }
 
 // flowsColumn is the Flows column of rollup tables; it is not a column of

@@ -48,7 +48,9 @@ func (v version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Min
 //   - 19.3.3: IPv4/IPv6 types, toStartOfInterval, LowCardinality production
 //     ready (before it needs allow_experimental_low_cardinality_type);
 //   - 19.6: TTL expressions for tables and columns;
-//   - 20.6: ILIKE.
+//   - 20.6: ILIKE;
+//   - 22.2: insert_deduplication_token (with the table setting
+//     non_replicated_deduplication_window, from 20.10).
 type features struct {
 	Version          version
 	IPv6             bool
@@ -57,6 +59,7 @@ type features struct {
 	Codecs           bool
 	TTL              bool
 	ILike            bool
+	DedupToken       bool
 	MaterializedView bool // always true; kept for symmetry in the plan output
 }
 
@@ -69,6 +72,7 @@ func featuresOf(v version) features {
 		StartOfInterval:  v.atLeast(19, 3),
 		TTL:              v.atLeast(19, 6),
 		ILike:            v.atLeast(20, 6),
+		DedupToken:       v.atLeast(22, 2),
 		MaterializedView: true,
 	}
 }
@@ -178,6 +182,10 @@ type tableSpec struct {
 	PartitionBy string
 	Retention   time.Duration // 0: keep forever
 	TTLColumn   string
+	// DedupWindow, when Dedup: the table's non_replicated_deduplication_window
+	// (0: the server's default, no deduplication).
+	Dedup       bool
+	DedupWindow int
 	// Fill fills a lookup table when it is created.
 	Fill func(ctx context.Context, conn driver.Conn) error
 }
@@ -243,6 +251,14 @@ func wantSchema(db string, f features, cols []flow.Column, retention time.Durati
 
 	for _, cn := range cons {
 		t, v := rollupTable(db, f, cols, cn)
+		if f.DedupToken {
+			// Inserts of rollup rows carry a deduplication token: a retried
+			// block the server already wrote is not added twice.
+			t.Dedup = true
+			if consolidateIn == consolidateInEngine {
+				t.DedupWindow = dedupWindow
+			}
+		}
 		sc.Tables = append(sc.Tables, t)
 		if consolidateIn == consolidateInServer {
 			sc.Views = append(sc.Views, v)
@@ -282,6 +298,12 @@ func wantSchema(db string, f features, cols []flow.Column, retention time.Durati
 	})
 	return sc
 }
+
+// dedupWindow is how many recent blocks a rollup table remembers to
+// deduplicate retried inserts (non_replicated_deduplication_window): retries
+// come within seconds to minutes, while the sinks of a deployment insert a
+// few blocks per second into each table.
+const dedupWindow = 10000
 
 // savedFiltersTable holds the console's saved filters.
 const savedFiltersTable = "saved_filters"
@@ -369,6 +391,9 @@ func (sc schema) createTable(t tableSpec) string {
 	fmt.Fprintf(&b, " ORDER BY (%s)", strings.Join(quoteAll(t.OrderBy), ", "))
 	if ttl := sc.ttlClause(t); ttl != "" {
 		b.WriteString(" " + ttl)
+	}
+	if t.DedupWindow > 0 {
+		fmt.Fprintf(&b, " SETTINGS non_replicated_deduplication_window = %d", t.DedupWindow)
 	}
 	return b.String()
 }

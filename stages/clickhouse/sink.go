@@ -15,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -64,7 +66,7 @@ var Spec = &dsl.Spec{
 			{Name: "insecure_skip_verify", Type: dsl.TypeBool, Default: false, Description: "do not verify the server certificate (tests only)"},
 			{Name: "server_name", Type: dsl.TypeString, Default: "", Description: "name to verify the certificate against, if not the host of servers"},
 		}},
-		{Type: "consolidation", Description: "a consolidated table flows_<interval> summing Bytes and Packets per interval over the dimension columns; replaces the default set", Attrs: []dsl.Attr{
+		{Type: "consolidation", Description: "a consolidated (rollup) table flows_<interval>: Bytes, Packets and Flows scaled by SamplingRate and summed per interval over the dimension columns but addresses and ports; replaces the default set", Attrs: []dsl.Attr{
 			{Name: "interval", Type: dsl.TypeDuration, Required: true, Description: "time resolution: \"1m\", \"5m\", \"1h\""},
 			{Name: "retention", Type: dsl.TypeDuration, Required: true, Description: "how long rows are kept; \"0s\" keeps them forever"},
 		}},
@@ -134,6 +136,10 @@ type Sink struct {
 	idle      []*nativeConn // INSERT connections not in use
 	insertSQL string
 	now       func() time.Time
+	// Deduplication tokens of rollup inserts: this sink's random instance
+	// and the number of the rollup build.
+	instance string
+	buildSeq atomic.Uint64
 }
 
 // New builds the sink from its configuration. It does no I/O.
@@ -231,7 +237,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns, now: time.Now}
+	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns, now: time.Now, instance: fmt.Sprintf("%016x", rand.Uint64())}
 	s.metrics = newMetrics(env.Metrics)
 	return s, diags
 }
@@ -490,12 +496,17 @@ func (s *Sink) insertBuffer(ctx context.Context, rb *rowBuffer, st *rollupState)
 	}
 	if !st.built {
 		start := time.Now()
+		st.seq = s.buildSeq.Add(1)
 		st.build(rb.batches)
 		s.metrics.aggregation.Observe(time.Since(start).Seconds())
 	}
 	for st.done < len(st.tables) {
 		t := st.tables[st.done]
-		if err := s.insertRange(ctx, t, st.names[st.done], st.sql[st.done], 0, t.rows); err != nil {
+		token := ""
+		if s.feats.DedupToken {
+			token = fmt.Sprintf("flowengine-%s-%d-%s", s.instance, st.seq, st.names[st.done])
+		}
+		if err := s.insertRangeToken(ctx, t, st.names[st.done], st.sql[st.done], token, 0, t.rows); err != nil {
 			return err
 		}
 		st.done++
@@ -639,13 +650,23 @@ func isTransient(err error) bool {
 // caused by the data splits the range in halves until the bad rows are
 // alone, and drops only those.
 func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, table, query string, lo, hi int) error {
+	return s.insertRangeToken(ctx, rb, table, query, "", lo, hi)
+}
+
+// insertRangeToken is insertRange with a deduplication token, if not "":
+// each insert sends it suffixed with its range, the same on every retry.
+func (s *Sink) insertRangeToken(ctx context.Context, rb *rowBuffer, table, query, token string, lo, hi int) error {
 	if hi <= lo {
 		return nil
 	}
 	backoff := s.cfg.retryBackoff
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := s.insertOnce(ctx, rb, query, lo, hi)
+		tok := ""
+		if token != "" {
+			tok = fmt.Sprintf("%s-%d-%d", token, lo, hi)
+		}
+		err := s.insertOnce(ctx, rb, query, tok, lo, hi)
 		if err == nil {
 			s.metrics.latency.Observe(time.Since(start).Seconds())
 			if table == "flows" {
@@ -672,10 +693,10 @@ func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, table, query stri
 			}
 			s.log.Warn("clickhouse rejected an insert, splitting it to isolate the bad rows", "table", table, "rows", hi-lo, "error", err)
 			mid := lo + (hi-lo)/2
-			if err := s.insertRange(ctx, rb, table, query, lo, mid); err != nil {
+			if err := s.insertRangeToken(ctx, rb, table, query, token, lo, mid); err != nil {
 				return err
 			}
-			return s.insertRange(ctx, rb, table, query, mid, hi)
+			return s.insertRangeToken(ctx, rb, table, query, token, mid, hi)
 		}
 		s.metrics.errors.WithLabelValues("transient").Inc()
 		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
@@ -690,7 +711,7 @@ func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, table, query stri
 	}
 }
 
-func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, query string, lo, hi int) error {
+func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, query, token string, lo, hi int) error {
 	if err := rb.check(lo, hi); err != nil {
 		return err
 	}
@@ -710,7 +731,7 @@ func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, query string, lo, 
 				return err
 			}
 		}
-		err := c.insert(ctx, query, rb, lo, hi)
+		err := c.insert(ctx, query, token, rb, lo, hi)
 		if err == nil {
 			break
 		}

@@ -811,3 +811,53 @@ func testRollupRetry(t *testing.T, srv *chServer) {
 		}
 	}
 }
+
+// TestRollupDeduplication sends the same rollup insert twice, as a retry
+// after a lost acknowledgement does: servers from 22.2 keep it once (the
+// insert carries a deduplication token), older ones count it twice.
+func TestRollupDeduplication(t *testing.T) { forEachServer(t, testRollupDeduplication) }
+
+func testRollupDeduplication(t *testing.T, srv *chServer) {
+	db := testDB(t, srv)
+	s, _ := newSink(t, srv, db, "")
+	provision(t, s)
+	ctx := context.Background()
+	f, err := s.waitFeatures(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.feats = f
+	b := flow.NewBatch()
+	now := time.Now().UTC()
+	var want uint64
+	for i := range 1000 {
+		r := b.Append()
+		makeFlow(r, i, now)
+		want += r.SamplingRate
+	}
+	st := s.newRollupState()
+	rb := newRowBuffer(s.columns, f)
+	rb.batches = append(rb.batches, b)
+	st.flowsDone = true // only the rollups
+	for range 2 {
+		if err := s.insertBuffer(ctx, rb, st); err != nil {
+			t.Fatal(err)
+		}
+		st.done = 0 // as if the acknowledgement of the last insert was lost
+	}
+	if f.DedupToken {
+		t.Logf("server %s deduplicates retried rollup inserts", f.Version)
+	} else {
+		want *= 2
+		t.Logf("server %s has no insert_deduplication_token: a retried rollup insert counts twice", f.Version)
+	}
+	for _, table := range []string{"flows_1m0s", "flows_5m0s", "flows_1h0m0s"} {
+		var got uint64
+		if err := srv.client(t).QueryRow(ctx, "SELECT sum(Flows) FROM "+db+"."+table).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: %d flows, want %d", table, got, want)
+		}
+	}
+}
