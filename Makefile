@@ -37,19 +37,24 @@ test-deps:
 	  else echo "missing Debian packages:$$missing (run as root or install them)"; fi; \
 	fi
 
-# Fetch libchdb.so (ClickHouse 26.7) into the cache once, with npm.
+# Fetch libchdb.so (ClickHouse 26.7) into the cache once, with npm. Without
+# it the 26.7 tests skip, saying how to get it (under CI=true they fail).
 chdb:
 	@if [ -n "$$FLOWENGINE_CHDB_LIB" ]; then \
-	  test -f "$$FLOWENGINE_CHDB_LIB" || { echo "FLOWENGINE_CHDB_LIB=$$FLOWENGINE_CHDB_LIB: no such file"; exit 1; }; \
+	  test -f "$$FLOWENGINE_CHDB_LIB" || echo "FLOWENGINE_CHDB_LIB=$$FLOWENGINE_CHDB_LIB: no such file"; \
 	elif [ "$$(uname -sm)" != "Linux x86_64" ]; then \
 	  echo "libchdb.so: no npm package for $$(uname -sm); the ClickHouse 26.7 tests skip"; \
-	elif [ ! -f "$(CHDB_DIR)/libchdb.so" ]; then \
+	elif [ -f "$(CHDB_DIR)/libchdb.so" ]; then :; \
+	elif ! command -v npm >/dev/null; then \
+	  echo "npm not found: cannot fetch libchdb.so (install Node.js and npm)"; \
+	else \
 	  echo "fetching @chdb/lib-linux-x64-gnu@$(CHDB_VERSION) into $(CHDB_DIR)"; \
 	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  npm pack --silent --pack-destination "$$tmp" @chdb/lib-linux-x64-gnu@$(CHDB_VERSION) >/dev/null && \
 	  tar -xzf "$$tmp"/chdb-lib-linux-x64-gnu-$(CHDB_VERSION).tgz -C "$$tmp" package/libchdb.so && \
 	  mkdir -p "$(CHDB_DIR)" && mv "$$tmp/package/libchdb.so" "$(CHDB_DIR)/libchdb.so.part" && \
-	  mv "$(CHDB_DIR)/libchdb.so.part" "$(CHDB_DIR)/libchdb.so"; \
+	  mv "$(CHDB_DIR)/libchdb.so.part" "$(CHDB_DIR)/libchdb.so" || \
+	  echo "could not fetch libchdb.so: the ClickHouse 26.7 tests will skip (fail under CI=true)"; \
 	fi
 
 test: test-deps chdb vet
