@@ -1,7 +1,7 @@
 // The filter editor: CodeMirror 6 with the filter language's highlighting,
 // completion from filter/complete and errors from filter/validate. Loaded
 // on demand (it is the heaviest part of the visualize page after ECharts).
-import { EditorState } from '@codemirror/state';
+import { Compartment, EditorState } from '@codemirror/state';
 import { EditorView, keymap, placeholder as placeholderExt, drawSelection } from '@codemirror/view';
 import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
 import { autocompletion, completionKeymap, closeBrackets, completionStatus, type CompletionContext, type CompletionResult } from '@codemirror/autocomplete';
@@ -17,12 +17,13 @@ export interface EditorOptions {
   placeholder?: string;
   onChange(text: string): void;
   onSubmit(text: string): void;
-  onErrors(errors: FilterError[] | null): void; // null while checking
+  onErrors(errors: FilterError[], text: string): void; // the mistakes of text
   onFocus?(focused: boolean): void;
 }
 
 export interface Editor {
   setDoc(text: string): void;
+  setColumns(columns: string[]): void;
   focus(): void;
   destroy(): void;
 }
@@ -93,24 +94,22 @@ async function complete(ctx: CompletionContext): Promise<CompletionResult | null
 }
 
 export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
-  const columns = new Set(o.columns.map((c) => c.toLowerCase()));
+  const lang = new Compartment();
+  const columnSet = (cs: string[]) => new Set(cs.map((c) => c.toLowerCase()));
   const check = linter(
     async (view): Promise<Diagnostic[]> => {
       const text = view.state.doc.toString();
       if (!text.trim()) {
-        o.onErrors([]);
+        o.onErrors([], text);
         return [];
       }
-      o.onErrors(null);
       let res: { valid: boolean; errors: FilterError[] };
       try {
         res = await api('console/filter/validate', { body: { filter: text } });
       } catch {
-        o.onErrors([]);
         return [];
       }
-      if (view.state.doc.toString() !== text) return [];
-      o.onErrors(res.errors);
+      o.onErrors(res.errors, text);
       return res.errors.map((e) => {
         const from = Math.min(charOffset(text, e.offset), text.length);
         let to = tokenEnd(text, from);
@@ -134,7 +133,7 @@ export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
         drawSelection(),
         closeBrackets(),
         EditorView.lineWrapping,
-        language(columns),
+        lang.of(language(columnSet(o.columns))),
         syntaxHighlighting(highlight),
         placeholderExt(o.placeholder ?? ''),
         autocompletion({ override: [complete], activateOnTyping: true, maxRenderedOptions: 50 }),
@@ -162,6 +161,9 @@ export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
     setDoc(text: string) {
       if (text === view.state.doc.toString()) return;
       view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+    },
+    setColumns(columns: string[]) {
+      view.dispatch({ effects: lang.reconfigure(language(columnSet(columns))) });
     },
     focus() {
       view.focus();
