@@ -1,14 +1,17 @@
 package netflow
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 )
 
 // Errors Decode returns; each is also counted per exporter under its reason.
@@ -34,8 +37,16 @@ var errReasons = map[error]string{
 	ErrTruncatedRecord: "truncated_record",
 }
 
-// maxExporters bounds the per-exporter state a flood of spoofed sources can create.
-const maxExporters = 65536
+// Defaults of the bounds on held data.
+const (
+	DefaultPendingBytes      = 1 << 20
+	DefaultPendingBytesTotal = 64 << 20
+	DefaultMaxDomains        = 256
+)
+
+// DefaultMaxExporters bounds the per-exporter state a flood of spoofed
+// sources can create.
+const DefaultMaxExporters = 65536
 
 // MissingRate says what to do with a flow whose sampling rate is unknown.
 type MissingRate int
@@ -60,8 +71,24 @@ type Config struct {
 	PendingTimeout time.Duration
 	// PendingLimit bounds the data sets held per exporter (default 256).
 	PendingLimit int
+	// PendingBytes bounds the bytes of data sets held per exporter (default
+	// 1 MiB); the oldest are dropped beyond.
+	PendingBytes int
+	// PendingBytesTotal bounds the bytes held for all exporters together
+	// (default 64 MiB); sets beyond are dropped on arrival.
+	PendingBytesTotal int
 	// MaxTemplates bounds the templates per exporter (default 1024).
 	MaxTemplates int
+	// MaxExporters bounds the exporters known at once (default 65536); when
+	// the table is full the idlest are forgotten.
+	MaxExporters int
+	// MaxDomains bounds the observation domains (v9 source ids, IPFIX
+	// observation domains, v5 engines) whose sequence numbers are tracked
+	// per exporter (default 256).
+	MaxDomains int
+	// MaxExporterLabels bounds the exporters with their own metric series
+	// (default exporterlabel.Default); the others share exporter="other".
+	MaxExporterLabels int
 	// Metrics receives the per-exporter counters; nil keeps them unregistered.
 	Metrics *Metrics
 }
@@ -75,6 +102,7 @@ type Decoder struct {
 	mu        sync.RWMutex
 	exporters map[netip.Addr]*exporter
 	dirty     atomic.Bool
+	held      atomic.Int64 // bytes of data sets held, all exporters
 }
 
 // NewDecoder returns a decoder.
@@ -88,10 +116,23 @@ func NewDecoder(cfg Config) *Decoder {
 	if cfg.MaxTemplates <= 0 {
 		cfg.MaxTemplates = 1024
 	}
+	if cfg.MaxExporters <= 0 {
+		cfg.MaxExporters = DefaultMaxExporters
+	}
+	if cfg.MaxDomains <= 0 {
+		cfg.MaxDomains = DefaultMaxDomains
+	}
+	if cfg.PendingBytes <= 0 {
+		cfg.PendingBytes = DefaultPendingBytes
+	}
+	if cfg.PendingBytesTotal <= 0 {
+		cfg.PendingBytesTotal = DefaultPendingBytesTotal
+	}
 	m := cfg.Metrics
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	m.labels = exporterlabel.New(cfg.MaxExporterLabels)
 	return &Decoder{cfg: cfg, m: m, exporters: map[netip.Addr]*exporter{}}
 }
 
@@ -111,6 +152,7 @@ type samplerKey struct {
 // pendingSet is a data set waiting for its template.
 type pendingSet struct {
 	key     uint64 // tkey
+	gen     uint32 // the IPFIX message that brought it (exporter.gen)
 	hdr     header
 	data    []byte
 	expires time.Time
@@ -123,11 +165,17 @@ type exporter struct {
 	samplers   map[samplerKey]uint64 // by sampler id
 	domainRate map[uint64]uint64     // last rate learnt per domain, any sampler
 	sysInit    map[uint64]uint64     // systemInitTimeMilliseconds per domain
-	seq        map[uint64]uint32     // next expected sequence number per domain
+	seq        map[uint64]seqState   // sequence tracking per domain
+	gen        uint32                // IPFIX messages decoded
+	acc        seqAcc                // records of the IPFIX message being decoded
 	pending    []pendingSet
+	heldBytes  int // bytes of pending
 	override   uint64
 	def        uint64
 	c          *exporterMetrics
+	seen       atomic.Int64 // unix ns of the last packet
+	data       atomic.Int64 // unix ns of the last packet that brought flows or templates
+	gone       bool         // evicted from the table (under mu)
 }
 
 // header is what the packet header says that records need.
@@ -157,8 +205,11 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 	if e = d.exporters[addr]; e != nil {
 		return e
 	}
-	if len(d.exporters) >= maxExporters {
-		return nil
+	if len(d.exporters) >= d.cfg.MaxExporters {
+		d.evict()
+		if len(d.exporters) >= d.cfg.MaxExporters {
+			return nil
+		}
 	}
 	e = &exporter{
 		addr:       addr,
@@ -166,29 +217,131 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 		samplers:   map[samplerKey]uint64{},
 		domainRate: map[uint64]uint64{},
 		sysInit:    map[uint64]uint64{},
-		seq:        map[uint64]uint32{},
+		seq:        map[uint64]seqState{},
 		override:   d.cfg.OverrideRate.Rate(addr),
 		def:        d.cfg.DefaultRate.Rate(addr),
 		c:          d.m.exporter(addr),
 	}
 	d.exporters[addr] = e
+	d.m.exporters.Set(float64(len(d.exporters)))
 	return e
 }
 
-// Decode decodes one packet from exporter, received at now, appending its
-// flows to b (which grows past its capacity if needed: callers hand b on when
-// it is nearly full). It returns the number of flows appended; data sets held
-// earlier for a template this packet brings are decoded too. err is the first
-// problem met (counted per exporter); flows decoded before it are kept.
-func (d *Decoder) Decode(pkt []byte, exporter netip.Addr, now time.Time, b *flow.Batch) (int, error) {
-	exporter = exporter.Unmap()
-	e := d.exporter(exporter)
-	if e == nil {
-		d.m.tooManyExporters.Inc()
-		return 0, ErrTooManyExports
+// noDataIdle is how much idler than its last packet an exporter that never
+// brought flows or templates counts when the table is full: spoofed sources
+// go before exporters that sent data in the last few minutes.
+const noDataIdle = 5 * time.Minute
+
+// evict forgets the idlest sixteenth of the exporters (d.mu held): least
+// recently active first, where activity is the last packet that brought
+// flows or templates, or the last packet less noDataIdle for exporters that
+// never brought any. An exporter being decoded is not idle and stays.
+// Evicting a batch at a time keeps the cost of a flood of new sources at a
+// few comparisons each.
+func (d *Decoder) evict() {
+	type candidate struct {
+		active int64
+		e      *exporter
 	}
-	e.mu.Lock()
+	list := make([]candidate, 0, len(d.exporters))
+	for _, e := range d.exporters {
+		active := e.data.Load()
+		if active == 0 {
+			active = e.seen.Load() - int64(noDataIdle)
+		}
+		list = append(list, candidate{active, e})
+	}
+	slices.SortFunc(list, func(a, b candidate) int { return cmp.Compare(a.active, b.active) })
+	want := max(1, len(list)/16)
+	n := 0
+	for _, c := range list {
+		if n == want {
+			break
+		}
+		e := c.e
+		if !e.mu.TryLock() {
+			continue
+		}
+		e.gone = true
+		for _, p := range e.pending {
+			d.unhold(e, p)
+		}
+		e.pending = nil
+		if len(e.templates)+len(e.samplers)+len(e.sysInit) > 0 {
+			d.dirty.Store(true)
+		}
+		e.mu.Unlock()
+		delete(d.exporters, e.addr)
+		d.m.forget(e.addr)
+		n++
+	}
+	d.m.evicted.Add(float64(n))
+	d.m.exporters.Set(float64(len(d.exporters)))
+}
+
+// Decode decodes one packet from exporter, received at now, appending its
+// flows to b, which grows past its capacity if needed (tests, tools). It
+// returns the number of flows appended; data sets held earlier for a
+// template this packet brings are decoded too. err is the first problem met
+// (counted per exporter); flows decoded before it are kept.
+func (d *Decoder) Decode(pkt []byte, exporter netip.Addr, now time.Time, b *flow.Batch) (int, error) {
+	o := output{b: b}
+	return d.decode(pkt, exporter, now, &o)
+}
+
+// Flush hands on a batch holding flow.BatchSize records and returns the
+// batch to fill next. It may block (back-pressure).
+type Flush func(full *flow.Batch) *flow.Batch
+
+// DecodeBatches is Decode for receivers: *b never grows past
+// flow.BatchSize records. When it is full, flush hands it on and the
+// decoding goes on in the batch flush returns, left in *b. A packet or held
+// data of many small records thus becomes several batches, not one large one.
+func (d *Decoder) DecodeBatches(pkt []byte, exporter netip.Addr, now time.Time, b **flow.Batch, flush Flush) (int, error) {
+	o := output{b: *b, flush: flush}
+	n, err := d.decode(pkt, exporter, now, &o)
+	*b = o.b
+	return n, err
+}
+
+// output is where decoded flows go: a batch, handed on when full.
+type output struct {
+	b     *flow.Batch
+	flush Flush
+	n     int // flows appended
+}
+
+// append adds a zeroed record for the caller to fill.
+func (o *output) append() *flow.Record {
+	if o.flush != nil && len(o.b.Records) >= flow.BatchSize {
+		o.b = o.flush(o.b)
+	}
+	o.n++
+	return o.b.Append()
+}
+
+// unappend removes the record append returned last (a flow dropped).
+func (o *output) unappend() {
+	o.b.Records = o.b.Records[:len(o.b.Records)-1]
+	o.n--
+}
+
+func (d *Decoder) decode(pkt []byte, addr netip.Addr, now time.Time, b *output) (int, error) {
+	addr = addr.Unmap()
+	var e *exporter
+	for {
+		if e = d.exporter(addr); e == nil {
+			d.m.tooManyExporters.Inc()
+			return 0, ErrTooManyExports
+		}
+		e.mu.Lock()
+		if !e.gone {
+			break
+		}
+		e.mu.Unlock() // evicted meanwhile: take its successor
+	}
 	defer e.mu.Unlock()
+	e.seen.Store(now.UnixNano())
 	e.c.bytes.Add(float64(len(pkt)))
 	if len(e.pending) > 0 {
 		d.expire(e, now)
@@ -196,7 +349,6 @@ func (d *Decoder) Decode(pkt []byte, exporter netip.Addr, now time.Time, b *flow
 	if len(pkt) < 2 {
 		return 0, d.fail(e, ErrTruncated)
 	}
-	start := b.Len()
 	var err error
 	switch v := binary.BigEndian.Uint16(pkt); v {
 	case 5:
@@ -211,11 +363,11 @@ func (d *Decoder) Decode(pkt []byte, exporter netip.Addr, now time.Time, b *flow
 	default:
 		err = d.fail(e, ErrUnknownVersion)
 	}
-	n := b.Len() - start
-	if n > 0 {
-		e.c.flows.Add(float64(n))
+	if b.n > 0 {
+		e.c.flows.Add(float64(b.n))
+		e.data.Store(now.UnixNano())
 	}
-	return n, err
+	return b.n, err
 }
 
 func (d *Decoder) fail(e *exporter, err error) error {
@@ -228,7 +380,7 @@ const (
 	v5RecordLen = 48
 )
 
-func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *flow.Batch) error {
+func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *output) error {
 	if len(pkt) < v5HeaderLen {
 		return d.fail(e, ErrTruncated)
 	}
@@ -252,7 +404,7 @@ func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *flow.Batch
 	export := h.exportTime()
 	for i := 0; i < count; i++ {
 		p := pkt[v5HeaderLen+i*v5RecordLen:]
-		r := b.Append()
+		r := b.append()
 		r.SrcAddr = netip.AddrFrom4([4]byte(p[0:4]))
 		r.DstAddr = netip.AddrFrom4([4]byte(p[4:8]))
 		r.NextHop = netip.AddrFrom4([4]byte(p[8:12]))
@@ -279,7 +431,7 @@ func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *flow.Batch
 		r.TimeReceived = now
 		r.ExporterAddress = e.addr
 		if !d.setRate(e, r, h.rate) {
-			b.Records = b.Records[:b.Len()-1]
+			b.unappend()
 		}
 	}
 	return nil
@@ -291,13 +443,43 @@ func uptimeTime(export time.Time, uptime, at uint32) time.Time {
 	return export.Add(-time.Duration(uptime-at) * time.Millisecond)
 }
 
+// seqState is the sequence tracking of one domain.
+type seqState struct {
+	next uint32 // next expected sequence number
+	// IPFIX: data sets the message gen held for their template, whose
+	// records next does not count yet.
+	unknown int
+	gen     uint32
+}
+
+// seqAcc counts the records of one IPFIX message for sequence tracking.
+type seqAcc struct {
+	live        int // records of this message (held and decoded in it included)
+	held        int // sets of this message still held
+	earlier     int // records of sets held by the domain's previous message
+	earlierSets int
+}
+
 // sequence tracks sequence numbers per domain; gaps and resets are counted,
 // and the tracking resynchronises on the new number.
 func (d *Decoder) sequence(e *exporter, dk uint64, seq, incr uint32) {
-	if want, ok := e.seq[dk]; ok && want != seq {
+	st, ok := e.seq[dk]
+	if ok && st.next != seq {
 		e.c.sequenceErrors.Inc()
 	}
-	e.seq[dk] = seq + incr
+	if ok || d.track(e) {
+		e.seq[dk] = seqState{next: seq + incr}
+	}
+}
+
+// track reports whether a new domain's sequence can be tracked, counting
+// the packet when the exporter has too many domains tracked already.
+func (d *Decoder) track(e *exporter) bool {
+	if len(e.seq) < d.cfg.MaxDomains {
+		return true
+	}
+	e.c.untrackedSequences.Inc()
+	return false
 }
 
 // setRate sets r.SamplingRate from, in order: the override, the rate the
@@ -327,7 +509,7 @@ const (
 	ipfixHeaderLen = 16
 )
 
-func (d *Decoder) decodeV9(e *exporter, pkt []byte, now time.Time, b *flow.Batch) error {
+func (d *Decoder) decodeV9(e *exporter, pkt []byte, now time.Time, b *output) error {
 	if len(pkt) < v9HeaderLen {
 		return d.fail(e, ErrTruncated)
 	}
@@ -343,7 +525,7 @@ func (d *Decoder) decodeV9(e *exporter, pkt []byte, now time.Time, b *flow.Batch
 	return err
 }
 
-func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *flow.Batch) error {
+func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *output) error {
 	if len(pkt) < ipfixHeaderLen {
 		return d.fail(e, ErrTruncated)
 	}
@@ -359,18 +541,26 @@ func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *flow.Ba
 	}
 	dk := dkey(10, h.domain)
 	seq := binary.BigEndian.Uint32(pkt[8:])
-	if want, ok := e.seq[dk]; ok && want != seq {
+	e.gen++
+	e.acc = seqAcc{}
+	records, err := d.decodeSets(e, &h, pkt[ipfixHeaderLen:length], b)
+	// IPFIX sequence numbers count data records, options records included,
+	// sent before the message. Records of sets held by the previous message
+	// count once decoded; while some are not, the check waits for the next
+	// message (resynchronising on this one).
+	st, ok := e.seq[dk]
+	if ok && st.unknown == e.acc.earlierSets && st.next+uint32(e.acc.earlier) != seq {
 		e.c.sequenceErrors.Inc()
 	}
-	records, err := d.decodeSets(e, &h, pkt[ipfixHeaderLen:length], b)
-	// IPFIX sequence numbers count data records, options records included.
-	e.seq[dk] = seq + uint32(records)
+	if ok || d.track(e) {
+		e.seq[dk] = seqState{next: seq + uint32(records+e.acc.live), unknown: e.acc.held, gen: e.gen}
+	}
 	return err
 }
 
 // decodeSets walks the sets of a v9 or IPFIX message. It returns the number
 // of data records seen in this message (for IPFIX sequence tracking).
-func (d *Decoder) decodeSets(e *exporter, h *header, sets []byte, b *flow.Batch) (int, error) {
+func (d *Decoder) decodeSets(e *exporter, h *header, sets []byte, b *output) (int, error) {
 	var first error
 	note := func(err error) {
 		if err != nil && first == nil {
@@ -431,7 +621,7 @@ func allZero(b []byte) bool {
 
 // templateSet decodes a (options) template set, v9 or IPFIX, adding the
 // templates and decoding the data sets held for them.
-func (d *Decoder) templateSet(e *exporter, h *header, body []byte, options bool, b *flow.Batch) error {
+func (d *Decoder) templateSet(e *exporter, h *header, body []byte, options bool, b *output) error {
 	var first error
 	ipfix := h.version == 10
 	for len(body) >= 4 {
@@ -464,6 +654,11 @@ func (d *Decoder) templateSet(e *exporter, h *header, body []byte, options bool,
 		body = body[hl:]
 		if id < 256 || count == 0 || scopes > count || ipfix && options && scopes == 0 {
 			return firstOf(first, d.fail(e, ErrBadTemplate))
+		}
+		// Every field takes at least 4 bytes: a record announcing more
+		// fields than the set holds is truncated, whatever it claims.
+		if count*4 > len(body) {
+			return firstOf(first, d.fail(e, ErrTruncated))
 		}
 		fields := make([]field, 0, count)
 		for i := 0; i < count; i++ {
@@ -511,10 +706,11 @@ func (d *Decoder) withdraw(e *exporter, h *header, id uint16, options bool) {
 	d.dirty.Store(true)
 }
 
-func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field, scopes int, options bool, b *flow.Batch) error {
+func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field, scopes int, options bool, b *output) error {
 	k := tkey(h.version, h.domain, id)
 	old := e.templates[k]
 	if old != nil && old.options == options && old.sameFields(fields, scopes) {
+		e.data.Store(h.received.UnixNano())
 		return nil // refresh
 	}
 	if old == nil && len(e.templates) >= d.cfg.MaxTemplates {
@@ -526,47 +722,100 @@ func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field,
 	}
 	e.templates[k] = t
 	e.c.templates.Set(float64(len(e.templates)))
+	e.data.Store(h.received.UnixNano())
 	d.dirty.Store(true)
 	// Decode what waited for this template.
 	var first error
+	// They leave the held list first: the output may block while handing
+	// a full batch on.
+	var ready []pendingSet
 	kept := e.pending[:0]
 	for _, p := range e.pending {
 		if p.key != k {
 			kept = append(kept, p)
 			continue
 		}
-		if _, err := d.dataSet(e, t, &p.hdr, p.data, b); err != nil && first == nil {
-			first = err
-		}
+		ready = append(ready, p)
+		d.unhold(e, p)
 	}
 	for i := len(kept); i < len(e.pending); i++ {
 		e.pending[i] = pendingSet{}
 	}
 	e.pending = kept
+	for _, p := range ready {
+		n, err := d.dataSet(e, t, &p.hdr, p.data, b)
+		if err != nil && first == nil {
+			first = err
+		}
+		if p.hdr.version != 10 {
+			continue
+		}
+		switch {
+		case p.gen == e.gen:
+			e.acc.live += n
+			e.acc.held--
+		case p.gen == e.seq[dkey(10, p.hdr.domain)].gen:
+			e.acc.earlier += n
+			e.acc.earlierSets++
+		}
+	}
 	return first
 }
 
-// hold keeps a data set until its template arrives (bounded in count and time).
+// hold keeps a data set until its template arrives, bounded in time, in
+// count and bytes per exporter (the oldest go first), and in bytes for all
+// exporters (the new set is refused). Each drop is counted with its reason.
 func (d *Decoder) hold(e *exporter, h *header, id uint16, body []byte) {
 	e.c.missingTemplates.Inc()
-	if len(e.pending) >= d.cfg.PendingLimit {
-		e.c.heldDropped("overflow").Inc()
+	if h.version == 10 {
+		e.acc.held++ // records not counted yet, whether the set is kept or not
+	}
+	size := len(body)
+	if size > d.cfg.PendingBytes {
+		e.c.heldDropped("pending_bytes").Inc()
+		return
+	}
+	for len(e.pending) > 0 && (len(e.pending) >= d.cfg.PendingLimit || e.heldBytes+size > d.cfg.PendingBytes) {
+		if len(e.pending) >= d.cfg.PendingLimit {
+			e.c.heldDropped("overflow").Inc()
+		} else {
+			e.c.heldDropped("pending_bytes").Inc()
+		}
+		d.unhold(e, e.pending[0])
 		copy(e.pending, e.pending[1:])
+		e.pending[len(e.pending)-1] = pendingSet{}
 		e.pending = e.pending[:len(e.pending)-1]
 	}
+	if d.held.Add(int64(size)) > int64(d.cfg.PendingBytesTotal) {
+		d.held.Add(-int64(size))
+		e.c.heldDropped("pending_bytes_total").Inc()
+		return
+	}
+	e.heldBytes += size
 	e.pending = append(e.pending, pendingSet{
 		key:     tkey(h.version, h.domain, id),
+		gen:     e.gen,
 		hdr:     *h,
 		data:    append([]byte(nil), body...),
 		expires: h.received.Add(d.cfg.PendingTimeout),
 	})
 }
 
+// unhold takes p's bytes off the held counts (p leaves e.pending).
+func (d *Decoder) unhold(e *exporter, p pendingSet) {
+	e.heldBytes -= len(p.data)
+	d.held.Add(-int64(len(p.data)))
+}
+
+// HeldBytes returns the bytes of data sets held for their template.
+func (d *Decoder) HeldBytes() int64 { return d.held.Load() }
+
 func (d *Decoder) expire(e *exporter, now time.Time) {
 	kept := e.pending[:0]
 	for _, p := range e.pending {
 		if now.After(p.expires) {
 			e.c.heldDropped("expired").Inc()
+			d.unhold(e, p)
 			continue
 		}
 		kept = append(kept, p)
@@ -596,7 +845,7 @@ func (d *Decoder) Expire(now time.Time) {
 
 // dataSet decodes the records of one data set. It returns the number of
 // records it held (flows, options records), kept or not.
-func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *flow.Batch) (int, error) {
+func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *output) (int, error) {
 	if t.options {
 		return d.optionsSet(e, t, h, body)
 	}
@@ -608,11 +857,11 @@ func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *f
 	haveSID := false
 	records := 0
 	for len(body) > 0 {
-		r := b.Append()
+		r := b.append()
 		var x recordExtra
 		n := t.decodeRecord(body, r, &x)
 		if n == 0 {
-			b.Records = b.Records[:b.Len()-1]
+			b.unappend()
 			if !allZero(body) {
 				return records, d.fail(e, ErrTruncatedRecord)
 			}
@@ -641,7 +890,7 @@ func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *f
 			rate = domainRate
 		}
 		if !d.setRate(e, r, rate) {
-			b.Records = b.Records[:b.Len()-1]
+			b.unappend()
 		}
 	}
 	return records, nil

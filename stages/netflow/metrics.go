@@ -6,9 +6,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 )
 
-// Metrics are the decoder's counters, per exporter.
+// Metrics are the decoder's counters, per exporter. At most
+// max_exporter_labels exporters have their own series; the others share the
+// series labelled exporter="other".
 type Metrics struct {
 	packets          *prometheus.CounterVec
 	flows            *prometheus.CounterVec
@@ -17,14 +20,20 @@ type Metrics struct {
 	missingTemplates *prometheus.CounterVec
 	heldDropped      *prometheus.CounterVec
 	sequenceErrors   *prometheus.CounterVec
+	untrackedSeq     *prometheus.CounterVec
 	missingRate      *prometheus.CounterVec
 	dropped          *prometheus.CounterVec
 	samplingRate     *prometheus.GaugeVec
 	templates        *prometheus.GaugeVec
 	tooManyExporters prometheus.Counter
+	evicted          prometheus.Counter
+	exporters        prometheus.Gauge
 	kernelDrops      prometheus.Counter
 	receiveErrors    prometheus.Counter
 	undelivered      prometheus.Counter
+
+	// labels bounds the exporters with their own series.
+	labels *exporterlabel.Set
 }
 
 // NewMetrics creates the decoder and receiver metrics and registers them with
@@ -44,9 +53,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		missingTemplates: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_templates_total",
 			Help: "Data sets received before their template (held until it comes), by exporter."}, ex),
 		heldDropped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_held_sets_dropped_total",
-			Help: "Data sets held for a template and dropped (expired, overflow), by exporter."}, []string{"exporter", "reason"}),
+			Help: "Data sets held for a template and dropped, by exporter and reason: expired, overflow (pending_limit), pending_bytes, pending_bytes_total."}, []string{"exporter", "reason"}),
 		sequenceErrors: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_errors_total",
 			Help: "Sequence number gaps and resets, by exporter."}, ex),
+		untrackedSeq: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_sequence_untracked_packets_total",
+			Help: "Packets whose sequence number is not checked because their exporter has max_domains_per_exporter observation domains tracked already, by exporter."}, ex),
 		missingRate: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_missing_sampling_rate_total",
 			Help: "Flows whose sampling rate is unknown (kept with rate 1 or dropped, per missing_sampling_rate), by exporter."}, ex),
 		dropped: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_netflow_dropped_flows_total",
@@ -56,13 +67,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		templates: f.GaugeVec(prometheus.GaugeOpts{Name: "flowengine_netflow_templates",
 			Help: "Templates known, by exporter."}, ex),
 		tooManyExporters: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_exporter_limit_packets_total",
-			Help: "Packets dropped because too many distinct exporters were seen."}),
+			Help: "Packets dropped because max_exporters exporters are known and none could be evicted."}),
+		evicted: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_exporters_evicted_total",
+			Help: "Exporters forgotten (templates, rates, held data) to make room for new ones when max_exporters are known, idlest first."}),
+		exporters: f.Gauge(prometheus.GaugeOpts{Name: "flowengine_netflow_exporters",
+			Help: "Exporters known."}),
 		kernelDrops: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_kernel_drops_total",
 			Help: "Packets the kernel dropped because the socket receive buffer was full (SO_RXQ_OVFL)."}),
 		receiveErrors: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_receive_errors_total",
 			Help: "Errors reading from the UDP sockets."}),
 		undelivered: f.Counter(prometheus.CounterOpts{Name: "flowengine_netflow_undelivered_flows_total",
 			Help: "Flows decoded but not handed on because the pipeline was stopping."}),
+		labels: exporterlabel.New(0),
 	}
 	return m
 }
@@ -76,14 +92,17 @@ type exporterMetrics struct {
 	bytes              prometheus.Counter
 	missingTemplates   prometheus.Counter
 	sequenceErrors     prometheus.Counter
+	untrackedSequences prometheus.Counter
 	missingRate        prometheus.Counter
 	droppedMissingRate prometheus.Counter
 	samplingRate       prometheus.Gauge
 	templates          prometheus.Gauge
 }
 
+// exporter returns the series of addr: its own while fewer than
+// max_exporter_labels exporters have theirs, exporter="other" beyond.
 func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
-	l := addr.String()
+	l := m.labels.Label(addr)
 	return &exporterMetrics{
 		m:     m,
 		label: l,
@@ -93,11 +112,28 @@ func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
 		bytes:              m.bytes.WithLabelValues(l),
 		missingTemplates:   m.missingTemplates.WithLabelValues(l),
 		sequenceErrors:     m.sequenceErrors.WithLabelValues(l),
+		untrackedSequences: m.untrackedSeq.WithLabelValues(l),
 		missingRate:        m.missingRate.WithLabelValues(l),
 		droppedMissingRate: m.dropped.WithLabelValues(l, "missing_sampling_rate"),
 		samplingRate:       m.samplingRate.WithLabelValues(l),
 		templates:          m.templates.WithLabelValues(l),
 	}
+}
+
+// forget deletes the series of an exporter that left the table, when it had
+// its own, freeing its label for another exporter.
+func (m *Metrics) forget(addr netip.Addr) {
+	l := m.labels.Release(addr)
+	if l == "" {
+		return
+	}
+	match := prometheus.Labels{"exporter": l}
+	for _, v := range []*prometheus.CounterVec{m.packets, m.flows, m.bytes, m.errors, m.missingTemplates, m.heldDropped,
+		m.sequenceErrors, m.untrackedSeq, m.missingRate, m.dropped} {
+		v.DeletePartialMatch(match)
+	}
+	m.samplingRate.DeletePartialMatch(match)
+	m.templates.DeletePartialMatch(match)
 }
 
 func (c *exporterMetrics) errors(reason string) prometheus.Counter {

@@ -23,6 +23,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
@@ -46,8 +47,18 @@ var Spec = &dsl.Spec{
 			Description: "How long data sets that arrived before their template are held waiting for it."},
 		{Name: "pending_limit", Type: dsl.TypeInt, Default: int64(256),
 			Description: "Maximum number of data sets held per exporter waiting for their template; the oldest is dropped beyond."},
+		{Name: "pending_bytes", Type: dsl.TypeSize, Default: int64(DefaultPendingBytes),
+			Description: "Maximum bytes of data sets held per exporter waiting for their template; the oldest are dropped beyond (counted)."},
+		{Name: "pending_bytes_total", Type: dsl.TypeSize, Default: int64(DefaultPendingBytesTotal),
+			Description: "Maximum bytes of data sets held for all exporters together; a set arriving beyond is dropped (counted)."},
 		{Name: "max_templates_per_exporter", Type: dsl.TypeInt, Default: int64(1024),
 			Description: "Maximum number of templates (and sampler ids) kept per exporter."},
+		{Name: "max_exporters", Type: dsl.TypeInt, Default: int64(DefaultMaxExporters),
+			Description: "Maximum number of exporters known at once (templates, sampling rates, held data, sequence numbers). When full, the idlest sixteenth is forgotten (counted): least recently active first, where an exporter that never sent flows or templates counts as idle 5 minutes before its last packet."},
+		{Name: "max_domains_per_exporter", Type: dsl.TypeInt, Default: int64(DefaultMaxDomains),
+			Description: "Maximum number of observation domains (v9 source ids, IPFIX observation domain ids, v5 engines) whose sequence numbers are tracked per exporter; packets of further domains are not checked (counted)."},
+		{Name: "max_exporter_labels", Type: dsl.TypeInt, Default: int64(exporterlabel.Default),
+			Description: "Maximum number of exporters with their own metric series (label exporter=<address>); the metrics of further exporters are added up under exporter=\"other\"."},
 		{Name: "state_file", Type: dsl.TypeString,
 			Description: "File keeping templates and sampling rates across restarts; default netflow-<name>.json in the state directory. \"\" disables it."},
 		{Name: "flush_interval", Type: dsl.TypeDuration, Default: 100 * time.Millisecond,
@@ -114,9 +125,14 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 		bad("flush_interval", "Invalid flush interval", "flush_interval must be positive.")
 	}
 	dcfg := Config{
-		PendingTimeout: cfg.Duration("pending_timeout"),
-		PendingLimit:   int(cfg.Int("pending_limit")),
-		MaxTemplates:   int(cfg.Int("max_templates_per_exporter")),
+		PendingTimeout:    cfg.Duration("pending_timeout"),
+		PendingLimit:      int(cfg.Int("pending_limit")),
+		PendingBytes:      int(cfg.Size("pending_bytes")),
+		PendingBytesTotal: int(cfg.Size("pending_bytes_total")),
+		MaxTemplates:      int(cfg.Int("max_templates_per_exporter")),
+		MaxDomains:        int(cfg.Int("max_domains_per_exporter")),
+		MaxExporters:      int(cfg.Int("max_exporters")),
+		MaxExporterLabels: int(cfg.Int("max_exporter_labels")),
 	}
 	if cfg.String("missing_sampling_rate") == "drop" {
 		dcfg.MissingRate = MissingRateDrop
@@ -126,6 +142,21 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	}
 	if dcfg.PendingLimit < 1 {
 		bad("pending_limit", "Invalid pending limit", "pending_limit must be at least 1.")
+	}
+	if dcfg.PendingBytes < 1 || cfg.Size("pending_bytes") > 1<<30 {
+		bad("pending_bytes", "Invalid pending bytes", "pending_bytes must be between 1 byte and 1GiB.")
+	}
+	if dcfg.PendingBytesTotal < dcfg.PendingBytes || cfg.Size("pending_bytes_total") > 1<<34 {
+		bad("pending_bytes_total", "Invalid pending bytes", "pending_bytes_total must be at least pending_bytes and at most 16GiB.")
+	}
+	if dcfg.MaxDomains < 1 || dcfg.MaxDomains > 1<<20 {
+		bad("max_domains_per_exporter", "Invalid domain limit", "max_domains_per_exporter must be between 1 and 1048576.")
+	}
+	if dcfg.MaxExporterLabels < 1 || dcfg.MaxExporterLabels > 1<<20 {
+		bad("max_exporter_labels", "Invalid exporter label limit", "max_exporter_labels must be between 1 and 1048576.")
+	}
+	if dcfg.MaxExporters < 1 || dcfg.MaxExporters > 1<<24 {
+		bad("max_exporters", "Invalid exporter limit", "max_exporters must be between 1 and 16777216.")
 	}
 	if dcfg.MaxTemplates < 1 {
 		bad("max_templates_per_exporter", "Invalid template limit", "max_templates_per_exporter must be at least 1.")
@@ -241,6 +272,13 @@ func (s *Source) receive(ctx context.Context, c *net.UDPConn, out engine.Output)
 		}
 		b = flow.NewBatch()
 	}
+	// full hands on a batch the decoder filled (waiting for the pipeline).
+	full := func(fb *flow.Batch) *flow.Batch {
+		if !out.Send(ctx, fb) {
+			s.m.undelivered.Add(float64(fb.Len()))
+		}
+		return flow.NewBatch()
+	}
 	defer func() {
 		if b.Len() > 0 {
 			// Hand on what was decoded; the pipeline drains after sources stop.
@@ -282,7 +320,7 @@ func (s *Source) receive(ctx context.Context, c *net.UDPConn, out engine.Output)
 			}
 		}
 		now := time.Now()
-		_, _ = s.dec.Decode(buf[:n], src.Addr(), now, b)
+		_, _ = s.dec.DecodeBatches(buf[:n], src.Addr(), now, &b, full)
 		switch {
 		case b.Len() >= flushThreshold:
 			send()

@@ -27,6 +27,8 @@ missing_sampling_rate = "drop"`},
 		{name: "bad prefix", hcl: `override_sampling_rate = { "10.0.0.0" = 10 }`, err: "is not a CIDR prefix"},
 		{name: "bad missing", hcl: `missing_sampling_rate = "kep"`, err: `Did you mean "keep"`},
 		{name: "bad pending", hcl: `pending_limit = 0`, err: "Invalid pending limit"},
+		{name: "bad pending bytes", hcl: `pending_bytes = "2MiB"
+pending_bytes_total = "1MiB"`, err: "pending_bytes_total must be at least pending_bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

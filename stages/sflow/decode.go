@@ -49,6 +49,7 @@ type Result struct {
 	CounterSamples  int        // counter samples skipped
 	OtherSamples    int        // samples of unknown formats skipped
 	SamplingRate    uint64     // rate of the last flow sample (after defaults/overrides)
+	SubAgentID      uint32
 	SequenceNumber  uint32
 	AgentUptimeMsec uint32
 }
@@ -154,7 +155,7 @@ func (d *Decoder) Decode(data []byte, src netip.Addr, now time.Time, b *flow.Bat
 		return res, ErrVersion
 	}
 	agent := r.address()
-	r.u32() // sub-agent
+	res.SubAgentID = r.u32()
 	res.SequenceNumber = r.u32()
 	res.AgentUptimeMsec = r.u32()
 	nsamples := r.u32()

@@ -9,6 +9,8 @@
 // pipeline overrides it. The exporter address is the sFlow agent address (the
 // UDP source when the agent address is unset). Counter samples are counted and
 // skipped; malformed datagrams are counted per exporter and dropped whole.
+// Datagram sequence numbers are tracked per agent and sub-agent: lost
+// datagrams and agent restarts are counted per exporter.
 //
 // Decoding writes directly into pooled batches with no allocation per flow;
 // batches are handed on when full or 100 ms after their first flow. Several
@@ -32,6 +34,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/exporterlabel"
 	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
@@ -49,6 +52,10 @@ var Spec = &dsl.Spec{
 			Description: "Sampling rate used when a sample reports 0: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
 		{Name: "override_sampling_rate", Type: dsl.TypeAny,
 			Description: "Sampling rate replacing the one the sample reports: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
+		{Name: "max_agents", Type: dsl.TypeInt, Default: int64(DefaultMaxAgents),
+			Description: "Maximum number of agent and sub-agent pairs whose datagram sequence numbers are tracked (lost datagrams counted); beyond, the least recently seen sixteenth is forgotten (counted)."},
+		{Name: "max_exporter_labels", Type: dsl.TypeInt, Default: int64(exporterlabel.Default),
+			Description: "Maximum number of exporters (agent addresses) with their own metric series (label exporter=<address>); the metrics of further exporters are added up under exporter=\"other\"."},
 	},
 }
 
@@ -64,10 +71,6 @@ var (
 // flushInterval is how long a partial batch waits for more flows.
 const flushInterval = 100 * time.Millisecond
 
-// maxExporterLabels bounds the exporters with their own metric labels; the
-// agent address is packet content, so it must not grow metrics unbounded.
-const maxExporterLabels = 4096
-
 // Source is the `source "sflow"` stage.
 type Source struct {
 	listen      string
@@ -77,6 +80,7 @@ type Source struct {
 	decoder     Decoder
 	logger      *slog.Logger
 	metrics     *metrics
+	seq         *sequences
 
 	mu    sync.Mutex
 	addrs []net.Addr // bound addresses, once Run has bound its sockets
@@ -123,6 +127,18 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot register sflow metrics",
 			Detail: err.Error(), Subject: &cfg.DefRange})
 	}
+	labels := cfg.Int("max_exporter_labels")
+	if labels < 1 || labels > 1<<20 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "max_exporter_labels"`,
+			Detail: "Between 1 and 1048576 exporters with their own series are allowed.", Subject: cfg.Range("max_exporter_labels")})
+	}
+	m.labels = exporterlabel.New(int(labels))
+	agents := cfg.Int("max_agents")
+	if agents < 1 || agents > 1<<24 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "max_agents"`,
+			Detail: "Between 1 and 16777216 agents are allowed.", Subject: cfg.Range("max_agents")})
+	}
+	s.seq = newSequences(int(agents))
 	s.metrics = m
 	return s, diags
 }
@@ -259,6 +275,9 @@ func (s *Source) read(ctx context.Context, conn *net.UDPConn, out engine.Output)
 			em.decodeErrors.Inc()
 			continue
 		}
+		if n := s.seq.check(res.Agent, res.SubAgentID, res.SequenceNumber, now, em); n > 0 {
+			s.metrics.seqEvicted.Add(float64(n))
+		}
 		if res.Flows > 0 {
 			em.flows.Add(float64(res.Flows))
 			em.samplingRate.Set(float64(res.SamplingRate))
@@ -287,7 +306,13 @@ type metrics struct {
 	receiveErrors prometheus.Counter
 	kernelDrops   prometheus.Counter
 	notSent       prometheus.Counter
+	seqEvicted    prometheus.Counter
+	lost          *prometheus.CounterVec
+	resets        *prometheus.CounterVec
 
+	// labels bounds the exporters with their own series (the agent address
+	// is packet content: it must not grow the metrics unbounded).
+	labels    *exporterlabel.Set
 	mu        sync.Mutex
 	exporters map[netip.Addr]*exporterMetrics
 	other     *exporterMetrics
@@ -296,6 +321,7 @@ type metrics struct {
 // exporterMetrics are the counters of one exporter, resolved once.
 type exporterMetrics struct {
 	datagrams, flows, decodeErrors, countersSkipped, otherSkipped prometheus.Counter
+	lost, resets                                                  prometheus.Counter
 	samplingRate                                                  prometheus.Gauge
 }
 
@@ -316,9 +342,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Datagrams the kernel dropped because the socket receive buffer was full (SO_RXQ_OVFL)."}),
 		receiveErrors: f.Counter(prometheus.CounterOpts{Name: "flowengine_sflow_receive_errors_total",
 			Help: "Errors reading the UDP sockets."}),
+		seqEvicted: f.Counter(prometheus.CounterOpts{Name: "flowengine_sflow_sequence_agents_evicted_total",
+			Help: "Agent and sub-agent pairs whose sequence tracking was forgotten to make room (max_agents)."}),
+		lost: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_lost_datagrams_total",
+			Help: "Datagrams lost on the way (gaps in the sequence numbers of an agent and sub-agent), per exporter."}, []string{"exporter"}),
+		resets: f.CounterVec(prometheus.CounterOpts{Name: "flowengine_sflow_sequence_resets_total",
+			Help: "Sequence numbers of an agent and sub-agent going back (agent restarted), per exporter."}, []string{"exporter"}),
 		notSent: f.Counter(prometheus.CounterOpts{Name: "flowengine_sflow_flows_not_sent_total",
 			Help: "Decoded flows that could not be handed on (shutdown)."}),
 		exporters: map[netip.Addr]*exporterMetrics{},
+		labels:    exporterlabel.New(0),
 	}
 	if err := f.Err(); err != nil {
 		return m, err
@@ -335,6 +368,8 @@ func (m *metrics) labelled(name string) *exporterMetrics {
 		countersSkipped: m.skipped.WithLabelValues(name, "counter"),
 		otherSkipped:    m.skipped.WithLabelValues(name, "other"),
 		samplingRate:    m.samplingRate.WithLabelValues(name),
+		lost:            m.lost.WithLabelValues(name),
+		resets:          m.resets.WithLabelValues(name),
 	}
 }
 
@@ -346,15 +381,15 @@ func (m *metrics) exporter(cache map[netip.Addr]*exporterMetrics, addr netip.Add
 	m.mu.Lock()
 	em, ok := m.exporters[addr]
 	if !ok {
-		if len(m.exporters) >= maxExporterLabels {
+		if l := m.labels.Label(addr); l == exporterlabel.Other {
 			em = m.other
 		} else {
-			em = m.labelled(addr.String())
+			em = m.labelled(l)
 			m.exporters[addr] = em
 		}
 	}
 	m.mu.Unlock()
-	if len(cache) < maxExporterLabels {
+	if len(cache) < m.labels.Max() {
 		cache[addr] = em
 	}
 	return em
