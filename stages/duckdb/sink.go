@@ -297,8 +297,7 @@ type worker struct {
 // counted and retried with backoff; meanwhile the sink stops reading, so the
 // pipeline back-pressures.
 func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
-	db, err := s.open(ctx)
-	if err != nil {
+	if _, err := s.open(ctx); err != nil {
 		return err
 	}
 	rctx, stopRetention := context.WithCancel(ctx)
@@ -306,12 +305,12 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.maintain(rctx, db)
+		s.maintain(rctx)
 	}()
 	defer func() {
 		stopRetention()
 		wg.Wait()
-		err = s.stop(ctx, db, err)
+		err = s.stop(ctx, err)
 	}()
 
 	// Groups left by a previous Run that failed, oldest first.
@@ -467,7 +466,7 @@ func (s *Sink) releaseCommitted() {
 // for the next Run), gives up past the shutdown deadline the batches not
 // released (counted, marked failed), closes the connections and
 // checkpoints the database.
-func (s *Sink) stop(ctx context.Context, db *sql.DB, err error) error {
+func (s *Sink) stop(ctx context.Context, err error) error {
 	for _, g := range s.inflight {
 		if g.running {
 			g.running = false
@@ -488,8 +487,10 @@ func (s *Sink) stop(ctx context.Context, db *sql.DB, err error) error {
 		}
 	}
 	s.mu.Unlock()
-	if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
-		s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+	if db, oerr := s.open(context.Background()); oerr == nil {
+		if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
+			s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+		}
 	}
 	return err
 }
@@ -573,8 +574,33 @@ func (s *Sink) write(ctx context.Context, wk *worker, g *group) error {
 		// The connection is in an unknown state: the next attempt starts afresh.
 		wk.w.close()
 		wk.w = nil
+		if invalidated(err) {
+			s.reopen(db, err)
+		}
 	}
 	return err
+}
+
+// invalidated reports whether DuckDB gave up on the database after a fatal
+// error (a write that failed while committing, on a full disk say): every
+// statement fails until it is opened again.
+func invalidated(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "database has been invalidated") || strings.Contains(msg, "FATAL Error")
+}
+
+// reopen closes db, invalidated, so that the next use opens the file again
+// (DuckDB replays its write-ahead log).
+func (s *Sink) reopen(db *sql.DB, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != db {
+		return
+	}
+	s.log.Warn("duckdb database invalidated by a fatal error; opening it again", "path", s.cfg.path, "error", cause)
+	s.db = nil
+	s.live = nil
+	go db.Close() // waits for queries running on it
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
