@@ -55,9 +55,7 @@ func testProvisionFromEmpty(t *testing.T, srv *chServer) {
 		"+ clickhouse table " + db + ".flows_1h0m0s",
 		"+ clickhouse table " + db + ".protocols",
 		"+ clickhouse table " + db + ".asns",
-		"+ clickhouse view " + db + ".flows_1m0s_consumer",
-		"+ clickhouse view " + db + ".flows_5m0s_consumer",
-		"+ clickhouse view " + db + ".flows_1h0m0s_consumer",
+		"+ clickhouse table " + db + ".saved_filters",
 	}
 	if diff := cmp.Diff(actions(plan), want); diff != "" {
 		t.Fatalf("plan (-got +want):\n%s", diff)
@@ -100,7 +98,7 @@ func testProvisionFromEmpty(t *testing.T, srv *chServer) {
 	if err := conn.QueryRow(ctx, "SELECT engine, sorting_key FROM system.tables WHERE database = ? AND name = 'flows_5m0s'", db).Scan(&engineName, &key); err != nil {
 		t.Fatal(err)
 	}
-	if engineName != "SummingMergeTree" || !strings.HasPrefix(key, "TimeReceived, SamplingRate, FlowDirection, ExporterAddress") {
+	if engineName != "SummingMergeTree" || !strings.HasPrefix(key, "TimeReceived, FlowDirection, ExporterAddress") || strings.Contains(key, "SamplingRate") {
 		t.Errorf("flows_5m0s: engine %s, key %s", engineName, key)
 	}
 	// The address columns fall back to FixedString(16) on 18.16.
@@ -172,10 +170,7 @@ func testPlanDestructive(t *testing.T, srv *chServer) {
 		{
 			name:   "engine changed",
 			mutate: "DROP TABLE {db}.flows_1h0m0s; CREATE TABLE {db}.flows_1h0m0s AS {db}.flows_5m0s ENGINE = MergeTree PARTITION BY toYYYYMM(TimeReceived) ORDER BY (TimeReceived)",
-			want: []string{
-				"-/+ clickhouse table {db}.flows_1h0m0s (destructive)",
-				"-/+ clickhouse view {db}.flows_1h0m0s_consumer",
-			},
+			want:   []string{"-/+ clickhouse table {db}.flows_1h0m0s (destructive)"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,7 +282,7 @@ func TestFeatures(t *testing.T) {
 		{"19.1.6", features{Codecs: true}},
 		{"19.3.3", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true}},
 		{"19.6.2.11", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true}},
-		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true}},
+		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true, ILike: true, DedupToken: true}},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			v, err := parseVersion(tc.version)
@@ -325,7 +320,7 @@ func TestDDL(t *testing.T) {
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			v, _ := parseVersion(tc.version)
-			sc := wantSchema("db", featuresOf(v), flow.Columns, 30*24*time.Hour, DefaultConsolidations)
+			sc := wantSchema("db", featuresOf(v), flow.Columns, 30*24*time.Hour, DefaultConsolidations, consolidateInServer)
 			ddl := sc.createTable(sc.Tables[0])
 			for _, s := range tc.contains {
 				if !strings.Contains(ddl, s) {
@@ -365,5 +360,82 @@ func TestConfigDiagnostics(t *testing.T) {
 				t.Errorf("diagnostics %v, want %q", diags, tc.want)
 			}
 		})
+	}
+}
+
+// TestPlanConsolidateIn switches where rollups are computed: the plan drops
+// or creates the views and leaves the tables, and a rollup table of the
+// former layout (SamplingRate kept, no Flows) is replaced, destructively.
+func TestPlanConsolidateIn(t *testing.T) { forEachServer(t, testPlanConsolidateIn) }
+
+func testPlanConsolidateIn(t *testing.T, srv *chServer) {
+	db := testDB(t, srv)
+	ctx := context.Background()
+	provision(t, func() *Sink { s, _ := newSink(t, srv, db, `consolidate_in = "server"`); return s }())
+
+	engineSink, _ := newSink(t, srv, db, `consolidate_in = "engine"`)
+	plan, err := engineSink.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"- clickhouse view " + db + ".flows_1h0m0s_consumer",
+		"- clickhouse view " + db + ".flows_1m0s_consumer",
+		"- clickhouse view " + db + ".flows_5m0s_consumer",
+	}
+	dedup := engineSink.features.DedupToken // the rollup tables deduplicate retried inserts
+	if dedup {
+		want = append(want,
+			"~ clickhouse table "+db+".flows_1m0s settings",
+			"~ clickhouse table "+db+".flows_5m0s settings",
+			"~ clickhouse table "+db+".flows_1h0m0s settings")
+	}
+	if diff := cmp.Diff(actions(plan), want); diff != "" {
+		t.Fatalf("server -> engine plan (-got +want):\n%s", diff)
+	}
+	if err := engineSink.Apply(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+
+	serverSink, _ := newSink(t, srv, db, `consolidate_in = "server"`)
+	plan, err = serverSink.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{
+		"+ clickhouse view " + db + ".flows_1m0s_consumer",
+		"+ clickhouse view " + db + ".flows_5m0s_consumer",
+		"+ clickhouse view " + db + ".flows_1h0m0s_consumer",
+	}
+	if dedup {
+		want = append([]string{
+			"~ clickhouse table " + db + ".flows_1m0s settings",
+			"~ clickhouse table " + db + ".flows_5m0s settings",
+			"~ clickhouse table " + db + ".flows_1h0m0s settings"}, want...)
+	}
+	if diff := cmp.Diff(actions(plan), want); diff != "" {
+		t.Fatalf("engine -> server plan (-got +want):\n%s", diff)
+	}
+
+	// The layout before rollups were scaled: SamplingRate in the key, no Flows.
+	conn := srv.client(t)
+	for _, stmt := range []string{
+		"DROP TABLE " + db + ".flows_1h0m0s",
+		"CREATE TABLE " + db + ".flows_1h0m0s (TimeReceived DateTime, SamplingRate UInt64, ExporterName String, Bytes UInt64, Packets UInt64) " +
+			"ENGINE = SummingMergeTree((Bytes, Packets)) PARTITION BY toYYYYMM(TimeReceived) ORDER BY (TimeReceived, SamplingRate, ExporterName)",
+	} {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err = engineSink.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(actions(plan), []string{"-/+ clickhouse table " + db + ".flows_1h0m0s (destructive)"}); diff != "" {
+		t.Fatalf("former layout plan (-got +want):\n%s", diff)
+	}
+	if err := engineSink.Apply(ctx, plan); err == nil || !strings.Contains(err.Error(), "allow_destructive") {
+		t.Fatalf("apply without allow_destructive: %v, want a refusal", err)
 	}
 }
