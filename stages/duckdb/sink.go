@@ -6,6 +6,13 @@
 // deletes rows past each table's retention, and answers the console's
 // queries (store.Backend) on the same database while inserts go on.
 //
+// Each transaction appends its flows and the rollup rows store/rollup
+// aggregated from them: an interval spanning several transactions has
+// several partial rows per set of dimension values, which queries sum; once
+// the interval is over, compaction replaces them by their sums. Appending
+// keeps inserts as fast as the raw table's (no index, no read), where an
+// upsert would need a primary key index over some forty columns.
+//
 // All the cgo of the project is here, through github.com/duckdb/duckdb-go/v2.
 package duckdb
 
