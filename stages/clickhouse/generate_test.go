@@ -34,12 +34,13 @@ func (o chanOutput) Send(ctx context.Context, b *flow.Batch) bool {
 // without consolidation for reference. It reports rows/s over the whole run
 // (source, sink and server, on this machine) and the server's CPU per flow.
 // FLOWENGINE_BENCH_FLOWS sets the number of flows per run (default 3M; each
-// b.N iteration is one run).
+// b.N iteration is one run), FLOWENGINE_BENCH_SINK adds sink attributes.
 func BenchmarkGenerate(b *testing.B) {
 	count := 3000000
 	if v, err := strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLOWS")); err == nil && v > 0 {
 		count = v
 	}
+	extra := os.Getenv("FLOWENGINE_BENCH_SINK") // more sink attributes
 	forEachServerB(b, func(b *testing.B, srv *chServer) {
 		for _, mode := range []struct{ name, extra string }{
 			{"consolidate_in=engine", `consolidate_in = "engine"`},
@@ -49,9 +50,10 @@ func BenchmarkGenerate(b *testing.B) {
 			b.Run(mode.name, func(b *testing.B) {
 				db := testDB(b, srv)
 				var elapsed, serverCPU, clientCPU time.Duration
+			var rollupRows float64
 				for range b.N {
 					b.StopTimer()
-					s, _ := newSink(b, srv, db, "batch_timeout = \"1s\"\nallow_destructive = true\n"+mode.extra)
+					s, reg := newSink(b, srv, db, "batch_timeout = \"1s\"\nallow_destructive = true\n"+extra+"\n"+mode.extra)
 					s.log = slog.New(slog.DiscardHandler)
 					provision(b, s)
 					if err := srv.client(b).Exec(context.Background(), "TRUNCATE TABLE "+db+".flows"); err != nil {
@@ -79,12 +81,14 @@ func BenchmarkGenerate(b *testing.B) {
 					elapsed += time.Since(start)
 					serverCPU += srv.cpuTime() - cpu0
 					clientCPU += processCPU() - client0
+				rollupRows += counter(b, reg, "flowengine_clickhouse_rollup_rows_inserted_total")
 				}
 				flows := float64(count * b.N)
 				b.ReportMetric(flows/elapsed.Seconds(), "rows/s")
 				b.ReportMetric(float64(elapsed.Nanoseconds())/flows, "ns/flow")
 				b.ReportMetric(float64(serverCPU.Nanoseconds())/flows, "server-cpu-ns/flow")
 				b.ReportMetric(float64(clientCPU.Nanoseconds())/flows, "client-cpu-ns/flow")
+			b.ReportMetric(rollupRows/flows, "rollup-rows/flow")
 			})
 		}
 	})
