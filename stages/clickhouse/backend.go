@@ -66,9 +66,10 @@ func (s *Sink) Tables() []store.Table {
 
 // Query implements store.Backend. Arguments are bound by clickhouse-go on
 // the client: each "?" outside quotes and comments becomes a literal,
-// strings quoted with ', \ and NUL escaped. The query runs read-only.
+// strings quoted with ', \ and NUL escaped. Tables are named alone: the
+// query's default database is the sink's. The query runs read-only.
 func (s *Sink) Query(ctx context.Context, sql string, args ...any) (store.Rows, error) {
-	conn, err := s.connect(ctx)
+	conn, err := s.queryConnect()
 	if err != nil {
 		return nil, err
 	}
