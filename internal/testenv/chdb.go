@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -210,9 +211,21 @@ func SharedClickHouse(t testing.TB, version string) *ClickHouseServer {
 		shared.servers[version] = ss
 	}
 	shared.mu.Unlock()
-	ss.once.Do(func() { ss.s, ss.err = start() })
+	ss.once.Do(func() {
+		// A port found free may be taken before the server binds it: try
+		// other ports then.
+		for try := 0; try < 3; try++ {
+			ss.s, ss.err = start()
+			if ss.err == nil || !strings.Contains(ss.err.Error(), "already in use") {
+				break
+			}
+		}
+	})
 	if ss.err != nil {
 		t.Fatalf("start ClickHouse %s: %v", version, ss.err)
+	}
+	if ss.s == nil { // the test that started it ended in the middle
+		t.Fatalf("start ClickHouse %s: failed in an earlier test", version)
 	}
 	s := ss.s
 	if err := s.died(); err != nil {

@@ -64,6 +64,7 @@ const (
 
 type colWriter struct {
 	kind   wkind
+	col    int // position in flow.Columns
 	time   func(*flow.Record) time.Time
 	uint   func(*flow.Record) uint64
 	str    func(*flow.Record) string
@@ -85,6 +86,11 @@ type appender struct {
 	n     int // rows in the chunk
 	size  int // rows a chunk holds
 	rows  int // rows appended since the last flush
+
+	// Scratch columns for the kinds DuckDB stores otherwise than Go.
+	times []time.Time
+	addrs [][16]byte
+	strs  []string
 }
 
 // newAppender prepares appending to table's columns cols (by name: the live
@@ -122,7 +128,8 @@ func newAppender(conn mapping.Connection, table string, cols []column) (*appende
 		if c.flow.Name == "" {
 			w.kind = wFlows
 		} else {
-			acc := flow.Access(c.flow.Name)
+			w.col, _ = flow.ColumnIndex(c.flow.Name)
+			acc := flow.ColumnAccessors[w.col]
 			w.time, w.uint, w.str, w.addr = acc.Time, acc.Uint, acc.String, acc.Addr
 		}
 		a.cols = append(a.cols, w)
@@ -154,6 +161,63 @@ func (a *appender) close() {
 		mapping.DestroyLogicalType(&a.types[i])
 	}
 	mapping.AppenderDestroy(&a.app)
+}
+
+// addRecords appends flows, column by column through flow's columnar
+// readers: numbers straight into the vectors, the other kinds through a
+// scratch column.
+func (a *appender) addRecords(recs []flow.Record) error {
+	for len(recs) > 0 {
+		if a.n == a.size {
+			if err := a.appendChunk(); err != nil {
+				return err
+			}
+		}
+		part := recs[:min(len(recs), a.size-a.n)]
+		n := a.n
+		for c := range a.cols {
+			w := &a.cols[c]
+			switch w.kind {
+			case wU8:
+				flow.AppendUint8s(unsafe.Slice((*uint8)(w.data), a.size)[:n], part, w.col)
+			case wU16:
+				flow.AppendUint16s(unsafe.Slice((*uint16)(w.data), a.size)[:n], part, w.col)
+			case wU32:
+				flow.AppendUint32s(unsafe.Slice((*uint32)(w.data), a.size)[:n], part, w.col)
+			case wU64:
+				flow.AppendUint64s(unsafe.Slice((*uint64)(w.data), a.size)[:n], part, w.col)
+			case wTime:
+				a.times = flow.AppendTimes(a.times[:0], part, w.col)
+				dst := unsafe.Slice((*int64)(w.data), a.size)[n:]
+				for i, t := range a.times {
+					var us int64
+					if !t.IsZero() {
+						us = t.UnixMicro()
+					}
+					dst[i] = us
+				}
+			case wAddr:
+				a.addrs = flow.AppendAddrs16(a.addrs[:0], part, w.col)
+				dst := unsafe.Slice((*[2]uint64)(w.data), a.size)[n:]
+				for i := range a.addrs {
+					b := &a.addrs[i]
+					dst[i] = [2]uint64{binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[:8])} // lower, upper
+				}
+			case wString:
+				a.strs = flow.AppendStrings(a.strs[:0], part, w.col)
+				for i, str := range a.strs {
+					a.setString(w, uintptr(n+i), str)
+				}
+				clear(a.strs)
+			default:
+				return fmt.Errorf("duckdb: column %d of %s is not a flow column", c, a.table)
+			}
+		}
+		a.n += len(part)
+		a.rows += len(part)
+		recs = recs[len(part):]
+	}
+	return nil
 }
 
 // add appends one row: the columns of r, and flows for a rollup's Flows.
@@ -202,10 +266,16 @@ func (a *appender) add(r *flow.Record, flows uint64) error {
 // DuckDB into the vector's heap (once per run of equal values).
 func (a *appender) setString(w *colWriter, i uintptr, s string) {
 	p := (*[16]byte)(unsafe.Add(w.data, i*16))
-	if len(s) <= 12 {
+	switch n := len(s); {
+	case n == 0:
+		*(*[2]uint64)(unsafe.Pointer(p)) = [2]uint64{}
+		return
+	case n <= 12:
 		var st [16]byte
-		binary.LittleEndian.PutUint32(st[:4], uint32(len(s)))
-		copy(st[4:], s)
+		st[0] = byte(n) // little-endian uint32 length, n < 256
+		for j := 0; j < n; j++ {
+			st[4+j] = s[j]
+		}
 		*p = st
 		return
 	}

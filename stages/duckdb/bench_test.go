@@ -41,9 +41,10 @@ func generated(t testing.TB, n int) []*flow.Batch {
 // flows (reused), appended with their rollups, one transaction per
 // batch_size flows. b.N is a number of flows.
 func BenchmarkInsert(b *testing.B) {
-	for _, size := range []int{100000, 500000} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"), fmt.Sprintf("batch_size = %d\nbatch_timeout = \"10s\"", size))
+	for _, bc := range []struct{ size, concurrency int }{{100000, 1}, {500000, 1}, {100000, 2}, {500000, 2}} {
+		b.Run(fmt.Sprintf("batch=%d/concurrency=%d", bc.size, bc.concurrency), func(b *testing.B) {
+			s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"),
+				fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d\nbatch_timeout = \"10s\"", bc.size, bc.concurrency))
 			provision(b, s)
 			batches := generated(b, 100)
 			for _, bt := range batches {
@@ -94,3 +95,45 @@ func maxRSS() int64 {
 }
 
 var _ = runtime.NumCPU
+
+// BenchmarkFill measures the Go side of appending: filling a data chunk's
+// vectors from flows (no DuckDB work), column by column or row by row.
+func BenchmarkFill(b *testing.B) {
+	s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"), "")
+	provision(b, s)
+	db := s.mustDB(b)
+	w, err := newWriter(context.Background(), db, s.tables)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.close()
+	a := w.flows
+	var recs []flow.Record
+	for _, bt := range generated(b, 2) {
+		recs = append(recs, bt.Records...)
+	}
+	recs = recs[:a.size]
+	for i := range recs {
+		recs[i].InIfName = []string{"et-0/0/1", "et-0/0/2", "xe-1/2/3.100"}[i%3]
+		recs[i].InIfDescription = "transit: provider A, circuit 1234"
+	}
+	for _, mode := range []string{"columns", "rows"} {
+		b.Run(mode, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				a.n = 0
+				if mode == "columns" {
+					if err := a.addRecords(recs); err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					for j := range recs {
+						a.add(&recs[j], 0)
+					}
+				}
+			}
+			a.n = 0
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/flow")
+		})
+	}
+}

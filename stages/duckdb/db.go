@@ -129,10 +129,8 @@ func (w *writer) write(ctx context.Context, batches []*flow.Batch, set *rollup.S
 		}
 	}()
 	for _, b := range batches {
-		for i := range b.Records {
-			if err := w.flows.add(&b.Records[i], 0); err != nil {
-				return err
-			}
+		if err := w.flows.addRecords(b.Records); err != nil {
+			return err
 		}
 	}
 	if err := w.flows.flush(); err != nil {
@@ -160,25 +158,30 @@ func (w *writer) write(ctx context.Context, batches []*flow.Batch, set *rollup.S
 	return nil
 }
 
-// checkpoint writes the WAL into the database file.
-func (w *writer) checkpoint() error {
-	_, err := w.conn.ExecContext(context.Background(), "CHECKPOINT")
-	return err
-}
-
-// retentionLoop deletes rows past their table's retention, now and every
-// retention_interval.
-func (s *Sink) retentionLoop(ctx context.Context, db *sql.DB) {
-	t := time.NewTicker(s.cfg.retentionInterval)
-	defer t.Stop()
+// maintain deletes rows past their table's retention, now and every
+// retention_interval, and compacts the rollups every minute.
+func (s *Sink) maintain(ctx context.Context, db *sql.DB) {
+	retention := time.NewTicker(s.cfg.retentionInterval)
+	defer retention.Stop()
+	compaction := time.NewTicker(time.Minute)
+	defer compaction.Stop()
+	var c compactor
 	for {
 		if err := s.enforceRetention(ctx, db, time.Now()); err != nil && ctx.Err() == nil {
 			s.log.Warn("duckdb retention failed", "path", s.cfg.path, "error", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	compact:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-compaction.C:
+				if err := s.compact(ctx, db, &c, time.Now()); err != nil && ctx.Err() == nil {
+					s.log.Warn("duckdb rollup compaction failed", "path", s.cfg.path, "error", err)
+				}
+			case <-retention.C:
+				break compact
+			}
 		}
 	}
 }

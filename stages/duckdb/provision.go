@@ -115,9 +115,11 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 	}
 	s.mu.Lock()
 	s.live = nil
-	if s.w != nil { // appenders know the old columns
-		s.w.close()
-		s.w = nil
+	for _, wk := range s.idle { // appenders know the old columns
+		if wk.w != nil {
+			wk.w.close()
+			wk.w = nil
+		}
 	}
 	s.mu.Unlock()
 	return nil

@@ -51,7 +51,8 @@ var Spec = &dsl.Spec{
 		{Name: "retention_interval", Type: dsl.TypeDuration, Default: 15 * time.Minute, Description: "how often rows past their retention are deleted"},
 		{Name: "memory_limit", Type: dsl.TypeString, Default: "", Description: "DuckDB memory limit, e.g. \"2GB\" (default: DuckDB's, 80% of the RAM)"},
 		{Name: "threads", Type: dsl.TypeInt, Default: int64(0), Description: "DuckDB worker threads for queries (0: one per core)"},
-		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(100000), Description: "flows per transaction: a transaction is committed when this many flows wait"},
+		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(250000), Description: "flows per transaction: a transaction is committed when this many flows wait (DuckDB writes full row groups of 122880 rows straight into the file; smaller transactions go through its write-ahead log)"},
+		{Name: "insert_concurrency", Type: dsl.TypeInt, Default: int64(2), Description: "transactions in flight at once, each on its own connection (batches are still released in order); DuckDB compresses and writes one while the next is appended"},
 		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 2 * time.Second, Description: "longest time a flow waits before its transaction is committed"},
 		{Name: "allow_destructive", Type: dsl.TypeBool, Default: false, Description: "let provisioning drop or retype columns (data loss)"},
 		{Name: "max_retries", Type: dsl.TypeInt, Default: int64(0), Description: "failed transactions before the sink fails (and is restarted); 0 retries forever while flows wait"},
@@ -71,6 +72,7 @@ type config struct {
 	memoryLimit       string
 	threads           int
 	batchSize         int
+	concurrency       int
 	batchTimeout      time.Duration
 	allowDestructive  bool
 	maxRetries        int
@@ -93,12 +95,12 @@ type Sink struct {
 	live   []store.Table // tables that exist, for the Backend
 	closed bool
 
-	// Insert state, owned by Run; kept across restarts of Run: the batches
-	// not yet committed, oldest first.
-	pending []*flow.Batch
-	rows    int
-	rollups *rollup.Set
-	w       *writer
+	// Insert state, owned by Run; kept across restarts of Run: the group
+	// being filled, the groups inserted or being inserted, oldest first
+	// (released in that order), and the idle workers.
+	fill     *group
+	inflight []*group
+	idle     []*worker
 }
 
 // ParseRetention reads a retention: a duration as the pipeline language
@@ -135,6 +137,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 		memoryLimit:       cfg.String("memory_limit"),
 		threads:           int(cfg.Int("threads")),
 		batchSize:         int(cfg.Int("batch_size")),
+		concurrency:       int(cfg.Int("insert_concurrency")),
 		batchTimeout:      cfg.Duration("batch_timeout"),
 		allowDestructive:  cfg.Bool("allow_destructive"),
 		maxRetries:        int(cfg.Int("max_retries")),
@@ -181,6 +184,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	}
 	if c.batchSize < 1 || c.batchSize > 10_000_000 {
 		bad("batch_size", "Invalid batch size", "batch_size must be between 1 and 10000000.")
+	}
+	if c.concurrency < 1 || c.concurrency > 8 {
+		bad("insert_concurrency", "Invalid insert_concurrency", "insert_concurrency must be between 1 and 8.")
 	}
 	if c.batchTimeout <= 0 {
 		bad("batch_timeout", "Invalid batch timeout", "batch_timeout must be positive.")
@@ -258,10 +264,6 @@ func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	if s.w != nil {
-		s.w.close()
-		s.w = nil
-	}
 	if s.db == nil {
 		return nil
 	}
@@ -270,48 +272,87 @@ func (s *Sink) Close() error {
 	return err
 }
 
+// group is the batches of one transaction.
+type group struct {
+	batches   []*flow.Batch
+	rows      int
+	done      chan error // the result of its insert
+	wk        *worker    // inserting it, while running
+	running   bool
+	committed bool
+}
+
+// worker inserts groups on its own connection: with several, one group's
+// rows are compressed and written while the next one is appended.
+type worker struct {
+	w   *writer
+	set *rollup.Set
+}
+
 // Run stores the flows received on in, until in is closed and everything is
 // committed. Batches are gathered until batch_size flows or batch_timeout;
-// their flows and rollup rows are then written in one transaction, and the
-// batches released once it committed. A failed transaction is counted and
-// retried with backoff; meanwhile the sink stops reading, so the pipeline
-// back-pressures.
-func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
+// their flows and rollup rows are then written in one transaction, on one of
+// insert_concurrency connections, and the batches released in order once
+// their transaction and every older one committed. A failed transaction is
+// counted and retried with backoff; meanwhile the sink stops reading, so the
+// pipeline back-pressures.
+func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
 	db, err := s.open(ctx)
 	if err != nil {
 		return err
-	}
-	if s.rollups == nil {
-		s.rollups = rollup.NewSet(rollupIntervals...)
 	}
 	rctx, stopRetention := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.retentionLoop(rctx, db)
+		s.maintain(rctx, db)
 	}()
 	defer func() {
 		stopRetention()
 		wg.Wait()
+		err = s.stop(ctx, db, err)
 	}()
 
+	// Groups left by a previous Run that failed, oldest first.
+	if len(s.inflight) > 0 {
+		wk := s.takeWorker()
+		for _, g := range s.inflight {
+			if !g.committed {
+				if err := s.insert(ctx, wk, g); err != nil {
+					s.idle = append(s.idle, wk)
+					return err
+				}
+				g.committed = true
+			}
+		}
+		s.idle = append(s.idle, wk)
+	}
+	s.releaseCommitted()
+	if s.fill == nil {
+		s.fill = &group{}
+	}
 	timer := time.NewTimer(s.cfg.batchTimeout)
 	defer timer.Stop()
-	// Batches left by a previous Run that failed.
-	if err := s.flush(ctx); err != nil {
-		return s.stop(ctx, err)
-	}
 	for {
+		var oldest chan error
+		if len(s.inflight) > 0 && s.inflight[0].running {
+			oldest = s.inflight[0].done
+		}
 		select {
 		case b, ok := <-in:
 			if !ok {
-				if err := s.flush(ctx); err != nil {
-					return s.stop(ctx, err)
+				if err := s.dispatch(ctx); err != nil {
+					return err
 				}
-				return s.stop(ctx, nil)
+				for len(s.inflight) > 0 {
+					if err := s.completeOldest(); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
-			if s.rows == 0 {
+			if s.fill.rows == 0 && len(s.fill.batches) == 0 {
 				if !timer.Stop() {
 					select {
 					case <-timer.C:
@@ -320,84 +361,178 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 				}
 				timer.Reset(s.cfg.batchTimeout)
 			}
-			s.pending = append(s.pending, b)
-			s.rows += len(b.Records)
-			if s.rows >= s.cfg.batchSize {
-				if err := s.flush(ctx); err != nil {
-					return s.stop(ctx, err)
+			s.fill.batches = append(s.fill.batches, b)
+			s.fill.rows += len(b.Records)
+			if s.fill.rows >= s.cfg.batchSize {
+				if err := s.dispatch(ctx); err != nil {
+					return err
 				}
 			}
+		case err := <-oldest:
+			if err := s.complete(err); err != nil {
+				return err
+			}
 		case <-timer.C:
-			if err := s.flush(ctx); err != nil {
-				return s.stop(ctx, err)
+			if err := s.dispatch(ctx); err != nil {
+				return err
 			}
 			timer.Reset(s.cfg.batchTimeout)
 		case <-ctx.Done():
-			return s.stop(ctx, ctx.Err())
+			return ctx.Err()
 		}
 	}
 }
 
-// stop ends Run: past the shutdown deadline the batches not committed are
-// given up (counted, marked failed), and the database is checkpointed.
-func (s *Sink) stop(ctx context.Context, err error) error {
+func (s *Sink) running() int {
+	n := 0
+	for _, g := range s.inflight {
+		if g.running {
+			n++
+		}
+	}
+	return n
+}
+
+// takeWorker returns an idle worker, making one if needed.
+func (s *Sink) takeWorker() *worker {
+	if n := len(s.idle); n > 0 {
+		wk := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		return wk
+	}
+	return &worker{set: rollup.NewSet(rollupIntervals...)}
+}
+
+// dispatch starts inserting the filling group, once fewer than
+// insert_concurrency inserts run.
+func (s *Sink) dispatch(ctx context.Context) error {
+	if len(s.fill.batches) == 0 {
+		return nil
+	}
+	for s.running() >= s.cfg.concurrency {
+		if err := s.completeOldest(); err != nil {
+			return err
+		}
+	}
+	g := s.fill
+	s.fill = &group{}
+	g.wk = s.takeWorker()
+	g.running = true
+	g.done = make(chan error, 1)
+	s.inflight = append(s.inflight, g)
+	go func() { g.done <- s.insert(ctx, g.wk, g) }()
+	return nil
+}
+
+// completeOldest waits for the oldest group's insert, and releases it.
+func (s *Sink) completeOldest() error {
+	g := s.inflight[0]
+	if g.running {
+		return s.complete(<-g.done)
+	}
+	return s.complete(nil)
+}
+
+// complete takes the result of the oldest group's insert: committed, its
+// batches (and those of newer groups committed already) are released.
+func (s *Sink) complete(err error) error {
+	g := s.inflight[0]
+	if g.running {
+		g.running = false
+		s.idle = append(s.idle, g.wk)
+		g.wk = nil
+		if err != nil {
+			return err
+		}
+		g.committed = true
+	}
+	s.releaseCommitted()
+	return nil
+}
+
+// releaseCommitted releases the groups committed at the head of inflight.
+func (s *Sink) releaseCommitted() {
+	for len(s.inflight) > 0 && s.inflight[0].committed && !s.inflight[0].running {
+		g := s.inflight[0]
+		for _, b := range g.batches {
+			b.Release()
+		}
+		n := copy(s.inflight, s.inflight[1:])
+		s.inflight[n] = nil
+		s.inflight = s.inflight[:n]
+	}
+}
+
+// stop ends Run: it waits for the inserts still running (their groups stay
+// for the next Run), gives up past the shutdown deadline the batches not
+// released (counted, marked failed), closes the connections and
+// checkpoints the database.
+func (s *Sink) stop(ctx context.Context, db *sql.DB, err error) error {
+	for _, g := range s.inflight {
+		if g.running {
+			g.running = false
+			g.committed = <-g.done == nil
+			s.idle = append(s.idle, g.wk)
+			g.wk = nil
+		}
+	}
+	s.releaseCommitted()
 	if ctx.Err() != nil {
 		s.abandon()
 	}
 	s.mu.Lock()
-	w := s.w
-	s.w = nil
-	s.mu.Unlock()
-	if w != nil {
-		if cerr := w.checkpoint(); cerr != nil {
-			s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+	for _, wk := range s.idle {
+		if wk.w != nil {
+			wk.w.close()
+			wk.w = nil
 		}
-		w.close()
+	}
+	s.mu.Unlock()
+	if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
+		s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
 	}
 	return err
 }
 
-// abandon gives up the batches not committed: counted, marked failed so that
-// an at-least-once source upstream does not acknowledge them.
+// abandon gives up the batches not released: counted when not committed,
+// and marked failed so that an at-least-once source upstream does not
+// acknowledge them (nor the newer ones, whose flows it will send again).
 func (s *Sink) abandon() {
-	if len(s.pending) == 0 {
-		return
+	n := 0
+	for _, g := range append(s.inflight, s.fill) {
+		if g == nil {
+			continue
+		}
+		if !g.committed {
+			n += g.rows
+		}
+		for _, b := range g.batches {
+			b.Fail()
+			b.Release()
+		}
 	}
-	if s.rows > 0 {
-		s.log.Warn("duckdb sink stopped with flows not written", "flows", s.rows)
-		s.metrics.dropped.WithLabelValues("shutdown").Add(float64(s.rows))
+	if n > 0 {
+		s.log.Warn("duckdb sink stopped with flows not written", "flows", n)
+		s.metrics.dropped.WithLabelValues("shutdown").Add(float64(n))
 	}
-	for _, b := range s.pending {
-		b.Fail()
-		b.Release()
-	}
-	clear(s.pending)
-	s.pending = s.pending[:0]
-	s.rows = 0
+	clear(s.inflight)
+	s.inflight = s.inflight[:0]
+	s.fill = nil
 }
 
-// flush writes the pending batches in one transaction, retrying failures
-// with backoff, then releases them.
-func (s *Sink) flush(ctx context.Context) error {
-	if len(s.pending) == 0 {
-		return nil
-	}
+// insert writes the group in one transaction on the worker's connection,
+// retrying failures with backoff.
+func (s *Sink) insert(ctx context.Context, wk *worker, g *group) error {
 	backoff := s.cfg.retryBackoff
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := s.write(ctx)
+		err := s.write(ctx, wk, g)
 		if err == nil {
 			s.metrics.latency.Observe(time.Since(start).Seconds())
-			s.metrics.rows.Add(float64(s.rows))
+			s.metrics.rows.Add(float64(g.rows))
 			if attempt > 1 {
-				s.log.Info("duckdb insert succeeded after retries", "flows", s.rows, "attempts", attempt)
+				s.log.Info("duckdb insert succeeded after retries", "flows", g.rows, "attempts", attempt)
 			}
-			for _, b := range s.pending {
-				b.Release()
-			}
-			clear(s.pending)
-			s.pending = s.pending[:0]
-			s.rows = 0
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -405,10 +540,10 @@ func (s *Sink) flush(ctx context.Context) error {
 		}
 		s.metrics.errors.Inc()
 		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
-			return fmt.Errorf("duckdb insert of %d flows into %s failed %d times: %w", s.rows, s.cfg.path, attempt, err)
+			return fmt.Errorf("duckdb insert of %d flows into %s failed %d times: %w", g.rows, s.cfg.path, attempt, err)
 		}
 		s.metrics.retries.Inc()
-		s.log.Warn("duckdb insert failed, retrying", "path", s.cfg.path, "flows", s.rows, "attempt", attempt, "in", backoff, "error", err)
+		s.log.Warn("duckdb insert failed, retrying", "path", s.cfg.path, "flows", g.rows, "attempt", attempt, "in", backoff, "error", err)
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}
@@ -416,39 +551,30 @@ func (s *Sink) flush(ctx context.Context) error {
 	}
 }
 
-// write inserts the pending flows and their rollup rows in one transaction.
-func (s *Sink) write(ctx context.Context) error {
+// write inserts the flows of g and their rollup rows in one transaction.
+func (s *Sink) write(ctx context.Context, wk *worker, g *group) error {
 	db, err := s.open(ctx)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	w := s.w
-	s.mu.Unlock()
-	if w == nil {
-		if w, err = newWriter(ctx, db, s.tables); err != nil {
+	if wk.w == nil {
+		if wk.w, err = newWriter(ctx, db, s.tables); err != nil {
 			return err
 		}
-		s.mu.Lock()
-		s.w = w
-		s.mu.Unlock()
 	}
-	s.rollups.Reset()
-	for _, b := range s.pending {
-		s.rollups.Add(b.Records)
+	wk.set.Reset()
+	for _, b := range g.batches {
+		wk.set.Add(b.Records)
 	}
-	s.rollups.Finish()
-	err = w.write(ctx, s.pending, s.rollups, s.metrics)
-	s.rollups.Reset()
+	wk.set.Finish()
+	err = wk.w.write(ctx, g.batches, wk.set, s.metrics)
+	wk.set.Reset()
 	if err != nil {
-		// The writer is in an unknown state: the next attempt starts afresh.
-		s.mu.Lock()
-		s.w = nil
-		s.mu.Unlock()
-		w.close()
-		return err
+		// The connection is in an unknown state: the next attempt starts afresh.
+		wk.w.close()
+		wk.w = nil
 	}
-	return nil
+	return err
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -463,13 +589,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 type metrics struct {
-	rows     prometheus.Counter
-	latency  prometheus.Histogram
-	retries  prometheus.Counter
-	errors   prometheus.Counter
-	dropped  *prometheus.CounterVec
-	deleted  *prometheus.CounterVec
-	rollupRo *prometheus.CounterVec
+	rows      prometheus.Counter
+	latency   prometheus.Histogram
+	retries   prometheus.Counter
+	errors    prometheus.Counter
+	dropped   *prometheus.CounterVec
+	deleted   *prometheus.CounterVec
+	rollupRo  *prometheus.CounterVec
+	compacted *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -489,6 +616,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rollupRo: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rollup_rows_inserted_total",
 			Help: "Rollup rows inserted, by table."}, []string{"table"}),
 	}
+	m.compacted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rollup_rows_compacted_total",
+		Help: "Partial rollup rows merged by compaction once their interval was over, by table."}, []string{"table"})
+	m.compacted = engine.Register(reg, m.compacted)
 	m.dropped.WithLabelValues("shutdown")
 	m.rows = engine.Register(reg, m.rows)
 	m.latency = engine.Register(reg, m.latency)
