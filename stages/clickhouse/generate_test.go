@@ -50,7 +50,7 @@ func BenchmarkGenerate(b *testing.B) {
 			b.Run(mode.name, func(b *testing.B) {
 				db := testDB(b, srv)
 				var elapsed, serverCPU, clientCPU time.Duration
-			var rollupRows float64
+				var rollupRows float64
 				for range b.N {
 					b.StopTimer()
 					s, reg := newSink(b, srv, db, "batch_timeout = \"1s\"\nallow_destructive = true\n"+extra+"\n"+mode.extra)
@@ -81,14 +81,14 @@ func BenchmarkGenerate(b *testing.B) {
 					elapsed += time.Since(start)
 					serverCPU += srv.cpuTime() - cpu0
 					clientCPU += processCPU() - client0
-				rollupRows += counter(b, reg, "flowengine_clickhouse_rollup_rows_inserted_total")
+					rollupRows += counter(b, reg, "flowengine_clickhouse_rollup_rows_inserted_total")
 				}
 				flows := float64(count * b.N)
 				b.ReportMetric(flows/elapsed.Seconds(), "rows/s")
 				b.ReportMetric(float64(elapsed.Nanoseconds())/flows, "ns/flow")
 				b.ReportMetric(float64(serverCPU.Nanoseconds())/flows, "server-cpu-ns/flow")
 				b.ReportMetric(float64(clientCPU.Nanoseconds())/flows, "client-cpu-ns/flow")
-			b.ReportMetric(rollupRows/flows, "rollup-rows/flow")
+				b.ReportMetric(rollupRows/flows, "rollup-rows/flow")
 			})
 		}
 	})

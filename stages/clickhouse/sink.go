@@ -117,10 +117,13 @@ type Sink struct {
 	metrics *metrics
 	columns []flow.Column // the schema; flow.Columns except in tests
 
-	mu       sync.Mutex
+	mu        sync.Mutex
 	conn      driver.Conn // queries: provisioning, version, retention, saved filters
 	queryConn driver.Conn // the console's queries (store.Backend)
-	features *features
+	// readOnlyUser: the server refused the settings of console queries
+	// (the user is read-only); they are sent without.
+	readOnlyUser atomic.Bool
+	features     *features
 
 	// Insert state, owned by Run; kept across restarts of Run. Run appends
 	// rows to fill while other goroutines insert the buffers of inflight
