@@ -68,7 +68,7 @@ func (s *Sink) Tables() []store.Table {
 // the client: each "?" outside quotes and comments becomes a literal,
 // strings quoted with ', \ and NUL escaped. The query runs read-only.
 func (s *Sink) Query(ctx context.Context, sql string, args ...any) (store.Rows, error) {
-	conn, err := s.connect(ctx)
+	conn, err := s.queryConnect()
 	if err != nil {
 		return nil, err
 	}

@@ -119,6 +119,7 @@ type Sink struct {
 
 	mu       sync.Mutex
 	conn     driver.Conn // queries: provisioning, version, retention
+	qconn    driver.Conn // console queries, whose connections use the sink's database
 	features *features
 
 	// Insert state, owned by Run; kept across restarts of Run. Run appends
@@ -250,9 +251,38 @@ func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
 	if s.conn != nil {
 		return s.conn, nil
 	}
+	conn, err := s.open("")
+	if err != nil {
+		return nil, err
+	}
+	s.conn = conn
+	return conn, nil
+}
+
+// queryConnect returns the pool of the console's queries, opening it the
+// first time: its connections use the sink's database, where the store's
+// table names (flows, flows_1m0s, ...) resolve. It exists once provisioning
+// created the database.
+func (s *Sink) queryConnect() (driver.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.qconn != nil {
+		return s.qconn, nil
+	}
+	conn, err := s.open(s.cfg.database)
+	if err != nil {
+		return nil, err
+	}
+	s.qconn = conn
+	return conn, nil
+}
+
+// open opens a connection pool whose connections use database ("" for the
+// user's default).
+func (s *Sink) open(database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
 		Addr:         s.cfg.servers,
-		Auth:         clickhouse.Auth{Username: s.cfg.username, Password: s.cfg.password},
+		Auth:         clickhouse.Auth{Database: database, Username: s.cfg.username, Password: s.cfg.password},
 		DialTimeout:  s.cfg.dialTimeout,
 		MaxOpenConns: 4,
 		MaxIdleConns: 2,
@@ -276,7 +306,6 @@ func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
-	s.conn = conn
 	return conn, nil
 }
 
@@ -308,10 +337,17 @@ func (s *Sink) Close() error {
 	clear(s.idle)
 	s.idle = s.idle[:0]
 	s.connMu.Unlock()
-	if s.conn == nil {
-		return nil
+	var err error
+	if s.qconn != nil {
+		err = s.qconn.Close()
+		s.qconn = nil
 	}
-	err := s.conn.Close()
+	if s.conn == nil {
+		return err
+	}
+	if cerr := s.conn.Close(); err == nil {
+		err = cerr
+	}
 	s.conn = nil
 	return err
 }
