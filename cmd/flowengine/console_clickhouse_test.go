@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -144,8 +145,14 @@ sink "clickhouse" "flows" {
 	if code, body := r.do(t, "POST", "/api/v0/console/graph/sankey", `{`+rng+`, "dimensions": ["Proto", "DstPort"]}`); code != 200 || len(body["links"].([]any)) == 0 {
 		t.Errorf("sankey: %d %v", code, body)
 	}
-	if code, body := r.do(t, "POST", "/api/v0/console/table", `{`+rng+`, "filter": "ExporterName = 'x'' OR 1=1 --'"}`); code != 200 && code != 400 {
-		t.Errorf("injection: %d %v", code, body)
+	for _, f := range []string{`ExporterName = "x'; DROP TABLE flows; --"`, `ExporterName = 'x'' OR 1=1 --'`, `ExporterName = "\\'"`, `DstPort = 443; DROP TABLE flows`, `SrcAddr << "0.0.0.0/0') OR (1=1"`} {
+		fj, _ := json.Marshal(f)
+		if code, body := r.do(t, "POST", "/api/v0/console/table", `{`+rng+`, "filter": `+string(fj)+`}`); code != 200 && code != 400 {
+			t.Errorf("injection %s: %d %v", f, code, body)
+		}
+	}
+	if got := total(`{` + rng + `, "metric": "flows"}`); math.Abs(got-count*rate) > 1e-6 {
+		t.Errorf("after the injection attempts: %v flows, want %d", got, count*rate)
 	}
 	if code, body := r.do(t, "PUT", "/api/v0/console/filters/saved", `{"name": "web", "filter": "DstPort = 443"}`); code != 200 {
 		t.Errorf("save: %d %v", code, body)
@@ -156,7 +163,7 @@ sink "clickhouse" "flows" {
 	if code, _ := r.do(t, "DELETE", "/api/v0/console/filters/saved/web", ""); code != 204 {
 		t.Errorf("delete: %d", code)
 	}
-	for _, path := range []string{"flow-rate", "exporters", "top/DstPort"} {
+	for _, path := range []string{"flow-rate", "exporters", "top/DstPort", "last-flow"} {
 		if code, body := r.do(t, "GET", "/api/v0/console/widgets/"+path, ""); code != 200 {
 			t.Errorf("%s: %d %v", path, code, body)
 		}
