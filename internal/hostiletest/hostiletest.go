@@ -239,8 +239,8 @@ func (s *Sender) Send(from netip.Addr, pkt []byte, keep bool) error {
 	}
 	s.Sent += int64(len(pkt))
 	s.sent++
-	if s.sent%64 == 0 {
-		return s.pace(2 << 20)
+	if s.sent%16 == 0 {
+		return s.pace(1 << 20)
 	}
 	return nil
 }
