@@ -1,10 +1,12 @@
-# flowengine, as docker-compose.yml runs it: a static binary on a small base.
+# flowengine, as docker-compose.yml runs it, on a small base. cgo is on: the
+# embedded DuckDB store is a C++ library linked into the binary (it needs
+# libstdc++, which the base has).
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/flowengine ./cmd/flowengine
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/flowengine ./cmd/flowengine
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

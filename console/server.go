@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,8 +71,8 @@ type server struct {
 	slots chan struct{} // one per store request running
 }
 
-// Handler returns the console: the HTML page at /, /healthz, and the API
-// under /api/v0/ (authenticated when Auth says so).
+// Handler returns the console: the web console (its pages and assets),
+// /healthz, and the API under /api/v0/ (authenticated when Auth says so).
 func Handler(o Options) http.Handler {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
@@ -90,13 +89,14 @@ func Handler(o Options) http.Handler {
 	s := &server{Options: o, slots: make(chan struct{}, o.MaxQueries)}
 	r := chi.NewRouter()
 	r.Use(s.recoverer)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+	// Paths outside /api/ are the web console's (ui.go): its pages, its
+	// assets, its not-found page.
+	r.NotFound(uiHandler(defaultUI, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("No such endpoint: %s %s.", r.Method, r.URL.Path))
-	})
+	}))
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s.", r.Method, r.URL.Path))
 	})
-	r.Get("/", serveIndex)
 	r.Get("/healthz", serveHealthz)
 	r.Route("/api/v0", func(r chi.Router) {
 		r.Use(s.authenticate, s.limit)
@@ -121,14 +121,6 @@ func Handler(o Options) http.Handler {
 		})
 	})
 	return r
-}
-
-//go:embed index.html
-var indexHTML []byte
-
-func serveIndex(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(indexHTML)
 }
 
 func serveHealthz(w http.ResponseWriter, _ *http.Request) {

@@ -22,17 +22,52 @@ type Config struct {
 	exprs    map[string]hcl.Expression
 	ranges   map[string]hcl.Range
 	set      map[string]bool
+	failed   map[string]bool
+	secret   map[string]bool
 	blocks   map[string][]*Config
 }
 
 func newConfig(def hcl.Range) *Config {
 	return &Config{DefRange: def, values: map[string]any{}, ctyVals: map[string]cty.Value{},
 		exprs: map[string]hcl.Expression{}, ranges: map[string]hcl.Range{}, set: map[string]bool{},
-		blocks: map[string][]*Config{}}
+		failed: map[string]bool{}, secret: map[string]bool{}, blocks: map[string][]*Config{}}
 }
 
 // IsSet reports whether the attribute was written in the file (not defaulted).
 func (c *Config) IsSet(name string) bool { return c.set[name] }
+
+// Failed reports whether the attribute was written but its value could not be
+// decoded. Its mistake is already reported (a wrong type, an undeclared
+// variable, a variable without value); the stage reads it as unset and must
+// not blame it again.
+func (c *Config) Failed(name string) bool { return c.failed[name] }
+
+// Sensitive reports whether the attribute's value comes from a variable
+// declared sensitive = true: the stage must not print it (logs, errors).
+func (c *Config) Sensitive(name string) bool { return c.secret[name] }
+
+// BlamesFailed reports whether rng lies within an attribute that failed to
+// decode, in this block or a nested one: a diagnostic there would repeat,
+// less precisely, a mistake already reported.
+func (c *Config) BlamesFailed(rng *hcl.Range) bool {
+	if rng == nil {
+		return false
+	}
+	for name := range c.failed {
+		r := c.ranges[name]
+		if r.Filename == rng.Filename && r.Start.Byte <= rng.Start.Byte && rng.End.Byte <= r.End.Byte {
+			return true
+		}
+	}
+	for _, blks := range c.blocks {
+		for _, b := range blks {
+			if b.BlamesFailed(rng) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Range returns the range of the attribute's value, or the block header when
 // the attribute was not written: the place to point a diagnostic at.
@@ -124,8 +159,9 @@ func decodeBody(body hcl.Body, attrs []Attr, blocks []BlockSpec, ctx *hcl.EvalCo
 		cfg.set[a.Name] = true
 		cfg.ranges[a.Name] = attr.Expr.Range()
 		cfg.exprs[a.Name] = attr.Expr
-		if d := cfg.decodeAttr(a, attr, ctx); d.HasErrors() {
+		if d, ok := cfg.decodeAttr(a, attr, ctx); !ok {
 			diags = append(diags, d...)
+			cfg.failed[a.Name] = true
 			// Keep the default so that the stage can still check the rest.
 			if a.Default != nil {
 				cfg.values[a.Name] = a.Default
@@ -162,98 +198,128 @@ func decodeBody(body hcl.Body, attrs []Attr, blocks []BlockSpec, ctx *hcl.EvalCo
 	return cfg, diags
 }
 
-func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext) hcl.Diagnostics {
+// decodeAttr evaluates and converts one attribute. ok is false when the
+// value could not be decoded; diags then say why, unless the cause is an
+// unknown value, whose mistake (an undeclared variable, a variable without
+// value, a failed evaluation) is reported where it lies.
+func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext) (diags hcl.Diagnostics, ok bool) {
 	rng := attr.Expr.Range()
-	bad := func(detail string) hcl.Diagnostics {
+	bad := func(detail string) (hcl.Diagnostics, bool) {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid value for %q", a.Name),
-			Detail: detail, Subject: &rng, Expression: attr.Expr, EvalContext: ctx}}
+			Detail: detail, Subject: &rng, Expression: attr.Expr, EvalContext: ctx}}, false
 	}
 	switch a.Type {
 	case TypeExpr, TypeRef:
 		cfg.exprs[a.Name] = attr.Expr
-		return nil
+		return nil, true
 	}
 	val, diags := attr.Expr.Value(ctx)
 	if diags.HasErrors() {
-		return diags
+		return diags, false
+	}
+	val, secret := unmarkSensitive(val)
+	if secret {
+		cfg.secret[a.Name] = true
+	}
+	if !val.IsWhollyKnown() {
+		// Only a mistake reported elsewhere makes a value unknown here.
+		return diags, false
 	}
 	if val.IsNull() {
 		if a.Required {
 			return bad("A value is required; null is not allowed.")
 		}
-		return nil
-	}
-	if !val.IsWhollyKnown() {
-		return bad("The value must be known when the pipeline is loaded.")
+		return nil, true
 	}
 	cfg.ctyVals[a.Name] = val
-	var err error
+	var msg string // what is wrong, said once
+	parseErr := func(err error) string {
+		if secret { // the error quotes the value
+			return fmt.Sprintf("The value, which is sensitive, is not a valid %s.", a.Type)
+		}
+		return sentence(err)
+	}
 	switch a.Type {
 	case TypeString:
-		var s string
-		if s, err = ctyString(val); err == nil {
-			if len(a.OneOf) > 0 && !contains(a.OneOf, s) {
-				msg := fmt.Sprintf("%q is not one of %s.", s, quoteList(a.OneOf))
-				if sug := DidYouMean(s, a.OneOf); sug != "" {
+		var str string
+		if str, msg = toString(val, "A string"); msg == "" {
+			if len(a.OneOf) > 0 && !contains(a.OneOf, str) {
+				msg = fmt.Sprintf("%q is not one of %s.", str, quoteList(a.OneOf))
+				if secret {
+					msg = fmt.Sprintf("The value, which is sensitive, is not one of %s.", quoteList(a.OneOf))
+				} else if sug := DidYouMean(str, a.OneOf); sug != "" {
 					msg += fmt.Sprintf(" Did you mean %q?", sug)
 				}
-				return bad(msg)
+				break
 			}
-			cfg.values[a.Name] = s
+			cfg.values[a.Name] = str
 		}
 	case TypeInt:
 		var n int64
-		if n, err = ctyInt(val); err == nil {
+		if n, msg = toInt(val); msg == "" {
 			cfg.values[a.Name] = n
 		}
 	case TypeFloat:
-		var v cty.Value
-		if v, err = convert.Convert(val, cty.Number); err == nil {
+		if v, err := convert.Convert(val, cty.Number); err != nil {
+			msg = required("A number", val)
+		} else {
 			f, _ := v.AsBigFloat().Float64()
 			cfg.values[a.Name] = f
 		}
 	case TypeBool:
-		var v cty.Value
-		if v, err = convert.Convert(val, cty.Bool); err == nil {
+		if v, err := convert.Convert(val, cty.Bool); err != nil {
+			msg = required("A bool (true or false)", val)
+		} else {
 			cfg.values[a.Name] = v.True()
 		}
 	case TypeDuration:
-		var s string
-		if s, err = ctyString(val); err == nil {
-			var d time.Duration
-			if d, err = ParseDuration(s); err == nil {
+		var str string
+		if str, msg = toString(val, `A duration like "30s"`); msg == "" {
+			if d, err := ParseDuration(str); err != nil {
+				msg = parseErr(err)
+			} else {
 				cfg.values[a.Name] = d
 			}
 		}
 	case TypeSize:
-		var n int64
-		if val.Type() == cty.Number {
-			n, err = ctyInt(val)
-		} else {
-			var s string
-			if s, err = ctyString(val); err == nil {
-				n, err = ParseSize(s)
+		switch {
+		case val.Type() == cty.Number:
+			var n int64
+			if n, msg = toInt(val); msg == "" && n < 0 {
+				msg = fmt.Sprintf("A size is not negative (%d).", n)
 			}
-		}
-		if err == nil {
-			cfg.values[a.Name] = n
+			if msg == "" {
+				cfg.values[a.Name] = n
+			}
+		case val.Type() == cty.String:
+			if n, err := ParseSize(val.AsString()); err != nil {
+				msg = parseErr(err)
+			} else {
+				cfg.values[a.Name] = n
+			}
+		default:
+			msg = required(`A size (a number of bytes, or a string like "64MiB")`, val)
 		}
 	case TypeStringList:
-		var v cty.Value
-		if v, err = convert.Convert(val, cty.List(cty.String)); err == nil {
+		if v, err := convert.Convert(val, cty.List(cty.String)); err != nil {
+			msg = required("A list of strings", val)
+		} else {
 			out := []string{}
 			for _, e := range v.AsValueSlice() {
 				if e.IsNull() {
-					err = fmt.Errorf("list elements must not be null")
+					msg = "List elements must not be null."
 					break
 				}
 				out = append(out, e.AsString())
 			}
-			cfg.values[a.Name] = out
+			if msg == "" {
+				cfg.values[a.Name] = out
+			}
 		}
 	case TypeStringMap:
-		var v cty.Value
-		if v, err = convert.Convert(val, cty.Map(cty.String)); err == nil {
+		if v, err := convert.Convert(val, cty.Map(cty.String)); err != nil {
+			msg = required("A map of strings", val)
+		} else {
 			out := map[string]string{}
 			for k, e := range v.AsValueMap() {
 				if !e.IsNull() {
@@ -265,43 +331,73 @@ func (cfg *Config) decodeAttr(a Attr, attr *hcl.Attribute, ctx *hcl.EvalContext)
 	case TypeAny:
 		cfg.values[a.Name] = val
 	}
-	if err != nil {
-		if _, conv := err.(interface{ Error() string }); conv && strings.HasSuffix(err.Error(), "required") {
-			return bad(fmt.Sprintf("A %s is required, not %s.", a.Type, val.Type().FriendlyName()))
-		}
-		return bad(fmt.Sprintf("A %s is required: %s.", a.Type, err))
+	if msg != "" {
+		delete(cfg.values, a.Name)
+		return bad(msg)
 	}
-	return nil
+	return nil, true
 }
 
-func ctyString(v cty.Value) (string, error) {
-	if !v.IsWhollyKnown() || v.IsNull() {
-		return "", fmt.Errorf("a known, non-null value is required")
+// required says which type was wanted and which one was given.
+func required(want string, val cty.Value) string {
+	if val.IsNull() {
+		return want + " is required, not null."
 	}
-	v, err := convert.Convert(v, cty.String)
-	if err != nil {
-		return "", err
-	}
-	return v.AsString(), nil
+	return fmt.Sprintf("%s is required, not %s.", want, typeName(val.Type()))
 }
 
-func ctyInt(v cty.Value) (int64, error) {
-	if !v.IsWhollyKnown() || v.IsNull() {
-		return 0, fmt.Errorf("a known, non-null value is required")
+// typeName names a type as a pipeline author writes values of it.
+func typeName(t cty.Type) string {
+	switch {
+	case t == cty.String:
+		return "a string"
+	case t == cty.Number:
+		return "a number"
+	case t == cty.Bool:
+		return "a bool"
+	case t.IsTupleType() || t.IsListType() || t.IsSetType():
+		return "a list"
+	case t.IsObjectType() || t.IsMapType():
+		return "a map"
 	}
-	v, err := convert.Convert(v, cty.Number)
-	if err != nil {
-		return 0, err
+	return t.FriendlyName()
+}
+
+// sentence turns an error into a sentence of a diagnostic's detail.
+func sentence(err error) string {
+	s := err.Error()
+	if s == "" {
+		return s
 	}
-	bf := v.AsBigFloat()
+	return strings.ToUpper(s[:1]) + s[1:] + "."
+}
+
+// toString converts a known, non-null value to a string; msg says what is
+// wrong otherwise, want naming what was expected ("A string").
+func toString(v cty.Value, want string) (s string, msg string) {
+	c, err := convert.Convert(v, cty.String)
+	if err != nil || c.IsNull() || !c.IsKnown() {
+		return "", required(want, v)
+	}
+	return c.AsString(), ""
+}
+
+// toInt converts a known, non-null value to a whole number; msg says what is
+// wrong otherwise.
+func toInt(v cty.Value) (n int64, msg string) {
+	c, err := convert.Convert(v, cty.Number)
+	if err != nil || c.IsNull() || !c.IsKnown() {
+		return 0, required("A whole number", v)
+	}
+	bf := c.AsBigFloat()
 	if !bf.IsInt() {
-		return 0, fmt.Errorf("%s is not a whole number", bf.Text('g', -1))
+		return 0, fmt.Sprintf("A whole number is required, not %s.", bf.Text('g', -1))
 	}
 	n, acc := bf.Int64()
 	if acc != big.Exact {
-		return 0, fmt.Errorf("%s is out of range", bf.Text('g', -1))
+		return 0, fmt.Sprintf("%s is out of range.", bf.Text('g', -1))
 	}
-	return n, nil
+	return n, ""
 }
 
 func goToCty(v any) (cty.Value, error) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -60,14 +61,13 @@ type Settings struct {
 	ShutdownTimeout time.Duration // drain deadline
 	StateDir        string        // where stages keep state files
 	OnFailure       string        // "restart" (with backoff) or "stop"
-	BatchTimeout    time.Duration // how long a source may hold a partial batch
 	LogLevel        string
 }
 
 // DefaultSettings are used for what the pipeline block does not set.
 func DefaultSettings() Settings {
 	return Settings{Listen: "127.0.0.1:9090", Buffer: 16, WhenFull: "block", ShutdownTimeout: 30 * time.Second,
-		StateDir: "data/state", OnFailure: "restart", BatchTimeout: 100 * time.Millisecond, LogLevel: "info"}
+		StateDir: "data/state", OnFailure: "restart", LogLevel: "info"}
 }
 
 var pipelineSpec = &Spec{
@@ -79,7 +79,6 @@ var pipelineSpec = &Spec{
 		{Name: "shutdown_timeout", Type: TypeDuration, Default: 30 * time.Second, Description: "how long shutdown may drain stages before giving up"},
 		{Name: "state_dir", Type: TypeString, Default: "data/state", Description: "directory for state files (templates, SNMP cache)"},
 		{Name: "on_failure", Type: TypeString, Default: "restart", OneOf: []string{"restart", "stop"}, Description: "a failing stage is restarted with backoff, or stops the pipeline"},
-		{Name: "batch_timeout", Type: TypeDuration, Default: 100 * time.Millisecond, Description: "how long a source may hold a partial batch"},
 		{Name: "log_level", Type: TypeString, Default: "info", OneOf: []string{"debug", "info", "warn", "error"}, Description: "log level"},
 	},
 }
@@ -94,7 +93,11 @@ type Pipeline struct {
 	Console     *ConsoleBlock
 	Settings    Settings
 	Variables   map[string]cty.Value
+	Sensitive   map[string]bool // variables declared sensitive = true
 	EvalContext *hcl.EvalContext
+
+	secrets  []string // strings of sensitive variables, longest first
+	redactor *strings.Replacer
 }
 
 // LoadOptions are the variable values given outside the files.
@@ -171,7 +174,8 @@ func LoadFiles(paths []string, opts LoadOptions) (*Pipeline, hcl.Diagnostics) {
 
 // Load parses the given sources (file name → content, in order) into one pipeline.
 func Load(order []string, srcs map[string][]byte, opts LoadOptions) (*Pipeline, hcl.Diagnostics) {
-	p := &Pipeline{Files: map[string]*hcl.File{}, Settings: DefaultSettings(), Variables: map[string]cty.Value{}}
+	p := &Pipeline{Files: map[string]*hcl.File{}, Settings: DefaultSettings(), Variables: map[string]cty.Value{},
+		Sensitive: map[string]bool{}}
 	var diags hcl.Diagnostics
 	var bodies []*hcl.BodyContent
 	for _, name := range order {
@@ -192,8 +196,9 @@ func Load(order []string, srcs map[string][]byte, opts LoadOptions) (*Pipeline, 
 
 	// Variables first: everything else may use them.
 	diags = append(diags, p.loadVariables(blocks, opts)...)
+	p.collectSecrets()
 	p.EvalContext = &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": objectOrEmpty(p.Variables)},
+		Variables: map[string]cty.Value{"var": p.markSensitive()},
 		Functions: Functions(),
 	}
 	diags = append(diags, p.loadLocals(blocks)...)
@@ -233,18 +238,17 @@ func Load(order []string, srcs map[string][]byte, opts LoadOptions) (*Pipeline, 
 			diags = append(diags, p.decodeSettings(blk)...)
 		}
 	}
-	return p, Dedupe(diags)
-}
-
-func objectOrEmpty(m map[string]cty.Value) cty.Value {
-	if len(m) == 0 {
-		return cty.EmptyObjectVal
-	}
-	return cty.ObjectVal(m)
+	return p, p.RedactDiagnostics(Dedupe(diags))
 }
 
 func (p *Pipeline) decodeSettings(blk *hcl.Block) hcl.Diagnostics {
 	cfg, diags := DecodeBody(blk.Body, pipelineSpec, p.EvalContext, blk.DefRange)
+	for _, d := range diags {
+		// batch_timeout was once an engine-wide setting that nothing read.
+		if d.Summary == "Unsupported argument" && strings.Contains(d.Detail, `"batch_timeout"`) {
+			d.Detail += " Sinks that batch (kafka, clickhouse) set their own batch_timeout."
+		}
+	}
 	if cfg == nil {
 		return diags
 	}
@@ -255,7 +259,6 @@ func (p *Pipeline) decodeSettings(blk *hcl.Block) hcl.Diagnostics {
 	s.ShutdownTimeout = cfg.Duration("shutdown_timeout")
 	s.StateDir = cfg.String("state_dir")
 	s.OnFailure = cfg.String("on_failure")
-	s.BatchTimeout = cfg.Duration("batch_timeout")
 	s.LogLevel = cfg.String("log_level")
 	if s.Buffer < 1 {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid buffer",
@@ -297,9 +300,10 @@ func (p *Pipeline) decodeStage(blk *hcl.Block) (*StageBlock, hcl.Diagnostics) {
 	if a, ok := content.Attributes["when_full"]; ok {
 		v, d := a.Expr.Value(p.EvalContext)
 		diags = append(diags, d...)
-		if !d.HasErrors() {
-			str, err := ctyString(v)
-			if err != nil || (str != "block" && str != "drop") {
+		if !d.HasErrors() && v.IsWhollyKnown() {
+			v, _ = v.UnmarkDeep()
+			str, msg := toString(v, "A string")
+			if msg != "" || (str != "block" && str != "drop") {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for \"when_full\"",
 					Detail: "when_full is \"block\" (back-pressure) or \"drop\" (count and drop).", Subject: a.Expr.Range().Ptr()})
 			}
@@ -311,16 +315,17 @@ func (p *Pipeline) decodeStage(blk *hcl.Block) (*StageBlock, hcl.Diagnostics) {
 
 func (p *Pipeline) evalInt(a *hcl.Attribute, min int64) (int, hcl.Diagnostics) {
 	v, diags := a.Expr.Value(p.EvalContext)
-	if diags.HasErrors() {
-		return 0, diags
+	if diags.HasErrors() || !v.IsWhollyKnown() {
+		return 0, diags // an unknown value's mistake is reported where it lies
 	}
-	n, err := ctyInt(v)
-	if err == nil && n < min {
-		err = fmt.Errorf("must be at least %d", min)
+	v, _ = v.UnmarkDeep()
+	n, msg := toInt(v)
+	if msg == "" && n < min {
+		msg = fmt.Sprintf("%s must be at least %d, not %d.", a.Name, min, n)
 	}
-	if err != nil {
+	if msg != "" {
 		return 0, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid value for %q", a.Name),
-			Detail: fmt.Sprintf("A whole number is required: %s.", err), Subject: a.Expr.Range().Ptr()}}
+			Detail: msg, Subject: a.Expr.Range().Ptr()}}
 	}
 	return int(n), nil
 }
@@ -379,7 +384,8 @@ func ParseRef(expr hcl.Expression) (Ref, hcl.Diagnostics) {
 
 // Dedupe keeps one diagnostic per mistake: of two diagnostics of the same
 // severity where one's range lies within the other's, the wider one stays
-// (it is the one that names the whole reference or value).
+// (it is the one that names the whole reference or value). The result is
+// sorted as Sort does.
 func Dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
 	within := func(in, out *hcl.Diagnostic) bool {
 		return in.Subject != nil && out.Subject != nil && in.Severity == out.Severity &&
@@ -400,7 +406,24 @@ next:
 		}
 		out = append(out, d)
 	}
-	return out
+	return Sort(out)
+}
+
+// Sort orders diagnostics as a reader goes through the files: those without a
+// source range first, then by file name and position. Diagnostics at one
+// place keep their order. diags is sorted in place and returned.
+func Sort(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+	return diags
 }
 
 // sortedKeys returns a map's keys in order, for messages.

@@ -168,8 +168,6 @@ func FormatSize(n int64) string {
 	return fmt.Sprint(n)
 }
 
-func (s *Spec) schema() *hcl.BodySchema { return schemaOf(s.Attrs, s.Blocks) }
-
 func schemaOf(attrs []Attr, blocks []BlockSpec) *hcl.BodySchema {
 	sch := &hcl.BodySchema{}
 	for _, a := range attrs {

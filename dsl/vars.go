@@ -47,7 +47,22 @@ func (p *Pipeline) loadVariables(blocks []*hcl.Block, opts LoadOptions) hcl.Diag
 		if a, ok := content.Attributes["default"]; ok {
 			v, vd := a.Expr.Value(&hcl.EvalContext{Functions: Functions()})
 			diags = append(diags, vd...)
-			d.def, d.hasDef = v, !vd.HasErrors()
+			d.def, d.hasDef = v, true // unknown when it failed: its mistake is reported
+		}
+		if a, ok := content.Attributes["sensitive"]; ok {
+			v, vd := a.Expr.Value(nil)
+			diags = append(diags, vd...)
+			if !vd.HasErrors() {
+				if v.Type() != cty.Bool || v.IsNull() {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for \"sensitive\"",
+						Detail: "sensitive is true or false.", Subject: a.Expr.Range().Ptr()})
+				} else {
+					d.sensitive = v.True()
+				}
+			}
+		}
+		if d.sensitive {
+			p.Sensitive[name] = true
 		}
 		decls[name] = d
 	}

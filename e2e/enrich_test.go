@@ -17,6 +17,7 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/flowengine/flowengine/exporter"
+	"github.com/flowengine/flowengine/internal/testenv"
 )
 
 // binary is the flowengine binary TestMain builds, with buildFlags.
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testenv.StopSharedClickHouse()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -555,15 +557,19 @@ func TestDefaultPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir() // the working directory: data/state is in it
+	jsonl, err := filepath.Abs("../pipelines/jsonl.hcl") // adds the JSON lines sink
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir() // the working directory: data/state and data/flows.duckdb are in it
 	ports := udpPorts(t, 3)
 	nfPort, sfPort, snmpPort := ports[0], ports[1], ports[2]
 	out := filepath.Join(dir, "flows.jsonl")
-	e := startEngine(t, dir, "-listen", "127.0.0.1:0",
+	e := startEngine(t, dir, "-listen", "127.0.0.1:0", "-console-listen", "127.0.0.1:0",
 		"-var", fmt.Sprintf("netflow_listen=127.0.0.1:%d", nfPort),
 		"-var", fmt.Sprintf("sflow_listen=127.0.0.1:%d", sfPort),
 		"-var", fmt.Sprintf("snmp_port=%d", snmpPort),
-		"-var", "output="+out, pipeline)
+		"-var", "output="+out, pipeline, jsonl)
 	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count)
 	e.waitLines(out, count)
 	metrics := e.scrape()
@@ -588,6 +594,7 @@ func TestDefaultPipeline(t *testing.T) {
 		"classifier.exporter.sites":     {count, count},
 		"classifier.interface.boundary": {count, count},
 		"sink.file.jsonl":               {count, 0},
+		"sink.duckdb.local":             {count, 0},
 	})
 	if _, err := os.Stat(filepath.Join(dir, "data", "state")); err != nil {
 		t.Errorf("state directory: %v", err)

@@ -104,10 +104,9 @@ type alEnv struct {
 	started time.Time
 }
 
-func newALEnv(t *testing.T, db string) *alEnv {
+func newALEnv(t *testing.T, ch *testenv.ClickHouseServer, db string) *alEnv {
 	t.Helper()
-	e := &alEnv{t: t, dir: t.TempDir(), db: db, procs: map[string]*engineProc{}, started: time.Now()}
-	e.ch = testenv.StartClickHouse(t)
+	e := &alEnv{t: t, dir: t.TempDir(), db: db, procs: map[string]*engineProc{}, started: time.Now(), ch: ch}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatalf("kfake: %v", err)
@@ -119,7 +118,7 @@ func newALEnv(t *testing.T, db string) *alEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.conn.Close() })
-	t.Logf("ClickHouse %s, Kafka %s (ready after %s)", e.ch.Addr, e.broker, time.Since(e.started).Round(time.Millisecond))
+	t.Logf("ClickHouse %s at %s, Kafka %s (ready after %s)", e.ch.Version, e.ch.Addr, e.broker, time.Since(e.started).Round(time.Millisecond))
 	return e
 }
 
@@ -138,7 +137,7 @@ func (e *alEnv) output() string {
 	for _, r := range roles {
 		fmt.Fprintf(&b, "\n--- %s output (last lines) ---\n%s\n", r, tail(e.procs[r].log.String(), 40))
 	}
-	fmt.Fprintf(&b, "--- clickhouse-server error log (last lines) ---\n%s\n", e.ch.Log(10))
+	fmt.Fprintf(&b, "--- ClickHouse %s server log (last lines) ---\n%s\n", e.ch.Version, e.ch.Log(10))
 	return b.String()
 }
 
@@ -550,11 +549,15 @@ func (e *alEnv) outletTotals(log, role string) map[string][2]int {
 // that the survivor takes its partitions over: every generated flow ends in
 // ClickHouse, and the group's offsets reach the end of every partition.
 func TestKafkaClickHouseOutletKilled(t *testing.T) {
+	testenv.ForEachClickHouse(t, testKafkaClickHouseOutletKilled)
+}
+
+func testKafkaClickHouseOutletKilled(t *testing.T, ch *testenv.ClickHouseServer) {
 	const (
 		n    = 200000
 		rate = 20000
 	)
-	e := newALEnv(t, "e2e_outlet_killed")
+	e := newALEnv(t, ch, "e2e_outlet_killed")
 
 	inlet := e.start("inlet", e.inletPipeline(n, rate))
 	outlets := []*engineProc{e.start("outlet-a", e.outletPipeline("outlet-a")), e.start("outlet-b", e.outletPipeline("outlet-b"))}
@@ -635,11 +638,15 @@ func TestKafkaClickHouseOutletKilled(t *testing.T) {
 // ClickHouse for 10 seconds while flows stream: the outlet retries, Kafka
 // holds the flows, and after the restart every flow ends in ClickHouse.
 func TestKafkaClickHouseServerDown(t *testing.T) {
+	testenv.ForEachClickHouse(t, testKafkaClickHouseServerDown)
+}
+
+func testKafkaClickHouseServerDown(t *testing.T, ch *testenv.ClickHouseServer) {
 	const (
 		n    = 100000
 		rate = 10000
 	)
-	e := newALEnv(t, "e2e_server_down")
+	e := newALEnv(t, ch, "e2e_server_down")
 	inlet := e.start("inlet", e.inletPipeline(n, rate))
 	outlet := e.start("outlet", e.outletPipeline("outlet"))
 

@@ -64,3 +64,38 @@ func TestMetricsReuse(t *testing.T) {
 		t.Error("Register did not return the registered counter")
 	}
 }
+
+// Every kind of collector of the factory registers once, under the stage's
+// labels, and a second build gets the first one back.
+func TestMetricsEveryKind(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"stage": "source.x.y"}, reg)
+	build := func() []prometheus.Collector {
+		m := engine.NewMetrics(wrapped)
+		out := []prometheus.Collector{
+			m.Gauge(prometheus.GaugeOpts{Name: "k_gauge", Help: "Test."}),
+			m.GaugeVec(prometheus.GaugeOpts{Name: "k_gauge_vec", Help: "Test."}, []string{"l"}),
+			m.Histogram(prometheus.HistogramOpts{Name: "k_hist", Help: "Test."}),
+			m.HistogramVec(prometheus.HistogramOpts{Name: "k_hist_vec", Help: "Test."}, []string{"l"}),
+			m.Collector(prometheus.NewCounter(prometheus.CounterOpts{Name: "k_own_total", Help: "Test."})),
+		}
+		if err := m.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first, second := build(), build()
+	for i := range first {
+		if first[i] != second[i] {
+			t.Errorf("collector %d: the second build got a new one", i)
+		}
+	}
+	first[0].(prometheus.Gauge).Set(3)
+	first[1].(*prometheus.GaugeVec).WithLabelValues("a").Set(1)
+	first[2].(prometheus.Histogram).Observe(1)
+	first[3].(*prometheus.HistogramVec).WithLabelValues("a").Observe(1)
+	first[4].(prometheus.Counter).Inc()
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 5 {
+		t.Errorf("%d series (%v), want 5", n, err)
+	}
+}

@@ -41,9 +41,13 @@ type Graph struct {
 
 // CompileOptions are the environment a graph is compiled in.
 type CompileOptions struct {
-	Registry *Registry            // stage types; DefaultRegistry when nil
-	Logger   *slog.Logger         // discards when nil
-	Metrics  *prometheus.Registry // a fresh registry when nil
+	Registry *Registry    // stage types; DefaultRegistry when nil
+	Logger   *slog.Logger // discards when nil
+	// NewLogger, when set, builds the logger from the pipeline's settings
+	// (log_level) before any stage is built, so that every stage logs at the
+	// configured level; it takes the place of Logger.
+	NewLogger func(dsl.Settings) *slog.Logger
+	Metrics   *prometheus.Registry // a fresh registry when nil
 }
 
 // Compile turns a parsed pipeline into a graph: it decodes every stage body
@@ -55,8 +59,14 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 		reg = DefaultRegistry
 	}
 	logger := opts.Logger
+	if opts.NewLogger != nil {
+		logger = opts.NewLogger(p.Settings)
+	}
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if p.HasSecrets() {
+		logger = slog.New(&redactHandler{next: logger.Handler(), redact: p.Redact})
 	}
 	metrics := opts.Metrics
 	if metrics == nil {
@@ -65,6 +75,7 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 	g := &Graph{ByID: map[ID]*Node{}, Settings: p.Settings, Pipeline: p, Metrics: metrics, Logger: logger}
 	var diags hcl.Diagnostics
 	var nodes []*Node
+	stageCtx := p.StageEvalContext()
 
 	resolve := func(expr hcl.Expression) (ID, any, hcl.Diagnostics) {
 		ref, d := dsl.ParseRef(expr)
@@ -126,21 +137,26 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 			Logger:      logger.With("stage", n.ID.String()),
 			Metrics:     prometheus.WrapRegistererWith(prometheus.Labels{"stage": n.ID.String()}, metrics),
 			StateDir:    p.Settings.StateDir,
-			EvalContext: p.EvalContext,
+			EvalContext: stageCtx,
 			Stages:      resolve,
 		}
 		impl, d := n.Reg.New(cfg, env)
-		diags = append(diags, d...)
-		if d.HasErrors() {
+		failed := d.HasErrors()
+		for _, diag := range d {
+			// An attribute whose value failed to decode reads as unset: its
+			// own mistake is reported, not the stage's check of it.
+			if !cfg.BlamesFailed(diag.Subject) {
+				diags = append(diags, diag)
+			}
+		}
+		if failed {
 			continue
 		}
 		n.Impl = impl
 	}
 
+	// Graph checks run whatever else is wrong: every mistake at once.
 	diags = append(diags, g.link(nodes)...)
-	if diags.HasErrors() {
-		return g, dsl.Dedupe(diags)
-	}
 	order, cycle := topoSort(nodes)
 	if cycle != nil {
 		chain := make([]string, len(cycle))
@@ -150,12 +166,14 @@ func Compile(p *dsl.Pipeline, opts CompileOptions) (*Graph, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cycle in the pipeline",
 			Detail:  fmt.Sprintf("Stages feed each other in a loop: %s.", strings.Join(chain, " -> ")),
 			Subject: cycle[0].Block.InputRange})
-		return g, diags
+	} else {
+		g.Nodes = order
 	}
-	g.Nodes = order
-	diags = append(diags, g.checkListens()...)
-	diags = append(diags, g.checkUnused()...)
-	return g, dsl.Dedupe(diags)
+	diags = append(diags, checkListens(nodes)...)
+	if !diags.HasErrors() {
+		diags = append(diags, g.checkUnused()...)
+	}
+	return g, p.RedactDiagnostics(dsl.Dedupe(diags))
 }
 
 func requiredSet(spec *dsl.Spec, cfg *dsl.Config) bool {
@@ -301,14 +319,16 @@ func topoSort(nodes []*Node) ([]*Node, []*Node) {
 	return order, nil
 }
 
-func (g *Graph) checkListens() hcl.Diagnostics {
+// checkListens reports two stages bound to one address. nodes are in
+// declaration order, so the later one is blamed.
+func checkListens(nodes []*Node) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	type bound struct {
 		id ID
 		l  Listen
 	}
 	var all []bound
-	for _, n := range g.Nodes {
+	for _, n := range nodes {
 		if l, ok := n.Impl.(Listener); ok {
 			for _, addr := range l.Listens() {
 				all = append(all, bound{n.ID, addr})

@@ -88,3 +88,54 @@ func formatDiags(diags hcl.Diagnostics) string {
 	}
 	return b.String()
 }
+
+// The details of a diagnostic name the mistake itself, wherever it lies: an
+// undeclared variable inside a string template gets the same suggestion as
+// outside one, and the stage's own check of the attribute stays silent.
+func TestDiagnosticDetails(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		want      []string // substrings of the diagnostics
+		not       []string // substrings that must not appear
+	}{
+		{
+			name: "template",
+			src: `variable "out_dir" { default = "/tmp" }
+source "generate" "g" {}
+sink "file" "f" {
+  input = source.generate.g
+  path  = "${var.outdir}/x.jsonl"
+}`,
+			want: []string{`There is no variable named "outdir". Did you mean var.out_dir?`},
+			not:  []string{"Invalid path", "Unsupported attribute"},
+		},
+		{
+			name: "variable without value",
+			src: `variable "dir" {}
+source "generate" "g" {}
+sink "file" "f" {
+  input   = source.generate.g
+  path    = "${var.dir}/x.jsonl"
+  workers = var.dir
+}`,
+			want: []string{`Variable "dir" has no default`},
+			not:  []string{"Invalid path", `Invalid value for "workers"`, "known"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, diags := dsl.Load([]string{"test.hcl"}, map[string][]byte{"test.hcl": []byte(tc.src)}, dsl.LoadOptions{})
+			_, d := engine.Compile(p, engine.CompileOptions{Registry: testRegistry()})
+			text := formatDiags(dsl.Dedupe(append(diags, d...)))
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("missing %q in:\n%s", w, text)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(text, n) {
+					t.Errorf("unexpected %q in:\n%s", n, text)
+				}
+			}
+		})
+	}
+}

@@ -17,11 +17,10 @@ import (
 // provSink is a blackhole that owns a pretend external resource.
 type provSink struct {
 	*blackhole.Sink
-	failures  int   // Plan fails this many times first
-	failWith  error // with this error
-	plans     int
-	applied   bool
-	destroyed bool
+	failures int   // Plan fails this many times first
+	failWith error // with this error
+	plans    int
+	applied  bool
 }
 
 func (p *provSink) Plan(context.Context) (*engine.Plan, error) {

@@ -272,7 +272,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 func (r *Runtime) leftover() string {
 	msg := ""
 	for _, s := range r.stages {
-		if s.in != nil && len(s.in) > 0 {
+		if len(s.in) > 0 {
 			msg += fmt.Sprintf("%s: %d batches queued; ", s.node.ID, len(s.in))
 		}
 	}

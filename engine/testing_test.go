@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -42,7 +44,10 @@ type udpSource struct{ listen engine.Listen }
 func (u *udpSource) Run(ctx context.Context, _ engine.Output) error { <-ctx.Done(); return nil }
 func (u *udpSource) Listens() []engine.Listen                       { return []engine.Listen{u.listen} }
 
-var passthroughs = map[string]*passthrough{}
+var (
+	passthroughs = map[string]*passthrough{}
+	gates        = map[string]*gate{}
+)
 
 // testRegistry has the real generate/file/blackhole stages plus test-only ones.
 func testRegistry() *engine.Registry {
@@ -59,6 +64,11 @@ func testRegistry() *engine.Registry {
 		passthroughs[env.ID.String()] = p
 		return p, nil
 	})
+	r.RegisterSink("gate", nil, func(_ *dsl.Config, env engine.Env) (engine.Sink, hcl.Diagnostics) {
+		g := &gate{open: make(chan struct{})}
+		gates[env.ID.String()] = g
+		return g, nil
+	})
 	r.RegisterSource("udp", &dsl.Spec{Attrs: []dsl.Attr{{Name: "listen", Type: dsl.TypeString, Required: true}}},
 		func(cfg *dsl.Config, _ engine.Env) (engine.Source, hcl.Diagnostics) {
 			return &udpSource{listen: engine.Listen{Network: "udp", Address: cfg.String("listen"), Range: *cfg.Range("listen")}}, nil
@@ -74,4 +84,32 @@ func compile(src string) (*engine.Graph, *dsl.Pipeline, hcl.Diagnostics) {
 	}
 	g, d := engine.Compile(p, engine.CompileOptions{Registry: testRegistry()})
 	return g, p, append(diags, d...)
+}
+
+// gate is a sink that reads nothing until open is closed, then counts what
+// it receives: its input fills up at once, deterministically.
+type gate struct {
+	open  chan struct{}
+	flows atomic.Uint64
+}
+
+func (g *gate) Run(_ context.Context, in <-chan *flow.Batch) error {
+	<-g.open
+	for b := range in {
+		g.flows.Add(uint64(b.Len()))
+		b.Release()
+	}
+	return nil
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: still waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

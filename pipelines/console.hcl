@@ -11,6 +11,7 @@
 variable "clickhouse_servers" { default = ["127.0.0.1:9000"] }
 variable "clickhouse_username" { default = "default" }
 variable "clickhouse_password" { default = "" }
+variable "clickhouse_database" { default = "flowengine" }
 variable "console_listen" { default = "127.0.0.1:8080" }
 variable "metrics_listen" { default = "127.0.0.1:9092" }
 
@@ -22,7 +23,7 @@ pipeline {
 sink "clickhouse" "flows" {
   input     = []
   servers   = var.clickhouse_servers
-  database  = "flowengine"
+  database  = var.clickhouse_database
   username  = var.clickhouse_username
   password  = var.clickhouse_password
   retention = "30d"

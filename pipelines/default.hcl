@@ -4,18 +4,22 @@
 # switches' sFlow at UDP port 6343. Interface names come from SNMP (community
 # "public" unless you change it), interfaces are classified from their
 # descriptions ("Transit: Cogent", "PNI: Google", "IX: FranceIX"), and flows are
-# written as JSON lines to data/flows.jsonl.
+# stored in DuckDB (data/flows.duckdb, an embedded database: no server), which
+# the console queries.
 #
 #   make run     # this pipeline
 #   make demo    # this pipeline fed by synthetic exporters that answer SNMP
+#   flowengine run pipelines/default.hcl pipelines/jsonl.hcl   # also JSON lines
 #
+# Console API: http://127.0.0.1:8080/ (e.g. /api/v0/console/widgets/flow-rate).
 # Metrics: http://127.0.0.1:9090/metrics, live graph: /api/v0/pipeline.
 
 variable "netflow_listen" { default = ":2055" }
 variable "sflow_listen" { default = ":6343" }
 variable "snmp_community" { default = "public" }
 variable "snmp_port" { default = 161 }
-variable "output" { default = "data/flows.jsonl" }
+variable "duckdb_path" { default = "data/flows.duckdb" }
+variable "console_listen" { default = "127.0.0.1:8080" }
 
 pipeline {
   listen    = "127.0.0.1:9090"
@@ -72,9 +76,17 @@ classifier "interface" "boundary" {
   }
 }
 
-sink "file" "jsonl" {
-  input       = classifier.interface.boundary
-  path        = var.output
-  rotate_size = "256MiB"
-  rotate_keep = 4
+# Raw flows 15 days, 1-minute rollups 7 days, 5-minute 90 days, hourly 2 years.
+sink "duckdb" "local" {
+  input = classifier.interface.boundary
+  path  = var.duckdb_path
+}
+
+console {
+  listen = var.console_listen
+  store  = sink.duckdb.local
+  # Require a token (Authorization: Bearer <token>) before listening beyond
+  # this machine, or put an authenticating proxy in front:
+  # auth { token = "at least 16 characters" }
+  # auth { trust_user_header = "Remote-User" }
 }

@@ -77,18 +77,19 @@ func (s *Store) table(ctx context.Context, p *plan) (*TableResult, error) {
 
 // Sankey answers a sankey graph over two dimensions or more: the rows of
 // the direct axis (Other included) and the links between the values of
-// adjacent dimensions, weighted by the rows' average rates.
+// adjacent dimensions, weighted by the rows' average rates. Its rows carry
+// Total and Avg only (two queries, none per step).
 func (s *Store) Sankey(ctx context.Context, q Query) (*SankeyResult, error) {
 	q.Bidirectional, q.PreviousPeriod = false, false
 	p, err := s.plan(q, 2)
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.table(ctx, p)
+	rows, err := s.sankeyRows(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	res := &SankeyResult{Table: t.Table, Rows: t.Rows, Nodes: []string{}, Links: []SankeyLink{}}
+	res := &SankeyResult{Table: p.table.Name, Rows: rows, Nodes: []string{}, Links: []SankeyLink{}}
 	for _, d := range p.dims {
 		res.Dimensions = append(res.Dimensions, d.col.Name)
 	}
@@ -102,7 +103,7 @@ func (s *Store) Sankey(ctx context.Context, q Query) (*SankeyResult, error) {
 		}
 		return n
 	}
-	for _, r := range t.Rows {
+	for _, r := range rows {
 		for i := 0; i+1 < len(r.Dimensions); i++ {
 			a, b := node(i, r.Dimensions[i]), node(i+1, r.Dimensions[i+1])
 			k := [2]string{a, b}
@@ -177,26 +178,24 @@ type FlowRate struct {
 	Values []float64   `json:"values"`
 }
 
-// FlowRate returns the flows per second over the last 5 minutes and per
-// minute over the last hour.
+// FlowRate returns the flows per second over the last 5 complete minutes and
+// per minute over the last hour.
 func (s *Store) FlowRate(ctx context.Context) (*FlowRate, error) {
 	end := alignDown(s.now(), time.Minute)
-	now, err := s.Line(ctx, Query{Start: end.Add(-5 * time.Minute), End: end, Step: 5 * time.Minute, Metric: MetricFlows})
-	if err != nil {
-		return nil, err
-	}
 	hour, err := s.Line(ctx, Query{Start: end.Add(-time.Hour), End: end, Step: time.Minute, Metric: MetricFlows})
 	if err != nil {
 		return nil, err
 	}
-	fr := &FlowRate{Period: 300, Step: hour.Step, Time: hour.Time}
-	if len(now.Series) > 0 && len(now.Series[0].Values) > 0 {
-		fr.Rate = now.Series[0].Values[len(now.Series[0].Values)-1]
-	}
+	fr := &FlowRate{Period: 300, Step: hour.Step, Time: hour.Time, Values: make([]float64, len(hour.Time))}
 	if len(hour.Series) > 0 {
 		fr.Values = hour.Series[0].Values
-	} else {
-		fr.Values = make([]float64, len(hour.Time))
+	}
+	last := fr.Values[max(len(fr.Values)-5, 0):]
+	for _, v := range last {
+		fr.Rate += v
+	}
+	if len(last) > 0 {
+		fr.Rate /= float64(len(last))
 	}
 	return fr, nil
 }

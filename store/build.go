@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,11 @@ func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
 			}
 			s.w(")")
 		default:
-			sql, args, err := d.Compare(c, e.Op, e.Values[0])
+			v := e.Values[0]
+			if strings.HasSuffix(e.Op, "LIKE") {
+				v = canonicalLike(v.(string))
+			}
+			sql, args, err := d.Compare(c, e.Op, v)
 			if err != nil {
 				return fmt.Errorf("filter on %s: %w", c.Name, err)
 			}
@@ -84,6 +89,36 @@ func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
 		return fmt.Errorf("filter: unexpected node %T", e)
 	}
 	return nil
+}
+
+// canonicalLike rewrites a LIKE pattern so that a backslash only ever
+// precedes %, _ or another backslash: a backslash before any other character
+// is dropped, and a trailing one doubled (a literal backslash). Stores read
+// such patterns alike (ClickHouse, and DuckDB with ESCAPE), whereas they
+// differ on other escapes.
+func canonicalLike(p string) string {
+	if !strings.Contains(p, `\`) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+1 == len(p) {
+			b.WriteString(`\\`)
+			break
+		}
+		i++
+		switch p[i] {
+		case '%', '_', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 // quantity is the SQL of the metric's quantity summed over the rows of a
@@ -199,6 +234,66 @@ func (q *query) topSQL(limit int, atLeast float64) (*sqlText, error) {
 	return s, nil
 }
 
+// match writes the condition that dimension dm has the value text, as the
+// store returned it: a comparison of the column with the value typed back
+// when it reads back (cheaper than the text of every row, and what an index
+// serves), else an equality of the dimension's text.
+func (q *query) match(s *sqlText, dm dim, text string) error {
+	c := q.col(dm.col)
+	var op string
+	var v any
+	switch c.Kind {
+	case flow.KindString:
+		op, v = "=", text
+	case flow.KindUint:
+		if n, err := strconv.ParseUint(text, 10, 64); err == nil && strconv.FormatUint(n, 10) == text {
+			op, v = "=", n
+		}
+	case flow.KindBoundary:
+		if b, ok := flow.ParseBoundary(text); ok {
+			op, v = "=", b
+		}
+	case flow.KindAddr:
+		if a, err := netip.ParseAddr(text); err == nil && a.Zone() == "" {
+			a = a.Unmap()
+			bits := a.BitLen()
+			if dm.trunc > 0 {
+				bits = min(dm.trunc, bits)
+			}
+			switch {
+			case bits == a.BitLen():
+				op, v = "=", a
+			default:
+				if pf := netip.PrefixFrom(a, bits); pf.Masked() == pf {
+					op, v = "<<", pf
+				}
+			}
+		}
+	}
+	if op != "" {
+		if sql, args, err := q.d.Compare(c, op, v); err == nil {
+			s.part(sql, args)
+			return nil
+		}
+	}
+	s.part(q.d.Dimension(c, dm.trunc))
+	s.w(" = ?")
+	s.args = append(s.args, text)
+	return nil
+}
+
+// totalSQL is the metric's quantity over the whole range.
+func (q *query) totalSQL() (*sqlText, error) {
+	s := &sqlText{}
+	qty, _ := quantity(q.d, q.p.table, q.p.metric)
+	// SUM over no rows is NULL in DuckDB.
+	s.w("SELECT ", q.d.Float("COALESCE("+qty+", 0)"), " AS ", q.d.Ident("v"))
+	if err := q.from(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // seriesSQL is query 2: the sums per step of the given dimension sets (as
 // the store returned them), or, with no sets, query 3: the sums per step of
 // everything.
@@ -227,9 +322,9 @@ func (q *query) seriesSQL(sets [][]string) (*sqlText, error) {
 				if j > 0 {
 					s.w(" AND ")
 				}
-				s.part(q.d.Dimension(q.col(dm.col), dm.trunc))
-				s.w(" = ?")
-				s.args = append(s.args, set[j])
+				if err := q.match(s, dm, set[j]); err != nil {
+					return nil, err
+				}
 			}
 			s.w(")")
 		}

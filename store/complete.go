@@ -34,7 +34,7 @@ func (s *Store) Complete(ctx context.Context, text string, offset int) ([]Comple
 	if c.Kind != flow.KindString && !filter.IsAS(c) && c.Name != "ExporterAddress" {
 		return out, nil
 	}
-	vals, err := s.seen(ctx, c, sg.Prefix)
+	vals, err := s.seen(ctx, c, sg.Prefix, sg.Quoted)
 	if err != nil {
 		return out, err
 	}
@@ -46,7 +46,7 @@ func (s *Store) Complete(ctx context.Context, text string, offset int) ([]Comple
 
 // seen returns values of c seen in the last day that start with prefix, as
 // typed in a filter.
-func (s *Store) seen(ctx context.Context, c flow.Column, prefix string) ([]string, error) {
+func (s *Store) seen(ctx context.Context, c flow.Column, prefix string, quoted bool) ([]string, error) {
 	now := s.now()
 	t, ok := chooseTable(s.backend.Tables(), []string{c.Name}, false, 24*time.Hour, now.Add(-24*time.Hour), now)
 	if !ok {
@@ -93,6 +93,8 @@ func (s *Store) seen(ctx context.Context, c flow.Column, prefix string) ([]strin
 				continue
 			}
 			out = append(out, "AS"+v)
+		case quoted:
+			out = append(out, filter.Quote(v))
 		default:
 			out = append(out, filter.Literal(v))
 		}

@@ -46,6 +46,9 @@ type Dialect interface {
 	// string (KindString), netip.Addr or, for op "<<", netip.Prefix
 	// (KindAddr), flow.Boundary (KindBoundary) or time.Time (KindTime).
 	// op is one of = != < <= > >= LIKE ILIKE UNLIKE IUNLIKE <<.
+	// LIKE patterns (all four operators) come with % (any text), _ (one
+	// character) and backslash escapes only before %, _ or a backslash, and
+	// must be read so: as ClickHouse does, and DuckDB with ESCAPE '\'.
 	Compare(c flow.Column, op string, v any) (sql string, args []any, err error)
 	// Float casts a numeric expression to a 64-bit float.
 	Float(expr string) string

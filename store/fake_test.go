@@ -114,9 +114,23 @@ func (r *fakeRows) Scan(dest ...any) error {
 }
 
 var (
+	reCond  = regexp.MustCompile(`^(?:"(\w+)" (=|WITHIN) \?|text\((?:trunc\()?"(\w+)"(?:, \?\))?\) = \?)$`)
 	reDim   = regexp.MustCompile(`text\("(\w+)"\)`)
 	reLimit = regexp.MustCompile(`LIMIT (\d+)$`)
 )
+
+// typedText is a typed value as fakeText writes it.
+func typedText(v any) string {
+	switch v := v.(type) {
+	case netip.Addr:
+		return netip.AddrFrom16(v.As16()).String()
+	case string:
+		return v
+	case flow.Boundary:
+		return v.String()
+	}
+	return fmt.Sprint(v)
+}
 
 // fakeText is a column as text, as a store would return it.
 func fakeText(r *flow.Record, c flow.Column) string {
@@ -183,17 +197,48 @@ func (b *fakeBackend) Query(_ context.Context, sql string, args ...any) (Rows, e
 	if strings.Contains(sql, " HAVING ") {
 		having, args = args[len(args)-1].(float64), args[:len(args)-1]
 	}
-	var sets [][]string
-	if i := strings.Index(sql, " AND ((text("); i >= 0 {
-		n := strings.Count(sql[i:], " = ?")
+	// Query 2: the sets, as conditions on one record.
+	var sets []func(r *flow.Record) bool
+	if i := strings.Index(sql, " AND (("); i >= 0 {
+		section := sql[i:]
+		n := strings.Count(section, "?")
 		args = args[len(args)-n:] // no filter
-		for len(args) > 0 {
-			var set []string
-			for range dims {
-				set = append(set, args[0].(string))
-				args = args[1:]
+		for _, part := range strings.Split(section[len(" AND (("):strings.Index(section, ")) GROUP BY")], ") OR (") {
+			var conds []func(r *flow.Record) bool
+			for _, cond := range strings.Split(part, " AND ") {
+				m := reCond.FindStringSubmatch(cond)
+				if m == nil {
+					return nil, fmt.Errorf("fake: condition %q", cond)
+				}
+				switch {
+				case m[1] != "" && m[2] == "=":
+					c, _ := flow.ColumnByName(m[1])
+					want := args[0]
+					args = args[1:]
+					conds = append(conds, func(r *flow.Record) bool { return fakeText(r, c) == typedText(want) })
+				case m[1] != "":
+					c, _ := flow.ColumnByName(m[1])
+					pf := args[0].(netip.Prefix)
+					args = args[1:]
+					conds = append(conds, func(r *flow.Record) bool { return pf.Contains(flow.Access(c.Name).Addr(r).Unmap()) })
+				default:
+					c, _ := flow.ColumnByName(m[3])
+					if strings.Contains(m[0], "trunc(") {
+						args = args[1:] // not truncated by the fake
+					}
+					want := args[0].(string)
+					args = args[1:]
+					conds = append(conds, func(r *flow.Record) bool { return fakeText(r, c) == want })
+				}
 			}
-			sets = append(sets, set)
+			sets = append(sets, func(r *flow.Record) bool {
+				for _, f := range conds {
+					if !f(r) {
+						return false
+					}
+				}
+				return true
+			})
 		}
 	}
 	qty := func(r *flow.Record) float64 {
@@ -227,7 +272,7 @@ func (b *fakeBackend) Query(_ context.Context, sql string, args ...any) (Rows, e
 		for _, c := range dims {
 			g.dims = append(g.dims, fakeText(r, c))
 		}
-		if sets != nil && !slices.ContainsFunc(sets, func(s []string) bool { return slices.Equal(s, g.dims) }) {
+		if sets != nil && !slices.ContainsFunc(sets, func(f func(*flow.Record) bool) bool { return f(r) }) {
 			continue
 		}
 		k := fmt.Sprint(g.t, g.dims)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -119,6 +120,18 @@ func setText(r *flow.Record, c flow.Column, s string) error {
 		a.SetTime(r, t)
 	case flow.KindUint, flow.KindMAC:
 		if s == "" {
+			return nil
+		}
+		if c.Kind == flow.KindMAC && strings.Contains(s, ":") {
+			hw, err := net.ParseMAC(s)
+			if err != nil || len(hw) != 6 {
+				return fmt.Errorf("MAC address %q not understood", s)
+			}
+			var v uint64
+			for _, b := range hw {
+				v = v<<8 | uint64(b)
+			}
+			a.SetUint(r, v)
 			return nil
 		}
 		v, err := strconv.ParseUint(s, 10, 64)

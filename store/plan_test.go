@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -172,15 +173,15 @@ func TestGoldenSQL(t *testing.T) {
 		if got.String() != sql {
 			t.Errorf("%s SQL:\n got %s\nwant %s", name, got, sql)
 		}
-		if diff := cmp.Diff(args, got.args); diff != "" {
+		if diff := cmp.Diff(args, got.args, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 			t.Errorf("%s args (-want +got):\n%s", name, diff)
 		}
 	}
 	check("top", top, `SELECT text("SrcAS") AS "d0", text(trunc("DstAddr", ?)) AS "d1", `+qty+` AS "v"`+where+
 		` GROUP BY "d0", "d1" ORDER BY "v" DESC, "d0", "d1" LIMIT 6`, append([]any{24}, wantArgs...))
 	check("series", series, `SELECT bucket("TimeReceived", ?) AS "t", text("SrcAS") AS "d0", text(trunc("DstAddr", ?)) AS "d1", `+qty+` AS "v"`+where+
-		` AND ((text("SrcAS") = ? AND text(trunc("DstAddr", ?)) = ?) OR (text("SrcAS") = ? AND text(trunc("DstAddr", ?)) = ?)) GROUP BY "t", "d0", "d1" ORDER BY "t"`,
-		append(append([]any{int64(300), 24}, wantArgs...), "64501", 24, "192.0.2.0", "it's", 24, "x"))
+		` AND (("SrcAS" = ? AND "DstAddr" WITHIN ?) OR (text("SrcAS") = ? AND text(trunc("DstAddr", ?)) = ?)) GROUP BY "t", "d0", "d1" ORDER BY "t"`,
+		append(append([]any{int64(300), 24}, wantArgs...), uint64(64501), netip.MustParsePrefix("192.0.2.0/24"), "it's", 24, "x"))
 	check("total", total, `SELECT bucket("TimeReceived", ?) AS "t", `+qty+` AS "v"`+where+` GROUP BY "t" ORDER BY "t"`,
 		append([]any{int64(300)}, wantArgs...))
 
@@ -321,6 +322,46 @@ func BenchmarkFilter(b *testing.B) {
 		var s sqlText
 		if err := renderFilter(&s, d, e, false); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestCanonicalLike(t *testing.T) {
+	for in, want := range map[string]string{
+		`abc`: `abc`, `a\%b`: `a\%b`, `a\_b`: `a\_b`, `a\\b`: `a\\b`, `a\sb`: `asb`, `a\`: `a\\`, `\é`: `é`, `%\\%`: `%\\%`,
+	} {
+		if got := canonicalLike(in); got != want {
+			t.Errorf("canonicalLike(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMatch(t *testing.T) {
+	col := func(n string) flow.Column { c, _ := flow.ColumnByName(n); return c }
+	q := &query{d: testDialect{}}
+	for _, tc := range []struct {
+		d    dim
+		text string
+		sql  string
+		arg  any
+	}{
+		{dim{col: col("ExporterName")}, "it's", `"ExporterName" = ?`, "it's"},
+		{dim{col: col("SrcAS")}, "64501", `"SrcAS" = ?`, uint64(64501)},
+		{dim{col: col("SrcAS")}, "0064501", `text("SrcAS") = ?`, "0064501"},
+		{dim{col: col("InIfBoundary")}, "", `"InIfBoundary" = ?`, flow.BoundaryUndefined},
+		{dim{col: col("SrcAddr")}, "::ffff:192.0.2.1", `"SrcAddr" = ?`, netip.MustParseAddr("192.0.2.1")},
+		{dim{col: col("SrcAddr"), trunc: 24}, "0:0:0:0:0:ffff:c000:200", `"SrcAddr" WITHIN ?`, netip.MustParsePrefix("192.0.2.0/24")},
+		{dim{col: col("SrcAddr"), trunc: 64}, "192.0.2.1", `"SrcAddr" = ?`, netip.MustParseAddr("192.0.2.1")},
+		{dim{col: col("DstAddr"), trunc: 64}, "2001:db8:1:2::", `"DstAddr" WITHIN ?`, netip.MustParsePrefix("2001:db8:1:2::/64")},
+		{dim{col: col("DstAddr"), trunc: 64}, "2001:db8:1:2::1", `text(trunc("DstAddr", ?)) = ?`, "2001:db8:1:2::1"},
+		{dim{col: col("DstAddr")}, "", `text("DstAddr") = ?`, ""},
+	} {
+		var s sqlText
+		if err := q.match(&s, tc.d, tc.text); err != nil {
+			t.Fatal(err)
+		}
+		if s.String() != tc.sql || !cmp.Equal(s.args[len(s.args)-1], tc.arg, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })) {
+			t.Errorf("match(%s/%d, %q) = %s %v, want %s %v", tc.d.col.Name, tc.d.trunc, tc.text, &s, s.args, tc.sql, tc.arg)
 		}
 	}
 }

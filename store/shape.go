@@ -116,11 +116,11 @@ func (s *Store) runAxis(ctx context.Context, q *query, axis Axis) (*axisData, er
 	p := q.p
 	_, factor := quantity(q.d, p.table, p.metric)
 	ad := &axisData{axis: axis}
-	totals, err := s.perStep(ctx, q, nil, factor)
-	if err != nil {
-		return nil, err
-	}
 	if len(p.dims) == 0 {
+		totals, err := s.perStep(ctx, q, nil, factor)
+		if err != nil {
+			return nil, err
+		}
 		ad.sets = []set{{raw: []string{}, shown: []string{}}}
 		ad.values = [][]float64{totals[""]}
 		if ad.values[0] == nil {
@@ -128,9 +128,33 @@ func (s *Store) runAxis(ctx context.Context, q *query, axis Axis) (*axisData, er
 		}
 		return ad, nil
 	}
+	// Query 3 runs beside queries 1 and 2.
+	var totals map[string][]float64
+	var totalErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		totals, totalErr = s.perStep(ctx, q, nil, factor)
+	}()
 	sets, err := s.top(ctx, q)
 	if err != nil {
+		<-done
 		return nil, err
+	}
+	var per map[string][]float64
+	if len(sets) > 0 {
+		raw := make([][]string, len(sets))
+		for i := range sets {
+			raw[i] = sets[i].raw
+		}
+		per, err = s.perStep(ctx, q, raw, factor)
+	}
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if totalErr != nil {
+		return nil, totalErr
 	}
 	ad.sets = sets
 	total := totals[""]
@@ -140,14 +164,6 @@ func (s *Store) runAxis(ctx context.Context, q *query, axis Axis) (*axisData, er
 	if len(sets) == 0 {
 		ad.other = nonZero(total)
 		return ad, nil
-	}
-	raw := make([][]string, len(sets))
-	for i := range sets {
-		raw[i] = sets[i].raw
-	}
-	per, err := s.perStep(ctx, q, raw, factor)
-	if err != nil {
-		return nil, err
 	}
 	other := slices.Clone(total)
 	for _, st := range sets {
@@ -327,4 +343,65 @@ func series(p *plan, axes []*axisData) []Series {
 		}
 	}
 	return out
+}
+
+// sankeyRows answers the rows of a sankey: query 1 and the total over the
+// range, Other the difference; Total and Avg only.
+func (s *Store) sankeyRows(ctx context.Context, p *plan) ([]Row, error) {
+	q := &query{p: p, d: s.backend.Dialect(), start: p.start, end: p.end}
+	_, factor := quantity(q.d, p.table, p.metric)
+	var total float64
+	var totalErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		total, totalErr = s.total(ctx, q)
+	}()
+	sets, err := s.top(ctx, q)
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if totalErr != nil {
+		return nil, totalErr
+	}
+	secs := p.end.Sub(p.start).Seconds()
+	rows := []Row{}
+	other := cleanValue(p.metric, total*factor)
+	for _, st := range sets {
+		v := cleanValue(p.metric, st.total*factor)
+		other = cleanValue(p.metric, other-v)
+		rows = append(rows, Row{Dimensions: st.shown, Axis: AxisDirect, Stats: Stats{Total: v, Avg: v / secs}})
+	}
+	if other != 0 {
+		dims := make([]string, len(p.dims))
+		for i := range dims {
+			dims[i] = OtherLabel
+		}
+		rows = append(rows, Row{Dimensions: dims, Axis: AxisDirect, Stats: Stats{Total: other, Avg: other / secs}})
+	}
+	return rows, nil
+}
+
+// total runs totalSQL.
+func (s *Store) total(ctx context.Context, q *query) (float64, error) {
+	st, err := q.totalSQL()
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.backend.Query(ctx, st.String(), st.args...)
+	if err != nil {
+		return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+	}
+	var v float64
+	if rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+		}
+	}
+	if err := rowsErr(rows, nil); err != nil {
+		return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+	}
+	return v, nil
 }

@@ -143,7 +143,9 @@ type Backend interface {
 	Dialect() Dialect
 	// Tables lists the tables that exist, raw flows first.
 	Tables() []Table
-	// Query runs one SELECT with bound parameters.
+	// Query runs one SELECT with bound parameters. Table names in it are
+	// unqualified (Table.Name through Dialect.Ident): they must resolve to
+	// the backend's tables, e.g. by running in the backend's database.
 	Query(ctx context.Context, sql string, args ...any) (Rows, error)
 	// SavedFilters lists the saved filters, by name.
 	SavedFilters(ctx context.Context) ([]SavedFilter, error)

@@ -72,7 +72,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	case "graph":
 		return cmdGraph(rest, stdout, stderr)
 	case "stages":
-		return cmdStages(rest, stdout)
+		return cmdStages(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "flowengine %s\n", buildVersion())
 		return 0
@@ -172,8 +172,12 @@ func printDiags(w io.Writer, p *dsl.Pipeline, diags hcl.Diagnostics) {
 			width, color = 100, true
 		}
 	}
-	tw := hcl.NewDiagnosticTextWriter(w, files, width, color)
+	// Rendered first, so that sensitive values are removed from the source
+	// lines it quotes too.
+	var buf strings.Builder
+	tw := hcl.NewDiagnosticTextWriter(&buf, files, width, color)
 	_ = tw.WriteDiagnostics(diags)
+	_, _ = io.WriteString(w, p.Redact(buf.String()))
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -219,16 +223,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The log level comes from the pipeline; parse once to know it.
-	logger := newLogger(stderr, "info", *logFormat)
-	g, con, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics, Logger: logger})
+	// The log level comes from the pipeline: stages are built with it.
+	g, con, ok := load(fs.Args(), vars, stderr, engine.CompileOptions{Metrics: metrics,
+		NewLogger: func(s dsl.Settings) *slog.Logger { return newLogger(stderr, s.LogLevel, *logFormat) }})
 	if !ok {
 		return 1
 	}
-	if g.Settings.LogLevel != "info" {
-		logger = newLogger(stderr, g.Settings.LogLevel, *logFormat)
-		g.Logger = logger
-	}
+	logger := g.Logger
 	if g.Settings.StateDir != "" {
 		if err := os.MkdirAll(g.Settings.StateDir, 0o755); err != nil {
 			logger.Error("cannot create the state directory", "dir", g.Settings.StateDir, "error", err)
@@ -365,7 +366,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func cmdStages(args []string, stdout io.Writer) int {
+func cmdStages(args []string, stdout, stderr io.Writer) int {
 	regs := engine.DefaultRegistry.All()
 	filter := ""
 	if len(args) > 0 {
@@ -395,7 +396,15 @@ func cmdStages(args []string, stdout io.Writer) int {
 		fmt.Fprintln(stdout)
 	}
 	if !found {
-		fmt.Fprintf(os.Stderr, "flowengine stages: no stage type %q\n", filter)
+		names := []string{"pipeline", "console"}
+		for _, r := range regs {
+			names = append(names, r.Type, string(r.Kind)+"."+r.Type)
+		}
+		msg := fmt.Sprintf("flowengine stages: no stage type %q", filter)
+		if s := dsl.DidYouMean(filter, names); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		fmt.Fprintln(stderr, msg)
 		return 1
 	}
 	return 0

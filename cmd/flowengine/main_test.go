@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/testenv"
 )
 
 var binary string
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 		panic(fmt.Sprintf("build: %v\n%s", err, out))
 	}
 	code := m.Run()
+	testenv.StopSharedClickHouse()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -194,11 +196,11 @@ func TestGraphAndStages(t *testing.T) {
 		t.Errorf("dot graph (exit %d):\n%s", code, out)
 	}
 	out, _, code = flowengine(t, "graph", "-format", "mermaid", "../../pipelines/default.hcl")
-	if code != 0 || !strings.Contains(out, "classifier_interface_boundary --> sink_file_jsonl") {
+	if code != 0 || !strings.Contains(out, "classifier_interface_boundary --> sink_duckdb_local") {
 		t.Errorf("mermaid graph (exit %d):\n%s", code, out)
 	}
 	out, _, code = flowengine(t, "stages")
-	for _, want := range []string{`source "generate"`, `sink "file"`, `sink "blackhole"`, `source "netflow"`, "rotate_size", "pipeline"} {
+	for _, want := range []string{`source "generate"`, `sink "file"`, `sink "blackhole"`, `source "netflow"`, "rotate_size", "pipeline", `sink "duckdb"`, "console", "trust_user_header"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("stages output lacks %q", want)
 		}
@@ -206,9 +208,22 @@ func TestGraphAndStages(t *testing.T) {
 }
 
 func TestPlanWithoutProvisioners(t *testing.T) {
-	out, errOut, code := flowengine(t, "plan", "-detailed-exitcode", "../../pipelines/default.hcl")
+	p := writePipeline(t, `
+source "generate" "g" {}
+sink "file" "out" {
+  input = source.generate.g
+  path  = "flows.jsonl"
+}
+`)
+	out, errOut, code := flowengine(t, "plan", "-detailed-exitcode", p)
 	if code != 0 || !strings.Contains(out, "No changes") {
 		t.Errorf("plan: exit %d\n%s%s", code, out, errOut)
+	}
+	// The default pipeline's DuckDB file is yet to be created, and plan
+	// creates nothing.
+	out, errOut, code = flowengine(t, "plan", "-detailed-exitcode", "-var", "duckdb_path="+filepath.Join(t.TempDir(), "flows.duckdb"), "../../pipelines/default.hcl")
+	if code != 2 || !strings.Contains(out, "+ duckdb table flows\n") {
+		t.Errorf("plan of the default pipeline: exit %d\n%s%s", code, out, errOut)
 	}
 }
 

@@ -66,7 +66,10 @@ sink "kafka" "out" {
 // tables and views to create (exit 2); run provisions them and inserts the
 // flows; a second plan has nothing to do (exit 0).
 func TestPlanAndRunProvisionClickHouse(t *testing.T) {
-	srv := testenv.StartClickHouse(t)
+	testenv.ForEachClickHouse(t, testPlanAndRunProvisionClickHouse)
+}
+
+func testPlanAndRunProvisionClickHouse(t *testing.T, srv *testenv.ClickHouseServer) {
 	p := writePipeline(t, fmt.Sprintf(`
 pipeline {
   listen    = "127.0.0.1:0"

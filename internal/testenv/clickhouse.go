@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,21 +24,26 @@ const (
 	ClickHousePassword = "s3cret-Pa55"
 )
 
-// ClickHouseServer is a private clickhouse-server process (Debian's
-// clickhouse-server package) listening on 127.0.0.1, its data in a temporary
-// directory. Stop and Start stop and restart it on the same ports and data,
-// for tests of a server that goes away.
+// ClickHouseServer is a private ClickHouse server process listening on
+// 127.0.0.1, its data in a temporary directory: Debian's clickhouse-server
+// (18.16, NewClickHouse) or a current ClickHouse served from libchdb.so
+// (26.7, NewChdbClickHouse). Stop and Start stop and restart it on the same
+// ports and data, for tests of a server that goes away.
 type ClickHouseServer struct {
+	Version  string // ClickHouse18 or ClickHouse26
 	Addr     string // host:port of the native protocol
 	TCPPort  int    // native protocol port
 	HTTPPort int    // HTTP interface port
 	Dir      string // configuration, data and logs
 
-	bin, config string
+	bin  string   // the server program
+	args []string // its arguments
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	exitErr  error // how the process ended, once done is closed
+	logStart int64 // size of error.log when the process started
 }
 
 // StartClickHouse starts a ClickHouse server for the test on free ports and
@@ -65,11 +71,13 @@ func NewClickHouse(bin string, tcpPort, httpPort int) (*ClickHouseServer, error)
 	if err != nil {
 		return nil, err
 	}
+	config := filepath.Join(dir, "config.xml")
 	s := &ClickHouseServer{
-		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)), TCPPort: tcpPort, HTTPPort: httpPort,
-		Dir: dir, bin: bin, config: filepath.Join(dir, "config.xml"),
+		Version: ClickHouse18,
+		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)), TCPPort: tcpPort, HTTPPort: httpPort,
+		Dir: dir, bin: bin, args: []string{"--config-file=" + config},
 	}
-	config := fmt.Sprintf(`<yandex>
+	configText := fmt.Sprintf(`<yandex>
   <logger><level>warning</level><log>%[1]s/server.log</log><errorlog>%[1]s/error.log</errorlog><console>0</console></logger>
   <listen_host>127.0.0.1</listen_host>
   <tcp_port>%[2]d</tcp_port>
@@ -94,7 +102,7 @@ func NewClickHouse(bin string, tcpPort, httpPort int) (*ClickHouseServer, error)
   <quotas><default></default></quotas>
 </yandex>
 `, ClickHouseUser, ClickHousePassword)
-	if err := os.WriteFile(s.config, []byte(config), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(configText), 0o644); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -116,9 +124,14 @@ func (s *ClickHouseServer) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
-		return nil
+		select {
+		case <-s.done: // died: start it again
+			s.cmd = nil
+		default:
+			return nil
+		}
 	}
-	cmd := exec.Command(s.bin, "--config-file="+s.config)
+	cmd := exec.Command(s.bin, s.args...)
 	cmd.Dir = s.Dir
 	out, err := os.OpenFile(filepath.Join(s.Dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -132,8 +145,18 @@ func (s *ClickHouseServer) Start() error {
 		return fmt.Errorf("start %s: %w", s.bin, err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); out.Close(); close(done) }()
+	s.exitErr = nil
+	go func() {
+		err := cmd.Wait()
+		out.Close()
+		s.exitErr = err // read by others only after done is closed
+		close(done)
+	}()
 	s.cmd, s.done = cmd, done
+	s.logStart = 0
+	if fi, err := os.Stat(filepath.Join(s.Dir, "error.log")); err == nil {
+		s.logStart = fi.Size()
+	}
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -144,21 +167,30 @@ func (s *ClickHouseServer) Start() error {
 		select {
 		case <-done:
 			s.cmd = nil
-			return fmt.Errorf("clickhouse-server exited: %s", s.Log(5))
+			return fmt.Errorf("ClickHouse %s server exited (%v): %s", s.Version, s.exitErr, s.Log(5))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.stopLocked()
-			return fmt.Errorf("clickhouse-server did not answer within 60s: %v", err)
+			return fmt.Errorf("ClickHouse %s server did not answer within 60s: %v", s.Version, err)
 		}
 	}
 }
 
 // query runs a query over the HTTP interface (readiness only: the flowengine
 // sink speaks the native protocol).
-func (s *ClickHouseServer) query(q string) error {
+func (s *ClickHouseServer) query(q string) error { return s.queryAs("default", "", q) }
+
+// queryAs runs a query over the HTTP interface as user.
+func (s *ClickHouseServer) queryAs(user, password, q string) error {
 	c := http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Post(fmt.Sprintf("http://127.0.0.1:%d/", s.HTTPPort), "text/plain", strings.NewReader(q))
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/", s.HTTPPort), strings.NewReader(q))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-ClickHouse-User", user)
+	req.Header.Set("X-ClickHouse-Key", password)
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
@@ -197,17 +229,71 @@ func (s *ClickHouseServer) stopLocked() {
 	s.cmd = nil
 }
 
+// Aborting reports whether the running server logged a fatal error since it
+// started: it is about to die. libchdb (26.7) aborts after some client
+// errors that clickhouse-server survives, such as a refused login over the
+// native protocol, and takes seconds to end while refusing connections.
+func (s *ClickHouseServer) Aborting() bool {
+	s.mu.Lock()
+	start := s.logStart
+	s.mu.Unlock()
+	return strings.Contains(string(s.errorLogSince(start)), "<Fatal>")
+}
+
+// errorLogSince returns the error log from offset start on.
+func (s *ClickHouseServer) errorLogSince(start int64) []byte {
+	f, err := os.Open(filepath.Join(s.Dir, "error.log"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	data, _ := io.ReadAll(io.NewSectionReader(f, start, 1<<30))
+	return data
+}
+
+// Restart kills the server at once (SIGKILL, for one that is aborting) and
+// starts it again on the same ports and data.
+func (s *ClickHouseServer) Restart() error {
+	s.mu.Lock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		s.cmd = nil
+	}
+	s.mu.Unlock()
+	return s.Start()
+}
+
 // Close stops the server and removes its directory.
 func (s *ClickHouseServer) Close() {
 	s.Stop()
 	os.RemoveAll(s.Dir)
 }
 
+// errStopped is what Alive says of a server that Stop stopped.
+var errStopped = errors.New("stopped")
+
 // Running reports whether the server process runs.
 func (s *ClickHouseServer) Running() bool {
+	return s.Alive() == nil
+}
+
+// Alive returns nil when the server process runs, and otherwise an error
+// that says whether it was stopped or ended by itself (how, with the last
+// lines of its log): a server that died under a test says so.
+func (s *ClickHouseServer) Alive() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cmd != nil
+	if s.cmd == nil {
+		return fmt.Errorf("ClickHouse %s server: %w", s.Version, errStopped)
+	}
+	select {
+	case <-s.done:
+		return fmt.Errorf("ClickHouse %s server (pid %d) died: %v; its log:\n%s",
+			s.Version, s.cmd.Process.Pid, s.exitErr, s.crashLog())
+	default:
+		return nil
+	}
 }
 
 // CPUTime returns the CPU time the running server process used so far
@@ -237,16 +323,38 @@ func (s *ClickHouseServer) CPUTime() time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond // clock ticks of 1/100 s
 }
 
-// Log returns the last n lines of the server's error log (or of its
-// output, when the error log is empty), for failure messages.
-func (s *ClickHouseServer) Log(n int) string {
-	data, _ := os.ReadFile(filepath.Join(s.Dir, "error.log"))
-	if len(data) == 0 {
-		data, _ = os.ReadFile(filepath.Join(s.Dir, "stdout.log"))
-	}
+// crashLog returns the start of the fatal error the server logged as it
+// died (the message and the top of its stack), or the end of its logs.
+func (s *ClickHouseServer) crashLog() string {
+	data := s.errorLogSince(s.logStart)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	for i, l := range lines {
+		if strings.Contains(l, "<Fatal>") {
+			lines = lines[i:]
+			if len(lines) > 12 {
+				lines = lines[:12]
+			}
+			return strings.Join(lines, "\n")
+		}
 	}
-	return strings.Join(lines, "\n")
+	return s.Log(10)
+}
+
+// Log returns the last n lines of the server's error log and of its output
+// (where a crash is reported), for failure messages.
+func (s *ClickHouseServer) Log(n int) string {
+	var parts []string
+	for _, name := range []string{"error.log", "stdout.log"} {
+		data, _ := os.ReadFile(filepath.Join(s.Dir, name))
+		text := strings.TrimSpace(string(data))
+		if text == "" {
+			continue
+		}
+		lines := strings.Split(text, "\n")
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
+		}
+		parts = append(parts, strings.Join(lines, "\n"))
+	}
+	return strings.Join(parts, "\n")
 }

@@ -1,6 +1,11 @@
 // Package testenv lets tests find the real programs they talk to (exporters,
 // SNMP agents, database servers) and free ports to run them on. Under CI=true a
 // missing program fails the test; elsewhere it skips with how to install it.
+//
+// ClickHouse tests run against two servers, Debian's ClickHouse 18.16 and a
+// current ClickHouse (26.7) served from libchdb.so by the chdbserver program:
+// ForEachClickHouse runs a test against both, SharedClickHouse gives one, and
+// TestMain calls StopSharedClickHouse.
 package testenv
 
 import (

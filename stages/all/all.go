@@ -6,6 +6,7 @@ import (
 	_ "github.com/flowengine/flowengine/stages/blackhole"
 	_ "github.com/flowengine/flowengine/stages/classify"
 	_ "github.com/flowengine/flowengine/stages/clickhouse"
+	_ "github.com/flowengine/flowengine/stages/duckdb"
 	_ "github.com/flowengine/flowengine/stages/file"
 	_ "github.com/flowengine/flowengine/stages/generate"
 	_ "github.com/flowengine/flowengine/stages/geoip"

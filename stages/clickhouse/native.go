@@ -162,7 +162,8 @@ func (c *nativeConn) exception() error {
 
 // insert sends rows [lo, hi) of rb in one INSERT and waits for the server
 // to acknowledge it. Any error leaves the connection unusable.
-func (c *nativeConn) insert(ctx context.Context, query string, rb *rowBuffer, lo, hi int) error {
+// A token, if not "", is sent as the insert_deduplication_token setting.
+func (c *nativeConn) insert(ctx context.Context, query, token string, rb *rowBuffer, lo, hi int) error {
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	_ = c.conn.SetDeadline(time.Now().Add(insertTimeout))
@@ -181,6 +182,9 @@ func (c *nativeConn) insert(ctx context.Context, query string, rb *rowBuffer, lo
 		Query: proto.ClientQueryInitial, ClientName: "flowengine",
 		InitialAddress: c.conn.LocalAddr().String(), // old servers parse it
 	}.EncodeAware(&c.buf, c.revision)
+	if token != "" && proto.FeatureSettingsSerializedAsStrings.In(c.revision) {
+		proto.Setting{Key: "insert_deduplication_token", Value: token, Important: true}.Encode(&c.buf)
+	}
 	c.buf.PutString("") // end of settings
 	if proto.FeatureInterServerSecret.In(c.revision) {
 		c.buf.PutString("")

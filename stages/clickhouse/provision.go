@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -130,7 +131,7 @@ func (s *Sink) diff(ctx context.Context) ([]change, schema, error) {
 	if err != nil {
 		return nil, schema{}, err
 	}
-	sc := wantSchema(s.cfg.database, f, s.columns, s.cfg.retention, s.cfg.consolidations)
+	sc := s.schema(f)
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return nil, sc, err
@@ -188,6 +189,27 @@ func (s *Sink) diff(ctx context.Context) ([]change, schema, error) {
 		}
 	}
 
+	// Views no longer wanted (consolidation moved into the engine) go
+	// first: they hold no data, and would feed replaced tables.
+	wantedViews := map[string]bool{}
+	for _, v := range sc.Views {
+		wantedViews[v.Name] = true
+	}
+	var stale []string
+	for name, t := range live {
+		if t.Engine == "MaterializedView" && strings.HasPrefix(name, "flows_") && strings.HasSuffix(name, "_consumer") && !wantedViews[name] {
+			stale = append(stale, name)
+		}
+	}
+	sort.Strings(stale)
+	for _, name := range stale {
+		changes = append(changes, change{
+			Change: engine.Change{Action: engine.ActionDelete, Resource: fmt.Sprintf("clickhouse view %s.%s", db, name),
+				Details: []string{"rollups are computed by the sink (consolidate_in = \"engine\"): the view holds no data"}},
+			stmts: []string{fmt.Sprintf("DROP TABLE IF EXISTS %s.%s", quote(db), quote(name))},
+		})
+	}
+
 	replaced := map[string]bool{}
 	for _, t := range sc.Tables {
 		changes = append(changes, sc.diffTable(t, live[t.Name], replaced)...)
@@ -232,6 +254,9 @@ func (sc schema) diffTable(t tableSpec, lt *liveTable, replaced map[string]bool)
 	}
 	if normKey(lt.SortingKey) != normKey(strings.Join(t.OrderBy, ", ")) {
 		why = append(why, fmt.Sprintf("order by (%s) -> (%s)", lt.SortingKey, strings.Join(t.OrderBy, ", ")))
+	}
+	if t.EngineArgs != "" && !strings.Contains(normKey(lt.EngineFull), normKey(t.Engine+t.EngineArgs)) {
+		why = append(why, fmt.Sprintf("engine %s -> %s%s", strings.SplitN(lt.EngineFull, " ", 2)[0], t.Engine, t.EngineArgs))
 	}
 	if normKey(lt.PartitionKey) != normKey(t.PartitionBy) {
 		why = append(why, fmt.Sprintf("partition by %s -> %s", lt.PartitionKey, t.PartitionBy))
@@ -283,6 +308,15 @@ func (sc schema) diffTable(t tableSpec, lt *liveTable, replaced map[string]bool)
 			stmts: []string{fmt.Sprintf("ALTER TABLE %s.%s DROP COLUMN %s", quote(sc.Database), quote(t.Name), quote(c.Name))},
 		})
 	}
+	if t.Dedup {
+		if have := liveDedupWindow(lt.EngineFull); have != t.DedupWindow {
+			out = append(out, change{
+				Change: engine.Change{Action: engine.ActionUpdate, Resource: res + " settings",
+					Details: []string{fmt.Sprintf("non_replicated_deduplication_window %d -> %d (retried inserts of rollup rows deduplicated)", have, t.DedupWindow)}},
+				stmts: []string{fmt.Sprintf("ALTER TABLE %s.%s MODIFY SETTING non_replicated_deduplication_window = %d", quote(sc.Database), quote(t.Name), t.DedupWindow)},
+			})
+		}
+	}
 	if ttl := sc.ttlClause(t); ttl != "" {
 		want := int64(t.Retention / time.Second)
 		if have, ok := liveTTLSeconds(lt.EngineFull); !ok || have != want {
@@ -298,6 +332,19 @@ func (sc schema) diffTable(t tableSpec, lt *liveTable, replaced map[string]bool)
 		}
 	}
 	return out
+}
+
+var dedupRE = regexp.MustCompile(`non_replicated_deduplication_window = (\d+)`)
+
+// liveDedupWindow reads a table's non_replicated_deduplication_window from
+// its engine_full (0 when not set).
+func liveDedupWindow(engineFull string) int {
+	m := dedupRE.FindStringSubmatch(engineFull)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }
 
 var ttlRE = regexp.MustCompile(`TTL .*?toIntervalSecond\((\d+)\)`)

@@ -36,8 +36,9 @@ func withoutColumn(name string) []flow.Column {
 	return cols
 }
 
-func TestProvisionFromEmpty(t *testing.T) {
-	srv := server(t)
+func TestProvisionFromEmpty(t *testing.T) { forEachServer(t, testProvisionFromEmpty) }
+
+func testProvisionFromEmpty(t *testing.T, srv *chServer) {
 	db := testDB(t, srv)
 	s, _ := newSink(t, srv, db, "")
 	ctx := context.Background()
@@ -54,9 +55,7 @@ func TestProvisionFromEmpty(t *testing.T) {
 		"+ clickhouse table " + db + ".flows_1h0m0s",
 		"+ clickhouse table " + db + ".protocols",
 		"+ clickhouse table " + db + ".asns",
-		"+ clickhouse view " + db + ".flows_1m0s_consumer",
-		"+ clickhouse view " + db + ".flows_5m0s_consumer",
-		"+ clickhouse view " + db + ".flows_1h0m0s_consumer",
+		"+ clickhouse table " + db + ".saved_filters",
 	}
 	if diff := cmp.Diff(actions(plan), want); diff != "" {
 		t.Fatalf("plan (-got +want):\n%s", diff)
@@ -64,8 +63,12 @@ func TestProvisionFromEmpty(t *testing.T) {
 	var out strings.Builder
 	engine.WritePlans(&out, []*engine.Plan{plan})
 	t.Logf("plan:\n%s", out.String())
-	if !strings.Contains(out.String(), "old partitions dropped by the sink") {
-		t.Errorf("the plan does not say how retention works on this server")
+	retention := "old partitions dropped by the sink" // 18.16 has no TTL
+	if s.features.TTL {
+		retention = "ttl TimeReceived + "
+	}
+	if !strings.Contains(out.String(), retention) {
+		t.Errorf("the plan does not say how retention works on this server (%q)", retention)
 	}
 	if err := s.Apply(ctx, plan); err != nil {
 		t.Fatal(err)
@@ -95,7 +98,7 @@ func TestProvisionFromEmpty(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT engine, sorting_key FROM system.tables WHERE database = ? AND name = 'flows_5m0s'", db).Scan(&engineName, &key); err != nil {
 		t.Fatal(err)
 	}
-	if engineName != "SummingMergeTree" || !strings.HasPrefix(key, "TimeReceived, SamplingRate, FlowDirection, ExporterAddress") {
+	if engineName != "SummingMergeTree" || !strings.HasPrefix(key, "TimeReceived, FlowDirection, ExporterAddress") || strings.Contains(key, "SamplingRate") {
 		t.Errorf("flows_5m0s: engine %s, key %s", engineName, key)
 	}
 	// The address columns fall back to FixedString(16) on 18.16.
@@ -108,8 +111,9 @@ func TestProvisionFromEmpty(t *testing.T) {
 	}
 }
 
-func TestPlanAfterAddingColumn(t *testing.T) {
-	srv := server(t)
+func TestPlanAfterAddingColumn(t *testing.T) { forEachServer(t, testPlanAfterAddingColumn) }
+
+func testPlanAfterAddingColumn(t *testing.T, srv *chServer) {
 	db := testDB(t, srv)
 	old, _ := newSink(t, srv, db, "")
 	old.columns = withoutColumn("IPTTL")
@@ -139,8 +143,9 @@ func TestPlanAfterAddingColumn(t *testing.T) {
 	}
 }
 
-func TestPlanDestructive(t *testing.T) {
-	srv := server(t)
+func TestPlanDestructive(t *testing.T) { forEachServer(t, testPlanDestructive) }
+
+func testPlanDestructive(t *testing.T, srv *chServer) {
 	for _, tc := range []struct {
 		name    string
 		mutate  string // run after provisioning, {db} replaced
@@ -165,10 +170,7 @@ func TestPlanDestructive(t *testing.T) {
 		{
 			name:   "engine changed",
 			mutate: "DROP TABLE {db}.flows_1h0m0s; CREATE TABLE {db}.flows_1h0m0s AS {db}.flows_5m0s ENGINE = MergeTree PARTITION BY toYYYYMM(TimeReceived) ORDER BY (TimeReceived)",
-			want: []string{
-				"-/+ clickhouse table {db}.flows_1h0m0s (destructive)",
-				"-/+ clickhouse view {db}.flows_1h0m0s_consumer",
-			},
+			want:   []string{"-/+ clickhouse table {db}.flows_1h0m0s (destructive)"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,8 +226,9 @@ func TestPlanDestructive(t *testing.T) {
 	}
 }
 
-func TestWrongCredentials(t *testing.T) {
-	srv := server(t)
+func TestWrongCredentials(t *testing.T) { forEachServer(t, testWrongCredentials) }
+
+func testWrongCredentials(t *testing.T, srv *chServer) {
 	db := testDB(t, srv)
 	for _, tc := range []struct {
 		name, attrs string
@@ -238,6 +241,9 @@ func TestWrongCredentials(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := newSink(t, srv, db, tc.attrs)
 			_, err := s.Plan(context.Background())
+			if !tc.ok {
+				srv.afterRefusedLogin(t)
+			}
 			if tc.ok {
 				if err != nil {
 					t.Fatalf("plan: %v", err)
@@ -262,6 +268,7 @@ func TestWrongCredentials(t *testing.T) {
 			if err := s.Run(ctx, in); !errors.Is(err, ErrAuthentication) {
 				t.Errorf("run: %v, want an authentication error", err)
 			}
+			srv.afterRefusedLogin(t)
 		})
 	}
 }
@@ -275,7 +282,7 @@ func TestFeatures(t *testing.T) {
 		{"19.1.6", features{Codecs: true}},
 		{"19.3.3", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true}},
 		{"19.6.2.11", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true}},
-		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true}},
+		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true, ILike: true, DedupToken: true}},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			v, err := parseVersion(tc.version)
@@ -313,7 +320,7 @@ func TestDDL(t *testing.T) {
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			v, _ := parseVersion(tc.version)
-			sc := wantSchema("db", featuresOf(v), flow.Columns, 30*24*time.Hour, DefaultConsolidations)
+			sc := wantSchema("db", featuresOf(v), flow.Columns, 30*24*time.Hour, DefaultConsolidations, consolidateInServer)
 			ddl := sc.createTable(sc.Tables[0])
 			for _, s := range tc.contains {
 				if !strings.Contains(ddl, s) {
@@ -353,5 +360,82 @@ func TestConfigDiagnostics(t *testing.T) {
 				t.Errorf("diagnostics %v, want %q", diags, tc.want)
 			}
 		})
+	}
+}
+
+// TestPlanConsolidateIn switches where rollups are computed: the plan drops
+// or creates the views and leaves the tables, and a rollup table of the
+// former layout (SamplingRate kept, no Flows) is replaced, destructively.
+func TestPlanConsolidateIn(t *testing.T) { forEachServer(t, testPlanConsolidateIn) }
+
+func testPlanConsolidateIn(t *testing.T, srv *chServer) {
+	db := testDB(t, srv)
+	ctx := context.Background()
+	provision(t, func() *Sink { s, _ := newSink(t, srv, db, `consolidate_in = "server"`); return s }())
+
+	engineSink, _ := newSink(t, srv, db, `consolidate_in = "engine"`)
+	plan, err := engineSink.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"- clickhouse view " + db + ".flows_1h0m0s_consumer",
+		"- clickhouse view " + db + ".flows_1m0s_consumer",
+		"- clickhouse view " + db + ".flows_5m0s_consumer",
+	}
+	dedup := engineSink.features.DedupToken // the rollup tables deduplicate retried inserts
+	if dedup {
+		want = append(want,
+			"~ clickhouse table "+db+".flows_1m0s settings",
+			"~ clickhouse table "+db+".flows_5m0s settings",
+			"~ clickhouse table "+db+".flows_1h0m0s settings")
+	}
+	if diff := cmp.Diff(actions(plan), want); diff != "" {
+		t.Fatalf("server -> engine plan (-got +want):\n%s", diff)
+	}
+	if err := engineSink.Apply(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+
+	serverSink, _ := newSink(t, srv, db, `consolidate_in = "server"`)
+	plan, err = serverSink.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{
+		"+ clickhouse view " + db + ".flows_1m0s_consumer",
+		"+ clickhouse view " + db + ".flows_5m0s_consumer",
+		"+ clickhouse view " + db + ".flows_1h0m0s_consumer",
+	}
+	if dedup {
+		want = append([]string{
+			"~ clickhouse table " + db + ".flows_1m0s settings",
+			"~ clickhouse table " + db + ".flows_5m0s settings",
+			"~ clickhouse table " + db + ".flows_1h0m0s settings"}, want...)
+	}
+	if diff := cmp.Diff(actions(plan), want); diff != "" {
+		t.Fatalf("engine -> server plan (-got +want):\n%s", diff)
+	}
+
+	// The layout before rollups were scaled: SamplingRate in the key, no Flows.
+	conn := srv.client(t)
+	for _, stmt := range []string{
+		"DROP TABLE " + db + ".flows_1h0m0s",
+		"CREATE TABLE " + db + ".flows_1h0m0s (TimeReceived DateTime, SamplingRate UInt64, ExporterName String, Bytes UInt64, Packets UInt64) " +
+			"ENGINE = SummingMergeTree((Bytes, Packets)) PARTITION BY toYYYYMM(TimeReceived) ORDER BY (TimeReceived, SamplingRate, ExporterName)",
+	} {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err = engineSink.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(actions(plan), []string{"-/+ clickhouse table " + db + ".flows_1h0m0s (destructive)"}); diff != "" {
+		t.Fatalf("former layout plan (-got +want):\n%s", diff)
+	}
+	if err := engineSink.Apply(ctx, plan); err == nil || !strings.Contains(err.Error(), "allow_destructive") {
+		t.Fatalf("apply without allow_destructive: %v, want a refusal", err)
 	}
 }

@@ -33,7 +33,7 @@ func (s *Sink) dropExpired(ctx context.Context, f features, now time.Time) (int,
 	if err != nil {
 		return 0, err
 	}
-	sc := wantSchema(s.cfg.database, f, s.columns, s.cfg.retention, s.cfg.consolidations)
+	sc := s.schema(f)
 	dropped := 0
 	for _, t := range sc.Tables {
 		if t.Retention <= 0 || t.PartitionBy == "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store"
 )
 
 // version is a ClickHouse server version, as `SELECT version()` prints it.
@@ -46,7 +47,10 @@ func (v version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Min
 //   - 19.1.6: per-column compression codecs;
 //   - 19.3.3: IPv4/IPv6 types, toStartOfInterval, LowCardinality production
 //     ready (before it needs allow_experimental_low_cardinality_type);
-//   - 19.6: TTL expressions for tables and columns.
+//   - 19.6: TTL expressions for tables and columns;
+//   - 20.6: ILIKE;
+//   - 22.2: insert_deduplication_token (with the table setting
+//     non_replicated_deduplication_window, from 20.10).
 type features struct {
 	Version          version
 	IPv6             bool
@@ -54,6 +58,8 @@ type features struct {
 	StartOfInterval  bool
 	Codecs           bool
 	TTL              bool
+	ILike            bool
+	DedupToken       bool
 	MaterializedView bool // always true; kept for symmetry in the plan output
 }
 
@@ -65,6 +71,8 @@ func featuresOf(v version) features {
 		LowCardinality:   v.atLeast(19, 3),
 		StartOfInterval:  v.atLeast(19, 3),
 		TTL:              v.atLeast(19, 6),
+		ILike:            v.atLeast(20, 6),
+		DedupToken:       v.atLeast(22, 2),
 		MaterializedView: true,
 	}
 }
@@ -174,6 +182,10 @@ type tableSpec struct {
 	PartitionBy string
 	Retention   time.Duration // 0: keep forever
 	TTLColumn   string
+	// DedupWindow, when Dedup: the table's non_replicated_deduplication_window
+	// (0: the server's default, no deduplication).
+	Dedup       bool
+	DedupWindow int
 	// Fill fills a lookup table when it is created.
 	Fill func(ctx context.Context, conn driver.Conn) error
 }
@@ -209,8 +221,17 @@ type schema struct {
 	Views    []viewSpec
 }
 
+// Where rollups are computed: by the sink, which inserts pre-aggregated rows
+// (the default), or by materialized views on the server.
+const (
+	consolidateInEngine = "engine"
+	consolidateInServer = "server"
+)
+
 // wantSchema computes the objects the pipeline wants on a server with f.
-func wantSchema(db string, f features, cols []flow.Column, retention time.Duration, cons []consolidation) schema {
+// With consolidation in the engine, the rollup tables get no views: the
+// sink inserts their rows itself.
+func wantSchema(db string, f features, cols []flow.Column, retention time.Duration, cons []consolidation, consolidateIn string) schema {
 	sc := schema{Database: db, Features: f}
 	flows := tableSpec{
 		Name: "flows", Engine: "MergeTree", Retention: retention, TTLColumn: "TimeReceived",
@@ -229,37 +250,19 @@ func wantSchema(db string, f features, cols []flow.Column, retention time.Durati
 	sc.Tables = append(sc.Tables, flows)
 
 	for _, cn := range cons {
-		name := consolidatedName(cn.Interval)
-		t := tableSpec{
-			Name: name, Engine: "SummingMergeTree", EngineArgs: "((Bytes, Packets))",
-			Retention: cn.Retention, TTLColumn: "TimeReceived", Partition: partitioningFor(cn.Retention),
-		}
-		t.PartitionBy = t.Partition.expr("TimeReceived")
-		v := viewSpec{Name: name + "_consumer", To: name, From: "flows"}
-		var sel, group []string
-		for _, c := range cols {
-			switch {
-			case c.Name == "TimeReceived":
-				sel = append(sel, fmt.Sprintf("%s AS TimeReceived", f.roundTime("TimeReceived", cn.Interval)))
-			case c.Name == "SamplingRate" || c.Dimension:
-				sel = append(sel, quote(c.Name))
-			case c.Name == "Bytes" || c.Name == "Packets":
-				sel = append(sel, fmt.Sprintf("sum(%s) AS %s", quote(c.Name), quote(c.Name)))
-			default:
-				continue
-			}
-			cs := colSpec{Name: c.Name, Type: f.columnType(c)}
-			t.Columns = append(t.Columns, cs)
-			v.Columns = append(v.Columns, cs)
-			if c.Name != "Bytes" && c.Name != "Packets" {
-				t.OrderBy = append(t.OrderBy, c.Name)
-				group = append(group, quote(c.Name))
+		t, v := rollupTable(db, f, cols, cn)
+		if f.DedupToken {
+			// Inserts of rollup rows carry a deduplication token: a retried
+			// block the server already wrote is not added twice.
+			t.Dedup = true
+			if consolidateIn == consolidateInEngine {
+				t.DedupWindow = dedupWindow
 			}
 		}
-		v.Select = fmt.Sprintf("SELECT %s FROM %s.%s GROUP BY %s", strings.Join(sel, ", "),
-			quote(db), quote("flows"), strings.Join(group, ", "))
 		sc.Tables = append(sc.Tables, t)
-		sc.Views = append(sc.Views, v)
+		if consolidateIn == consolidateInServer {
+			sc.Views = append(sc.Views, v)
+		}
 	}
 
 	sc.Tables = append(sc.Tables, tableSpec{
@@ -283,8 +286,83 @@ func wantSchema(db string, f features, cols []flow.Column, retention time.Durati
 		Name: "asns", Engine: "ReplacingMergeTree",
 		Columns: []colSpec{{Name: "ASN", Type: "UInt32"}, {Name: "Name", Type: "String"}},
 		OrderBy: []string{"ASN"},
+	}, tableSpec{
+		// Saved filters of the console: every change is a new row with a
+		// higher Version; reads keep the newest row of each name
+		// (argMax), deletions are rows with Deleted = 1.
+		Name: savedFiltersTable, Engine: "ReplacingMergeTree", EngineArgs: "(Version)",
+		Columns: []colSpec{{Name: "Name", Type: "String"}, {Name: "Filter", Type: "String"},
+			{Name: "Description", Type: "String"}, {Name: "Updated", Type: "DateTime"},
+			{Name: "Version", Type: "UInt64"}, {Name: "Deleted", Type: "UInt8"}},
+		OrderBy: []string{"Name"},
 	})
 	return sc
+}
+
+// dedupWindow is how many recent blocks a rollup table remembers to
+// deduplicate retried inserts (non_replicated_deduplication_window): retries
+// come within seconds to minutes, while the sinks of a deployment insert a
+// few blocks per second into each table.
+const dedupWindow = 10000
+
+// savedFiltersTable holds the console's saved filters.
+const savedFiltersTable = "saved_filters"
+
+// rollupTable is the table of consolidation cn (store.RollupColumns the
+// schema has, plus Flows; Bytes, Packets and Flows scaled by SamplingRate
+// and summed), and the view computing its rows on the server.
+func rollupTable(db string, f features, cols []flow.Column, cn consolidation) (tableSpec, viewSpec) {
+	name := consolidatedName(cn.Interval)
+	t := tableSpec{
+		Name: name, Engine: "SummingMergeTree", EngineArgs: "((Bytes, Packets, Flows))",
+		Retention: cn.Retention, TTLColumn: "TimeReceived", Partition: partitioningFor(cn.Retention),
+	}
+	t.PartitionBy = t.Partition.expr("TimeReceived")
+	v := viewSpec{Name: name + "_consumer", To: name, From: "flows"}
+	scale := ""
+	if hasColumn(cols, "SamplingRate") {
+		scale = " * greatest(`SamplingRate`, 1)"
+	}
+	var sel, group []string
+	for _, c := range rollupColumns(cols) {
+		switch c.Name {
+		case "TimeReceived":
+			sel = append(sel, fmt.Sprintf("%s AS TimeReceived", f.roundTime("TimeReceived", cn.Interval)))
+		case "Bytes", "Packets":
+			sel = append(sel, fmt.Sprintf("sum(%s%s) AS %s", quote(c.Name), scale, quote(c.Name)))
+		default:
+			sel = append(sel, quote(c.Name))
+		}
+		cs := colSpec{Name: c.Name, Type: f.columnType(c)}
+		t.Columns = append(t.Columns, cs)
+		v.Columns = append(v.Columns, cs)
+		if c.Name != "Bytes" && c.Name != "Packets" {
+			t.OrderBy = append(t.OrderBy, c.Name)
+			group = append(group, quote(c.Name))
+		}
+	}
+	flows := "count()"
+	if scale != "" {
+		flows = "sum(greatest(`SamplingRate`, 1))"
+	}
+	sel = append(sel, flows+" AS `Flows`")
+	t.Columns = append(t.Columns, colSpec{Name: "Flows", Type: "UInt64"})
+	v.Columns = append(v.Columns, colSpec{Name: "Flows", Type: "UInt64"})
+	v.Select = fmt.Sprintf("SELECT %s FROM %s.%s GROUP BY %s", strings.Join(sel, ", "),
+		quote(db), quote("flows"), strings.Join(group, ", "))
+	return t, v
+}
+
+// rollupColumns are the columns of store.RollupColumns that cols has, in
+// schema order.
+func rollupColumns(cols []flow.Column) []flow.Column {
+	var out []flow.Column
+	for _, c := range store.RollupColumns() {
+		if hasColumn(cols, c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func hasColumn(cols []flow.Column, name string) bool {
@@ -313,6 +391,9 @@ func (sc schema) createTable(t tableSpec) string {
 	fmt.Fprintf(&b, " ORDER BY (%s)", strings.Join(quoteAll(t.OrderBy), ", "))
 	if ttl := sc.ttlClause(t); ttl != "" {
 		b.WriteString(" " + ttl)
+	}
+	if t.DedupWindow > 0 {
+		fmt.Fprintf(&b, " SETTINGS non_replicated_deduplication_window = %d", t.DedupWindow)
 	}
 	return b.String()
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,41 +27,68 @@ const (
 	testPassword = testenv.ClickHousePassword
 )
 
-// chServer is the private ClickHouse server of the tests (testenv): one per
-// test package, started by the first test that needs it.
+// chServer is a ClickHouse server of the tests (testenv): one per version
+// and test process, shared by the tests, each with a database of its own.
 type chServer struct {
 	*testenv.ClickHouseServer
 }
 
-var (
-	serverOnce sync.Once
-	shared     *chServer
-	sharedErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared != nil {
-		shared.Close()
-	}
+	testenv.StopSharedClickHouse()
 	os.Exit(code)
 }
 
-// server returns the package's ClickHouse server, starting it if needed.
+// server returns the package's ClickHouse 18.16 server, starting it if
+// needed. Tests that run against every version use forEachServer.
 func server(t testing.TB) *chServer {
 	t.Helper()
-	bin := testenv.LookPath(t, "clickhouse-server", "clickhouse-server")
-	serverOnce.Do(func() {
-		var s *testenv.ClickHouseServer
-		s, sharedErr = testenv.NewClickHouse(bin, testenv.FreePort(t, "tcp"), testenv.FreePort(t, "tcp"))
-		if sharedErr == nil {
-			shared = &chServer{s}
-		}
-	})
-	if sharedErr != nil {
-		t.Fatalf("start clickhouse-server: %v", sharedErr)
+	return &chServer{testenv.SharedClickHouse(t, testenv.ClickHouse18)}
+}
+
+// forEachServer runs f as a subtest against each ClickHouse version
+// (testenv.ClickHouseVersions: "18.16", "26.7").
+func forEachServer(t *testing.T, f func(t *testing.T, srv *chServer)) {
+	t.Helper()
+	testenv.ForEachClickHouse(t, func(t *testing.T, s *testenv.ClickHouseServer) { f(t, &chServer{s}) })
+}
+
+// forEachServerParallel is forEachServer with the versions run in parallel,
+// for slow tests that mostly wait.
+func forEachServerParallel(t *testing.T, f func(t *testing.T, srv *chServer)) {
+	t.Helper()
+	testenv.ForEachClickHouseParallel(t, func(t *testing.T, s *testenv.ClickHouseServer) { f(t, &chServer{s}) })
+}
+
+// forEachServerB runs f as a sub-benchmark against each ClickHouse version.
+func forEachServerB(b *testing.B, f func(b *testing.B, srv *chServer)) {
+	b.Helper()
+	for _, v := range testenv.ClickHouseVersions {
+		b.Run(v, func(b *testing.B) { f(b, &chServer{testenv.SharedClickHouse(b, v)}) })
 	}
-	return shared
+}
+
+// afterRefusedLogin lets a test go on after the server refused a login over
+// the native protocol: ClickHouse 26.7 served from libchdb.so sends the
+// error, then aborts (an exception escapes its connection thread, which
+// clickhouse-server catches) and takes seconds to die, resetting
+// connections meanwhile; it is restarted at once. Other servers stay up and
+// this does nothing.
+func (s *chServer) afterRefusedLogin(t testing.TB) {
+	t.Helper()
+	if s.Version != testenv.ClickHouse26 {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.Running() && !s.Aborting() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Running() && !s.Aborting() {
+		return
+	}
+	t.Logf("ClickHouse %s (libchdb) aborts after refusing a login, as it does: restarting it", s.Version)
+	if err := s.Restart(); err != nil {
+		t.Fatalf("restart ClickHouse %s: %v", s.Version, err)
+	}
 }
 
 func (s *chServer) start() error           { return s.Start() }

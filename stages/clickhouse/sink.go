@@ -1,9 +1,11 @@
 // Package clickhouse is the `sink "clickhouse"` stage: it provisions the
-// flows table, the consolidated tables fed by materialized views and the
-// lookup tables with DDL adapted to the server's version, and inserts flows
-// in large batches over the native protocol, with retries, back-pressure and
-// poison-row isolation, releasing each flow batch only once its rows are in
-// ClickHouse (at-least-once delivery).
+// flows table, the consolidated (rollup) tables and the lookup tables with
+// DDL adapted to the server's version, and inserts flows in large batches
+// over the native protocol, with retries, back-pressure and poison-row
+// isolation, releasing each flow batch only once its rows are in ClickHouse
+// (at-least-once delivery). It aggregates the rollups itself (store/rollup)
+// and inserts the pre-aggregated rows, or leaves them to materialized views
+// on the server. It is also a store the console queries (store.Backend).
 package clickhouse
 
 import (
@@ -13,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -36,7 +40,7 @@ var _ engine.Sink = (*Sink)(nil)
 // Spec is the `sink "clickhouse"` block.
 var Spec = &dsl.Spec{
 	Description: "Writes flows to ClickHouse over the native protocol and provisions its tables " +
-		"(flows, consolidated flows_<interval> tables fed by materialized views, protocols and asns lookup tables).",
+		"(flows, consolidated flows_<interval> rollup tables, protocols and asns lookup tables, saved filters of the console).",
 	Attrs: []dsl.Attr{
 		{Name: "servers", Type: dsl.TypeStringList, Default: []string{"127.0.0.1:9000"}, Description: "ClickHouse servers (host:port of the native protocol); tried in order"},
 		{Name: "database", Type: dsl.TypeString, Default: "flowengine", Description: "database holding the tables; created if missing"},
@@ -47,6 +51,7 @@ var Spec = &dsl.Spec{
 		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 5 * time.Second, Description: "longest time a row waits before its INSERT is sent"},
 		{Name: "retention", Type: dsl.TypeDuration, Default: 30 * 24 * time.Hour, Description: "how long flows are kept in the flows table (TTL, or partitions dropped by the sink on servers before 19.6); \"0s\" keeps them forever"},
 		{Name: "consolidate", Type: dsl.TypeBool, Default: true, Description: "create the consolidated tables; without consolidation blocks: flows_1m0s (90d), flows_5m0s (1y), flows_1h0m0s (5y)"},
+		{Name: "consolidate_in", Type: dsl.TypeString, Default: consolidateInEngine, OneOf: []string{consolidateInEngine, consolidateInServer}, Description: "where the consolidated tables' rows are computed: \"engine\" (the sink aggregates each batch and inserts the sums) or \"server\" (materialized views on the flows table, for setups whose writers cannot aggregate; they cost the server most of its insert time)"},
 		{Name: "allow_destructive", Type: dsl.TypeBool, Default: false, Description: "let provisioning drop or rewrite columns and replace tables (data loss)"},
 		{Name: "max_retries", Type: dsl.TypeInt, Default: int64(0), Description: "failed INSERT attempts before the sink fails (and is restarted); 0 retries forever while flows wait"},
 		{Name: "retry_backoff", Type: dsl.TypeDuration, Default: 500 * time.Millisecond, Description: "first wait after a failed INSERT; doubled after each failure"},
@@ -61,7 +66,7 @@ var Spec = &dsl.Spec{
 			{Name: "insecure_skip_verify", Type: dsl.TypeBool, Default: false, Description: "do not verify the server certificate (tests only)"},
 			{Name: "server_name", Type: dsl.TypeString, Default: "", Description: "name to verify the certificate against, if not the host of servers"},
 		}},
-		{Type: "consolidation", Description: "a consolidated table flows_<interval> summing Bytes and Packets per interval over the dimension columns; replaces the default set", Attrs: []dsl.Attr{
+		{Type: "consolidation", Description: "a consolidated (rollup) table flows_<interval>: Bytes, Packets and Flows scaled by SamplingRate and summed per interval over the dimension columns but addresses and ports; replaces the default set", Attrs: []dsl.Attr{
 			{Name: "interval", Type: dsl.TypeDuration, Required: true, Description: "time resolution: \"1m\", \"5m\", \"1h\""},
 			{Name: "retention", Type: dsl.TypeDuration, Required: true, Description: "how long rows are kept; \"0s\" keeps them forever"},
 		}},
@@ -93,6 +98,7 @@ type config struct {
 	batchTimeout     time.Duration
 	retention        time.Duration
 	consolidations   []consolidation
+	consolidateIn    string
 	allowDestructive bool
 	maxRetries       int
 	retryBackoff     time.Duration
@@ -124,11 +130,16 @@ type Sink struct {
 	inflight []*rowBuffer
 	free     []*rowBuffer
 	feats    features
+	rollups  map[*rowBuffer]*rollupState // consolidation in the engine; nil states otherwise
 
 	connMu    sync.Mutex
 	idle      []*nativeConn // INSERT connections not in use
 	insertSQL string
 	now       func() time.Time
+	// Deduplication tokens of rollup inserts: this sink's random instance
+	// and the number of the rollup build.
+	instance string
+	buildSeq atomic.Uint64
 }
 
 // New builds the sink from its configuration. It does no I/O.
@@ -146,6 +157,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 		concurrency:      int(cfg.Int("insert_concurrency")),
 		batchTimeout:     cfg.Duration("batch_timeout"),
 		retention:        cfg.Duration("retention"),
+		consolidateIn:    cfg.String("consolidate_in"),
 		allowDestructive: cfg.Bool("allow_destructive"),
 		maxRetries:       int(cfg.Int("max_retries")),
 		retryBackoff:     cfg.Duration("retry_backoff"),
@@ -225,7 +237,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns, now: time.Now}
+	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns, now: time.Now, instance: fmt.Sprintf("%016x", rand.Uint64())}
 	s.metrics = newMetrics(env.Metrics)
 	return s, diags
 }
@@ -318,7 +330,8 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	}
 	if s.fill == nil {
 		s.feats = f
-		s.fill = newRowBuffer(s.columns, f)
+		s.rollups = map[*rowBuffer]*rollupState{}
+		s.fill = s.newBuffer()
 		names := make([]string, len(s.columns))
 		for i, c := range s.columns {
 			names[i] = quote(c.Name)
@@ -356,20 +369,21 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	for len(s.inflight) > 0 {
 		rb := s.inflight[0]
 		if !rb.inserted {
-			if err := s.insertRange(ctx, rb, 0, rb.rows); err != nil {
+			if err := s.insertBuffer(ctx, rb, s.rollups[rb]); err != nil {
 				return err
 			}
 		}
 		s.release()
 	}
 	if s.fill.rows > 0 {
-		if err := s.insertRange(ctx, s.fill, 0, s.fill.rows); err != nil {
+		if err := s.insertBuffer(ctx, s.fill, s.rollups[s.fill]); err != nil {
 			return err
 		}
 		for _, b := range s.fill.batches {
 			b.Release()
 		}
 		s.fill.reset()
+		s.rollups[s.fill].reset()
 	}
 	for {
 		var oldest <-chan error
@@ -451,11 +465,52 @@ func (s *Sink) flush(ctx context.Context) error {
 		s.free[n-1] = nil
 		s.free = s.free[:n-1]
 	} else {
-		s.fill = newRowBuffer(s.columns, s.feats)
+		s.fill = s.newBuffer()
 	}
 	rb.running = true
 	s.inflight = append(s.inflight, rb)
-	go func() { rb.done <- s.insertRange(ctx, rb, 0, rb.rows) }()
+	st := s.rollups[rb]
+	go func() { rb.done <- s.insertBuffer(ctx, rb, st) }()
+	return nil
+}
+
+// newBuffer returns a new row buffer, with its rollup state.
+func (s *Sink) newBuffer() *rowBuffer {
+	rb := newRowBuffer(s.columns, s.feats)
+	s.rollups[rb] = s.newRollupState()
+	return rb
+}
+
+// insertBuffer inserts the flows of rb, then its rollup rows (st, nil
+// without consolidation in the engine), each insert once: after a failure,
+// the next call resumes with the insert that failed.
+func (s *Sink) insertBuffer(ctx context.Context, rb *rowBuffer, st *rollupState) error {
+	if st == nil || !st.flowsDone {
+		if err := s.insertRange(ctx, rb, "flows", s.insertSQL, 0, rb.rows); err != nil {
+			return err
+		}
+		if st == nil {
+			return nil
+		}
+		st.flowsDone = true
+	}
+	if !st.built {
+		start := time.Now()
+		st.seq = s.buildSeq.Add(1)
+		st.build(rb.batches)
+		s.metrics.aggregation.Observe(time.Since(start).Seconds())
+	}
+	for st.done < len(st.tables) {
+		t := st.tables[st.done]
+		token := ""
+		if s.feats.DedupToken {
+			token = fmt.Sprintf("flowengine-%s-%d-%s", s.instance, st.seq, st.names[st.done])
+		}
+		if err := s.insertRangeToken(ctx, t, st.names[st.done], st.sql[st.done], token, 0, t.rows); err != nil {
+			return err
+		}
+		st.done++
+	}
 	return nil
 }
 
@@ -480,6 +535,7 @@ func (s *Sink) release() {
 		b.Release()
 	}
 	rb.reset()
+	s.rollups[rb].reset()
 	n := copy(s.inflight, s.inflight[1:])
 	s.inflight[n] = nil
 	s.inflight = s.inflight[:n]
@@ -547,6 +603,7 @@ func (s *Sink) abandon() {
 			b.Release()
 		}
 		rb.reset()
+		s.rollups[rb].reset()
 		if rb != s.fill {
 			s.free = append(s.free, rb)
 		}
@@ -588,19 +645,37 @@ func isTransient(err error) bool {
 	return true
 }
 
-// insertRange inserts rows [lo, hi) of the buffer. Transient failures are
-// retried with exponential backoff; a rejection caused by the data splits
-// the range in halves until the bad rows are alone, and drops only those.
-func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, lo, hi int) error {
+// insertRange inserts rows [lo, hi) of the buffer into table with query.
+// Transient failures are retried with exponential backoff; a rejection
+// caused by the data splits the range in halves until the bad rows are
+// alone, and drops only those.
+func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, table, query string, lo, hi int) error {
+	return s.insertRangeToken(ctx, rb, table, query, "", lo, hi)
+}
+
+// insertRangeToken is insertRange with a deduplication token, if not "":
+// each insert sends it suffixed with its range, the same on every retry.
+func (s *Sink) insertRangeToken(ctx context.Context, rb *rowBuffer, table, query, token string, lo, hi int) error {
+	if hi <= lo {
+		return nil
+	}
 	backoff := s.cfg.retryBackoff
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := s.insertOnce(ctx, rb, lo, hi)
+		tok := ""
+		if token != "" {
+			tok = fmt.Sprintf("%s-%d-%d", token, lo, hi)
+		}
+		err := s.insertOnce(ctx, rb, query, tok, lo, hi)
 		if err == nil {
 			s.metrics.latency.Observe(time.Since(start).Seconds())
-			s.metrics.rows.Add(float64(hi - lo))
+			if table == "flows" {
+				s.metrics.rows.Add(float64(hi - lo))
+			} else {
+				s.metrics.rollupRows.Add(float64(hi - lo))
+			}
 			if attempt > 1 {
-				s.log.Info("clickhouse insert succeeded after retries", "rows", hi-lo, "attempts", attempt)
+				s.log.Info("clickhouse insert succeeded after retries", "table", table, "rows", hi-lo, "attempts", attempt)
 			}
 			return nil
 		}
@@ -610,23 +685,25 @@ func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, lo, hi int) error
 		if isDataError(err) {
 			s.metrics.errors.WithLabelValues("data").Inc()
 			if hi-lo == 1 {
-				s.metrics.dropped.WithLabelValues("rejected").Inc()
-				s.log.Warn("clickhouse rejected a flow, dropped", "error", err, "flow", rb.describeRow(lo))
+				if table == "flows" {
+					s.metrics.dropped.WithLabelValues("rejected").Inc()
+				}
+				s.log.Warn("clickhouse rejected a row, dropped", "table", table, "error", err, "row", rb.describeRow(lo))
 				return nil
 			}
-			s.log.Warn("clickhouse rejected an insert, splitting it to isolate the bad flows", "rows", hi-lo, "error", err)
+			s.log.Warn("clickhouse rejected an insert, splitting it to isolate the bad rows", "table", table, "rows", hi-lo, "error", err)
 			mid := lo + (hi-lo)/2
-			if err := s.insertRange(ctx, rb, lo, mid); err != nil {
+			if err := s.insertRangeToken(ctx, rb, table, query, token, lo, mid); err != nil {
 				return err
 			}
-			return s.insertRange(ctx, rb, mid, hi)
+			return s.insertRangeToken(ctx, rb, table, query, token, mid, hi)
 		}
 		s.metrics.errors.WithLabelValues("transient").Inc()
 		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
-			return fmt.Errorf("clickhouse insert of %d flows failed %d times: %w", hi-lo, attempt, s.explain(err))
+			return fmt.Errorf("clickhouse insert of %d rows into %s failed %d times: %w", hi-lo, table, attempt, s.explain(err))
 		}
 		s.metrics.retries.Inc()
-		s.log.Warn("clickhouse insert failed, retrying", "rows", hi-lo, "attempt", attempt, "in", backoff, "error", s.explain(err))
+		s.log.Warn("clickhouse insert failed, retrying", "table", table, "rows", hi-lo, "attempt", attempt, "in", backoff, "error", s.explain(err))
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}
@@ -634,7 +711,7 @@ func (s *Sink) insertRange(ctx context.Context, rb *rowBuffer, lo, hi int) error
 	}
 }
 
-func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, lo, hi int) error {
+func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, query, token string, lo, hi int) error {
 	if err := rb.check(lo, hi); err != nil {
 		return err
 	}
@@ -654,7 +731,7 @@ func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, lo, hi int) error 
 				return err
 			}
 		}
-		err := c.insert(ctx, s.insertSQL, rb, lo, hi)
+		err := c.insert(ctx, query, token, rb, lo, hi)
 		if err == nil {
 			break
 		}
@@ -698,18 +775,24 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 type metrics struct {
-	rows       prometheus.Counter
-	latency    prometheus.Histogram
-	retries    prometheus.Counter
-	errors     *prometheus.CounterVec
-	dropped    *prometheus.CounterVec
-	partitions prometheus.Counter
+	rows        prometheus.Counter
+	rollupRows  prometheus.Counter
+	aggregation prometheus.Histogram
+	latency     prometheus.Histogram
+	retries     prometheus.Counter
+	errors      *prometheus.CounterVec
+	dropped     *prometheus.CounterVec
+	partitions  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_clickhouse_rows_inserted_total",
 			Help: "Flows inserted into ClickHouse."}),
+		rollupRows: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_clickhouse_rollup_rows_inserted_total",
+			Help: "Pre-aggregated rows inserted into the consolidated tables (consolidate_in = \"engine\")."}),
+		aggregation: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowengine_clickhouse_rollup_duration_seconds",
+			Help: "Time spent aggregating the flows of one INSERT into rollup rows.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowengine_clickhouse_insert_duration_seconds",
 			Help: "Duration of successful INSERTs.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_clickhouse_insert_retries_total",
@@ -726,10 +809,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.dropped.WithLabelValues("rejected")
 	m.dropped.WithLabelValues("shutdown")
 	m.rows = engine.Register(reg, m.rows)
+	m.rollupRows = engine.Register(reg, m.rollupRows)
+	m.aggregation = engine.Register(reg, m.aggregation)
 	m.latency = engine.Register(reg, m.latency)
 	m.retries = engine.Register(reg, m.retries)
 	m.errors = engine.Register(reg, m.errors)
 	m.dropped = engine.Register(reg, m.dropped)
 	m.partitions = engine.Register(reg, m.partitions)
 	return m
+}
+
+// schema is what the sink wants on a server with f.
+func (s *Sink) schema(f features) schema {
+	return wantSchema(s.cfg.database, f, s.columns, s.cfg.retention, s.cfg.consolidations, s.cfg.consolidateIn)
 }

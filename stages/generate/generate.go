@@ -41,17 +41,16 @@ func init() {
 
 // Source generates flows.
 type Source struct {
-	rate, count   int64
-	exporters     []netip.Addr
-	interfaces    uint32
-	src, dst      []netip.Prefix
-	ports         []uint16
-	protos        []uint8
-	samplingRate  uint64
-	skew          float64
-	hosts         int
-	seed          uint64
-	batchInterval time.Duration
+	rate, count  int64
+	exporters    []netip.Addr
+	interfaces   uint32
+	src, dst     []netip.Prefix
+	ports        []uint16
+	protos       []uint8
+	samplingRate uint64
+	skew         float64
+	hosts        int
+	seed         uint64
 
 	templates []flow.Record
 }

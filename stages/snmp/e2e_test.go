@@ -40,6 +40,8 @@ func TestPipeline(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "flows.json")
 	src := fmt.Sprintf(`
+pipeline { state_dir = %q }
+
 source "generate" "demo" {
   exporters  = ["127.0.0.1"]
   interfaces = 4
@@ -69,7 +71,7 @@ sink "file" "out" {
   input = enricher.snmp.ifaces
   path  = %q
 }
-`, conn.LocalAddr().(*net.UDPAddr).Port, out)
+`, filepath.Join(dir, "state"), conn.LocalAddr().(*net.UDPAddr).Port, out)
 	path := filepath.Join(dir, "pipeline.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)

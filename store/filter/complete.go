@@ -239,3 +239,6 @@ func step(st state, col flow.Column, op string, t token) (state, flow.Column, st
 	}
 	return lost, col, op
 }
+
+// Quote returns text in single quotes, as a filter reads it back.
+func Quote(text string) string { return quoteText(text, '\'') }

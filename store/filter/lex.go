@@ -8,6 +8,34 @@
 // text), and every error carries its position and says what was expected. The
 // parser yields a tree of typed comparisons; it never produces SQL (package
 // store renders the tree through a store's dialect, with bound parameters).
+//
+// Grammar (keywords and column names in any case):
+//
+//	filter     = [ or ] .
+//	or         = and { "OR" and } .
+//	and        = not { "AND" not } .
+//	not        = "NOT" not | "(" or ")" | comparison .
+//	comparison = column operator value
+//	           | column [ "NOT" ] "IN" "(" value { "," value } ")" .
+//	operator   = "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "<<"
+//	           | "LIKE" | "ILIKE" | "UNLIKE" | "IUNLIKE" .
+//	value      = word | 'text' | "text" .
+//
+// A word is a run of characters other than blanks, parentheses, commas,
+// quotes and = ! < >, such as 443, AS15169, tcp, 192.0.2.0/24, 2001:db8::1,
+// 00:11:22:33:44:55 or ge-0/0/1. In quoted text, a backslash escapes the
+// next character and a doubled quote stands for one. Comments run from --
+// to the end of the line, or between /* and */. LIKE patterns take % (any
+// text) and _ (one character); a backslash escapes %, _ and itself.
+//
+// Operators by kind of column: numbers and times take = != < <= > >=; text
+// takes = != LIKE ILIKE UNLIKE IUNLIKE; addresses take = != and << (within
+// a prefix); MACs and boundaries take = and !=; every kind takes IN and NOT
+// IN. Numbers are decimal or 0x hexadecimal; AS numbers may be written
+// AS15169; Proto takes IANA protocol names (tcp, udp, icmp, ipv6-icmp...),
+// EType ipv4, ipv6, arp, vlan, mpls, FlowDirection ingress and egress;
+// boundaries are external, internal or an empty quoted string (none); times are RFC 3339,
+// "2006-01-02 15:04:05" (UTC) or a date.
 package filter
 
 import (

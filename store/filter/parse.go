@@ -65,18 +65,21 @@ func newError(src string, offset int, format string, args ...any) Error {
 	return Error{Offset: offset, Line: l, Column: c, Message: fmt.Sprintf(format, args...)}
 }
 
-// columnsByLower maps lower-case names to columns.
-var columnsByLower = func() map[string]flow.Column {
-	m := make(map[string]flow.Column, len(flow.Columns))
+// columnsByLower maps lower-case names to columns, columnsByName the names
+// as the schema spells them.
+var columnsByLower, columnsByName = func() (map[string]flow.Column, map[string]flow.Column) {
+	lower := make(map[string]flow.Column, len(flow.Columns))
+	exact := make(map[string]flow.Column, len(flow.Columns))
 	for _, c := range flow.Columns {
-		m[strings.ToLower(c.Name)] = c
+		lower[strings.ToLower(c.Name)] = c
+		exact[c.Name] = c
 	}
-	return m
+	return lower, exact
 }()
 
 // LookupColumn finds a column by name, ignoring case.
 func LookupColumn(name string) (flow.Column, bool) {
-	if c, ok := columnsByLower[name]; ok {
+	if c, ok := columnsByName[name]; ok {
 		return c, true
 	}
 	c, ok := columnsByLower[strings.ToLower(name)]

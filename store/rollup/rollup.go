@@ -23,67 +23,108 @@ type Row struct {
 // Aggregator sums flows over one interval. It is not safe for concurrent use.
 // Feed it records with Add, or the rows of a finer aggregator with AddRows
 // (1m rows make 5m rows cheaply), then read Rows and Reset.
+//
+// Rows are found in an open-addressing table keyed by a hash of the
+// interval and the dimension columns only (hashDims), and told apart by
+// comparing those columns (sameDims): a flow is neither copied nor hashed
+// whole unless it starts a new row.
 type Aggregator struct {
 	interval time.Duration
 	secs     int64
-	index    map[flow.Record]int32
+	slots    []slot // power of two long, at most half full
 	rows     []Row
-	copyDims func(dst, src *flow.Record)
+	hashes   []uint64 // of rows, to grow slots without hashing again
+	strs     strCache
+}
+
+// slot is a row of the table: row+1 (0: empty) and its hash.
+type slot struct {
+	hash uint64
+	row  int32
 }
 
 // New returns an aggregator over interval (a whole number of seconds).
 func New(interval time.Duration) *Aggregator {
-	return &Aggregator{interval: interval, secs: int64(interval / time.Second), index: map[flow.Record]int32{}, copyDims: copyDimensions}
+	return &Aggregator{interval: interval, secs: int64(interval / time.Second), slots: make([]slot, 1024)}
 }
 
 // Interval is the aggregator's interval.
 func (a *Aggregator) Interval() time.Duration { return a.interval }
 
-func (a *Aggregator) bucket(t time.Time) time.Time {
-	s := t.Unix()
-	s -= ((s % a.secs) + a.secs) % a.secs
-	return time.Unix(s, 0).UTC()
+func (a *Aggregator) bucket(s int64) int64 {
+	return s - ((s%a.secs)+a.secs)%a.secs
 }
 
 // Add aggregates records.
 func (a *Aggregator) Add(recs []flow.Record) {
-	var key flow.Record
 	for i := range recs {
 		r := &recs[i]
-		a.copyDims(&key, r)
-		key.TimeReceived = a.bucket(r.TimeReceived)
 		sr := r.SamplingRate
 		if sr == 0 {
 			sr = 1
 		}
-		a.add(&key, r.Bytes*sr, r.Packets*sr, sr)
+		b := a.bucket(r.TimeReceived.Unix())
+		a.add(r, b, hashDims(r, b, &a.strs), r.Bytes*sr, r.Packets*sr, sr)
 	}
 }
 
 // AddRows aggregates rows of a finer aggregator (whose interval divides this one's).
 func (a *Aggregator) AddRows(rows []Row) {
-	var key flow.Record
 	for i := range rows {
 		r := &rows[i]
-		key = r.Key
-		key.Bytes, key.Packets = 0, 0
-		key.TimeReceived = a.bucket(r.Key.TimeReceived)
-		a.add(&key, r.Key.Bytes, r.Key.Packets, r.Flows)
+		b := a.bucket(r.Key.TimeReceived.Unix())
+		a.add(&r.Key, b, hashDims(&r.Key, b, &a.strs), r.Key.Bytes, r.Key.Packets, r.Flows)
 	}
 }
 
-func (a *Aggregator) add(key *flow.Record, bytes, packets, flows uint64) {
-	if j, ok := a.index[*key]; ok {
-		row := &a.rows[j]
-		row.Key.Bytes += bytes
-		row.Key.Packets += packets
-		row.Flows += flows
+// add adds the sums of r (a flow or a finer row) to the row of bucket b and
+// r's dimensions, h being their hash.
+func (a *Aggregator) add(r *flow.Record, b int64, h uint64, bytes, packets, flows uint64) {
+	mask := uint64(len(a.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &a.slots[i]
+		if sl.row == 0 {
+			break
+		}
+		if sl.hash != h {
+			continue
+		}
+		row := &a.rows[sl.row-1]
+		if row.Key.TimeReceived.Unix() == b && sameDims(&row.Key, r) {
+			row.Key.Bytes += bytes
+			row.Key.Packets += packets
+			row.Flows += flows
+			return
+		}
+	}
+	a.rows = append(a.rows, Row{Flows: flows})
+	row := &a.rows[len(a.rows)-1]
+	copyDimensions(&row.Key, r)
+	row.Key.TimeReceived = time.Unix(b, 0).UTC()
+	row.Key.Bytes, row.Key.Packets = bytes, packets
+	a.hashes = append(a.hashes, h)
+	if 2*len(a.rows) > len(a.slots) {
+		a.grow()
 		return
 	}
-	a.index[*key] = int32(len(a.rows))
-	row := Row{Key: *key, Flows: flows}
-	row.Key.Bytes, row.Key.Packets = bytes, packets
-	a.rows = append(a.rows, row)
+	a.insert(h, int32(len(a.rows)))
+}
+
+func (a *Aggregator) insert(h uint64, row int32) {
+	mask := uint64(len(a.slots) - 1)
+	i := h & mask
+	for a.slots[i].row != 0 {
+		i = (i + 1) & mask
+	}
+	a.slots[i] = slot{hash: h, row: row}
+}
+
+// grow doubles the table and puts every row back.
+func (a *Aggregator) grow() {
+	a.slots = make([]slot, 2*len(a.slots))
+	for i, h := range a.hashes {
+		a.insert(h, int32(i+1))
+	}
 }
 
 // Rows returns the rows aggregated since the last Reset, in the order their
@@ -95,8 +136,11 @@ func (a *Aggregator) Len() int { return len(a.rows) }
 
 // Reset forgets every row, keeping the memory.
 func (a *Aggregator) Reset() {
-	clear(a.index)
+	clear(a.slots)
+	clear(a.rows) // drop the strings
 	a.rows = a.rows[:0]
+	a.hashes = a.hashes[:0]
+	a.strs.reset()
 }
 
 // Set is the usual cascade of rollups: each interval aggregates the rows of

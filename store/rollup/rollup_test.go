@@ -127,3 +127,34 @@ func BenchmarkAggregate(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/flow")
 }
+
+// TestDimensionFields checks that hashDims and sameDims read exactly the
+// dimension columns of rollups: changing one of them makes another row,
+// changing any other column does not.
+func TestDimensionFields(t *testing.T) {
+	base := filled()
+	for _, c := range flow.Columns {
+		if c.Name == "TimeReceived" || c.Name == "Bytes" || c.Name == "Packets" {
+			continue
+		}
+		r := base
+		a := flow.Access(c.Name)
+		switch {
+		case a.SetTime != nil:
+			a.SetTime(&r, a.Time(&r).Add(time.Hour))
+		case a.SetUint != nil:
+			a.SetUint(&r, a.Uint(&r)^1)
+		case a.SetString != nil:
+			a.SetString(&r, a.String(&r)+"x")
+		case a.SetAddr != nil:
+			a.SetAddr(&r, a.Addr(&r).Next())
+		}
+		keep := store.InRollups(c.Name)
+		if same := sameDims(&base, &r); same == keep {
+			t.Errorf("%s: sameDims %v after a change, in rollups %v", c.Name, same, keep)
+		}
+		if differ := hashDims(&base, 0, &strCache{}) != hashDims(&r, 0, &strCache{}); differ != keep {
+			t.Errorf("%s: hash changed %v, in rollups %v", c.Name, differ, keep)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+// Home: what the pipeline receives now, at a glance, refreshing on its own.
+import { useRef, useState } from 'preact/hooks';
+import { api, ApiError, isAbort, type FlowRate, type PipelineStats, type TableResult } from '../api';
+import { Sparkline } from '../components/Sparkline';
+import { usePoll } from '../poll';
+import { onLinkClick } from '../router';
+import { palette } from '../theme';
+import { condition, label as fmtLabel, protoName } from '../labels';
+import { ago, rate as fmtRate, si } from '../units';
+
+const refresh = 10_000;
+
+interface Loaded<T> {
+  data?: T;
+  error?: string;
+  status?: number;
+  at?: Date;
+}
+
+function useWidget<T>(path: string, ms = refresh): Loaded<T> {
+  const [s, set] = useState<Loaded<T>>({});
+  usePoll(async (signal) => {
+    try {
+      const data = await api<T>(path, { signal });
+      set({ data, at: new Date(), status: 200 });
+    } catch (e) {
+      if (isAbort(e)) return;
+      const status = e instanceof ApiError ? e.status : 0;
+      const error = status === 401 ? 'Waiting for the token (above).' : e instanceof ApiError ? e.message : String(e);
+      set((old) => ({ ...old, error, status }));
+    }
+  }, ms);
+  return s;
+}
+
+function Card(props: { title: string; class?: string; children: preact.ComponentChildren; error?: string; loading?: boolean }) {
+  return (
+    <section class={'card ' + (props.class ?? '')}>
+      <h2>{props.title}</h2>
+      {props.error ? <div class="error-box">{props.error}</div> : props.loading ? <div class="loading">Loading…</div> : props.children}
+    </section>
+  );
+}
+
+/**
+ * useLiveRate is the rate at which this process's sources receive flows,
+ * from two samples of /api/v0/pipeline: it moves at once, while the store's
+ * rate counts only the minutes already aggregated. null: no sources here
+ * (a console over another process's store) or not known yet.
+ */
+function useLiveRate(): number | null {
+  const [rate, setRate] = useState<number | null>(null);
+  const prev = useRef<{ n: number; t: number } | null>(null);
+  usePoll(async (signal) => {
+    try {
+      const p = await api<PipelineStats>('pipeline', { signal });
+      const sources = p.stages.filter((s) => s.kind === 'source');
+      if (!sources.length) return setRate(null);
+      const n = sources.reduce((a, s) => a + s.flows_out, 0);
+      const t = performance.now();
+      if (prev.current && t > prev.current.t) setRate(Math.max(0, n - prev.current.n) / ((t - prev.current.t) / 1000));
+      prev.current = { n, t };
+    } catch {
+      /* the pipeline page says why */
+    }
+  }, 1500);
+  return rate;
+}
+
+function RateCard({ w, live }: { w: Loaded<FlowRate>; live: number | null }) {
+  // Until the first minute is stored, the live rate of the pipeline shows.
+  const fromPipeline = w.data !== undefined && w.data.rate === 0 && live !== null && live > 0;
+  const shown = fromPipeline ? live! : (w.data?.rate ?? 0);
+  return (
+    <Card title="Flows per second" class="rate" error={w.data ? undefined : w.error} loading={!w.data}>
+      {w.data && (
+        <div class="rate-body">
+          <div class="bignum" data-testid="flow-rate" data-value={shown}>
+            {si(shown, '', ' ').trim()}
+            <small>flows/s now</small>
+            <small class="muted">
+              {fromPipeline ? 'received by the pipeline; stored once their first minute ends' : `stored, average of the last ${Math.round(w.data.period / 60)} min`}
+            </small>
+          </div>
+          <Sparkline times={w.data.time} values={w.data.values} height={150} format={(v) => fmtRate(v, 'flows')} label="Flows per second over the last hour" />
+        </div>
+      )}
+    </Card>
+  );
+}
+
+/** share writes a fraction as a percentage people read: 61.2 %, 100 %. */
+function share(f: number): string {
+  return f >= 0.9995 ? '100 %' : `${(100 * f).toFixed(1)} %`;
+}
+
+/** explore links a row of a widget to the visualize page, filtered on it. */
+function explore(column: string, value: string, dims: string): string {
+  const q = new URLSearchParams({ range: 'last hour', dims, filter: condition(column, value) });
+  return '/visualize?' + q.toString();
+}
+
+function TopCard({ title, path, label, column, dims }: { title: string; path: string; label?: (v: string) => string; column: string; dims: string }) {
+  const w = useWidget<TableResult>(path);
+  const rows = w.data?.rows ?? [];
+  const sum = rows.reduce((a, r) => a + r.avg, 0);
+  return (
+    <Card title={title} error={w.data ? undefined : w.error} loading={!w.data}>
+      {rows.length === 0 ? (
+        <p class="muted">Nothing stored in the last hour yet.</p>
+      ) : (
+        <table class="top">
+          <tbody>
+            {rows.map((r, i) => (
+              <tr>
+                <td class="name" title={`${fmtLabel(r.dimensions, label)}: explore`}>
+                  <span class="swatch" style={{ background: palette[i % palette.length] }} />
+                  <a href={explore(column, r.dimensions[r.dimensions.length - 1], dims)} onClick={onLinkClick}>
+                    {fmtLabel(r.dimensions, label)}
+                  </a>
+                </td>
+                <td class="bar">
+                  <span style={{ width: `${sum ? (100 * r.avg) / sum : 0}%`, background: palette[i % palette.length] }} />
+                </td>
+                <td class="num">{fmtRate(r.avg, 'l3bps')}</td>
+                <td class="num muted">{sum ? share(r.avg / sum) : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
+function LastFlow({ w }: { w: Loaded<Record<string, unknown>> }) {
+  const entries = Object.entries(w.data ?? {}).filter(([, v]) => v !== '' && v !== 0 && v !== null && v !== undefined);
+  const received = w.data?.TimeReceived as string | undefined;
+  return (
+    <Card title={received ? `Last flow received, ${ago(new Date(received))}` : 'Last flow received'} class="lastflow" error={w.data || w.status === 404 ? undefined : w.error} loading={!w.data && !w.error}>
+      {w.status === 404 && <p class="muted">No flow stored yet.</p>}
+      <dl class="kv">
+        {entries.map(([k, v]) => (
+          <>
+            <dt>{k}</dt>
+            <dd>{typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>
+          </>
+        ))}
+      </dl>
+    </Card>
+  );
+}
+
+function Empty() {
+  return (
+    <section class="card empty" data-testid="empty">
+      <h2>No flows yet</h2>
+      <p>The pipeline stores nothing so far. Point your exporters at this host:</p>
+      <ul>
+        <li>
+          <b>NetFlow v5/v9 and IPFIX</b> to UDP port <code>2055</code>
+        </li>
+        <li>
+          <b>sFlow</b> to UDP port <code>6343</code>
+        </li>
+      </ul>
+      <p class="muted">These are the ports of the default pipeline; the pipeline page lists the sources of yours.</p>
+      <p>
+        Or run the synthetic exporters: <code>make demo</code>, or <code>flowengine exporter -collector 127.0.0.1:2055</code>. The{' '}
+        <a href="/pipeline" onClick={onLinkClick}>pipeline page</a> shows whether flows arrive; the{' '}
+        <a href="/docs" onClick={onLinkClick}>docs</a> have router configuration snippets.
+      </p>
+    </section>
+  );
+}
+
+export function Home() {
+  const rate = useWidget<FlowRate>('console/widgets/flow-rate');
+  const live = useLiveRate();
+  const last = useWidget<Record<string, unknown>>('console/widgets/last-flow');
+  // Empty: nothing stored (no last flow) and nothing arriving.
+  const empty = last.status === 404 && rate.data?.rate === 0 && !(live && live > 0);
+  return (
+    <div class="page home">
+      {empty && <Empty />}
+      <div class="grid-home">
+        <RateCard w={rate} live={live} />
+        <LastFlow w={last} />
+        <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" />
+        <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} column="SrcAS" dims="DstAS" />
+        <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" column="DstCountry" dims="DstAS" />
+        <TopCard title="Top protocols" path="console/widgets/top/Proto" label={protoName} column="Proto" dims="DstPort" />
+      </div>
+    </div>
+  );
+}

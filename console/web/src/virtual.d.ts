@@ -1,0 +1,4 @@
+declare module 'virtual:docs' {
+  const sections: { id: string; title: string; html: string }[];
+  export default sections;
+}

@@ -1,0 +1,135 @@
+package clickhouse
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store/rollup"
+)
+
+// Rollups computed in the engine (consolidate_in = "engine"). Each row
+// buffer of flows gets its rollup rows: the flows of its batches aggregated
+// per interval over the rollup columns (store/rollup), Bytes, Packets and
+// Flows scaled by SamplingRate. They are inserted into the flows_<interval>
+// tables once the flows are in, over the same native-protocol path, and the
+// buffer's batches are released only when every insert succeeded. The
+// SummingMergeTree engine of the rollup tables adds up the partial sums of
+// several buffers, or of several sinks.
+//
+// Retries. A buffer remembers which of its inserts succeeded (the flows,
+// then each rollup table in turn): a failed insert is retried alone, so an
+// insert the server acknowledged is never sent again, and partial sums are
+// not counted twice by the sink's own retries. On servers from 22.2, each
+// rollup insert also carries an insert_deduplication_token (this sink's
+// random instance, the number of the build, the table and the rows' range,
+// the same on every retry) and the rollup tables remember their last
+// blocks (non_replicated_deduplication_window): an INSERT the server
+// committed but whose acknowledgement was lost (connection cut at that
+// moment) is not added twice when it is retried. On older servers that
+// case counts the rows twice in the rollups. What no store can tell apart
+// is a process stopped between a buffer's inserts: its batches were not
+// released, the source sends the flows again, and they are counted twice
+// in the raw table and in the rollups already inserted.
+
+// rollupState holds the rollup rows of one row buffer and the progress of
+// its inserts.
+type rollupState struct {
+	aggs    []*rollup.Aggregator // by consolidation
+	cascade []bool               // aggs[i] is fed with the rows of aggs[i-1]
+	tables  []*rowBuffer         // by consolidation: rollup columns, then Flows
+	flows   []*colBuf            // the Flows column of each table
+	sql     []string
+	names   []string
+	keys    []flow.Record // scratch
+
+	seq       uint64 // number of the build, in deduplication tokens
+	built     bool   // tables hold the rollup rows of the buffer's batches
+	flowsDone bool   // the flows are inserted
+	done      int    // rollup tables inserted
+}
+
+// flowsColumn is the Flows column of rollup tables; it is not a column of
+// the flow record, so the sink fills it itself.
+var flowsColumn = flow.Column{Name: "Flows", Kind: flow.KindUint, Bits: 64, Description: "flows, scaled by SamplingRate"}
+
+// newRollupState prepares the rollups of one row buffer, or returns nil
+// when the sink computes none.
+func (s *Sink) newRollupState() *rollupState {
+	if s.cfg.consolidateIn != consolidateInEngine || len(s.cfg.consolidations) == 0 {
+		return nil
+	}
+	cols := rollupColumns(s.columns)
+	names := make([]string, 0, len(cols)+1)
+	for _, c := range cols {
+		names = append(names, quote(c.Name))
+	}
+	names = append(names, quote(flowsColumn.Name))
+	st := &rollupState{}
+	var prev time.Duration
+	for _, cn := range s.cfg.consolidations {
+		st.aggs = append(st.aggs, rollup.New(cn.Interval))
+		st.cascade = append(st.cascade, prev > 0 && cn.Interval%prev == 0)
+		prev = cn.Interval
+		rb := newRowBuffer(cols, s.feats)
+		fc := &colBuf{col: flowsColumn}
+		rb.cols = append(rb.cols, fc)
+		st.tables = append(st.tables, rb)
+		st.flows = append(st.flows, fc)
+		name := consolidatedName(cn.Interval)
+		st.names = append(st.names, name)
+		st.sql = append(st.sql, fmt.Sprintf("INSERT INTO %s.%s (%s) VALUES", quote(s.cfg.database), quote(name), strings.Join(names, ", ")))
+	}
+	return st
+}
+
+// build aggregates the records of batches into the rollup tables' buffers.
+func (st *rollupState) build(batches []*flow.Batch) {
+	for i, a := range st.aggs {
+		if st.cascade[i] {
+			a.AddRows(st.aggs[i-1].Rows())
+			continue
+		}
+		for _, b := range batches {
+			a.Add(b.Records)
+		}
+	}
+	for i, a := range st.aggs {
+		rb, fc := st.tables[i], st.flows[i]
+		rows := a.Rows()
+		st.keys = st.keys[:0]
+		fc.u64 = grow(fc.u64, len(rows))
+		for j := range rows {
+			st.keys = append(st.keys, rows[j].Key)
+			fc.u64 = append(fc.u64, rows[j].Flows)
+		}
+		for _, cb := range rb.cols[:len(rb.cols)-1] {
+			cb.append(st.keys)
+		}
+		rb.rows += len(rows)
+	}
+	clear(st.keys) // the keys' strings belong to the batches
+	st.built = true
+}
+
+// rows is the number of rollup rows built.
+func (st *rollupState) rows() int {
+	n := 0
+	for _, rb := range st.tables {
+		n += rb.rows
+	}
+	return n
+}
+
+// reset forgets the rows and the progress, keeping the memory.
+func (st *rollupState) reset() {
+	if st == nil {
+		return
+	}
+	for i, a := range st.aggs {
+		a.Reset()
+		st.tables[i].reset()
+	}
+	st.built, st.flowsDone, st.done = false, false, 0
+}

@@ -1,0 +1,317 @@
+package duckdb
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"time"
+	"unsafe"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/duckdb/duckdb-go/v2/mapping"
+
+	"github.com/flowengine/flowengine/flow"
+)
+
+// The sink appends through DuckDB's C appender, filling the vectors of a
+// data chunk in place: numbers are stored straight into the vectors' memory,
+// strings of up to 12 bytes are inlined there too, and only longer strings
+// cross into C (once per distinct value and chunk). duckdb-go's AppendRow
+// takes a slice of interfaces per row and one C call per string, several
+// times slower; so the sink reaches the connection duckdb-go wraps (the
+// first field of its Conn, checked below with reflect).
+
+// connField checks that duckdb.Conn starts with its mapping.Connection.
+var connField = func() error {
+	t := reflect.TypeFor[duckdb.Conn]()
+	if t.NumField() == 0 || t.Field(0).Type != reflect.TypeFor[mapping.Connection]() || t.Field(0).Offset != 0 {
+		return errors.New("duckdb: this version of duckdb-go does not start its Conn with the C connection; the sink cannot append")
+	}
+	return nil
+}()
+
+// cConn returns the C connection of a duckdb-go driver connection.
+func cConn(dc any) (mapping.Connection, error) {
+	if connField != nil {
+		return mapping.Connection{}, connField
+	}
+	c, ok := dc.(*duckdb.Conn)
+	if !ok || c == nil {
+		return mapping.Connection{}, fmt.Errorf("duckdb: unexpected driver connection %T", dc)
+	}
+	mc := *(*mapping.Connection)(unsafe.Pointer(c))
+	if mc.Ptr == nil {
+		return mapping.Connection{}, errors.New("duckdb: connection closed")
+	}
+	return mc, nil
+}
+
+// writer kinds: how a value is stored in a vector.
+type wkind uint8
+
+const (
+	wTime wkind = iota + 1
+	wU8
+	wU16
+	wU32
+	wU64
+	wAddr
+	wString
+	wFlows // the Flows column of rollups
+)
+
+type colWriter struct {
+	kind   wkind
+	col    int // position in flow.Columns
+	time   func(*flow.Record) time.Time
+	uint   func(*flow.Record) uint64
+	str    func(*flow.Record) string
+	addr   func(*flow.Record) netip.Addr
+	data   unsafe.Pointer
+	vec    mapping.Vector
+	last   string   // the last long string written in this chunk
+	lastST [16]byte // and its string_t
+	hasST  bool
+}
+
+// appender appends rows to one table.
+type appender struct {
+	table string
+	app   mapping.Appender
+	types []mapping.LogicalType
+	chunk mapping.DataChunk
+	cols  []colWriter
+	n     int // rows in the chunk
+	size  int // rows a chunk holds
+	rows  int // rows appended since the last flush
+
+	// Scratch columns for the kinds DuckDB stores otherwise than Go.
+	times []time.Time
+	addrs [][16]byte
+	strs  []string
+}
+
+// newAppender prepares appending to table's columns cols (by name: the live
+// table may order them otherwise or have more).
+func newAppender(conn mapping.Connection, table string, cols []column) (*appender, error) {
+	a := &appender{table: table, size: int(mapping.VectorSize())}
+	if mapping.AppenderCreateExt(conn, "", "", table, &a.app) == mapping.StateError {
+		err := fmt.Errorf("duckdb: appender on %s: %s", table, mapping.AppenderError(a.app))
+		mapping.AppenderDestroy(&a.app)
+		return nil, err
+	}
+	for _, c := range cols {
+		if mapping.AppenderAddColumn(a.app, c.Name) == mapping.StateError {
+			err := fmt.Errorf("duckdb: appender on %s, column %s: %s", table, c.Name, mapping.AppenderError(a.app))
+			mapping.AppenderDestroy(&a.app)
+			return nil, err
+		}
+		w := colWriter{}
+		switch c.Type {
+		case tTimestamp:
+			w.kind = wTime
+		case tU8:
+			w.kind = wU8
+		case tU16:
+			w.kind = wU16
+		case tU32:
+			w.kind = wU32
+		case tU64:
+			w.kind = wU64
+		case tU128:
+			w.kind = wAddr
+		case tVarchar:
+			w.kind = wString
+		}
+		if c.flow.Name == "" {
+			w.kind = wFlows
+		} else {
+			w.col, _ = flow.ColumnIndex(c.flow.Name)
+			acc := flow.ColumnAccessors[w.col]
+			w.time, w.uint, w.str, w.addr = acc.Time, acc.Uint, acc.String, acc.Addr
+		}
+		a.cols = append(a.cols, w)
+		a.types = append(a.types, mapping.CreateLogicalType(c.Type.id))
+	}
+	a.chunk = mapping.CreateDataChunk(a.types)
+	a.vectors()
+	return a, nil
+}
+
+// vectors reads the data pointers of the chunk's vectors (after a reset).
+func (a *appender) vectors() {
+	for i := range a.cols {
+		w := &a.cols[i]
+		w.vec = mapping.DataChunkGetVector(a.chunk, mapping.IdxT(i))
+		w.data = mapping.VectorGetData(w.vec)
+		w.hasST = false
+		w.last = ""
+	}
+}
+
+// close frees the appender without flushing.
+func (a *appender) close() {
+	if a == nil {
+		return
+	}
+	mapping.DestroyDataChunk(&a.chunk)
+	for i := range a.types {
+		mapping.DestroyLogicalType(&a.types[i])
+	}
+	mapping.AppenderDestroy(&a.app)
+}
+
+// addRecords appends flows, column by column through flow's columnar
+// readers: numbers straight into the vectors, the other kinds through a
+// scratch column.
+func (a *appender) addRecords(recs []flow.Record) error {
+	for len(recs) > 0 {
+		if a.n == a.size {
+			if err := a.appendChunk(); err != nil {
+				return err
+			}
+		}
+		part := recs[:min(len(recs), a.size-a.n)]
+		n := a.n
+		for c := range a.cols {
+			w := &a.cols[c]
+			switch w.kind {
+			case wU8:
+				flow.AppendUint8s(unsafe.Slice((*uint8)(w.data), a.size)[:n], part, w.col)
+			case wU16:
+				flow.AppendUint16s(unsafe.Slice((*uint16)(w.data), a.size)[:n], part, w.col)
+			case wU32:
+				flow.AppendUint32s(unsafe.Slice((*uint32)(w.data), a.size)[:n], part, w.col)
+			case wU64:
+				flow.AppendUint64s(unsafe.Slice((*uint64)(w.data), a.size)[:n], part, w.col)
+			case wTime:
+				a.times = flow.AppendTimes(a.times[:0], part, w.col)
+				dst := unsafe.Slice((*int64)(w.data), a.size)[n:]
+				for i, t := range a.times {
+					var us int64
+					if !t.IsZero() {
+						us = t.UnixMicro()
+					}
+					dst[i] = us
+				}
+			case wAddr:
+				a.addrs = flow.AppendAddrs16(a.addrs[:0], part, w.col)
+				dst := unsafe.Slice((*[2]uint64)(w.data), a.size)[n:]
+				for i := range a.addrs {
+					b := &a.addrs[i]
+					dst[i] = [2]uint64{binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[:8])} // lower, upper
+				}
+			case wString:
+				a.strs = flow.AppendStrings(a.strs[:0], part, w.col)
+				for i, str := range a.strs {
+					a.setString(w, uintptr(n+i), str)
+				}
+				clear(a.strs)
+			default:
+				return fmt.Errorf("duckdb: column %d of %s is not a flow column", c, a.table)
+			}
+		}
+		a.n += len(part)
+		a.rows += len(part)
+		recs = recs[len(part):]
+	}
+	return nil
+}
+
+// add appends one row: the columns of r, and flows for a rollup's Flows.
+func (a *appender) add(r *flow.Record, flows uint64) error {
+	if a.n == a.size {
+		if err := a.appendChunk(); err != nil {
+			return err
+		}
+	}
+	i := uintptr(a.n)
+	for c := range a.cols {
+		w := &a.cols[c]
+		switch w.kind {
+		case wTime:
+			t := w.time(r)
+			var us int64
+			if !t.IsZero() {
+				us = t.UnixMicro()
+			}
+			*(*int64)(unsafe.Add(w.data, i*8)) = us
+		case wU8:
+			*(*uint8)(unsafe.Add(w.data, i)) = uint8(w.uint(r))
+		case wU16:
+			*(*uint16)(unsafe.Add(w.data, i*2)) = uint16(w.uint(r))
+		case wU32:
+			*(*uint32)(unsafe.Add(w.data, i*4)) = uint32(w.uint(r))
+		case wU64:
+			*(*uint64)(unsafe.Add(w.data, i*8)) = w.uint(r)
+		case wFlows:
+			*(*uint64)(unsafe.Add(w.data, i*8)) = flows
+		case wAddr:
+			b := w.addr(r).As16()
+			p := (*[2]uint64)(unsafe.Add(w.data, i*16))
+			p[0] = binary.BigEndian.Uint64(b[8:]) // lower
+			p[1] = binary.BigEndian.Uint64(b[:8]) // upper
+		case wString:
+			a.setString(w, i, w.str(r))
+		}
+	}
+	a.n++
+	a.rows++
+	return nil
+}
+
+// setString writes a string_t: up to 12 bytes inline, longer ones copied by
+// DuckDB into the vector's heap (once per run of equal values).
+func (a *appender) setString(w *colWriter, i uintptr, s string) {
+	p := (*[16]byte)(unsafe.Add(w.data, i*16))
+	switch n := len(s); {
+	case n == 0:
+		*(*[2]uint64)(unsafe.Pointer(p)) = [2]uint64{}
+		return
+	case n <= 12:
+		var st [16]byte
+		st[0] = byte(n) // little-endian uint32 length, n < 256
+		for j := 0; j < n; j++ {
+			st[4+j] = s[j]
+		}
+		*p = st
+		return
+	}
+	if w.hasST && w.last == s {
+		*p = w.lastST
+		return
+	}
+	mapping.VectorAssignStringElement(w.vec, mapping.IdxT(i), s)
+	w.last, w.lastST, w.hasST = s, *p, true
+}
+
+// appendChunk hands the filled chunk to the appender.
+func (a *appender) appendChunk() error {
+	if a.n == 0 {
+		return nil
+	}
+	mapping.DataChunkSetSize(a.chunk, mapping.IdxT(a.n))
+	state := mapping.AppendDataChunk(a.app, a.chunk)
+	mapping.DataChunkReset(a.chunk)
+	a.n = 0
+	a.vectors()
+	if state == mapping.StateError {
+		return fmt.Errorf("duckdb: append to %s: %s", a.table, mapping.AppenderError(a.app))
+	}
+	return nil
+}
+
+// flush writes what was appended into the table (in the connection's
+// transaction).
+func (a *appender) flush() error {
+	if err := a.appendChunk(); err != nil {
+		return err
+	}
+	a.rows = 0
+	if mapping.AppenderFlush(a.app) == mapping.StateError {
+		return fmt.Errorf("duckdb: insert into %s: %s", a.table, mapping.AppenderError(a.app))
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package duckdb
+
+import (
+	"fmt"
+	"math/big"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store"
+)
+
+// Dialect renders the parts of the query model that are DuckDB's own, for
+// the tables this sink writes (types in schema.go). Values reach the SQL as
+// bound parameters; only integers computed here (shifts) are written inline.
+type Dialect struct{}
+
+var _ store.Dialect = Dialect{}
+
+// Name is "duckdb".
+func (Dialect) Name() string { return "duckdb" }
+
+// Ident quotes an identifier.
+func (Dialect) Ident(name string) string { return quote(name) }
+
+// Bucket is the Unix time in seconds of the start of the step holding
+// TimeReceived, steps aligned on the epoch.
+func (Dialect) Bucket(step time.Duration) (string, []any) {
+	us := max(int64(step/time.Microsecond), 1)
+	secs := max(int64(step/time.Second), 1)
+	return `((epoch_us("TimeReceived") // ?) * ?)`, []any{us, secs}
+}
+
+// TimeRange is start <= TimeReceived < end.
+func (Dialect) TimeRange(start, end time.Time) (string, []any) {
+	return `("TimeReceived" >= make_timestamp(?) AND "TimeReceived" < make_timestamp(?))`, []any{start.UnixMicro(), end.UnixMicro()}
+}
+
+// Float casts a numeric expression to DOUBLE.
+func (Dialect) Float(expr string) string { return "CAST((" + expr + ") AS DOUBLE)" }
+
+// Dimension is column c as text: numbers (MACs too) in decimal, times as
+// RFC 3339 with microseconds, addresses in full IPv6 form.
+func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
+	col := quote(c.Name)
+	switch c.Kind {
+	case flow.KindString:
+		return col, nil
+	case flow.KindBoundary:
+		return fmt.Sprintf(`(CASE %s WHEN 1 THEN 'external' WHEN 2 THEN 'internal' ELSE '' END)`, col), nil
+	case flow.KindTime: // microseconds, UTC
+		return fmt.Sprintf(`strftime(%s, '%%Y-%%m-%%dT%%H:%%M:%%S.%%fZ')`, col), nil
+	case flow.KindAddr:
+		return addrText(col, truncate), nil
+	}
+	return fmt.Sprintf("CAST(%s AS VARCHAR)", col), nil
+}
+
+// ipv4Mapped is true for an IPv4-mapped address (::ffff:0:0/96).
+func ipv4Mapped(col string) string { return fmt.Sprintf("((%s >> 32) = 65535)", col) }
+
+// addrText formats the UHUGEINT address col as an IPv6 address in full
+// (eight groups, IPv4 addresses IPv4-mapped), truncated to bits first when
+// bits > 0 (IPv4 addresses counting 32 bits).
+func addrText(col string, bits int) string {
+	x := col
+	if bits > 0 {
+		s6 := 128 - min(bits, 128)
+		s4 := 32 - min(bits, 32)
+		x = fmt.Sprintf("(CASE WHEN %s THEN ((%s >> %d) << %d) ELSE ((%s >> %d) << %d) END)", ipv4Mapped(col), col, s4, s4, col, s6, s6)
+	}
+	parts := make([]string, 8)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("((%s >> %d) & 65535)::INTEGER", x, 112-16*i)
+	}
+	return fmt.Sprintf(`printf('%%x:%%x:%%x:%%x:%%x:%%x:%%x:%%x', %s)`, strings.Join(parts, ", "))
+}
+
+// u128 is the decimal text of the 16 bytes of a, as DuckDB casts it to UHUGEINT.
+func u128(a netip.Addr) string {
+	b := a.As16()
+	return new(big.Int).SetBytes(b[:]).String()
+}
+
+var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+// Compare is one filter comparison. LIKE patterns escape % and _ with a
+// backslash. An IPv6 prefix covers IPv4 addresses as IPv4-mapped ones.
+func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
+	col := quote(c.Name)
+	cmp, ordered := sqlOps[op]
+	bad := func() (string, []any, error) {
+		return "", nil, fmt.Errorf("%w: %s cannot be compared with %s %v", store.ErrInvalid, c.Name, op, v)
+	}
+	switch c.Kind {
+	case flow.KindUint, flow.KindMAC:
+		n, ok := v.(uint64)
+		if !ok || !ordered {
+			return bad()
+		}
+		return fmt.Sprintf("%s %s ?", col, cmp), []any{n}, nil
+	case flow.KindBoundary:
+		b, ok := v.(flow.Boundary)
+		if !ok || (op != "=" && op != "!=") {
+			return bad()
+		}
+		return fmt.Sprintf("%s %s ?", col, cmp), []any{uint8(b)}, nil
+	case flow.KindTime:
+		t, ok := v.(time.Time)
+		if !ok || !ordered {
+			return bad()
+		}
+		return fmt.Sprintf("%s %s make_timestamp(?)", col, cmp), []any{t.UnixMicro()}, nil
+	case flow.KindString:
+		s, ok := v.(string)
+		if !ok {
+			return bad()
+		}
+		switch op {
+		case "LIKE":
+			return col + " LIKE ? ESCAPE '\\'", []any{s}, nil
+		case "ILIKE":
+			return col + " ILIKE ? ESCAPE '\\'", []any{s}, nil
+		case "UNLIKE":
+			return col + " NOT LIKE ? ESCAPE '\\'", []any{s}, nil
+		case "IUNLIKE":
+			return col + " NOT ILIKE ? ESCAPE '\\'", []any{s}, nil
+		}
+		if !ordered {
+			return bad()
+		}
+		return fmt.Sprintf("%s %s ?", col, cmp), []any{s}, nil
+	case flow.KindAddr:
+		if op == "<<" {
+			p, ok := v.(netip.Prefix)
+			if !ok || !p.IsValid() {
+				return bad()
+			}
+			p = p.Masked()
+			lo := p.Addr()
+			bits := p.Bits()
+			if lo.Is4() {
+				lo = netip.AddrFrom16(lo.As16())
+				bits += 96
+			}
+			hi := lo.As16()
+			for i := bits; i < 128; i++ {
+				hi[i/8] |= 0x80 >> (i % 8)
+			}
+			return fmt.Sprintf("%s BETWEEN CAST(? AS UHUGEINT) AND CAST(? AS UHUGEINT)", col),
+				[]any{u128(lo), u128(netip.AddrFrom16(hi))}, nil
+		}
+		a, ok := v.(netip.Addr)
+		if !ok || !a.IsValid() || !ordered {
+			return bad()
+		}
+		return fmt.Sprintf("%s %s CAST(? AS UHUGEINT)", col, cmp), []any{u128(a)}, nil
+	}
+	return bad()
+}

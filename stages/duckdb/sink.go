@@ -1,0 +1,631 @@
+// Package duckdb is the `sink "duckdb"` stage, the embedded store: it keeps
+// flows in a DuckDB file (a flows table, rollup tables flows_1m0s, flows_5m0s
+// and flows_1h0m0s aggregated by the sink, and the console's saved filters),
+// appends them in batches through DuckDB's C appender, releases each flow
+// batch only once the transaction holding its rows committed (at-least-once),
+// deletes rows past each table's retention, and answers the console's
+// queries (store.Backend) on the same database while inserts go on.
+//
+// All the cgo of the project is here, through github.com/duckdb/duckdb-go/v2.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store"
+	"github.com/flowengine/flowengine/store/rollup"
+)
+
+var (
+	_ engine.Sink        = (*Sink)(nil)
+	_ engine.Provisioner = (*Sink)(nil)
+	_ store.Backend      = (*Sink)(nil)
+)
+
+// Spec is the `sink "duckdb"` block.
+var Spec = &dsl.Spec{
+	Description: "Stores flows in a DuckDB file, the embedded store the console queries: a flows table, " +
+		"rollup tables flows_1m0s, flows_5m0s and flows_1h0m0s aggregated by the sink, and saved filters. " +
+		"Batches are released once their transaction committed; old rows are deleted per table retention.",
+	Attrs: []dsl.Attr{
+		{Name: "path", Type: dsl.TypeString, Required: true, Description: "database file; created with its directory if missing. One process at a time may open it"},
+		{Name: "retention", Type: dsl.TypeStringMap, Default: map[string]string{}, Description: "how long rows are kept, per table: " +
+			"flows (default 15d), flows_1m0s (7d), flows_5m0s (90d), flows_1h0m0s (2y); \"0s\" keeps them forever. Units: s, m, h, d, w, y"},
+		{Name: "retention_interval", Type: dsl.TypeDuration, Default: 15 * time.Minute, Description: "how often rows past their retention are deleted"},
+		{Name: "memory_limit", Type: dsl.TypeString, Default: "", Description: "DuckDB memory limit, e.g. \"2GB\" (default: DuckDB's, 80% of the RAM)"},
+		{Name: "threads", Type: dsl.TypeInt, Default: int64(0), Description: "DuckDB worker threads for queries (0: one per core)"},
+		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(250000), Description: "flows per transaction: a transaction is committed when this many flows wait (DuckDB writes full row groups of 122880 rows straight into the file; smaller transactions go through its write-ahead log)"},
+		{Name: "insert_concurrency", Type: dsl.TypeInt, Default: int64(2), Description: "transactions in flight at once, each on its own connection (batches are still released in order); DuckDB compresses and writes one while the next is appended"},
+		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 2 * time.Second, Description: "longest time a flow waits before its transaction is committed"},
+		{Name: "allow_destructive", Type: dsl.TypeBool, Default: false, Description: "let provisioning drop or retype columns (data loss)"},
+		{Name: "max_retries", Type: dsl.TypeInt, Default: int64(0), Description: "failed transactions before the sink fails (and is restarted); 0 retries forever while flows wait"},
+		{Name: "retry_backoff", Type: dsl.TypeDuration, Default: 500 * time.Millisecond, Description: "first wait after a failed transaction; doubled after each failure"},
+		{Name: "retry_max_backoff", Type: dsl.TypeDuration, Default: 30 * time.Second, Description: "longest wait between attempts"},
+	},
+}
+
+func init() {
+	engine.RegisterSink("duckdb", Spec, New)
+}
+
+type config struct {
+	path              string
+	retention         map[string]time.Duration
+	retentionInterval time.Duration
+	memoryLimit       string
+	threads           int
+	batchSize         int
+	concurrency       int
+	batchTimeout      time.Duration
+	allowDestructive  bool
+	maxRetries        int
+	retryBackoff      time.Duration
+	retryMaxBackoff   time.Duration
+}
+
+// Sink stores flows in DuckDB. It implements engine.Sink, engine.Provisioner
+// and store.Backend.
+type Sink struct {
+	id      engine.ID
+	cfg     config
+	log     *slog.Logger
+	metrics *metrics
+	columns []flow.Column // the schema; flow.Columns except in tests
+	tables  []tableSpec
+
+	mu     sync.Mutex
+	db     *sql.DB
+	live   []store.Table // tables that exist, for the Backend
+	closed bool
+
+	// Insert state, owned by Run; kept across restarts of Run: the group
+	// being filled, the groups inserted or being inserted, oldest first
+	// (released in that order), and the idle workers.
+	fill     *group
+	inflight []*group
+	idle     []*worker
+}
+
+// ParseRetention reads a retention: a duration as the pipeline language
+// writes them, or a number of years ("2y").
+func ParseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "y"); ok {
+		v, err := strconv.ParseFloat(n, 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("%q is not a duration", s)
+		}
+		return time.Duration(v * 365 * 24 * float64(time.Hour)), nil
+	}
+	d, err := dsl.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+// New builds the sink from its configuration. It does no I/O.
+func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	bad := func(attr, summary, detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: cfg.Range(attr)})
+	}
+	c := config{
+		path:              cfg.String("path"),
+		retention:         map[string]time.Duration{},
+		retentionInterval: cfg.Duration("retention_interval"),
+		memoryLimit:       cfg.String("memory_limit"),
+		threads:           int(cfg.Int("threads")),
+		batchSize:         int(cfg.Int("batch_size")),
+		concurrency:       int(cfg.Int("insert_concurrency")),
+		batchTimeout:      cfg.Duration("batch_timeout"),
+		allowDestructive:  cfg.Bool("allow_destructive"),
+		maxRetries:        int(cfg.Int("max_retries")),
+		retryBackoff:      cfg.Duration("retry_backoff"),
+		retryMaxBackoff:   cfg.Duration("retry_max_backoff"),
+	}
+	for k, v := range DefaultRetention {
+		c.retention[k] = v
+	}
+	if strings.TrimSpace(c.path) == "" {
+		bad("path", "Missing database path", "path names the DuckDB file, e.g. \"data/flows.duckdb\".")
+	}
+	names := make([]string, 0, len(DefaultRetention))
+	for k := range DefaultRetention {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for table, v := range cfg.StringMap("retention") {
+		if _, ok := DefaultRetention[table]; !ok {
+			bad("retention", "Unknown table in retention", fmt.Sprintf("%q is not a table of the DuckDB store; tables: %s.", table, strings.Join(names, ", ")))
+			continue
+		}
+		d, err := ParseRetention(v)
+		switch {
+		case err != nil:
+			bad("retention", "Invalid retention", fmt.Sprintf("%s: %v (e.g. \"15d\", \"2y\", \"0s\" to keep rows forever).", table, err))
+			continue
+		case d > 0 && d < time.Hour:
+			bad("retention", "Retention too short", fmt.Sprintf("%s: retention must be at least 1h (or 0s to keep rows forever).", table))
+			continue
+		}
+		c.retention[table] = d
+	}
+	if c.retentionInterval < time.Second {
+		bad("retention_interval", "Invalid retention interval", "retention_interval must be at least 1s.")
+	}
+	if c.memoryLimit != "" {
+		if _, err := dsl.ParseSize(c.memoryLimit); err != nil {
+			bad("memory_limit", "Invalid memory limit", fmt.Sprintf("%q is not a size such as \"2GB\" or \"512MiB\".", c.memoryLimit))
+		}
+	}
+	if c.threads < 0 || c.threads > 1024 {
+		bad("threads", "Invalid threads", "threads must be between 0 (one per core) and 1024.")
+	}
+	if c.batchSize < 1 || c.batchSize > 10_000_000 {
+		bad("batch_size", "Invalid batch size", "batch_size must be between 1 and 10000000.")
+	}
+	if c.concurrency < 1 || c.concurrency > 8 {
+		bad("insert_concurrency", "Invalid insert_concurrency", "insert_concurrency must be between 1 and 8.")
+	}
+	if c.batchTimeout <= 0 {
+		bad("batch_timeout", "Invalid batch timeout", "batch_timeout must be positive.")
+	}
+	if c.maxRetries < 0 {
+		bad("max_retries", "Invalid max_retries", "max_retries must be 0 (retry forever) or more.")
+	}
+	if c.retryBackoff <= 0 {
+		bad("retry_backoff", "Invalid retry_backoff", "retry_backoff must be positive.")
+	}
+	if c.retryMaxBackoff < c.retryBackoff {
+		c.retryMaxBackoff = c.retryBackoff
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns}
+	s.tables = wantTables(s.columns, c.retention)
+	s.metrics = newMetrics(env.Metrics)
+	return s, diags
+}
+
+// Path is the database file.
+func (s *Sink) Path() string { return s.cfg.path }
+
+// dsn is the database file with its settings.
+func (s *Sink) dsn(readOnly bool) string {
+	var q []string
+	if readOnly {
+		q = append(q, "access_mode=READ_ONLY")
+	}
+	if s.cfg.memoryLimit != "" {
+		q = append(q, "memory_limit="+urlEscape(s.cfg.memoryLimit))
+	}
+	if s.cfg.threads > 0 {
+		q = append(q, "threads="+strconv.Itoa(s.cfg.threads))
+	}
+	if len(q) == 0 {
+		return s.cfg.path
+	}
+	return s.cfg.path + "?" + strings.Join(q, "&")
+}
+
+// open returns the database, opening it (read-write, created if missing)
+// the first time.
+func (s *Sink) open(ctx context.Context) (*sql.DB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		return s.db, nil
+	}
+	if s.closed {
+		return nil, errors.New("duckdb: store closed")
+	}
+	if dir := filepath.Dir(s.cfg.path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, engine.Permanent(fmt.Errorf("duckdb: create the directory of %s: %w", s.cfg.path, err))
+		}
+	}
+	db, err := openDB(ctx, s.cfg.path, s.dsn(false))
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	return db, nil
+}
+
+// Close closes the database. Run checkpoints it before it returns; Close
+// is for the end of the process (and tests).
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// group is the batches of one transaction.
+type group struct {
+	batches   []*flow.Batch
+	rows      int
+	done      chan error // the result of its insert
+	wk        *worker    // inserting it, while running
+	running   bool
+	committed bool
+}
+
+// worker inserts groups on its own connection: with several, one group's
+// rows are compressed and written while the next one is appended.
+type worker struct {
+	w   *writer
+	set *rollup.Set
+}
+
+// Run stores the flows received on in, until in is closed and everything is
+// committed. Batches are gathered until batch_size flows or batch_timeout;
+// their flows and rollup rows are then written in one transaction, on one of
+// insert_concurrency connections, and the batches released in order once
+// their transaction and every older one committed. A failed transaction is
+// counted and retried with backoff; meanwhile the sink stops reading, so the
+// pipeline back-pressures.
+func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
+	db, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	rctx, stopRetention := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.maintain(rctx, db)
+	}()
+	defer func() {
+		stopRetention()
+		wg.Wait()
+		err = s.stop(ctx, db, err)
+	}()
+
+	// Groups left by a previous Run that failed, oldest first.
+	if len(s.inflight) > 0 {
+		wk := s.takeWorker()
+		for _, g := range s.inflight {
+			if !g.committed {
+				if err := s.insert(ctx, wk, g); err != nil {
+					s.idle = append(s.idle, wk)
+					return err
+				}
+				g.committed = true
+			}
+		}
+		s.idle = append(s.idle, wk)
+	}
+	s.releaseCommitted()
+	if s.fill == nil {
+		s.fill = &group{}
+	}
+	timer := time.NewTimer(s.cfg.batchTimeout)
+	defer timer.Stop()
+	for {
+		var oldest chan error
+		if len(s.inflight) > 0 && s.inflight[0].running {
+			oldest = s.inflight[0].done
+		}
+		select {
+		case b, ok := <-in:
+			if !ok {
+				if err := s.dispatch(ctx); err != nil {
+					return err
+				}
+				for len(s.inflight) > 0 {
+					if err := s.completeOldest(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if s.fill.rows == 0 && len(s.fill.batches) == 0 {
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				timer.Reset(s.cfg.batchTimeout)
+			}
+			s.fill.batches = append(s.fill.batches, b)
+			s.fill.rows += len(b.Records)
+			if s.fill.rows >= s.cfg.batchSize {
+				if err := s.dispatch(ctx); err != nil {
+					return err
+				}
+			}
+		case err := <-oldest:
+			if err := s.complete(err); err != nil {
+				return err
+			}
+		case <-timer.C:
+			if err := s.dispatch(ctx); err != nil {
+				return err
+			}
+			timer.Reset(s.cfg.batchTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Sink) running() int {
+	n := 0
+	for _, g := range s.inflight {
+		if g.running {
+			n++
+		}
+	}
+	return n
+}
+
+// takeWorker returns an idle worker, making one if needed.
+func (s *Sink) takeWorker() *worker {
+	if n := len(s.idle); n > 0 {
+		wk := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		return wk
+	}
+	return &worker{set: rollup.NewSet(rollupIntervals...)}
+}
+
+// dispatch starts inserting the filling group, once fewer than
+// insert_concurrency inserts run.
+func (s *Sink) dispatch(ctx context.Context) error {
+	if len(s.fill.batches) == 0 {
+		return nil
+	}
+	for s.running() >= s.cfg.concurrency {
+		if err := s.completeOldest(); err != nil {
+			return err
+		}
+	}
+	g := s.fill
+	s.fill = &group{}
+	g.wk = s.takeWorker()
+	g.running = true
+	g.done = make(chan error, 1)
+	s.inflight = append(s.inflight, g)
+	go func() { g.done <- s.insert(ctx, g.wk, g) }()
+	return nil
+}
+
+// completeOldest waits for the oldest group's insert, and releases it.
+func (s *Sink) completeOldest() error {
+	g := s.inflight[0]
+	if g.running {
+		return s.complete(<-g.done)
+	}
+	return s.complete(nil)
+}
+
+// complete takes the result of the oldest group's insert: committed, its
+// batches (and those of newer groups committed already) are released.
+func (s *Sink) complete(err error) error {
+	g := s.inflight[0]
+	if g.running {
+		g.running = false
+		s.idle = append(s.idle, g.wk)
+		g.wk = nil
+		if err != nil {
+			return err
+		}
+		g.committed = true
+	}
+	s.releaseCommitted()
+	return nil
+}
+
+// releaseCommitted releases the groups committed at the head of inflight.
+func (s *Sink) releaseCommitted() {
+	for len(s.inflight) > 0 && s.inflight[0].committed && !s.inflight[0].running {
+		g := s.inflight[0]
+		for _, b := range g.batches {
+			b.Release()
+		}
+		n := copy(s.inflight, s.inflight[1:])
+		s.inflight[n] = nil
+		s.inflight = s.inflight[:n]
+	}
+}
+
+// stop ends Run: it waits for the inserts still running (their groups stay
+// for the next Run), gives up past the shutdown deadline the batches not
+// released (counted, marked failed), closes the connections and
+// checkpoints the database.
+func (s *Sink) stop(ctx context.Context, db *sql.DB, err error) error {
+	for _, g := range s.inflight {
+		if g.running {
+			g.running = false
+			g.committed = <-g.done == nil
+			s.idle = append(s.idle, g.wk)
+			g.wk = nil
+		}
+	}
+	s.releaseCommitted()
+	if ctx.Err() != nil {
+		s.abandon()
+	}
+	s.mu.Lock()
+	for _, wk := range s.idle {
+		if wk.w != nil {
+			wk.w.close()
+			wk.w = nil
+		}
+	}
+	s.mu.Unlock()
+	if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
+		s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+	}
+	return err
+}
+
+// abandon gives up the batches not released: counted when not committed,
+// and marked failed so that an at-least-once source upstream does not
+// acknowledge them (nor the newer ones, whose flows it will send again).
+func (s *Sink) abandon() {
+	n := 0
+	for _, g := range append(s.inflight, s.fill) {
+		if g == nil {
+			continue
+		}
+		if !g.committed {
+			n += g.rows
+		}
+		for _, b := range g.batches {
+			b.Fail()
+			b.Release()
+		}
+	}
+	if n > 0 {
+		s.log.Warn("duckdb sink stopped with flows not written", "flows", n)
+		s.metrics.dropped.WithLabelValues("shutdown").Add(float64(n))
+	}
+	clear(s.inflight)
+	s.inflight = s.inflight[:0]
+	s.fill = nil
+}
+
+// insert writes the group in one transaction on the worker's connection,
+// retrying failures with backoff.
+func (s *Sink) insert(ctx context.Context, wk *worker, g *group) error {
+	backoff := s.cfg.retryBackoff
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := s.write(ctx, wk, g)
+		if err == nil {
+			s.metrics.latency.Observe(time.Since(start).Seconds())
+			s.metrics.rows.Add(float64(g.rows))
+			if attempt > 1 {
+				s.log.Info("duckdb insert succeeded after retries", "flows", g.rows, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.metrics.errors.Inc()
+		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
+			return fmt.Errorf("duckdb insert of %d flows into %s failed %d times: %w", g.rows, s.cfg.path, attempt, err)
+		}
+		s.metrics.retries.Inc()
+		s.log.Warn("duckdb insert failed, retrying", "path", s.cfg.path, "flows", g.rows, "attempt", attempt, "in", backoff, "error", err)
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
+	}
+}
+
+// write inserts the flows of g and their rollup rows in one transaction.
+func (s *Sink) write(ctx context.Context, wk *worker, g *group) error {
+	db, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	if wk.w == nil {
+		if wk.w, err = newWriter(ctx, db, s.tables); err != nil {
+			return err
+		}
+	}
+	wk.set.Reset()
+	for _, b := range g.batches {
+		wk.set.Add(b.Records)
+	}
+	wk.set.Finish()
+	err = wk.w.write(ctx, g.batches, wk.set, s.metrics)
+	wk.set.Reset()
+	if err != nil {
+		// The connection is in an unknown state: the next attempt starts afresh.
+		wk.w.close()
+		wk.w = nil
+	}
+	return err
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type metrics struct {
+	rows      prometheus.Counter
+	latency   prometheus.Histogram
+	retries   prometheus.Counter
+	errors    prometheus.Counter
+	dropped   *prometheus.CounterVec
+	deleted   *prometheus.CounterVec
+	rollupRo  *prometheus.CounterVec
+	compacted *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_duckdb_rows_inserted_total",
+			Help: "Flows inserted into DuckDB (committed)."}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowengine_duckdb_insert_duration_seconds",
+			Help: "Duration of successful transactions (flows and rollups).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_duckdb_insert_retries_total",
+			Help: "Transactions retried after a failure."}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowengine_duckdb_insert_errors_total",
+			Help: "Failed transactions (a full disk, say); their batches are kept and retried."}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rows_dropped_total",
+			Help: "Flows dropped, by reason: shutdown (not written when the shutdown deadline passed)."}, []string{"reason"}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rows_deleted_total",
+			Help: "Rows deleted past their table's retention, by table."}, []string{"table"}),
+		rollupRo: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rollup_rows_inserted_total",
+			Help: "Rollup rows inserted, by table."}, []string{"table"}),
+	}
+	m.compacted = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowengine_duckdb_rollup_rows_compacted_total",
+		Help: "Partial rollup rows merged by compaction once their interval was over, by table."}, []string{"table"})
+	m.compacted = engine.Register(reg, m.compacted)
+	m.dropped.WithLabelValues("shutdown")
+	m.rows = engine.Register(reg, m.rows)
+	m.latency = engine.Register(reg, m.latency)
+	m.retries = engine.Register(reg, m.retries)
+	m.errors = engine.Register(reg, m.errors)
+	m.dropped = engine.Register(reg, m.dropped)
+	m.deleted = engine.Register(reg, m.deleted)
+	m.rollupRo = engine.Register(reg, m.rollupRo)
+	return m
+}
