@@ -130,6 +130,30 @@ try {
   ok('the table holds UDP only');
   await shot('filter-valid');
 
+  step = 'saved filters';
+  await page.click('button:has-text("Saved")');
+  await page.fill('input[aria-label="Name of the saved filter"]', 'udp only');
+  await page.click('button:has-text("Save current")');
+  const item = page.locator('.saved .menu .item', { hasText: 'udp only' });
+  await item.waitFor();
+  await item.locator('button[aria-label="Delete udp only"]').click();
+  await item.waitFor({ state: 'detached' });
+  await page.keyboard.press('Escape');
+  await page.mouse.click(5, 300);
+  ok('saved, listed and deleted');
+
+  step = 'other graphs';
+  for (const [graph, param, sel] of [
+    ['Grid', 'grid', '[data-kind=line] .smalls .small canvas'],
+    ['100% stacked', 'stacked100', '[data-kind=line] .main-chart canvas'],
+    ['Table', 'table', '[data-kind=table] [data-testid=stats-table] tbody tr'],
+  ]) {
+    await page.click(`.seg button:has-text("${graph}")`);
+    await page.waitForURL(new RegExp(`graph=${param}`));
+    await page.waitForSelector(`[data-testid=graph][data-state=ready]${sel}`);
+  }
+  ok('grid, 100% stacked and table draw');
+
   step = 'copied URL';
   await page.click('button:has-text("Lines")');
   await page.selectOption('#metric', 'pps');
