@@ -62,7 +62,7 @@ try {
   await shot('home-first-minute');
 
   step = 'visualize stacked';
-  await page.goto(base + '/visualize?range=last+15+minutes&dims=ExporterAddress,Proto');
+  await page.goto(base + '/visualize?range=last+2+minutes&dims=ExporterAddress,Proto');
   let n = await graphReady(page, 'line');
   check(n > 0, `${n} series`);
   await page.waitForSelector('.main-chart canvas');
@@ -84,9 +84,9 @@ try {
   const zoomed = new URL(page.url()).searchParams.get('range');
   await graphReady(page, 'line');
   await page.goBack();
-  await page.waitForURL((u) => u.searchParams.get('range') === 'last 15 minutes');
+  await page.waitForURL((u) => u.searchParams.get('range') === 'last 2 minutes');
   await graphReady(page, 'line');
-  ok(`zoomed to ${zoomed}, Back returns to the last 15 minutes`);
+  ok(`zoomed to ${zoomed}, Back returns to the last 2 minutes`);
 
   step = 'visualize sankey';
   await page.click('button:has-text("Sankey")');
@@ -98,7 +98,7 @@ try {
   await shot('sankey');
 
   step = 'filter typo';
-  await page.goto(base + '/visualize?range=last+15+minutes&dims=Proto');
+  await page.goto(base + '/visualize?range=last+2+minutes&dims=Proto');
   await graphReady(page, 'line');
   const editor = page.locator('[data-testid=filter] .cm-content');
   await editor.click();
@@ -213,7 +213,7 @@ try {
   await page.waitForSelector('.card.rate .sparkline svg');
   await page.waitForTimeout(600);
   await shot('home-dark');
-  await page.goto(base + '/visualize?range=last+15+minutes&dims=ExporterAddress&bidir=1&previous=1');
+  await page.goto(base + '/visualize?range=last+2+minutes&dims=ExporterAddress&bidir=1&previous=1');
   await graphReady(page, 'line');
   await page.waitForTimeout(400);
   await shot('visualize-dark');
