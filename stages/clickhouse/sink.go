@@ -117,10 +117,13 @@ type Sink struct {
 	metrics *metrics
 	columns []flow.Column // the schema; flow.Columns except in tests
 
-	mu       sync.Mutex
-	conn     driver.Conn // queries: provisioning, version, retention
-	qconn    driver.Conn // console queries, whose connections use the sink's database
-	features *features
+	mu        sync.Mutex
+	conn      driver.Conn // queries: provisioning, version, retention, saved filters
+	queryConn driver.Conn // the console's queries (store.Backend)
+	// readOnlyUser: the server refused the settings of console queries
+	// (the user is read-only); they are sent without.
+	readOnlyUser atomic.Bool
+	features     *features
 
 	// Insert state, owned by Run; kept across restarts of Run. Run appends
 	// rows to fill while other goroutines insert the buffers of inflight
@@ -259,30 +262,29 @@ func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
 	return conn, nil
 }
 
-// queryConnect returns the pool of the console's queries, opening it the
-// first time: its connections use the sink's database, where the store's
-// table names (flows, flows_1m0s, ...) resolve. It exists once provisioning
-// created the database.
+// queryConnect returns the pool of the console's queries, whose default
+// database is the sink's (queries name tables alone), opening it the first
+// time.
 func (s *Sink) queryConnect() (driver.Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.qconn != nil {
-		return s.qconn, nil
+	if s.queryConn != nil {
+		return s.queryConn, nil
 	}
 	conn, err := s.open(s.cfg.database)
 	if err != nil {
 		return nil, err
 	}
-	s.qconn = conn
+	s.queryConn = conn
 	return conn, nil
 }
 
-// open opens a connection pool whose connections use database ("" for the
-// user's default).
+// open opens a clickhouse-go pool with database as its default ("": the
+// server's). Opening does not dial.
 func (s *Sink) open(database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
 		Addr:         s.cfg.servers,
-		Auth:         clickhouse.Auth{Database: database, Username: s.cfg.username, Password: s.cfg.password},
+		Auth:         clickhouse.Auth{Username: s.cfg.username, Password: s.cfg.password, Database: database},
 		DialTimeout:  s.cfg.dialTimeout,
 		MaxOpenConns: 4,
 		MaxIdleConns: 2,
@@ -338,17 +340,14 @@ func (s *Sink) Close() error {
 	s.idle = s.idle[:0]
 	s.connMu.Unlock()
 	var err error
-	if s.qconn != nil {
-		err = s.qconn.Close()
-		s.qconn = nil
+	if s.queryConn != nil {
+		err = s.queryConn.Close()
+		s.queryConn = nil
 	}
-	if s.conn == nil {
-		return err
+	if s.conn != nil {
+		err = errors.Join(err, s.conn.Close())
+		s.conn = nil
 	}
-	if cerr := s.conn.Close(); err == nil {
-		err = cerr
-	}
-	s.conn = nil
 	return err
 }
 
