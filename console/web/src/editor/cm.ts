@@ -4,7 +4,7 @@
 import { Compartment, EditorState } from '@codemirror/state';
 import { EditorView, keymap, placeholder as placeholderExt, drawSelection } from '@codemirror/view';
 import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
-import { autocompletion, completionKeymap, closeBrackets, completionStatus, type CompletionContext, type CompletionResult } from '@codemirror/autocomplete';
+import { autocompletion, completionKeymap, closeBrackets, completionStatus, startCompletion, type Completion as CMCompletion, type CompletionContext, type CompletionResult } from '@codemirror/autocomplete';
 import { linter, type Diagnostic } from '@codemirror/lint';
 import { HighlightStyle, StreamLanguage, syntaxHighlighting } from '@codemirror/language';
 import { tags } from '@lezer/highlight';
@@ -87,7 +87,13 @@ async function complete(ctx: CompletionContext): Promise<CompletionResult | null
       detail: c.detail,
       type: kindType[c.kind] ?? 'text',
       boost: -i, // keep the server's order
-      apply: c.kind === 'value' || c.kind === 'column' ? c.label + ' ' : c.label + ' ',
+      // The label and a space; after a column or an operator, what may come
+      // next is offered at once.
+      apply: (view: EditorView, _c: CMCompletion, from: number, to: number) => {
+        const insert = c.label + ' ';
+        view.dispatch({ changes: { from, to, insert }, selection: { anchor: from + insert.length }, userEvent: 'input.complete' });
+        if (c.kind !== 'value') startCompletion(view);
+      },
     })),
     filter: false,
   };
