@@ -268,7 +268,9 @@ func queryCases() []queryCase {
 			q:     with(q(3, store.MetricL3bps, 0), func(q *store.Query) { q.Filter = "ExporterName = " + filter.Literal(n) }),
 			match: func(r *flow.Record) bool { return r.ExporterName == n }})
 		cases = append(cases, queryCase{name: "network like " + n, kind: "table",
-			q:     with(q(3, store.MetricL3bps, 0, "SrcNetName"), func(q *store.Query) { q.Filter = "SrcNetName ILIKE " + filter.Literal(likeEscape(strings.ToUpper(n))) + " AND InIfProvider != " + filter.Literal(n) }),
+			q: with(q(3, store.MetricL3bps, 0, "SrcNetName"), func(q *store.Query) {
+				q.Filter = "SrcNetName ILIKE " + filter.Literal(likeEscape(strings.ToUpper(n))) + " AND InIfProvider != " + filter.Literal(n)
+			}),
 			match: func(r *flow.Record) bool { return r.SrcNetName == n && r.InIfProvider != n }})
 	}
 	for i, f := range filters {
