@@ -35,9 +35,9 @@ type plan struct {
 	// fewer rows), else table.
 	topTable Table
 	step     time.Duration
-	start time.Time // aligned on step
-	end   time.Time // aligned on step
-	n     int       // points
+	start    time.Time // aligned on step
+	end      time.Time // aligned on step
+	n        int       // points
 }
 
 // columnLookup finds a column by name, ignoring case.
