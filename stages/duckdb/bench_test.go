@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -93,8 +92,6 @@ func maxRSS() int64 {
 	}
 	return ru.Maxrss * 1024
 }
-
-var _ = runtime.NumCPU
 
 // BenchmarkFill measures the Go side of appending: filling a data chunk's
 // vectors from flows (no DuckDB work), column by column or row by row.
