@@ -329,10 +329,12 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	plans, err := g.Plans(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
+		fmt.Fprintf(stderr, "Error: %s\n", g.Pipeline.Redact(err.Error()))
 		return 1
 	}
-	n := engine.WritePlans(stdout, plans)
+	var out strings.Builder
+	n := engine.WritePlans(&out, plans)
+	_, _ = io.WriteString(stdout, g.Pipeline.Redact(out.String()))
 	if *detailed && n > 0 {
 		return 2
 	}

@@ -22,6 +22,7 @@ var (
 	ErrBadTemplate     = errors.New("bad template")
 	ErrReservedSet     = errors.New("reserved set id")
 	ErrTemplateLimit   = errors.New("too many templates for exporter")
+	ErrTemplatesTotal  = errors.New("too many templates in all")
 	ErrTruncatedRecord = errors.New("truncated data record")
 	ErrTooManyExports  = errors.New("too many exporters")
 )
@@ -34,6 +35,7 @@ var errReasons = map[error]string{
 	ErrBadTemplate:     "bad_template",
 	ErrReservedSet:     "reserved_set_id",
 	ErrTemplateLimit:   "template_limit",
+	ErrTemplatesTotal:  "template_limit_total",
 	ErrTruncatedRecord: "truncated_record",
 }
 
@@ -42,6 +44,7 @@ const (
 	DefaultPendingBytes      = 1 << 20
 	DefaultPendingBytesTotal = 64 << 20
 	DefaultMaxDomains        = 256
+	DefaultMaxTemplatesTotal = 65536
 )
 
 // DefaultMaxExporters bounds the per-exporter state a flood of spoofed
@@ -79,6 +82,9 @@ type Config struct {
 	PendingBytesTotal int
 	// MaxTemplates bounds the templates per exporter (default 1024).
 	MaxTemplates int
+	// MaxTemplatesTotal bounds the templates of all exporters together
+	// (default 65536).
+	MaxTemplatesTotal int
 	// MaxExporters bounds the exporters known at once (default 65536); when
 	// the table is full the idlest are forgotten.
 	MaxExporters int
@@ -103,7 +109,53 @@ type Decoder struct {
 	exporters map[netip.Addr]*exporter
 	dirty     atomic.Bool
 	held      atomic.Int64 // bytes of data sets held, all exporters
+	templates atomic.Int64 // templates of all exporters
+
+	// layouts interns compiled templates by their fields: exporters of one
+	// kind send the same templates, and a flood of spoofed ones too.
+	layoutMu sync.Mutex
+	layouts  map[string]*template
 }
+
+// maxLayouts bounds the interned template layouts; templates beyond are
+// compiled each on its own.
+const maxLayouts = 4096
+
+// compile compiles a template, sharing the fields and offsets of an
+// identical one compiled before.
+func (d *Decoder) compile(version uint16, domain uint32, id uint16, fields []field, scopes int, options bool) (*template, bool) {
+	key := make([]byte, 0, 5+8*len(fields))
+	key = binary.BigEndian.AppendUint16(key, version)
+	key = binary.BigEndian.AppendUint16(key, uint16(scopes))
+	if options {
+		key = append(key, 1)
+	} else {
+		key = append(key, 0)
+	}
+	for _, f := range fields {
+		key = binary.BigEndian.AppendUint16(key, f.Type)
+		key = binary.BigEndian.AppendUint16(key, f.Length)
+		key = binary.BigEndian.AppendUint32(key, f.PEN)
+	}
+	d.layoutMu.Lock()
+	defer d.layoutMu.Unlock()
+	if c := d.layouts[string(key)]; c != nil {
+		t := *c
+		t.domain, t.id = domain, id
+		return &t, true
+	}
+	t, ok := compile(version, domain, id, fields, scopes, options)
+	if ok && len(d.layouts) < maxLayouts {
+		if d.layouts == nil {
+			d.layouts = map[string]*template{}
+		}
+		d.layouts[string(key)] = t
+	}
+	return t, ok
+}
+
+// dropTemplates takes n templates off the total.
+func (d *Decoder) dropTemplates(n int) { d.templates.Add(-int64(n)) }
 
 // NewDecoder returns a decoder.
 func NewDecoder(cfg Config) *Decoder {
@@ -115,6 +167,9 @@ func NewDecoder(cfg Config) *Decoder {
 	}
 	if cfg.MaxTemplates <= 0 {
 		cfg.MaxTemplates = 1024
+	}
+	if cfg.MaxTemplatesTotal <= 0 {
+		cfg.MaxTemplatesTotal = DefaultMaxTemplatesTotal
 	}
 	if cfg.MaxExporters <= 0 {
 		cfg.MaxExporters = DefaultMaxExporters
@@ -158,6 +213,16 @@ type pendingSet struct {
 	expires time.Time
 }
 
+// put sets m[k] = v, making the map on first use: most exporters a flood of
+// spoofed sources creates never fill theirs.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	(*m)[k] = v
+}
+
+// exporter is what is known of one exporter. Its maps are nil until used.
 type exporter struct {
 	mu         sync.Mutex
 	addr       netip.Addr
@@ -212,15 +277,10 @@ func (d *Decoder) exporter(addr netip.Addr) *exporter {
 		}
 	}
 	e = &exporter{
-		addr:       addr,
-		templates:  map[uint64]*template{},
-		samplers:   map[samplerKey]uint64{},
-		domainRate: map[uint64]uint64{},
-		sysInit:    map[uint64]uint64{},
-		seq:        map[uint64]seqState{},
-		override:   d.cfg.OverrideRate.Rate(addr),
-		def:        d.cfg.DefaultRate.Rate(addr),
-		c:          d.m.exporter(addr),
+		addr:     addr,
+		override: d.cfg.OverrideRate.Rate(addr),
+		def:      d.cfg.DefaultRate.Rate(addr),
+		c:        d.m.exporter(addr),
 	}
 	d.exporters[addr] = e
 	d.m.exporters.Set(float64(len(d.exporters)))
@@ -239,6 +299,27 @@ const noDataIdle = 5 * time.Minute
 // Evicting a batch at a time keeps the cost of a flood of new sources at a
 // few comparisons each.
 func (d *Decoder) evict() {
+	want := max(1, len(d.exporters)/16)
+	d.evictUntil(func(n, _ int) bool { return n >= want }, false)
+}
+
+// makeTemplateRoom forgets the idlest exporters with templates until a
+// sixteenth of max_templates is free, when the templates of all exporters
+// reached it. e (locked by the caller) stays.
+func (d *Decoder) makeTemplateRoom() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	need := d.templates.Load() - int64(d.cfg.MaxTemplatesTotal-max(1, d.cfg.MaxTemplatesTotal/16))
+	if need <= 0 {
+		return
+	}
+	d.evictUntil(func(_, freed int) bool { return int64(freed) >= need }, true)
+}
+
+// evictUntil forgets exporters, idlest first, until enough(exporters
+// forgotten, templates freed) (d.mu held); withTemplates: only exporters
+// holding templates.
+func (d *Decoder) evictUntil(enough func(n, freed int) bool, withTemplates bool) {
 	type candidate struct {
 		active int64
 		e      *exporter
@@ -252,20 +333,25 @@ func (d *Decoder) evict() {
 		list = append(list, candidate{active, e})
 	}
 	slices.SortFunc(list, func(a, b candidate) int { return cmp.Compare(a.active, b.active) })
-	want := max(1, len(list)/16)
-	n := 0
+	n, freed := 0, 0
 	for _, c := range list {
-		if n == want {
+		if enough(n, freed) {
 			break
 		}
 		e := c.e
 		if !e.mu.TryLock() {
 			continue
 		}
+		if withTemplates && len(e.templates) == 0 {
+			e.mu.Unlock()
+			continue
+		}
+		freed += len(e.templates)
 		e.gone = true
 		for _, p := range e.pending {
 			d.unhold(e, p)
 		}
+		d.dropTemplates(len(e.templates))
 		e.pending = nil
 		if len(e.templates)+len(e.samplers)+len(e.sysInit) > 0 {
 			d.dirty.Store(true)
@@ -448,7 +534,7 @@ type seqState struct {
 	next uint32 // next expected sequence number
 	// IPFIX: data sets the message gen held for their template, whose
 	// records next does not count yet.
-	unknown int
+	unknown uint32
 	gen     uint32
 }
 
@@ -468,7 +554,7 @@ func (d *Decoder) sequence(e *exporter, dk uint64, seq, incr uint32) {
 		e.c.sequenceErrors.Inc()
 	}
 	if ok || d.track(e) {
-		e.seq[dk] = seqState{next: seq + incr}
+		put(&e.seq, dk, seqState{next: seq + incr})
 	}
 }
 
@@ -549,11 +635,11 @@ func (d *Decoder) decodeIPFIX(e *exporter, pkt []byte, now time.Time, b *output)
 	// count once decoded; while some are not, the check waits for the next
 	// message (resynchronising on this one).
 	st, ok := e.seq[dk]
-	if ok && st.unknown == e.acc.earlierSets && st.next+uint32(e.acc.earlier) != seq {
+	if ok && int(st.unknown) == e.acc.earlierSets && st.next+uint32(e.acc.earlier) != seq {
 		e.c.sequenceErrors.Inc()
 	}
 	if ok || d.track(e) {
-		e.seq[dk] = seqState{next: seq + uint32(records+e.acc.live), unknown: e.acc.held, gen: e.gen}
+		put(&e.seq, dk, seqState{next: seq + uint32(records+e.acc.live), unknown: uint32(e.acc.held), gen: e.gen})
 	}
 	return err
 }
@@ -697,10 +783,12 @@ func (d *Decoder) withdraw(e *exporter, h *header, id uint16, options bool) {
 		for k, t := range e.templates {
 			if t.version == h.version && t.domain == h.domain && t.options == (id == 3) {
 				delete(e.templates, k)
+				d.dropTemplates(1)
 			}
 		}
-	} else {
+	} else if _, ok := e.templates[tkey(h.version, h.domain, id)]; ok {
 		delete(e.templates, tkey(h.version, h.domain, id))
+		d.dropTemplates(1)
 	}
 	e.c.templates.Set(float64(len(e.templates)))
 	d.dirty.Store(true)
@@ -716,11 +804,20 @@ func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field,
 	if old == nil && len(e.templates) >= d.cfg.MaxTemplates {
 		return d.fail(e, ErrTemplateLimit)
 	}
-	t, ok := compile(h.version, h.domain, id, fields, scopes, options)
+	if old == nil && d.templates.Load() >= int64(d.cfg.MaxTemplatesTotal) {
+		d.makeTemplateRoom()
+		if d.templates.Load() >= int64(d.cfg.MaxTemplatesTotal) {
+			return d.fail(e, ErrTemplatesTotal)
+		}
+	}
+	t, ok := d.compile(h.version, h.domain, id, fields, scopes, options)
 	if !ok {
 		return d.fail(e, ErrBadTemplate)
 	}
-	e.templates[k] = t
+	if old == nil {
+		d.templates.Add(1)
+	}
+	put(&e.templates, k, t)
 	e.c.templates.Set(float64(len(e.templates)))
 	e.data.Store(h.received.UnixNano())
 	d.dirty.Store(true)
@@ -932,15 +1029,15 @@ func (d *Decoder) optionsSet(e *exporter, t *template, h *header, body []byte) (
 			sk := samplerKey{dk, x.samplerID}
 			if e.samplers[sk] != rate || e.domainRate[dk] != rate {
 				if _, ok := e.samplers[sk]; ok || len(e.samplers) < d.cfg.MaxTemplates {
-					e.samplers[sk] = rate
+					put(&e.samplers, sk, rate)
 				}
-				e.domainRate[dk] = rate
+				put(&e.domainRate, dk, rate)
 				d.dirty.Store(true)
 			}
 			e.c.samplingRate.Set(float64(rate))
 		}
 		if x.systemInit > 0 && e.sysInit[dk] != x.systemInit {
-			e.sysInit[dk] = x.systemInit
+			put(&e.sysInit, dk, x.systemInit)
 			d.dirty.Store(true)
 		}
 	}

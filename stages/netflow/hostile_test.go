@@ -318,6 +318,11 @@ func TestExporterTableEvictsIdle(t *testing.T) {
 	if n := testutil.ToFloat64(m.tooManyExporters); n != 0 {
 		t.Errorf("%v packets refused", n)
 	}
+	for l := range exporterLabels(t, reg, "flowengine_netflow_bytes_total") {
+		if a, err := netip.ParseAddr(l); err == nil && d.exporters[a] == nil {
+			t.Errorf("series of %v kept after its eviction", a)
+		}
+	}
 	data, err := d.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -333,5 +338,36 @@ func TestExporterTableEvictsIdle(t *testing.T) {
 		if _, ok := d.exporters[e.Address]; !ok {
 			t.Errorf("state keeps %v, not in the table", e.Address)
 		}
+	}
+}
+
+// TestTemplatesTotalBounded fills max_templates with the templates of idle
+// exporters: a new exporter's template still finds room, the idlest
+// exporters holding templates being forgotten; identical templates share
+// their compiled layout.
+func TestTemplatesTotalBounded(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	d := NewDecoder(Config{MaxTemplatesTotal: 32, Metrics: m})
+	b := flow.NewBatch()
+	defer b.Release()
+	tp, dp, _ := generatedPackets(rand.New(rand.NewPCG(1, 1)), false, false, 2)
+	now := testNow
+	for i := 0; i < 200; i++ {
+		now = now.Add(time.Millisecond)
+		if _, err := d.Decode(tp, netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), now, b); err != nil {
+			t.Fatalf("template %d: %v", i, err)
+		}
+		if d.templates.Load() > 32 {
+			t.Fatalf("%d templates, bound 32", d.templates.Load())
+		}
+	}
+	if n, err := d.Decode(dp, netip.AddrFrom4([4]byte{10, 0, 0, 199}), now, b); n != 2 || err != nil {
+		t.Errorf("the last exporter decoded %d flows: %v", n, err)
+	}
+	if n := int(testutil.ToFloat64(m.evicted)); n != 200-len(d.exporters) || n < 200-32 {
+		t.Errorf("%v evicted, %d exporters left", n, len(d.exporters))
+	}
+	if len(d.layouts) != 1 {
+		t.Errorf("%d layouts for one template", len(d.layouts))
 	}
 }

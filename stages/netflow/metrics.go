@@ -2,6 +2,7 @@ package netflow
 
 import (
 	"net/netip"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,6 +35,9 @@ type Metrics struct {
 
 	// labels bounds the exporters with their own series.
 	labels *exporterlabel.Set
+	// other are the series the exporters without their own share.
+	otherOnce sync.Once
+	other     *exporterMetrics
 }
 
 // NewMetrics creates the decoder and receiver metrics and registers them with
@@ -103,6 +107,14 @@ type exporterMetrics struct {
 // max_exporter_labels exporters have theirs, exporter="other" beyond.
 func (m *Metrics) exporter(addr netip.Addr) *exporterMetrics {
 	l := m.labels.Label(addr)
+	if l == exporterlabel.Other {
+		m.otherOnce.Do(func() { m.other = m.series(l) })
+		return m.other
+	}
+	return m.series(l)
+}
+
+func (m *Metrics) series(l string) *exporterMetrics {
 	return &exporterMetrics{
 		m:     m,
 		label: l,
@@ -127,14 +139,26 @@ func (m *Metrics) forget(addr netip.Addr) {
 	if l == "" {
 		return
 	}
-	match := prometheus.Labels{"exporter": l}
-	for _, v := range []*prometheus.CounterVec{m.packets, m.flows, m.bytes, m.errors, m.missingTemplates, m.heldDropped,
-		m.sequenceErrors, m.untrackedSeq, m.missingRate, m.dropped} {
-		v.DeletePartialMatch(match)
+	// Exact deletes: a partial match walks every series.
+	for _, v := range []*prometheus.CounterVec{m.flows, m.bytes, m.missingTemplates, m.sequenceErrors, m.untrackedSeq, m.missingRate} {
+		v.DeleteLabelValues(l)
 	}
-	m.samplingRate.DeletePartialMatch(match)
-	m.templates.DeletePartialMatch(match)
+	m.samplingRate.DeleteLabelValues(l)
+	m.templates.DeleteLabelValues(l)
+	for _, v := range []string{"5", "9", "10"} {
+		m.packets.DeleteLabelValues(l, v)
+	}
+	for _, r := range errReasons {
+		m.errors.DeleteLabelValues(l, r)
+	}
+	for _, r := range heldDropReasons {
+		m.heldDropped.DeleteLabelValues(l, r)
+	}
+	m.dropped.DeleteLabelValues(l, "missing_sampling_rate")
 }
+
+// heldDropReasons label the held data sets dropped.
+var heldDropReasons = []string{"expired", "overflow", "pending_bytes", "pending_bytes_total"}
 
 func (c *exporterMetrics) errors(reason string) prometheus.Counter {
 	return c.m.errors.WithLabelValues(c.label, reason)

@@ -53,6 +53,8 @@ var Spec = &dsl.Spec{
 			Description: "Maximum bytes of data sets held for all exporters together; a set arriving beyond is dropped (counted)."},
 		{Name: "max_templates_per_exporter", Type: dsl.TypeInt, Default: int64(1024),
 			Description: "Maximum number of templates (and sampler ids) kept per exporter."},
+		{Name: "max_templates", Type: dsl.TypeInt, Default: int64(DefaultMaxTemplatesTotal),
+			Description: "Maximum number of templates of all exporters together. When reached, the idlest exporters holding templates are forgotten (counted as evictions) until a sixteenth is free; a template that still finds no room is refused (decode error, reason template_limit_total)."},
 		{Name: "max_exporters", Type: dsl.TypeInt, Default: int64(DefaultMaxExporters),
 			Description: "Maximum number of exporters known at once (templates, sampling rates, held data, sequence numbers). When full, the idlest sixteenth is forgotten (counted): least recently active first, where an exporter that never sent flows or templates counts as idle 5 minutes before its last packet."},
 		{Name: "max_domains_per_exporter", Type: dsl.TypeInt, Default: int64(DefaultMaxDomains),
@@ -132,6 +134,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 		MaxTemplates:      int(cfg.Int("max_templates_per_exporter")),
 		MaxDomains:        int(cfg.Int("max_domains_per_exporter")),
 		MaxExporters:      int(cfg.Int("max_exporters")),
+		MaxTemplatesTotal: int(cfg.Int("max_templates")),
 		MaxExporterLabels: int(cfg.Int("max_exporter_labels")),
 	}
 	if cfg.String("missing_sampling_rate") == "drop" {
@@ -157,6 +160,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 	}
 	if dcfg.MaxExporters < 1 || dcfg.MaxExporters > 1<<24 {
 		bad("max_exporters", "Invalid exporter limit", "max_exporters must be between 1 and 16777216.")
+	}
+	if dcfg.MaxTemplatesTotal < 1 || dcfg.MaxTemplatesTotal > 1<<24 {
+		bad("max_templates", "Invalid template limit", "max_templates must be between 1 and 16777216.")
 	}
 	if dcfg.MaxTemplates < 1 {
 		bad("max_templates_per_exporter", "Invalid template limit", "max_templates_per_exporter must be at least 1.")

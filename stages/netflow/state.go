@@ -111,23 +111,26 @@ func (d *Decoder) Restore(data []byte) error {
 		}
 		e.mu.Lock()
 		for _, t := range se.Templates {
-			if len(e.templates) >= d.cfg.MaxTemplates || t.Version != 9 && t.Version != 10 {
+			k := tkey(t.Version, t.Domain, t.ID)
+			if len(e.templates) >= d.cfg.MaxTemplates || d.templates.Load() >= int64(d.cfg.MaxTemplatesTotal) ||
+				t.Version != 9 && t.Version != 10 || e.templates[k] != nil {
 				continue
 			}
-			if ct, ok := compile(t.Version, t.Domain, t.ID, t.Fields, t.Scopes, t.Options); ok {
-				e.templates[tkey(t.Version, t.Domain, t.ID)] = ct
+			if ct, ok := d.compile(t.Version, t.Domain, t.ID, t.Fields, t.Scopes, t.Options); ok {
+				put(&e.templates, k, ct)
+				d.templates.Add(1)
 			}
 		}
 		for _, s := range se.Samplers {
 			if len(e.samplers) < d.cfg.MaxTemplates {
-				e.samplers[samplerKey{dkey(s.Version, s.Domain), s.Sampler}] = s.Rate
+				put(&e.samplers, samplerKey{dkey(s.Version, s.Domain), s.Sampler}, s.Rate)
 			}
 		}
 		for _, s := range se.DomainRate {
-			e.domainRate[dkey(s.Version, s.Domain)] = s.Value
+			put(&e.domainRate, dkey(s.Version, s.Domain), s.Value)
 		}
 		for _, s := range se.SysInit {
-			e.sysInit[dkey(s.Version, s.Domain)] = s.Value
+			put(&e.sysInit, dkey(s.Version, s.Domain), s.Value)
 		}
 		e.c.templates.Set(float64(len(e.templates)))
 		e.mu.Unlock()

@@ -1,0 +1,220 @@
+package sflow
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowengine/flowengine/dsl"
+	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/hostiletest"
+)
+
+// peakLimit is the peak memory (resident set) a source with default
+// settings must stay under whatever it receives.
+const peakLimit = 256 << 20
+
+var cleanAgent = netip.MustParseAddr("192.0.2.200")
+
+// cleanStream is the stream sent after a hostile sequence: datagrams of
+// cleanAgent with 7 flow samples each, numbered in sequence.
+func cleanStream() [][]byte {
+	d, _ := benchDatagram()
+	var pkts [][]byte
+	for i := uint32(0); i < 20; i++ {
+		p := append([]byte(nil), d...)
+		copy(p[4:], xdr{}.addr(cleanAgent))
+		copy(p[16:], xdr{}.u32(0, 1000+i)) // sub-agent, sequence number
+		pkts = append(pkts, p)
+	}
+	return pkts
+}
+
+type flowKey struct {
+	src, dst       netip.Addr
+	sport, dport   uint16
+	bytes, packets uint64
+	in, out        uint32
+}
+
+func keyOf(r *flow.Record) flowKey {
+	return flowKey{r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Bytes, r.Packets, r.InIfIndex, r.OutIfIndex}
+}
+
+type childStats struct {
+	Flows    int64
+	Clean    int
+	Mismatch int
+	Series   int
+	Want     int
+}
+
+// TestHostileChild runs an sflow source with default settings for
+// TestHostilePeakMemory, in a process of its own.
+func TestHostileChild(t *testing.T) {
+	if !hostiletest.IsChild() {
+		t.Skip("run by TestHostilePeakMemory")
+	}
+	cfg, diags := dsl.DecodeString(`listen = "127.0.0.1:0"`, Spec)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	reg := prometheus.NewRegistry()
+	src, diags := New(cfg, engine.Env{ID: engine.ID{Kind: engine.KindSource, Type: "sflow", Name: "hostile"}, Metrics: reg})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	// What the clean stream must give, from the decoder itself.
+	left := map[flowKey]int{}
+	var st childStats
+	for _, p := range cleanStream() {
+		b := flow.NewBatch()
+		if _, err := (&Decoder{}).Decode(p, testSrc, testNow, b); err != nil {
+			t.Fatal(err)
+		}
+		for i := range b.Records {
+			left[keyOf(&b.Records[i])]++
+			st.Want++
+		}
+		b.Release()
+	}
+	var mu sync.Mutex
+	out := engine.OutputFunc(func(ctx context.Context, b *flow.Batch) bool {
+		mu.Lock()
+		st.Flows += int64(b.Len())
+		for i := range b.Records {
+			r := &b.Records[i]
+			if r.ExporterAddress != cleanAgent {
+				continue
+			}
+			st.Clean++
+			k := keyOf(r)
+			if left[k] == 0 {
+				st.Mismatch++
+			}
+			left[k]--
+		}
+		mu.Unlock()
+		b.Release()
+		return true
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	addr, err := src.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = hostiletest.Serve(addr.String(), func() any {
+		mfs, _ := reg.Gather()
+		mu.Lock()
+		defer mu.Unlock()
+		s := st
+		for _, mf := range mfs {
+			s.Series += len(mf.GetMetric())
+		}
+		return s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+var hostileSequences = []struct {
+	name string
+	send func(s *hostiletest.Sender) error
+}{
+	{"clean stream only", func(s *hostiletest.Sender) error { return nil }},
+	{"agents flood", func(s *hostiletest.Sender) error {
+		// 300,000 agent and sub-agent pairs, from 1,000 source addresses:
+		// sequence tracking and exporter series fill.
+		for i := 0; i < 300000; i++ {
+			agent := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			from := netip.AddrFrom4([4]byte{127, 6, byte(i % 1000 >> 8), byte(i % 1000)})
+			if err := s.Send(from, datagramSeq(agent, uint32(i), uint32(i)), true); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+	{"sequence chaos", func(s *hostiletest.Sender) error {
+		// One agent's sub-agents jumping back and forth.
+		agent := netip.MustParseAddr("192.0.2.1")
+		for i := uint32(0); i < 100000; i++ {
+			if err := s.Send(netip.MustParseAddr("127.6.1.1"), datagramSeq(agent, i%16, i*2654435761), true); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+}
+
+// TestHostilePeakMemory sends each hostile sequence to an sflow source with
+// default settings running in a child process, then a clean stream: the
+// source stays up, its peak resident memory stays under 256 MiB, and the
+// clean stream is delivered exactly.
+func TestHostilePeakMemory(t *testing.T) {
+	if hostiletest.IsChild() {
+		t.Skip("the child runs TestHostileChild only")
+	}
+	if testing.Short() {
+		t.Skip("sends hundreds of thousands of datagrams over loopback")
+	}
+	clean := cleanStream()
+	for _, seq := range hostileSequences {
+		t.Run(seq.name, func(t *testing.T) {
+			c := hostiletest.Start(t, "TestHostileChild")
+			s := hostiletest.NewSender(c)
+			defer s.Close()
+			start := time.Now()
+			if err := seq.send(s); err != nil {
+				t.Fatal(err)
+			}
+			drops, err := s.Drain()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range clean {
+				if err := s.Send(netip.MustParseAddr("127.0.0.1"), p, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var st childStats
+			deadline := time.Now().Add(time.Minute)
+			for last := int64(-1); ; last = st.Flows {
+				if err := c.Stats(&st); err != nil {
+					t.Fatalf("the source is down: %v", err)
+				}
+				if st.Clean >= st.Want && st.Flows == last {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("clean stream: %d of %d flows after a minute", st.Clean, st.Want)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			peak, err := c.PeakRSS()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("peak RSS %.1f MiB; sent %.1f MB in %v, %d kernel drops; %d flows handed on, %d metric series",
+				float64(peak)/(1<<20), float64(s.Sent)/1e6, time.Since(start).Round(time.Millisecond), drops, st.Flows, st.Series)
+			if st.Clean != st.Want || st.Mismatch != 0 {
+				t.Errorf("clean stream: %d flows, %d not sent, want the %d sent", st.Clean, st.Mismatch, st.Want)
+			}
+			if peak > peakLimit {
+				t.Errorf("peak RSS %d bytes, over %d", peak, peakLimit)
+			}
+		})
+	}
+}
