@@ -43,7 +43,7 @@ var errReasons = map[error]string{
 // Defaults of the bounds on held data.
 const (
 	DefaultPendingBytes      = 1 << 20
-	DefaultPendingBytesTotal = 64 << 20
+	DefaultPendingBytesTotal = 32 << 20
 	DefaultMaxDomains        = 256
 	DefaultMaxTemplatesTotal = 65536
 )
@@ -79,7 +79,7 @@ type Config struct {
 	// 1 MiB); the oldest are dropped beyond.
 	PendingBytes int
 	// PendingBytesTotal bounds the bytes held for all exporters together
-	// (default 64 MiB); sets beyond are dropped on arrival.
+	// (default 32 MiB); sets beyond are dropped on arrival.
 	PendingBytesTotal int
 	// MaxTemplates bounds the templates per exporter (default 1024).
 	MaxTemplates int
