@@ -40,7 +40,8 @@ var errReasons = map[error]string{
 	ErrTruncatedRecord: "truncated_record",
 }
 
-// Defaults of the bounds on held data.
+// Defaults of the bounds on what hostile or broken exporters can make the
+// decoder keep.
 const (
 	DefaultPendingBytes      = 1 << 20
 	DefaultPendingBytesTotal = 32 << 20
