@@ -160,12 +160,32 @@ func Decode(p *dsl.Pipeline, g *engine.Graph) (*Config, hcl.Diagnostics) {
 				Detail: "The auth block needs token = \"…\" or trust_user_header = \"Remote-User\"; remove the block to serve without authentication.", Subject: a.DefRange.Ptr()})
 		}
 	}
+	if c.Auth.Token == "" && c.Auth.UserHeader == "" && !loopback(c.Listen) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Console without authentication",
+			Detail: fmt.Sprintf("The console listens on %s, beyond this machine, and has no auth block: whoever reaches it can query the flows. "+
+				"Add auth { token = ... } or auth { trust_user_header = \"Remote-User\" } behind a proxy, or listen on 127.0.0.1.", c.Listen),
+			Subject: cfg.Range("listen")})
+	}
 	if expr := cfg.Expr("store"); expr != nil {
 		id, backend, d := resolveStore(expr, g)
 		diags = append(diags, d...)
 		c.StoreID, c.Backend = id, backend
 	}
 	return c, diags
+}
+
+// loopback reports whether a listen address only accepts connections from
+// this machine.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return true // reported elsewhere
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // resolveStore finds the sink a store reference names and checks that it

@@ -89,6 +89,16 @@ console {
 	if diags.HasErrors() || c.Listen != console.DefaultListen || c.Auth.UserHeader != "X-Remote-User" || c.Auth.Token != "" {
 		t.Errorf("%+v %s", c, diags)
 	}
+	for listen, warn := range map[string]bool{"127.0.0.1:0": false, "[::1]:8080": false, "localhost:8080": false, ":8080": true, "0.0.0.0:8080": true, "192.0.2.1:8080": true} {
+		_, diags = decode(t, stages+fmt.Sprintf("console {\n  store = sink.mem.local\n  listen = %q\n}", listen))
+		if diags.HasErrors() || (len(diags) == 1) != warn || warn && (diags[0].Summary != "Console without authentication" || diags[0].Subject.Start.Line != 7) {
+			t.Errorf("listen %s: %v", listen, diags)
+		}
+		_, diags = decode(t, stages+fmt.Sprintf("console {\n  store = sink.mem.local\n  listen = %q\n  auth { token = \"0123456789abcdef\" }\n}", listen))
+		if len(diags) != 0 {
+			t.Errorf("listen %s with a token: %v", listen, diags)
+		}
+	}
 	if c, diags := decode(t, stages); c != nil || diags != nil {
 		t.Errorf("without a console: %+v %s", c, diags)
 	}

@@ -63,6 +63,10 @@ type Attr struct {
 	Default     any      // a Go value of the attribute's type: string, int64, float64, bool, time.Duration, []string, map[string]string
 	OneOf       []string // allowed values of a string attribute
 	Description string
+	// Listen is "udp" or "tcp" for a string attribute holding an address
+	// the stage binds: the compiler reports two stages on one port from the
+	// configuration, whether or not the stages could be built.
+	Listen string
 }
 
 // BlockSpec describes a nested block (a classifier's rule, say).

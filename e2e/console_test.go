@@ -85,21 +85,7 @@ console {
 		t.Fatal(err)
 	}
 
-	e := &engineProc{t: t, done: make(chan error, 1)}
-	e.cmd = exec.Command(binary, "run", file)
-	e.cmd.Dir = dir
-	e.cmd.Stdout, e.cmd.Stderr = &e.log, &e.log
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { e.done <- e.cmd.Wait() }()
-	t.Cleanup(func() {
-		if !e.exited {
-			e.cmd.Process.Kill()
-			<-e.done
-		}
-	})
-	e.waitFor("the console", 20*time.Second, func() bool { return strings.Contains(e.log.String(), "serving the console") })
+	e := startConsole(t, dir, file)
 	base := fmt.Sprintf("http://127.0.0.1:%d", consolePort)
 
 	page := get(t, base+"/")
@@ -163,7 +149,66 @@ console {
 		t.Fatalf("the browser test failed (%v): %s\n%s\nscreenshots in %s\nengine:\n%s", err, strings.Join(failed, "; "), stderr.String(), shots, tail(e.log.String(), 40))
 	}
 	t.Logf("screenshots in %s", shots)
+
+	// The console loses its server, says so, and finds it again.
+	rc := exec.CommandContext(tctx, "node", "e2e/reconnect.mjs", base, shots)
+	rc.Dir = web
+	rc.Env = cmd.Env
+	in, err := rc.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rout, err := rc.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rerr syncBuffer
+	rc.Stderr = &rerr
+	if err := rc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rsc := bufio.NewScanner(rout)
+	next := func(want string) {
+		t.Helper()
+		if !rsc.Scan() || rsc.Text() != want {
+			_ = rc.Wait()
+			t.Fatalf("reconnect: want %q, got %q\n%s", want, rsc.Text(), rerr.String())
+		}
+	}
+	next("open")
 	e.stop()
+	fmt.Fprintln(in, "stopped")
+	next("offline")
+	e = startConsole(t, dir, file)
+	fmt.Fprintln(in, "started")
+	next("back")
+	if err := rc.Wait(); err != nil {
+		t.Fatalf("reconnect: %v\n%s", err, rerr.String())
+	}
+	t.Log("ok   reconnect: the console said it lost its server and came back by itself")
+	e.stop()
+}
+
+// startConsole runs `flowengine run file` in dir and waits until its console
+// serves.
+func startConsole(t *testing.T, dir, file string) *engineProc {
+	t.Helper()
+	e := &engineProc{t: t, done: make(chan error, 1)}
+	e.cmd = exec.Command(binary, "run", file)
+	e.cmd.Dir = dir
+	e.cmd.Stdout, e.cmd.Stderr = &e.log, &e.log
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.done <- e.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !e.exited {
+			e.cmd.Process.Kill()
+			<-e.done
+		}
+	})
+	e.waitFor("the console", 20*time.Second, func() bool { return strings.Contains(e.log.String(), "serving the console") })
+	return e
 }
 
 // requireTool fails the test when a tool it needs is missing under CI, and skips

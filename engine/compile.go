@@ -329,10 +329,28 @@ func checkListens(nodes []*Node) hcl.Diagnostics {
 	}
 	var all []bound
 	for _, n := range nodes {
-		if l, ok := n.Impl.(Listener); ok {
-			for _, addr := range l.Listens() {
-				all = append(all, bound{n.ID, addr})
+		var mine []Listen
+		if n.Config != nil {
+			for _, a := range n.Reg.Spec.Attrs {
+				if a.Listen == "" || n.Config.Failed(a.Name) || n.Config.String(a.Name) == "" {
+					continue
+				}
+				mine = append(mine, Listen{Network: a.Listen, Address: n.Config.String(a.Name), Range: *n.Config.Range(a.Name)})
 			}
+		}
+		if l, ok := n.Impl.(Listener); ok {
+		next:
+			for _, addr := range l.Listens() {
+				for _, m := range mine {
+					if m.Network == addr.Network && m.Address == addr.Address {
+						continue next
+					}
+				}
+				mine = append(mine, addr)
+			}
+		}
+		for _, l := range mine {
+			all = append(all, bound{n.ID, l})
 		}
 	}
 	for i := range all {

@@ -268,13 +268,21 @@ sink "blackhole" "store" { input = [] }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
+	// Once the source's branch has finished, the pipeline keeps running.
+	waitFor(t, 30*time.Second, "the null sink to finish", func() bool {
+		s := stat(rt, "sink.blackhole.null")
+		return s.State == "stopped"
+	})
+	if s := stat(rt, "sink.blackhole.null"); s.FlowsIn != 100 {
+		t.Errorf("null sink got %d flows", s.FlowsIn)
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("the pipeline stopped by itself: %v", err)
-	case <-time.After(300 * time.Millisecond):
+	case <-time.After(100 * time.Millisecond): // nothing may happen: a wait is the check
 	}
-	if s := stat(rt, "sink.blackhole.null"); s.FlowsIn != 100 {
-		t.Errorf("null sink got %d flows", s.FlowsIn)
+	if s := stat(rt, "sink.blackhole.store"); s.State != "running" {
+		t.Errorf("store sink is %q, want running", s.State)
 	}
 	cancel()
 	select {

@@ -69,6 +69,17 @@ func testRegistry() *engine.Registry {
 		gates[env.ID.String()] = g
 		return g, nil
 	})
+	// udpcfg declares its address in its spec: the compiler reads it from the
+	// configuration even when the constructor refuses the stage.
+	r.RegisterSource("udpcfg", &dsl.Spec{Attrs: []dsl.Attr{
+		{Name: "listen", Type: dsl.TypeString, Default: ":6343", Listen: "udp"},
+		{Name: "refuse", Type: dsl.TypeBool},
+	}}, func(cfg *dsl.Config, _ engine.Env) (engine.Source, hcl.Diagnostics) {
+		if cfg.Bool("refuse") {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Refused", Subject: cfg.Range("refuse")}}
+		}
+		return &udpSource{listen: engine.Listen{Network: "udp", Address: cfg.String("listen"), Range: *cfg.Range("listen")}}, nil
+	})
 	r.RegisterSource("udp", &dsl.Spec{Attrs: []dsl.Attr{{Name: "listen", Type: dsl.TypeString, Required: true}}},
 		func(cfg *dsl.Config, _ engine.Env) (engine.Source, hcl.Diagnostics) {
 			return &udpSource{listen: engine.Listen{Network: "udp", Address: cfg.String("listen"), Range: *cfg.Range("listen")}}, nil

@@ -79,3 +79,22 @@ sink "file" "f" {
 		t.Errorf("exit %d:\n%s", code, errOut)
 	}
 }
+
+// plan's errors do not show sensitive values either.
+func TestPlanHidesSensitiveValues(t *testing.T) {
+	p := writePipeline(t, `
+variable "broker" {
+  default   = "127.0.0.1:1"
+  sensitive = true
+}
+source "generate" "g" { count = 1 }
+sink "kafka" "out" {
+  input   = source.generate.g
+  brokers = [var.broker]
+}
+`)
+	_, errOut, code := flowengine(t, "plan", p)
+	if code != 1 || strings.Contains(errOut, "127.0.0.1:1") || !strings.Contains(errOut, "(sensitive)") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}

@@ -192,11 +192,15 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	stages := fmt.Sprintf("%d stages", len(g.Nodes))
+	if len(g.Nodes) == 1 {
+		stages = "1 stage"
+	}
 	if con != nil {
-		fmt.Fprintf(stdout, "The pipeline is valid: %d stages, and a console on %s over %s.\n", len(g.Nodes), con.Listen, con.StoreID)
+		fmt.Fprintf(stdout, "The pipeline is valid: %s, and a console on %s over %s.\n", stages, con.Listen, con.StoreID)
 		return 0
 	}
-	fmt.Fprintf(stdout, "The pipeline is valid: %d stages.\n", len(g.Nodes))
+	fmt.Fprintf(stdout, "The pipeline is valid: %s.\n", stages)
 	return 0
 }
 
@@ -329,10 +333,12 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	plans, err := g.Plans(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
+		fmt.Fprintf(stderr, "Error: %s\n", g.Pipeline.Redact(err.Error()))
 		return 1
 	}
-	n := engine.WritePlans(stdout, plans)
+	var out strings.Builder
+	n := engine.WritePlans(&out, plans)
+	_, _ = io.WriteString(stdout, g.Pipeline.Redact(out.String()))
 	if *detailed && n > 0 {
 		return 2
 	}

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -66,22 +67,39 @@ func (s *Sink) Tables() []store.Table {
 
 // Query implements store.Backend. Arguments are bound by clickhouse-go on
 // the client: each "?" outside quotes and comments becomes a literal,
-// strings quoted with ', \ and NUL escaped. The query runs read-only.
+// strings quoted with ', \ and NUL escaped. Tables are named alone: the
+// query's default database is the sink's. The query runs read-only.
 func (s *Sink) Query(ctx context.Context, sql string, args ...any) (store.Rows, error) {
-	conn, err := s.connect(ctx)
+	conn, err := s.queryConnect()
 	if err != nil {
 		return nil, err
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		"readonly":           1,
-		"max_execution_time": int(queryTimeout / time.Second),
-	}))
+	if !s.readOnlyUser.Load() {
+		rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+			"readonly":           1,
+			"max_execution_time": int(queryTimeout / time.Second),
+		})), sql, args...)
+		var ex *exception
+		if !errors.As(err, &ex) || ex.Code != codeReadOnly {
+			if err != nil {
+				return nil, s.explain(err)
+			}
+			return rows, nil
+		}
+		// A read-only user may not change settings, not even readonly:
+		// its queries are read-only already.
+		s.readOnlyUser.Store(true)
+	}
 	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, s.explain(err)
 	}
 	return rows, nil
 }
+
+// codeReadOnly is the server's error for a setting a read-only user may
+// not change.
+const codeReadOnly = 164
 
 // savedVersion makes the versions of saved-filter rows written by this
 // process increase even if the clock does not.

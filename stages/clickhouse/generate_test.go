@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
 	"github.com/flowengine/flowengine/stages/generate"
+	"github.com/flowengine/flowengine/store"
 )
 
 // chanOutput hands a source's batches to a sink's channel.
@@ -34,12 +36,13 @@ func (o chanOutput) Send(ctx context.Context, b *flow.Batch) bool {
 // without consolidation for reference. It reports rows/s over the whole run
 // (source, sink and server, on this machine) and the server's CPU per flow.
 // FLOWENGINE_BENCH_FLOWS sets the number of flows per run (default 3M; each
-// b.N iteration is one run).
+// b.N iteration is one run), FLOWENGINE_BENCH_SINK adds sink attributes.
 func BenchmarkGenerate(b *testing.B) {
 	count := 3000000
 	if v, err := strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLOWS")); err == nil && v > 0 {
 		count = v
 	}
+	extra := os.Getenv("FLOWENGINE_BENCH_SINK") // more sink attributes
 	forEachServerB(b, func(b *testing.B, srv *chServer) {
 		for _, mode := range []struct{ name, extra string }{
 			{"consolidate_in=engine", `consolidate_in = "engine"`},
@@ -49,9 +52,10 @@ func BenchmarkGenerate(b *testing.B) {
 			b.Run(mode.name, func(b *testing.B) {
 				db := testDB(b, srv)
 				var elapsed, serverCPU, clientCPU time.Duration
+				var rollupRows float64
 				for range b.N {
 					b.StopTimer()
-					s, _ := newSink(b, srv, db, "batch_timeout = \"1s\"\nallow_destructive = true\n"+mode.extra)
+					s, reg := newSink(b, srv, db, "batch_timeout = \"1s\"\nallow_destructive = true\n"+extra+"\n"+mode.extra)
 					s.log = slog.New(slog.DiscardHandler)
 					provision(b, s)
 					if err := srv.client(b).Exec(context.Background(), "TRUNCATE TABLE "+db+".flows"); err != nil {
@@ -79,13 +83,126 @@ func BenchmarkGenerate(b *testing.B) {
 					elapsed += time.Since(start)
 					serverCPU += srv.cpuTime() - cpu0
 					clientCPU += processCPU() - client0
+					rollupRows += counter(b, reg, "flowengine_clickhouse_rollup_rows_inserted_total")
 				}
 				flows := float64(count * b.N)
 				b.ReportMetric(flows/elapsed.Seconds(), "rows/s")
 				b.ReportMetric(float64(elapsed.Nanoseconds())/flows, "ns/flow")
 				b.ReportMetric(float64(serverCPU.Nanoseconds())/flows, "server-cpu-ns/flow")
 				b.ReportMetric(float64(clientCPU.Nanoseconds())/flows, "client-cpu-ns/flow")
+				b.ReportMetric(rollupRows/flows, "rollup-rows/flow")
 			})
+		}
+	})
+}
+
+// spreadOutput hands a source's batches to a sink's channel, giving the
+// flows times spread evenly from start over span (n flows in all).
+type spreadOutput struct {
+	out   chan<- *flow.Batch
+	start time.Time
+	span  time.Duration
+	n, i  int
+}
+
+func (o *spreadOutput) Send(ctx context.Context, b *flow.Batch) bool {
+	for j := range b.Records {
+		r := &b.Records[j]
+		t := o.start.Add(time.Duration(int64(o.span) / int64(o.n) * int64(o.i)))
+		d := r.TimeFlowEnd.Sub(r.TimeFlowStart)
+		r.TimeReceived, r.TimeFlowEnd, r.TimeFlowStart = t, t, t.Add(-d)
+		o.i++
+	}
+	return chanOutput(o.out).Send(ctx, b)
+}
+
+// BenchmarkQuery24h stores generated flows spread over 24 hours (10M, or
+// FLOWENGINE_BENCH_FLOWS), then times the console's queries over the 24
+// hours through the store: a top-10 time series by SrcAS (graph/line, 200
+// points) and a sankey SrcAS → InIfProvider → DstCountry. Cold is the first
+// run after the server's caches were dropped, warm the best of the next
+// five runs.
+func BenchmarkQuery24h(b *testing.B) {
+	count := 10000000
+	if v, err := strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLOWS")); err == nil && v > 0 {
+		count = v
+	}
+	forEachServerB(b, func(b *testing.B, srv *chServer) {
+		db := testDB(b, srv)
+		s, _ := newSink(b, srv, db, "batch_timeout = \"1s\"\n"+os.Getenv("FLOWENGINE_BENCH_SINK"))
+		s.log = slog.New(slog.DiscardHandler)
+		provision(b, s)
+		cfg, diags := dsl.DecodeString(fmt.Sprintf("count = %d\nrate = 0", count), generate.Spec)
+		if diags.HasErrors() {
+			b.Fatal(diags)
+		}
+		src, diags := generate.New(cfg, engine.Env{})
+		if diags.HasErrors() {
+			b.Fatal(diags)
+		}
+		end := time.Now().UTC().Truncate(time.Hour)
+		start := end.Add(-24 * time.Hour)
+		in := make(chan *flow.Batch, 64)
+		loadStart := time.Now()
+		errc := runSink(b, s, in)
+		if err := src.Run(context.Background(), &spreadOutput{out: in, start: start, span: 24 * time.Hour, n: count}); err != nil {
+			b.Fatal(err)
+		}
+		close(in)
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("ClickHouse %s: %d flows stored in %s", srv.Version, count, time.Since(loadStart).Round(time.Millisecond))
+		st := store.New(s)
+		st.Now = func() time.Time { return end }
+		ctx := context.Background()
+		queries := []struct {
+			name string
+			run  func() (string, error)
+		}{
+			{"line", func() (string, error) {
+				r, err := st.Line(ctx, store.Query{Start: start, End: end, Points: 200, Dimensions: []store.Dimension{{Column: "SrcAS"}}, Limit: 10, Metric: store.MetricL3bps})
+				if err != nil {
+					return "", err
+				}
+				return r.Table, nil
+			}},
+			{"sankey", func() (string, error) {
+				r, err := st.Sankey(ctx, store.Query{Start: start, End: end, Points: 200,
+					Dimensions: []store.Dimension{{Column: "SrcAS"}, {Column: "InIfProvider"}, {Column: "DstCountry"}}, Limit: 10, Metric: store.MetricL3bps})
+				if err != nil {
+					return "", err
+				}
+				return r.Table, nil
+			}},
+		}
+		conn := srv.client(b)
+		b.ResetTimer()
+		for range b.N {
+			for _, q := range queries {
+				for _, stmt := range []string{"SYSTEM DROP MARK CACHE", "SYSTEM DROP UNCOMPRESSED CACHE"} {
+					if err := conn.Exec(ctx, stmt); err != nil {
+						b.Logf("%s: %v", stmt, err)
+					}
+				}
+				t0 := time.Now()
+				table, err := q.run()
+				if err != nil {
+					b.Fatalf("%s: %v", q.name, err)
+				}
+				cold := time.Since(t0)
+				warm := time.Duration(math.MaxInt64)
+				for range 5 {
+					t0 = time.Now()
+					if _, err := q.run(); err != nil {
+						b.Fatal(err)
+					}
+					warm = min(warm, time.Since(t0))
+				}
+				b.ReportMetric(float64(cold.Microseconds())/1000, q.name+"-cold-ms")
+				b.ReportMetric(float64(warm.Microseconds())/1000, q.name+"-warm-ms")
+				b.Logf("ClickHouse %s, %s over %s: cold %s, warm %s", srv.Version, q.name, table, cold.Round(time.Millisecond), warm.Round(time.Millisecond))
+			}
 		}
 	})
 }

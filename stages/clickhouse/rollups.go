@@ -113,15 +113,6 @@ func (st *rollupState) build(batches []*flow.Batch) {
 	st.built = true
 }
 
-// rows is the number of rollup rows built.
-func (st *rollupState) rows() int {
-	n := 0
-	for _, rb := range st.tables {
-		n += rb.rows
-	}
-	return n
-}
-
 // reset forgets the rows and the progress, keeping the memory.
 func (st *rollupState) reset() {
 	if st == nil {

@@ -117,9 +117,13 @@ type Sink struct {
 	metrics *metrics
 	columns []flow.Column // the schema; flow.Columns except in tests
 
-	mu       sync.Mutex
-	conn     driver.Conn // queries: provisioning, version, retention
-	features *features
+	mu        sync.Mutex
+	conn      driver.Conn // queries: provisioning, version, retention, saved filters
+	queryConn driver.Conn // the console's queries (store.Backend)
+	// readOnlyUser: the server refused the settings of console queries
+	// (the user is read-only); they are sent without.
+	readOnlyUser atomic.Bool
+	features     *features
 
 	// Insert state, owned by Run; kept across restarts of Run. Run appends
 	// rows to fill while other goroutines insert the buffers of inflight
@@ -250,9 +254,37 @@ func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
 	if s.conn != nil {
 		return s.conn, nil
 	}
+	conn, err := s.open("")
+	if err != nil {
+		return nil, err
+	}
+	s.conn = conn
+	return conn, nil
+}
+
+// queryConnect returns the pool of the console's queries, whose default
+// database is the sink's (queries name tables alone), opening it the first
+// time.
+func (s *Sink) queryConnect() (driver.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queryConn != nil {
+		return s.queryConn, nil
+	}
+	conn, err := s.open(s.cfg.database)
+	if err != nil {
+		return nil, err
+	}
+	s.queryConn = conn
+	return conn, nil
+}
+
+// open opens a clickhouse-go pool with database as its default ("": the
+// server's). Opening does not dial.
+func (s *Sink) open(database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
 		Addr:         s.cfg.servers,
-		Auth:         clickhouse.Auth{Username: s.cfg.username, Password: s.cfg.password},
+		Auth:         clickhouse.Auth{Username: s.cfg.username, Password: s.cfg.password, Database: database},
 		DialTimeout:  s.cfg.dialTimeout,
 		MaxOpenConns: 4,
 		MaxIdleConns: 2,
@@ -276,7 +308,6 @@ func (s *Sink) connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %w", err)
 	}
-	s.conn = conn
 	return conn, nil
 }
 
@@ -308,11 +339,15 @@ func (s *Sink) Close() error {
 	clear(s.idle)
 	s.idle = s.idle[:0]
 	s.connMu.Unlock()
-	if s.conn == nil {
-		return nil
+	var err error
+	if s.queryConn != nil {
+		err = s.queryConn.Close()
+		s.queryConn = nil
 	}
-	err := s.conn.Close()
-	s.conn = nil
+	if s.conn != nil {
+		err = errors.Join(err, s.conn.Close())
+		s.conn = nil
+	}
 	return err
 }
 

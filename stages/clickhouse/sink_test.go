@@ -43,7 +43,7 @@ func feed(ctx context.Context, in chan<- *flow.Batch, first, n, size int, now ti
 	}
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {

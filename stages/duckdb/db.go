@@ -26,6 +26,18 @@ var ErrLocked = errors.New("database file in use by another process")
 var lockPID = regexp.MustCompile(`\(PID (\d+)\)`)
 var lockHolder = regexp.MustCompile(`held in (.*?) \(PID`)
 
+// lockedError is a database file another process holds.
+type lockedError struct {
+	path, who string
+	err       error
+}
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("duckdb: %s is open in %s; one process at a time may use a DuckDB file: stop it or set another path (%v)", e.path, e.who, e.err)
+}
+func (e *lockedError) Unwrap() error        { return e.err }
+func (e *lockedError) Is(target error) bool { return target == ErrLocked }
+
 // openError explains why path could not be opened. Every such error is
 // permanent: waiting will not unlock a file another process holds open for
 // good, nor repair a damaged one.
@@ -40,8 +52,7 @@ func openError(path string, err error) error {
 				who += " (" + h[1] + ")"
 			}
 		}
-		return engine.Permanent(fmt.Errorf("duckdb: %s is open in %s; one process at a time may use a DuckDB file: stop it or set another path: %w",
-			path, who, errors.Join(ErrLocked, err)))
+		return engine.Permanent(&lockedError{path: path, who: who, err: err})
 	case strings.Contains(msg, "not a valid DuckDB database file") || strings.Contains(msg, "Corrupt") ||
 		strings.Contains(msg, "corrupt") || strings.Contains(msg, "Serialization Error") || strings.Contains(msg, "checksum"):
 		return engine.Permanent(fmt.Errorf("duckdb: %s is not a readable DuckDB database (damaged, or written by another program): move it away to start afresh: %w", path, err))
@@ -160,15 +171,17 @@ func (w *writer) write(ctx context.Context, batches []*flow.Batch, set *rollup.S
 
 // maintain deletes rows past their table's retention, now and every
 // retention_interval, and compacts the rollups every minute.
-func (s *Sink) maintain(ctx context.Context, db *sql.DB) {
+func (s *Sink) maintain(ctx context.Context) {
 	retention := time.NewTicker(s.cfg.retentionInterval)
 	defer retention.Stop()
 	compaction := time.NewTicker(time.Minute)
 	defer compaction.Stop()
 	var c compactor
 	for {
-		if err := s.enforceRetention(ctx, db, time.Now()); err != nil && ctx.Err() == nil {
-			s.log.Warn("duckdb retention failed", "path", s.cfg.path, "error", err)
+		if db, err := s.open(ctx); err == nil {
+			if err := s.enforceRetention(ctx, db, time.Now()); err != nil && ctx.Err() == nil {
+				s.log.Warn("duckdb retention failed", "path", s.cfg.path, "error", err)
+			}
 		}
 	compact:
 		for {
@@ -176,6 +189,10 @@ func (s *Sink) maintain(ctx context.Context, db *sql.DB) {
 			case <-ctx.Done():
 				return
 			case <-compaction.C:
+				db, err := s.open(ctx)
+				if err != nil {
+					continue
+				}
 				if err := s.compact(ctx, db, &c, time.Now()); err != nil && ctx.Err() == nil {
 					s.log.Warn("duckdb rollup compaction failed", "path", s.cfg.path, "error", err)
 				}

@@ -41,7 +41,8 @@ func (Dialect) TimeRange(start, end time.Time) (string, []any) {
 func (Dialect) Float(expr string) string { return "CAST((" + expr + ") AS DOUBLE)" }
 
 // Dimension is column c as text: numbers (MACs too) in decimal, times as
-// RFC 3339 with microseconds, addresses in full IPv6 form.
+// RFC 3339 with microseconds, addresses as dotted quads (IPv4) or eight
+// hexadecimal groups (IPv6).
 func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 	col := quote(c.Name)
 	switch c.Kind {
@@ -57,24 +58,39 @@ func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 	return fmt.Sprintf("CAST(%s AS VARCHAR)", col), nil
 }
 
-// ipv4Mapped is true for an IPv4-mapped address (::ffff:0:0/96).
-func ipv4Mapped(col string) string { return fmt.Sprintf("((%s >> 32) = 65535)", col) }
-
-// addrText formats the UHUGEINT address col as an IPv6 address in full
-// (eight groups, IPv4 addresses IPv4-mapped), truncated to bits first when
-// bits > 0 (IPv4 addresses counting 32 bits).
+// addrText formats the UHUGEINT address col as text, truncated to bits
+// first when bits > 0 (IPv4 addresses counting 32 bits): IPv4-mapped
+// addresses in dotted quads, others as eight hexadecimal groups. The work is
+// done on the two 64-bit halves, far cheaper than 128-bit arithmetic.
 func addrText(col string, bits int) string {
-	x := col
+	hi := fmt.Sprintf("CAST(%s >> 64 AS UBIGINT)", col)
+	lo := fmt.Sprintf("CAST(%s & 18446744073709551615 AS UBIGINT)", col)
+	mask4, maskHi, maskLo := uint64(0xffffffff), ^uint64(0), ^uint64(0)
 	if bits > 0 {
-		s6 := 128 - min(bits, 128)
-		s4 := 32 - min(bits, 32)
-		x = fmt.Sprintf("(CASE WHEN %s THEN ((%s >> %d) << %d) ELSE ((%s >> %d) << %d) END)", ipv4Mapped(col), col, s4, s4, col, s6, s6)
+		if bits < 32 {
+			mask4 = (0xffffffff << (32 - bits)) & 0xffffffff
+		}
+		switch {
+		case bits <= 64:
+			maskHi, maskLo = ^uint64(0)<<(64-bits), 0
+		case bits < 128:
+			maskLo = ^uint64(0) << (128 - bits)
+		}
 	}
-	parts := make([]string, 8)
-	for i := range parts {
-		parts[i] = fmt.Sprintf("((%s >> %d) & 65535)::INTEGER", x, 112-16*i)
+	v4 := make([]string, 4)
+	for i := range v4 {
+		v4[i] = fmt.Sprintf("((%s >> %d) & %d)", lo, 24-8*i, (mask4>>(24-8*i))&255)
 	}
-	return fmt.Sprintf(`printf('%%x:%%x:%%x:%%x:%%x:%%x:%%x:%%x', %s)`, strings.Join(parts, ", "))
+	v6 := make([]string, 8)
+	for i := range v6 {
+		half, mask, shift := hi, maskHi, 48-16*i
+		if i >= 4 {
+			half, mask, shift = lo, maskLo, 112-16*i
+		}
+		v6[i] = fmt.Sprintf("((%s >> %d) & %d)", half, shift, (mask>>shift)&0xffff)
+	}
+	return fmt.Sprintf("(CASE WHEN %s = 0 AND (%s >> 32) = 65535 THEN printf('%%d.%%d.%%d.%%d', %s) ELSE printf('%%x:%%x:%%x:%%x:%%x:%%x:%%x:%%x', %s) END)",
+		hi, lo, strings.Join(v4, ", "), strings.Join(v6, ", "))
 }
 
 // u128 is the decimal text of the 16 bytes of a, as DuckDB casts it to UHUGEINT.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -170,5 +171,54 @@ func TestSavedFilters(t *testing.T) {
 	}
 	if got, _ := s.SavedFilters(ctx); len(got) != 1 || got[0].Name != "quotes" {
 		t.Errorf("after delete: %v", got)
+	}
+}
+
+// TestRunAgainAfterFailure: a Run that gives up (max_retries) keeps its
+// batches; the next Run inserts them first and releases them in order.
+func TestRunAgainAfterFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flows.duckdb")
+	s, _ := newSink(t, path, "retry_backoff = \"10ms\"\nmax_retries = 1\nbatch_size = 1000")
+	provision(t, s)
+	db := s.mustDB(t)
+	if _, err := db.Exec("DROP TABLE flows_5m0s"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var done atomic.Int64
+	var order []int
+	in := make(chan *flow.Batch, 8)
+	for i := 0; i < 4; i++ {
+		b := flow.NewBatch()
+		for j := 0; j < 500; j++ {
+			*b.Append() = record(i*500+j, time.Now())
+		}
+		b.OnDone(func() { order = append(order, i); done.Add(500) })
+		in <- b
+	}
+	close(in)
+	if err := s.Run(ctx, in); err == nil || !strings.Contains(err.Error(), "failed 2 times") {
+		t.Fatalf("run: %v", err)
+	}
+	if done.Load() != 0 {
+		t.Fatalf("%d flows released by a failed run", done.Load())
+	}
+	for _, ts := range s.tables {
+		if ts.Name == "flows_5m0s" {
+			if _, err := db.Exec(createTable(ts)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	again := make(chan *flow.Batch)
+	close(again)
+	if err := s.Run(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if done.Load() != 2000 || fmt.Sprint(order) != "[0 1 2 3]" {
+		t.Errorf("released %d flows in order %v", done.Load(), order)
+	}
+	if n := query[int64](t, s.mustDB(t), "SELECT count(*) FROM flows"); n != 2000 {
+		t.Errorf("%d flows stored, want 2000", n)
 	}
 }

@@ -6,6 +6,13 @@
 // deletes rows past each table's retention, and answers the console's
 // queries (store.Backend) on the same database while inserts go on.
 //
+// Each transaction appends its flows and the rollup rows store/rollup
+// aggregated from them: an interval spanning several transactions has
+// several partial rows per set of dimension values, which queries sum; once
+// the interval is over, compaction replaces them by their sums. Appending
+// keeps inserts as fast as the raw table's (no index, no read), where an
+// upsert would need a primary key index over some forty columns.
+//
 // All the cgo of the project is here, through github.com/duckdb/duckdb-go/v2.
 package duckdb
 
@@ -51,7 +58,7 @@ var Spec = &dsl.Spec{
 		{Name: "retention_interval", Type: dsl.TypeDuration, Default: 15 * time.Minute, Description: "how often rows past their retention are deleted"},
 		{Name: "memory_limit", Type: dsl.TypeString, Default: "", Description: "DuckDB memory limit, e.g. \"2GB\" (default: DuckDB's, 80% of the RAM)"},
 		{Name: "threads", Type: dsl.TypeInt, Default: int64(0), Description: "DuckDB worker threads for queries (0: one per core)"},
-		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(250000), Description: "flows per transaction: a transaction is committed when this many flows wait (DuckDB writes full row groups of 122880 rows straight into the file; smaller transactions go through its write-ahead log)"},
+		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(122880), Description: "flows per transaction: a transaction is committed when this many flows wait (DuckDB writes full row groups of 122880 rows straight into the file; smaller transactions go through its write-ahead log). Each flow waiting takes about 500 bytes"},
 		{Name: "insert_concurrency", Type: dsl.TypeInt, Default: int64(2), Description: "transactions in flight at once, each on its own connection (batches are still released in order); DuckDB compresses and writes one while the next is appended"},
 		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 2 * time.Second, Description: "longest time a flow waits before its transaction is committed"},
 		{Name: "allow_destructive", Type: dsl.TypeBool, Default: false, Description: "let provisioning drop or retype columns (data loss)"},
@@ -297,8 +304,7 @@ type worker struct {
 // counted and retried with backoff; meanwhile the sink stops reading, so the
 // pipeline back-pressures.
 func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
-	db, err := s.open(ctx)
-	if err != nil {
+	if _, err := s.open(ctx); err != nil {
 		return err
 	}
 	rctx, stopRetention := context.WithCancel(ctx)
@@ -306,12 +312,12 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.maintain(rctx, db)
+		s.maintain(rctx)
 	}()
 	defer func() {
 		stopRetention()
 		wg.Wait()
-		err = s.stop(ctx, db, err)
+		err = s.stop(ctx, err)
 	}()
 
 	// Groups left by a previous Run that failed, oldest first.
@@ -467,7 +473,7 @@ func (s *Sink) releaseCommitted() {
 // for the next Run), gives up past the shutdown deadline the batches not
 // released (counted, marked failed), closes the connections and
 // checkpoints the database.
-func (s *Sink) stop(ctx context.Context, db *sql.DB, err error) error {
+func (s *Sink) stop(ctx context.Context, err error) error {
 	for _, g := range s.inflight {
 		if g.running {
 			g.running = false
@@ -488,8 +494,10 @@ func (s *Sink) stop(ctx context.Context, db *sql.DB, err error) error {
 		}
 	}
 	s.mu.Unlock()
-	if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
-		s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+	if db, oerr := s.open(context.Background()); oerr == nil {
+		if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
+			s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+		}
 	}
 	return err
 }
@@ -573,8 +581,33 @@ func (s *Sink) write(ctx context.Context, wk *worker, g *group) error {
 		// The connection is in an unknown state: the next attempt starts afresh.
 		wk.w.close()
 		wk.w = nil
+		if invalidated(err) {
+			s.reopen(db, err)
+		}
 	}
 	return err
+}
+
+// invalidated reports whether DuckDB gave up on the database after a fatal
+// error (a write that failed while committing, on a full disk say): every
+// statement fails until it is opened again.
+func invalidated(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "database has been invalidated") || strings.Contains(msg, "FATAL Error")
+}
+
+// reopen closes db, invalidated, so that the next use opens the file again
+// (DuckDB replays its write-ahead log).
+func (s *Sink) reopen(db *sql.DB, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != db {
+		return
+	}
+	s.log.Warn("duckdb database invalidated by a fatal error; opening it again", "path", s.cfg.path, "error", cause)
+	s.db = nil
+	s.live = nil
+	go db.Close() // waits for queries running on it
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

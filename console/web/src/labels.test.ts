@@ -12,6 +12,7 @@ describe('labels', () => {
   it('leaves empty values out of a label', () => {
     expect(label(['', '192.0.2.1'])).toBe('192.0.2.1');
     expect(label(['', ''])).toBe('(unknown)');
+    expect(label(['Other'], (v) => `AS${v}`)).toBe('Other');
   });
 });
 

@@ -11,7 +11,7 @@ export function protoName(v: string): string {
 
 /** label shows a row's dimension values, leaving empty ones out. */
 export function label(dimensions: string[], format?: (v: string) => string): string {
-  const parts = dimensions.filter((d) => d !== '').map((d) => (format ? format(d) : d));
+  const parts = dimensions.filter((d) => d !== '').map((d) => (format && d !== 'Other' ? format(d) : d));
   return parts.length ? parts.join(' · ') : '(unknown)';
 }
 

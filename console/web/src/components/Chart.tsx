@@ -16,9 +16,11 @@ export interface ChartProps {
   onSpan?: (from: number, to: number) => void;
   class?: string;
   label?: string;
+  /** highlight emphasizes the series of that name (hovered in a table). */
+  highlight?: string | null;
 }
 
-export function Chart({ option, height, onSpan, class: cls, label }: ChartProps) {
+export function Chart({ option, height, onSpan, class: cls, label, highlight }: ChartProps) {
   const el = useRef<HTMLDivElement>(null);
   const chart = useRef<EChartsType | null>(null);
   const span = useRef(onSpan);
@@ -61,6 +63,13 @@ export function Chart({ option, height, onSpan, class: cls, label }: ChartProps)
       c.dispatchAction({ type: 'takeGlobalCursor', key: 'brush', brushOption: { brushType: 'lineX', brushMode: 'single' } });
     }
   }, [option, ready]);
+
+  useEffect(() => {
+    const c = chart.current;
+    if (!c) return;
+    c.dispatchAction({ type: 'downplay' });
+    if (highlight) c.dispatchAction({ type: 'highlight', seriesName: highlight });
+  }, [highlight, ready]);
 
   return <div ref={el} class={'chart ' + (cls ?? '')} style={{ height: typeof height === 'number' ? `${height}px` : height }} role="img" aria-label={label} data-ready={ready ? '1' : '0'} />;
 }

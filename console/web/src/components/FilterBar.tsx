@@ -36,7 +36,7 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
       ed.current = m.createEditor(el.current, {
         doc: draftRef.current,
         columns,
-        placeholder: 'Filter, like InIfBoundary = external AND Proto = tcp   (/ to focus, Enter applies)',
+        placeholder: 'Filter, like InIfBoundary = external AND Proto = tcp — Enter applies',
         onChange: (t) => {
           setDraft(t);
           setSubmitted(false);

@@ -68,19 +68,23 @@ function useLiveRate(): number | null {
 }
 
 function RateCard({ w, live }: { w: Loaded<FlowRate>; live: number | null }) {
-  // Until the first minute is stored, the live rate of the pipeline shows.
-  const fromPipeline = w.data !== undefined && w.data.rate === 0 && live !== null && live > 0;
-  const shown = fromPipeline ? live! : (w.data?.rate ?? 0);
+  // The rate the pipeline receives now when this process has the sources;
+  // the store's, which counts the minutes already aggregated, beside it.
+  const stored = w.data?.rate ?? 0;
+  const shown = live ?? stored;
+  const minutes = w.data ? Math.round(w.data.period / 60) : 5;
   return (
     <Card title="Flows per second" class="rate" error={w.data ? undefined : w.error} loading={!w.data}>
       {w.data && (
         <div class="rate-body">
           <div class="bignum" data-testid="flow-rate" data-value={shown}>
             {si(shown, '', ' ').trim()}
-            <small>flows/s now</small>
-            <small class="muted">
-              {fromPipeline ? 'received by the pipeline; stored once their first minute ends' : `stored, average of the last ${Math.round(w.data.period / 60)} min`}
-            </small>
+            <small>{live !== null ? 'flows/s received now' : `flows/s, average of the last ${minutes} min`}</small>
+            {live !== null && (
+              <small class="muted">
+                stored: {fmtRate(stored, 'flows')} over the last {minutes} min
+              </small>
+            )}
           </div>
           <Sparkline times={w.data.time} values={w.data.values} height={150} format={(v) => fmtRate(v, 'flows')} label="Flows per second over the last hour" />
         </div>
@@ -115,9 +119,13 @@ function TopCard({ title, path, label, column, dims }: { title: string; path: st
               <tr>
                 <td class="name" title={`${fmtLabel(r.dimensions, label)}: explore`}>
                   <span class="swatch" style={{ background: palette[i % palette.length] }} />
-                  <a href={explore(column, r.dimensions[r.dimensions.length - 1], dims)} onClick={onLinkClick}>
-                    {fmtLabel(r.dimensions, label)}
-                  </a>
+                  {r.dimensions[r.dimensions.length - 1] === 'Other' ? (
+                    'Other'
+                  ) : (
+                    <a href={explore(column, r.dimensions[r.dimensions.length - 1], dims)} onClick={onLinkClick}>
+                      {fmtLabel(r.dimensions, label)}
+                    </a>
+                  )}
                 </td>
                 <td class="bar">
                   <span style={{ width: `${sum ? (100 * r.avg) / sum : 0}%`, background: palette[i % palette.length] }} />

@@ -362,6 +362,7 @@ function friendly(r: Result | undefined, dims: string[]): Result | undefined {
 function GraphCard({ state, load, dark, onSpan }: { state: VizState; load: Load; dark: boolean; onSpan: (a: number, b: number) => void }) {
   const res = useMemo(() => friendly(load.result, state.dimensions), [load.result]);
   const [hidden, setHidden] = useState<Set<string>>(new Set());
+  const [hover, setHover] = useState<string | null>(null);
   const toggle = (name: string) =>
     setHidden((h) => {
       const n = new Set(h);
@@ -385,7 +386,8 @@ function GraphCard({ state, load, dark, onSpan }: { state: VizState; load: Load;
   if (!res) body = load.error ? null : <div class="empty-graph" style={{ height: '380px' }}>Loading…</div>;
   else if (empty) body = <div class="empty-graph" style={{ height: '240px' }}>No traffic matches in this range{state.filter ? ' with this filter' : ''}.</div>;
   else if (res.kind === 'line' && state.graph === 'grid') body = <Smalls res={res.data} metric={state.metric} />;
-  else if (option) body = <Chart option={option} height={res.kind === 'sankey' ? 460 : 380} onSpan={res.kind === 'line' ? onSpan : undefined} label="Traffic graph" class="main-chart" />;
+  else if (option)
+    body = <Chart option={option} height={res.kind === 'sankey' ? 460 : 380} onSpan={res.kind === 'line' ? onSpan : undefined} label="Traffic graph" class="main-chart" highlight={res.kind === 'line' ? hover : null} />;
 
   return (
     <section class="card graph-card" data-testid="graph" data-state={load.loading ? 'loading' : load.error ? 'error' : res ? 'ready' : 'idle'} data-kind={res?.kind} data-series={res?.kind === 'line' ? res.data.series.length : res?.kind === 'sankey' ? res.data.links.length : res?.data.rows.length}>
@@ -395,7 +397,7 @@ function GraphCard({ state, load, dark, onSpan }: { state: VizState; load: Load;
       {load.error && <div class="error-box" role="alert">{load.error}</div>}
       {body}
       {res?.kind === 'line' && state.graph !== 'grid' && !empty && <div class="hint">Drag across the graph to zoom in; Back zooms out.</div>}
-      {res && !empty && <StatsTable res={res} metric={state.metric} dims={state.dimensions} hidden={res.kind === 'line' ? hidden : undefined} onToggle={res.kind === 'line' && state.graph !== 'grid' ? toggle : undefined} />}
+      {res && !empty && <StatsTable res={res} metric={state.metric} dims={state.dimensions} hidden={res.kind === 'line' ? hidden : undefined} onToggle={res.kind === 'line' && state.graph !== 'grid' ? toggle : undefined} onHover={setHover} />}
     </section>
   );
 }
@@ -422,7 +424,21 @@ function Smalls({ res, metric }: { res: LineResult; metric: Metric }) {
   );
 }
 
-function StatsTable({ res, metric, dims, hidden, onToggle }: { res: Result; metric: Metric; dims: string[]; hidden?: Set<string>; onToggle?: (name: string) => void }) {
+function StatsTable({
+  res,
+  metric,
+  dims,
+  hidden,
+  onToggle,
+  onHover,
+}: {
+  res: Result;
+  metric: Metric;
+  dims: string[];
+  hidden?: Set<string>;
+  onToggle?: (name: string) => void;
+  onHover?: (name: string | null) => void;
+}) {
   const rows: (Series | { dimensions: string[]; axis: number; min: number; max: number; avg: number; p95: number; total: number })[] =
     res.kind === 'line' ? res.data.series : res.data.rows;
   const c = colors(rows as Series[]);
@@ -450,6 +466,8 @@ function StatsTable({ res, metric, dims, hidden, onToggle }: { res: Result; metr
             <tr
               class={(r.axis >= 3 ? 'prev' : '') + (hidden?.has(seriesName(r)) ? ' off' : '') + (onToggle && r.axis <= 2 ? ' toggles' : '')}
               onClick={onToggle && r.axis <= 2 ? () => onToggle(seriesName(r)) : undefined}
+              onMouseEnter={onHover ? () => onHover(seriesName(r)) : undefined}
+              onMouseLeave={onHover ? () => onHover(null) : undefined}
               title={onToggle && r.axis <= 2 ? 'Click to hide or show this series' : undefined}
             >
               {(r.dimensions.length ? r.dimensions : ['Total']).map((d, i) => (
