@@ -1,0 +1,218 @@
+package bmp
+
+import "math/bits"
+
+// bitset256 is a set of numbers 0..255.
+type bitset256 [4]uint64
+
+func (b *bitset256) has(i uint) bool { return b[i>>6]&(1<<(i&63)) != 0 }
+func (b *bitset256) set(i uint)      { b[i>>6] |= 1 << (i & 63) }
+func (b *bitset256) clear(i uint)    { b[i>>6] &^= 1 << (i & 63) }
+func (b *bitset256) empty() bool     { return b[0]|b[1]|b[2]|b[3] == 0 }
+
+// rank is the number of members below i.
+func (b *bitset256) rank(i uint) int {
+	w := i >> 6
+	n := bits.OnesCount64(b[w] & (1<<(i&63) - 1))
+	for j := uint(0); j < w; j++ {
+		n += bits.OnesCount64(b[j])
+	}
+	return n
+}
+
+// ancestors[o] holds the indexes of the prefixes of one stride (lengths 0
+// to 7 within the stride, numbered as a complete binary tree: index
+// 1<<k | top k bits) that contain the octet o.
+var ancestors = func() (a [256]bitset256) {
+	for o := range 256 {
+		for k := range 8 {
+			a[o].set(uint(1<<k | o>>(8-k)))
+		}
+	}
+	return a
+}()
+
+// node is one stride of 8 bits of a multibit trie, stored sparsely (as
+// popcount-indexed arrays) so that its size follows its content. It holds
+// the prefixes whose length falls in its stride, and its children by
+// octet.
+type node struct {
+	pfx      bitset256 // prefix indexes held (1..255)
+	kids     bitset256 // octets with a child
+	values   []uint32  // by prefix index order
+	children []*node   // by octet order
+}
+
+// trie maps prefixes of up to 8*depth bits to uint32 values (never 0), with
+// incremental inserts and deletes, and a longest-prefix walk that does not
+// allocate.
+type trie struct {
+	root  node
+	depth int // 4 for IPv4, 16 for IPv6
+	count int
+}
+
+// pfxIndex is the index of the prefix of length l (within the stride of
+// octet o).
+func pfxIndex(o byte, k int) uint { return uint(1<<k | int(o)>>(8-k)) }
+
+// slot returns the node holding a prefix of the given length, creating the
+// path when create is set, and its index there.
+func (t *trie) slot(addr *[16]byte, length int, create bool) (*node, uint) {
+	n := &t.root
+	d := length / 8
+	for i := range d {
+		o := uint(addr[i])
+		if !n.kids.has(o) {
+			if !create {
+				return nil, 0
+			}
+			r := n.kids.rank(o)
+			n.kids.set(o)
+			n.children = append(n.children, nil)
+			copy(n.children[r+1:], n.children[r:])
+			n.children[r] = &node{}
+		}
+		n = n.children[n.kids.rank(o)]
+	}
+	var o byte
+	if d < 16 {
+		o = addr[d]
+	}
+	return n, pfxIndex(o, length%8)
+}
+
+// get returns the value of a prefix, or 0.
+func (t *trie) get(addr *[16]byte, length int) uint32 {
+	n, idx := t.slot(addr, length, false)
+	if n == nil || !n.pfx.has(idx) {
+		return 0
+	}
+	return n.values[n.pfx.rank(idx)]
+}
+
+// put sets the value of a prefix.
+func (t *trie) put(addr *[16]byte, length int, v uint32) {
+	n, idx := t.slot(addr, length, true)
+	r := n.pfx.rank(idx)
+	if n.pfx.has(idx) {
+		n.values[r] = v
+		return
+	}
+	n.pfx.set(idx)
+	n.values = append(n.values, 0)
+	copy(n.values[r+1:], n.values[r:])
+	n.values[r] = v
+	t.count++
+}
+
+// remove deletes a prefix, and the nodes it leaves empty.
+func (t *trie) remove(addr *[16]byte, length int) {
+	var path [17]*node
+	n := &t.root
+	d := length / 8
+	for i := range d {
+		path[i] = n
+		o := uint(addr[i])
+		if !n.kids.has(o) {
+			return
+		}
+		n = n.children[n.kids.rank(o)]
+	}
+	var o byte
+	if d < 16 {
+		o = addr[d]
+	}
+	idx := pfxIndex(o, length%8)
+	if !n.pfx.has(idx) {
+		return
+	}
+	r := n.pfx.rank(idx)
+	n.pfx.clear(idx)
+	n.values = append(n.values[:r], n.values[r+1:]...)
+	if len(n.values) == 0 {
+		n.values = nil
+	}
+	t.count--
+	for i := d - 1; i >= 0 && n.pfx.empty() && n.kids.empty(); i-- {
+		p := path[i]
+		oc := uint(addr[i])
+		r := p.kids.rank(oc)
+		p.kids.clear(oc)
+		p.children = append(p.children[:r], p.children[r+1:]...)
+		if len(p.children) == 0 {
+			p.children = nil
+		}
+		n = p
+	}
+}
+
+// lookup calls visit with the value and length of each prefix containing
+// addr, longest first, until visit returns true; it returns whether one did.
+func (t *trie) lookup(addr *[16]byte, visit func(v uint32, length int) bool) bool {
+	var path [17]*node
+	n := &t.root
+	d := 0
+	for {
+		path[d] = n
+		if d == t.depth {
+			break
+		}
+		o := uint(addr[d])
+		if !n.kids.has(o) {
+			break
+		}
+		n = n.children[n.kids.rank(o)]
+		d++
+	}
+	for ; d >= 0; d-- {
+		n := path[d]
+		var o byte
+		if d < 16 {
+			o = addr[d]
+		}
+		a := &ancestors[o]
+		for w := 3; w >= 0; w-- {
+			m := n.pfx[w] & a[w]
+			for m != 0 {
+				b := 63 - bits.LeadingZeros64(m)
+				m &^= 1 << b
+				idx := uint(w*64 + b)
+				if visit(n.values[n.pfx.rank(idx)], d*8+bits.Len(idx)-1) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// walk calls f with every prefix and its value; f may not change the trie.
+func (t *trie) walk(f func(addr *[16]byte, length int, v uint32)) {
+	var addr [16]byte
+	t.walkNode(&t.root, 0, &addr, f)
+}
+
+func (t *trie) walkNode(n *node, d int, addr *[16]byte, f func(addr *[16]byte, length int, v uint32)) {
+	for i, idx := 0, uint(0); idx < 256; idx++ {
+		if !n.pfx.has(idx) {
+			continue
+		}
+		k := bits.Len(idx) - 1
+		a := *addr
+		if d < 16 {
+			a[d] = byte((idx &^ (1 << k)) << (8 - k))
+		}
+		f(&a, d*8+k, n.values[i])
+		i++
+	}
+	for i, o := 0, 0; o < 256; o++ {
+		if !n.kids.has(uint(o)) {
+			continue
+		}
+		addr[d] = byte(o)
+		t.walkNode(n.children[i], d+1, addr, f)
+		addr[d] = 0
+		i++
+	}
+}
