@@ -180,3 +180,5 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func endOfRIB() *bgp.BGPMessage { return bgp.NewEndOfRib(bgp.RF_IPv4_UC) }
