@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/flowengine
 PIPELINE  ?= pipelines/default.hcl
 # Debian packages the tests talk to: real exporters, SNMP agent, ClickHouse.
-TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8 chromium
+TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8 chromium gobgpd
 # A current ClickHouse for the tests: libchdb.so of this npm package, cached
 # outside the repository (~570 MB); FLOWENGINE_CHDB_LIB points elsewhere.
 CHDB_VERSION := 26.7.3-stable.1
