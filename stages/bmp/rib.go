@@ -165,7 +165,7 @@ type RIB struct {
 // NewRIB returns an empty RIB.
 func NewRIB() *RIB {
 	return &RIB{
-		v4: trie{depth: 4}, v6: trie{depth: 16},
+		v4: trie{depth: 3}, v6: trie{depth: 15},
 		entries: []entry{{}},
 		attrIDs: map[attrKey]uint32{}, attrs: []attrSet{{}},
 		asPaths: newInterner[uint32](), comms: newInterner[uint32](), lcomms: newInterner[LargeCommunity](),

@@ -35,9 +35,9 @@ func randPrefix(rng *rand.Rand, v6 bool) netip.Prefix {
 func TestTrieAgainstNaive(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		rng := rand.New(rand.NewPCG(1, 2))
-		tr := trie{depth: 4}
+		tr := trie{depth: 3}
 		if v6 {
-			tr.depth = 16
+			tr.depth = 15
 		}
 		set := map[netip.Prefix]uint32{}
 		key := func(p netip.Prefix) [16]byte {

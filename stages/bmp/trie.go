@@ -20,12 +20,32 @@ func (b *bitset256) rank(i uint) int {
 	return n
 }
 
-// ancestors[o] holds the indexes of the prefixes of one stride (lengths 0
-// to 7 within the stride, numbered as a complete binary tree: index
-// 1<<k | top k bits) that contain the octet o.
-var ancestors = func() (a [256]bitset256) {
+// bitset512 is a set of numbers 0..511.
+type bitset512 [8]uint64
+
+func (b *bitset512) has(i uint) bool { return b[i>>6]&(1<<(i&63)) != 0 }
+func (b *bitset512) set(i uint)      { b[i>>6] |= 1 << (i & 63) }
+func (b *bitset512) clear(i uint)    { b[i>>6] &^= 1 << (i & 63) }
+func (b *bitset512) empty() bool {
+	return b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] == 0
+}
+
+// rank is the number of members below i.
+func (b *bitset512) rank(i uint) int {
+	w := i >> 6
+	n := bits.OnesCount64(b[w] & (1<<(i&63) - 1))
+	for j := uint(0); j < w; j++ {
+		n += bits.OnesCount64(b[j])
+	}
+	return n
+}
+
+// ancestors[o] holds the indexes of the prefixes of one stride that contain
+// the octet o: lengths 0 to 8 within the stride, numbered as a complete
+// binary tree (1<<k | top k bits of o), up to the full octet 256+o.
+var ancestors = func() (a [256]bitset512) {
 	for o := range 256 {
-		for k := range 8 {
+		for k := range 9 {
 			a[o].set(uint(1<<k | o>>(8-k)))
 		}
 	}
@@ -33,11 +53,11 @@ var ancestors = func() (a [256]bitset256) {
 }()
 
 // node is one stride of 8 bits of a multibit trie, stored sparsely (as
-// popcount-indexed arrays) so that its size follows its content. It holds
-// the prefixes whose length falls in its stride, and its children by
-// octet.
+// popcount-indexed arrays) so that its size follows its content. The node
+// at depth d holds the prefixes of lengths 8d+1 to 8d+8 (the root also
+// length 0), and its children by octet.
 type node struct {
-	pfx      bitset256 // prefix indexes held (1..255)
+	pfx      bitset512 // prefix indexes held (1..511)
 	kids     bitset256 // octets with a child
 	values   []uint32  // by prefix index order
 	children []*node   // by octet order
@@ -48,19 +68,29 @@ type node struct {
 // allocate.
 type trie struct {
 	root  node
-	depth int // 4 for IPv4, 16 for IPv6
+	depth int // depth of the deepest nodes: 3 for IPv4, 15 for IPv6
 	count int
 }
 
-// pfxIndex is the index of the prefix of length l (within the stride of
-// octet o).
+// pfxIndex is the index of the prefix of length k within the stride of
+// octet o.
 func pfxIndex(o byte, k int) uint { return uint(1<<k | int(o)>>(8-k)) }
+
+// strideOf returns the depth of the node holding prefixes of a length, and
+// the length within its stride.
+func strideOf(length int) (d, k int) {
+	if length == 0 {
+		return 0, 0
+	}
+	d = (length - 1) / 8
+	return d, length - 8*d
+}
 
 // slot returns the node holding a prefix of the given length, creating the
 // path when create is set, and its index there.
 func (t *trie) slot(addr *[16]byte, length int, create bool) (*node, uint) {
 	n := &t.root
-	d := length / 8
+	d, k := strideOf(length)
 	for i := range d {
 		o := uint(addr[i])
 		if !n.kids.has(o) {
@@ -75,11 +105,7 @@ func (t *trie) slot(addr *[16]byte, length int, create bool) (*node, uint) {
 		}
 		n = n.children[n.kids.rank(o)]
 	}
-	var o byte
-	if d < 16 {
-		o = addr[d]
-	}
-	return n, pfxIndex(o, length%8)
+	return n, pfxIndex(addr[d], k)
 }
 
 // get returns the value of a prefix, or 0.
@@ -108,9 +134,9 @@ func (t *trie) put(addr *[16]byte, length int, v uint32) {
 
 // remove deletes a prefix, and the nodes it leaves empty.
 func (t *trie) remove(addr *[16]byte, length int) {
-	var path [17]*node
+	var path [16]*node
 	n := &t.root
-	d := length / 8
+	d, k := strideOf(length)
 	for i := range d {
 		path[i] = n
 		o := uint(addr[i])
@@ -119,11 +145,7 @@ func (t *trie) remove(addr *[16]byte, length int) {
 		}
 		n = n.children[n.kids.rank(o)]
 	}
-	var o byte
-	if d < 16 {
-		o = addr[d]
-	}
-	idx := pfxIndex(o, length%8)
+	idx := pfxIndex(addr[d], k)
 	if !n.pfx.has(idx) {
 		return
 	}
@@ -150,7 +172,7 @@ func (t *trie) remove(addr *[16]byte, length int) {
 // lookup calls visit with the value and length of each prefix containing
 // addr, longest first, until visit returns true; it returns whether one did.
 func (t *trie) lookup(addr *[16]byte, visit func(v uint32, length int) bool) bool {
-	var path [17]*node
+	var path [16]*node
 	n := &t.root
 	d := 0
 	for {
@@ -167,12 +189,8 @@ func (t *trie) lookup(addr *[16]byte, visit func(v uint32, length int) bool) boo
 	}
 	for ; d >= 0; d-- {
 		n := path[d]
-		var o byte
-		if d < 16 {
-			o = addr[d]
-		}
-		a := &ancestors[o]
-		for w := 3; w >= 0; w-- {
+		a := &ancestors[addr[d]]
+		for w := 7; w >= 0; w-- {
 			m := n.pfx[w] & a[w]
 			for m != 0 {
 				b := 63 - bits.LeadingZeros64(m)
@@ -194,15 +212,13 @@ func (t *trie) walk(f func(addr *[16]byte, length int, v uint32)) {
 }
 
 func (t *trie) walkNode(n *node, d int, addr *[16]byte, f func(addr *[16]byte, length int, v uint32)) {
-	for i, idx := 0, uint(0); idx < 256; idx++ {
+	for i, idx := 0, uint(0); idx < 512; idx++ {
 		if !n.pfx.has(idx) {
 			continue
 		}
 		k := bits.Len(idx) - 1
 		a := *addr
-		if d < 16 {
-			a[d] = byte((idx &^ (1 << k)) << (8 - k))
-		}
+		a[d] = byte((idx &^ (1 << k)) << (8 - k))
 		f(&a, d*8+k, n.values[i])
 		i++
 	}
