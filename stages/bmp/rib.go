@@ -143,9 +143,7 @@ type Route struct {
 type RIB struct {
 	mu sync.RWMutex
 
-	v4, v6      trie
-	entries     []entry
-	freeEntries []uint32
+	v4, v6 trie[entry]
 
 	attrIDs   map[attrKey]uint32
 	attrs     []attrSet
@@ -165,8 +163,7 @@ type RIB struct {
 // NewRIB returns an empty RIB.
 func NewRIB() *RIB {
 	return &RIB{
-		v4: trie{depth: 3}, v6: trie{depth: 15},
-		entries: []entry{{}},
+		v4: trie[entry]{depth: 3}, v6: trie[entry]{depth: 15},
 		attrIDs: map[attrKey]uint32{}, attrs: []attrSet{{}},
 		asPaths: newInterner[uint32](), comms: newInterner[uint32](), lcomms: newInterner[LargeCommunity](),
 		peerIDs: map[peerKey]uint32{}, routerIDs: map[netip.Addr]uint32{},
@@ -261,7 +258,7 @@ func (r *RIB) unrefAttrs(id uint32) {
 	}
 }
 
-func (r *RIB) trieOf(p netip.Prefix) (*trie, [16]byte) {
+func (r *RIB) trieOf(p netip.Prefix) (*trie[entry], [16]byte) {
 	var a [16]byte
 	if p.Addr().Is4() {
 		b := p.Addr().As4()
@@ -276,18 +273,7 @@ func (r *RIB) trieOf(p netip.Prefix) (*trie, [16]byte) {
 // the route is new. Caller holds mu.
 func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
 	t, a := r.trieOf(p)
-	eid := t.get(&a, p.Bits())
-	if eid == 0 {
-		if n := len(r.freeEntries); n > 0 {
-			eid = r.freeEntries[n-1]
-			r.freeEntries = r.freeEntries[:n-1]
-		} else {
-			eid = uint32(len(r.entries))
-			r.entries = append(r.entries, entry{})
-		}
-		t.put(&a, p.Bits(), eid)
-	}
-	e := &r.entries[eid]
+	e := t.put(&a, p.Bits())
 	for i := range e.paths {
 		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
 			r.unrefAttrs(e.paths[i].attrs)
@@ -312,16 +298,15 @@ func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
 // there was one. Caller holds mu.
 func (r *RIB) withdraw(p netip.Prefix, rd uint64, peerID uint32) bool {
 	t, a := r.trieOf(p)
-	eid := t.get(&a, p.Bits())
-	if eid == 0 {
+	e := t.get(&a, p.Bits())
+	if e == nil {
 		return false
 	}
-	e := &r.entries[eid]
 	for i := range e.paths {
 		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
 			r.dropPath(e, i)
 			if len(e.paths) == 0 {
-				r.freeEntry(t, &a, p.Bits(), eid)
+				t.remove(&a, p.Bits())
 			}
 			return true
 		}
@@ -335,12 +320,6 @@ func (r *RIB) dropPath(e *entry, i int) {
 	r.peers[pa.peer].routes--
 	r.routes[r.peers[pa.peer].router]--
 	e.paths = slices.Delete(e.paths, i, i+1)
-}
-
-func (r *RIB) freeEntry(t *trie, a *[16]byte, bits int, eid uint32) {
-	t.remove(a, bits)
-	r.entries[eid] = entry{}
-	r.freeEntries = append(r.freeEntries, eid)
 }
 
 // sweep removes the routes of peers down since before deadline (or of
@@ -362,15 +341,13 @@ func (r *RIB) sweep(deadline time.Time) int {
 		return 0
 	}
 	removed := 0
-	for _, t := range []*trie{&r.v4, &r.v6} {
+	for _, t := range []*trie[entry]{&r.v4, &r.v6} {
 		type gonePrefix struct {
 			a    [16]byte
 			bits int
-			eid  uint32
 		}
 		var empty []gonePrefix
-		t.walk(func(a *[16]byte, bits int, eid uint32) {
-			e := &r.entries[eid]
+		t.walk(func(a *[16]byte, bits int, e *entry) {
 			for i := 0; i < len(e.paths); {
 				if dead[e.paths[i].peer] {
 					r.dropPath(e, i)
@@ -380,11 +357,11 @@ func (r *RIB) sweep(deadline time.Time) int {
 				i++
 			}
 			if len(e.paths) == 0 {
-				empty = append(empty, gonePrefix{*a, bits, eid})
+				empty = append(empty, gonePrefix{*a, bits})
 			}
 		})
 		for _, g := range empty {
-			r.freeEntry(t, &g.a, g.bits, g.eid)
+			t.remove(&g.a, g.bits)
 		}
 	}
 	for i, d := range dead {
@@ -430,8 +407,7 @@ func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (attrs 
 		nh = nextHop.As16()
 	}
 	hasNH := nextHop.IsValid() && !nextHop.IsUnspecified()
-	found := t.lookup(&a, func(eid uint32, length int) bool {
-		e := &r.entries[eid]
+	found := t.lookup(&a, func(e *entry, length int) bool {
 		best, bestScore := -1, -1
 		for i := range e.paths {
 			p := &r.peers[e.paths[i].peer]

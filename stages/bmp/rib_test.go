@@ -35,7 +35,7 @@ func randPrefix(rng *rand.Rand, v6 bool) netip.Prefix {
 func TestTrieAgainstNaive(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		rng := rand.New(rand.NewPCG(1, 2))
-		tr := trie{depth: 3}
+		tr := trie[uint32]{depth: 3}
 		if v6 {
 			tr.depth = 15
 		}
@@ -63,13 +63,14 @@ func TestTrieAgainstNaive(t *testing.T) {
 				continue
 			}
 			set[p] = uint32(i + 1)
-			tr.put(&a, p.Bits(), uint32(i+1))
+			*tr.put(&a, p.Bits()) = uint32(i + 1)
 		}
 		if tr.count != len(set) {
 			t.Fatalf("v6=%v: count %d, want %d", v6, tr.count, len(set))
 		}
 		walked := 0
-		tr.walk(func(a *[16]byte, bits int, v uint32) {
+		tr.walk(func(a *[16]byte, bits int, vp *uint32) {
+			v := *vp
 			walked++
 			var p netip.Prefix
 			if v6 {
@@ -90,7 +91,7 @@ func TestTrieAgainstNaive(t *testing.T) {
 			k := key(netip.PrefixFrom(a, a.BitLen()))
 			var gotBits int
 			var gv uint32
-			gok := tr.lookup(&k, func(v uint32, bits int) bool { gv, gotBits = v, bits; return true })
+			gok := tr.lookup(&k, func(v *uint32, bits int) bool { gv, gotBits = *v, bits; return true })
 			if gok != wok || (wok && (gv != wv || gotBits != want.Bits())) {
 				t.Fatalf("v6=%v lookup %s = (%d /%d %v), want (%d %s %v)", v6, a, gv, gotBits, gok, wv, want, wok)
 			}

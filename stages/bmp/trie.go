@@ -1,6 +1,9 @@
 package bmp
 
-import "math/bits"
+import (
+	"math/bits"
+	"slices"
+)
 
 // bitset256 is a set of numbers 0..255.
 type bitset256 [4]uint64
@@ -56,18 +59,17 @@ var ancestors = func() (a [256]bitset512) {
 // popcount-indexed arrays) so that its size follows its content. The node
 // at depth d holds the prefixes of lengths 8d+1 to 8d+8 (the root also
 // length 0), and its children by octet.
-type node struct {
-	pfx      bitset512 // prefix indexes held (1..511)
-	kids     bitset256 // octets with a child
-	values   []uint32  // by prefix index order
-	children []*node   // by octet order
+type node[V any] struct {
+	pfx      bitset512  // prefix indexes held (1..511)
+	kids     bitset256  // octets with a child
+	values   []V        // by prefix index order
+	children []*node[V] // by octet order
 }
 
-// trie maps prefixes of up to 8*depth bits to uint32 values (never 0), with
-// incremental inserts and deletes, and a longest-prefix walk that does not
-// allocate.
-type trie struct {
-	root  node
+// trie maps prefixes to values held in its nodes, with incremental inserts
+// and deletes, and a longest-prefix walk that does not allocate.
+type trie[V any] struct {
+	root  node[V]
 	depth int // depth of the deepest nodes: 3 for IPv4, 15 for IPv6
 	count int
 }
@@ -88,7 +90,7 @@ func strideOf(length int) (d, k int) {
 
 // slot returns the node holding a prefix of the given length, creating the
 // path when create is set, and its index there.
-func (t *trie) slot(addr *[16]byte, length int, create bool) (*node, uint) {
+func (t *trie[V]) slot(addr *[16]byte, length int, create bool) (*node[V], uint) {
 	n := &t.root
 	d, k := strideOf(length)
 	for i := range d {
@@ -101,40 +103,41 @@ func (t *trie) slot(addr *[16]byte, length int, create bool) (*node, uint) {
 			n.kids.set(o)
 			n.children = append(n.children, nil)
 			copy(n.children[r+1:], n.children[r:])
-			n.children[r] = &node{}
+			n.children[r] = &node[V]{}
 		}
 		n = n.children[n.kids.rank(o)]
 	}
 	return n, pfxIndex(addr[d], k)
 }
 
-// get returns the value of a prefix, or 0.
-func (t *trie) get(addr *[16]byte, length int) uint32 {
+// get returns the value of a prefix, or nil. The pointer is valid until the
+// next change of the trie.
+func (t *trie[V]) get(addr *[16]byte, length int) *V {
 	n, idx := t.slot(addr, length, false)
 	if n == nil || !n.pfx.has(idx) {
-		return 0
+		return nil
 	}
-	return n.values[n.pfx.rank(idx)]
+	return &n.values[n.pfx.rank(idx)]
 }
 
-// put sets the value of a prefix.
-func (t *trie) put(addr *[16]byte, length int, v uint32) {
+// put returns the value of a prefix, adding a zero one if it has none. The
+// pointer is valid until the next change of the trie.
+func (t *trie[V]) put(addr *[16]byte, length int) *V {
 	n, idx := t.slot(addr, length, true)
 	r := n.pfx.rank(idx)
 	if n.pfx.has(idx) {
-		n.values[r] = v
-		return
+		return &n.values[r]
 	}
 	n.pfx.set(idx)
-	n.values = append(n.values, 0)
-	copy(n.values[r+1:], n.values[r:])
-	n.values[r] = v
+	var zero V
+	n.values = slices.Insert(n.values, r, zero)
 	t.count++
+	return &n.values[r]
 }
 
 // remove deletes a prefix, and the nodes it leaves empty.
-func (t *trie) remove(addr *[16]byte, length int) {
-	var path [16]*node
+func (t *trie[V]) remove(addr *[16]byte, length int) {
+	var path [16]*node[V]
 	n := &t.root
 	d, k := strideOf(length)
 	for i := range d {
@@ -151,7 +154,7 @@ func (t *trie) remove(addr *[16]byte, length int) {
 	}
 	r := n.pfx.rank(idx)
 	n.pfx.clear(idx)
-	n.values = append(n.values[:r], n.values[r+1:]...)
+	n.values = slices.Delete(n.values, r, r+1)
 	if len(n.values) == 0 {
 		n.values = nil
 	}
@@ -171,8 +174,8 @@ func (t *trie) remove(addr *[16]byte, length int) {
 
 // lookup calls visit with the value and length of each prefix containing
 // addr, longest first, until visit returns true; it returns whether one did.
-func (t *trie) lookup(addr *[16]byte, visit func(v uint32, length int) bool) bool {
-	var path [16]*node
+func (t *trie[V]) lookup(addr *[16]byte, visit func(v *V, length int) bool) bool {
+	var path [16]*node[V]
 	n := &t.root
 	d := 0
 	for {
@@ -196,7 +199,7 @@ func (t *trie) lookup(addr *[16]byte, visit func(v uint32, length int) bool) boo
 				b := 63 - bits.LeadingZeros64(m)
 				m &^= 1 << b
 				idx := uint(w*64 + b)
-				if visit(n.values[n.pfx.rank(idx)], d*8+bits.Len(idx)-1) {
+				if visit(&n.values[n.pfx.rank(idx)], d*8+bits.Len(idx)-1) {
 					return true
 				}
 			}
@@ -206,12 +209,12 @@ func (t *trie) lookup(addr *[16]byte, visit func(v uint32, length int) bool) boo
 }
 
 // walk calls f with every prefix and its value; f may not change the trie.
-func (t *trie) walk(f func(addr *[16]byte, length int, v uint32)) {
+func (t *trie[V]) walk(f func(addr *[16]byte, length int, v *V)) {
 	var addr [16]byte
 	t.walkNode(&t.root, 0, &addr, f)
 }
 
-func (t *trie) walkNode(n *node, d int, addr *[16]byte, f func(addr *[16]byte, length int, v uint32)) {
+func (t *trie[V]) walkNode(n *node[V], d int, addr *[16]byte, f func(addr *[16]byte, length int, v *V)) {
 	for i, idx := 0, uint(0); idx < 512; idx++ {
 		if !n.pfx.has(idx) {
 			continue
@@ -219,7 +222,7 @@ func (t *trie) walkNode(n *node, d int, addr *[16]byte, f func(addr *[16]byte, l
 		k := bits.Len(idx) - 1
 		a := *addr
 		a[d] = byte((idx &^ (1 << k)) << (8 - k))
-		f(&a, d*8+k, n.values[i])
+		f(&a, d*8+k, &n.values[i])
 		i++
 	}
 	for i, o := 0, 0; o < 256; o++ {
