@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,7 +60,12 @@ func TestQuery24h(t *testing.T) {
 	for _, name := range stores {
 		switch {
 		case name == "duckdb":
-			bs = append(bs, &duckStore{path: filepath.Join(dir, "flows.duckdb")})
+			// FLOWENGINE_BENCH_KEEP keeps the DuckDB file there.
+			keep := os.Getenv("FLOWENGINE_BENCH_KEEP")
+			if keep == "" {
+				keep = dir
+			}
+			bs = append(bs, &duckStore{path: filepath.Join(keep, "flows.duckdb")})
 		case strings.HasPrefix(name, "clickhouse-"):
 			bs = append(bs, &chStore{srv: testenv.SharedClickHouse(t, strings.TrimPrefix(name, "clickhouse-"))})
 		default:
@@ -353,6 +359,11 @@ func runQueries(t *testing.T, b benchStore, name string) []string {
 	// Raw: 2000 points over 24 h is a 44 s step, finer than every rollup.
 	rawLine, rawSankey := line, sankey
 	rawLine.Points, rawSankey.Points = 2000, 2000
+	// Raw by a dimension only the flows table has: addresses.
+	addrLine := line
+	addrLine.Dimensions = []store.Dimension{{Column: "SrcAddr"}}
+	addrSankey := sankey
+	addrSankey.Dimensions = []store.Dimension{{Column: "SrcAddr", Truncate: 24}, {Column: "DstAddr", Truncate: 24}}
 	type run func(ctx context.Context, st *store.Store) (table string, n int, err error)
 	lineRun := func(q store.Query) run {
 		return func(ctx context.Context, st *store.Store) (string, int, error) {
@@ -380,8 +391,11 @@ func runQueries(t *testing.T, b benchStore, name string) []string {
 		{"sankey", sankeyRun(sankey)},
 		{"line raw", lineRun(rawLine)},
 		{"sankey raw", sankeyRun(rawSankey)},
+		{"line addr", lineRun(addrLine)},
+		{"sankey addr", sankeyRun(addrSankey)},
 	} {
-		st := store.New(b.cold(t))
+		rec := &recorder{Backend: b.cold(t)}
+		st := store.New(rec)
 		began := time.Now()
 		table, n, err := c.run(ctx, st)
 		if err != nil {
@@ -403,6 +417,90 @@ func runQueries(t *testing.T, b benchStore, name string) []string {
 		lines = append(lines, fmt.Sprintf("%-18s %-12s %-14s %8.3fs %8.3fs  (%d series/rows; warm %s..%s)",
 			name, c.name, table, cold.Seconds(), warm[2].Seconds(), n, warm[0].Round(time.Millisecond), warm[4].Round(time.Millisecond)))
 		t.Log(lines[len(lines)-1])
+		if os.Getenv("FLOWENGINE_BENCH_EXPLAIN") != "" {
+			explain(t, rec, name+" "+c.name)
+		}
 	}
 	return lines
+}
+
+// recorder is a store.Backend that times each SQL query it runs.
+type recorder struct {
+	store.Backend
+	mu    sync.Mutex
+	calls []sqlCall
+}
+
+type sqlCall struct {
+	sql  string
+	args []any
+	took time.Duration
+}
+
+func (r *recorder) Query(ctx context.Context, sql string, args ...any) (store.Rows, error) {
+	began := time.Now()
+	rows, err := r.Backend.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &timedRows{Rows: rows, done: func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.calls = append(r.calls, sqlCall{sql, args, time.Since(began)})
+	}}, nil
+}
+
+// timedRows reports when its rows are read and closed.
+type timedRows struct {
+	store.Rows
+	done func()
+	once sync.Once
+}
+
+func (r *timedRows) Close() error {
+	r.once.Do(r.done)
+	return r.Rows.Close()
+}
+
+// explain logs the SQL of the first run of a query (the cold one) with the
+// time of each statement, and the store's profile of each (EXPLAIN ANALYZE
+// on DuckDB, EXPLAIN on ClickHouse).
+func explain(t *testing.T, r *recorder, what string) {
+	r.mu.Lock()
+	calls := slices.Clone(r.calls)
+	r.mu.Unlock()
+	seen := map[string]bool{}
+	for _, c := range calls {
+		if seen[c.sql] {
+			continue
+		}
+		seen[c.sql] = true
+		t.Logf("%s: %s\n  %s\n  args %v", what, c.took.Round(time.Millisecond), c.sql, c.args)
+		prefix, ncols := "EXPLAIN ANALYZE ", 2 // explain_key, explain_value
+		if r.Dialect().Name() != "duckdb" {
+			prefix, ncols = "EXPLAIN ", 1
+		}
+		rows, err := r.Backend.Query(context.Background(), prefix+c.sql, c.args...)
+		if err != nil {
+			t.Logf("explain: %v", err)
+			continue
+		}
+		var out strings.Builder
+		for rows.Next() {
+			vals := make([]string, ncols)
+			ptrs := make([]any, ncols)
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Logf("explain: %v", err)
+				break
+			}
+			for _, v := range vals {
+				fmt.Fprintf(&out, "%v\n", v)
+			}
+		}
+		rows.Close()
+		t.Logf("%s%s\n%s", prefix, what, out.String())
+	}
 }
