@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -38,12 +39,13 @@ func generated(t testing.TB, n int) []*flow.Batch {
 
 // BenchmarkInsert measures the sink alone: prepared batches of generated
 // flows (reused), appended with their rollups, one transaction per
-// batch_size flows. b.N is a number of flows.
+// batch_size flows. b.N is a number of flows. $FLOWENGINE_BENCH_CONFIG adds
+// settings to the sink's block (e.g. "threads = 1").
 func BenchmarkInsert(b *testing.B) {
 	for _, bc := range []struct{ size, concurrency int }{{122880, 1}, {122880, 2}, {491520, 2}} {
 		b.Run(fmt.Sprintf("batch=%d/concurrency=%d", bc.size, bc.concurrency), func(b *testing.B) {
 			s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"),
-				fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d\nbatch_timeout = \"10s\"", bc.size, bc.concurrency))
+				fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d\nbatch_timeout = \"10s\"\n%s", bc.size, bc.concurrency, os.Getenv("FLOWENGINE_BENCH_CONFIG")))
 			provision(b, s)
 			batches := generated(b, 100)
 			for _, bt := range batches {
