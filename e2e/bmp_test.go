@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -189,6 +190,17 @@ func TestBMPEnrichment(t *testing.T) {
 		t.Fatalf("flowengine exporter: %v\n%s", err, exp.String())
 	}
 	e.waitLines(out, count)
+	// The pipeline API shows both routers, connected, with their peer.
+	m := metricsAddress.FindStringSubmatch(e.log.String())
+	if m == nil {
+		t.Fatalf("no API address in the engine's log:\n%s", e.log.String())
+	}
+	api := get(t, "http://"+m[1]+"/api/v0/pipeline")
+	for _, want := range []string{`"address": "127\.0\.0\.1",\s*"connected": true`, `"address": "::1",\s*"connected": true`, `"table": "loc-rib"`} {
+		if !regexp.MustCompile(want).MatchString(api) {
+			t.Errorf("/api/v0/pipeline lacks %s:\n%s", want, api)
+		}
+	}
 	e.stop()
 
 	recs := readJSONLines[bmpRecord](t, out)

@@ -100,6 +100,7 @@ var (
 	_ engine.Processor = (*Enricher)(nil)
 	_ engine.Starter   = (*Enricher)(nil)
 	_ engine.Listener  = (*Enricher)(nil)
+	_ engine.Detailer  = (*Enricher)(nil)
 )
 
 // New builds the enricher. It does not listen: Start does.
@@ -422,4 +423,56 @@ func (c *ribCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range kinds {
 		ch <- prometheus.MustNewConstMetric(descRIB, prometheus.GaugeValue, float64(k.n), k.k)
 	}
+}
+
+// PeerState is one peer's table as the pipeline API shows it.
+type PeerState struct {
+	Address string `json:"address"`
+	AS      uint32 `json:"as"`
+	Table   string `json:"table"`
+	RD      string `json:"distinguisher,omitempty"`
+	Up      bool   `json:"up"`
+	DownFor string `json:"down_for,omitempty"`
+	Routes  int    `json:"routes"`
+}
+
+// RouterState is one BMP router as the pipeline API shows it.
+type RouterState struct {
+	Address   string      `json:"address"`
+	Connected bool        `json:"connected"`
+	Routes    int         `json:"routes"`
+	Peers     []PeerState `json:"peers"`
+}
+
+// Details returns the routers and their peers, for /api/v0/pipeline.
+func (e *Enricher) Details() any {
+	connected := map[netip.Addr]bool{}
+	e.station.mu.Lock()
+	for ss := range e.station.sessions {
+		connected[ss.router] = true
+	}
+	e.station.mu.Unlock()
+	now := time.Now()
+	r := e.rib
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	routers := make([]RouterState, len(r.routers))
+	for i, a := range r.routers {
+		routers[i] = RouterState{Address: a.String(), Connected: connected[a], Routes: r.routes[i], Peers: []PeerState{}}
+	}
+	for i := range r.peers {
+		p := &r.peers[i]
+		if p.gone {
+			continue
+		}
+		ps := PeerState{Address: p.key.addr.String(), AS: p.as, Table: tableNames[p.key.table], Up: p.up, Routes: p.routes}
+		if p.key.dist != 0 {
+			ps.RD = strconv.FormatUint(p.key.dist, 10)
+		}
+		if !p.up {
+			ps.DownFor = now.Sub(p.downAt).Round(time.Second).String()
+		}
+		routers[p.router].Peers = append(routers[p.router].Peers, ps)
+	}
+	return map[string]any{"routers": routers}
 }
