@@ -144,6 +144,25 @@ var errTerminated = errors.New("terminated by the router")
 // errMaxRoutes ends a session whose router sent too many routes.
 var errMaxRoutes = errors.New("max_routes exceeded")
 
+// maxPeers bounds the peer tables one router may announce (peers up or
+// down, not yet expired), so that a router inventing peers cannot grow the
+// station without bound.
+const maxPeers = 4096
+
+// errMaxPeers ends a session whose router announced too many peers.
+var errMaxPeers = fmt.Errorf("more than %d peers", maxPeers)
+
+// peerCount returns the peer tables a router holds. Caller holds rib.mu.
+func (s *station) peerCount(router netip.Addr) int {
+	n := 0
+	for i := range s.rib.peers {
+		if p := &s.rib.peers[i]; !p.gone && p.key.router == router {
+			n++
+		}
+	}
+	return n
+}
+
 // read decodes messages from r until an error.
 func (s *station) read(r io.Reader, ss *session) error {
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -196,6 +215,12 @@ func (s *station) handle(ss *session, data []byte) error {
 		s.rib.mu.Lock()
 		defer s.rib.mu.Unlock()
 		for _, pk := range k {
+			if id, ok := s.rib.peerIDs[pk]; !ok || !s.rib.peers[id].up {
+				if s.peerCount(ss.router) >= maxPeers {
+					s.m.errors.WithLabelValues(ss.label, "peers").Inc()
+					return errMaxPeers
+				}
+			}
 			s.rib.peerUp(pk, msg.PeerHeader.PeerAS)
 		}
 		return nil
@@ -380,6 +405,10 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 	defer s.rib.mu.Unlock()
 	peerID, ok := s.rib.peerIDs[key]
 	if !ok || !s.rib.peers[peerID].up {
+		if s.peerCount(ss.router) >= maxPeers {
+			s.m.errors.WithLabelValues(ss.label, "peers").Inc()
+			return errMaxPeers
+		}
 		peerID = s.rib.peerUp(key, h.PeerAS)
 	}
 	for _, p := range upd.WithdrawnRoutes {

@@ -378,3 +378,63 @@ func TestVPNRoutes(t *testing.T) {
 		t.Errorf("vpn lookup = %+v %v", rt, ok)
 	}
 }
+
+// TestStationPeerFlood: a router announcing ever new peers is cut off at
+// maxPeers.
+func TestStationPeerFlood(t *testing.T) {
+	e, reg := newTestEnricher(t, `keep = "1h"`)
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	c.tolerant = true
+	for i := range maxPeers/2 + 10 { // two tables (pre and post) a peer
+		c.peerUp(newTestPeer(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String(), 64501, false))
+	}
+	_ = c.w.Flush()
+	waitFor(t, 10*time.Second, "cut off", func() bool {
+		return counter(t, reg, "flowengine_bmp_errors_total", "reason", "peers") == 1 && sessionsOpen(e) == 0
+	})
+	if n := e.RIB().Stats().Peers; n > maxPeers {
+		t.Errorf("%d peers kept, over %d", n, maxPeers)
+	}
+}
+
+// TestConcurrentLookups enriches flows while routes come and go (run with
+// -race).
+func TestConcurrentLookups(t *testing.T) {
+	e, _ := newTestEnricher(t, "")
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	p := newTestPeer("198.51.100.1", 64501, false)
+	c.peerUp(p)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i % 50), 0, 0}), 16)
+			if i%3 == 2 {
+				c.withdraw(p, pfx)
+			} else {
+				c.announce(p, "198.51.100.1", []uint32{64501, uint32(65000 + i)}, []uint32{uint32(i)}, nil, pfx)
+			}
+			if i%100 == 0 {
+				c.flush()
+			}
+		}
+		c.flush()
+	}()
+	recs := make([]flow.Record, 64)
+	for i := range recs {
+		recs[i] = flow.Record{ExporterAddress: ma("127.0.0.1"), SrcAddr: netip.AddrFrom4([4]byte{10, byte(i), 1, 1}), DstAddr: netip.AddrFrom4([4]byte{10, byte(i + 1), 1, 1})}
+	}
+	for {
+		select {
+		case <-done:
+			return
+		default:
+			got := enrich(t, e, recs...)
+			for _, r := range got {
+				if r.DstAS != 0 && r.DstNetMask != 16 {
+					t.Fatalf("flow to %s: AS %d with mask %d", r.DstAddr, r.DstAS, r.DstNetMask)
+				}
+			}
+		}
+	}
+}
