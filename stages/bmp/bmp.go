@@ -322,27 +322,26 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 		if i == 0 || r.ExporterAddress != lastExporter {
 			lastExporter, router = r.ExporterAddress, e.routerOf(r.ExporterAddress)
 		}
-		if attrs, bits, ok := rib.lookup(r.DstAddr, router, r.NextHop); ok {
-			s := &rib.attrs[attrs]
+		if p, bits, ok := rib.lookup(r.DstAddr, router, r.NextHop); ok {
 			if e.overwrite || r.DstNetMask == 0 {
 				r.DstNetMask = uint8(bits)
 			}
 			if e.overwrite || !r.NextHop.IsValid() || r.NextHop.IsUnspecified() {
-				if s.nh4 {
+				if s := &rib.attrs[p.attrs]; s.nh4 {
 					r.NextHop = netip.AddrFrom4([4]byte(s.nextHop[:4]))
 				} else if s.nextHop != ([16]byte{}) {
 					r.NextHop = netip.AddrFrom16(s.nextHop)
 				}
 			}
-			r.DstAS = e.as(r.DstAS, s.origin)
+			r.DstAS = e.as(r.DstAS, p.origin)
 		} else {
 			missed++
 		}
-		if attrs, bits, ok := rib.lookup(r.SrcAddr, router, netip.Addr{}); ok {
+		if p, bits, ok := rib.lookup(r.SrcAddr, router, netip.Addr{}); ok {
 			if e.overwrite || r.SrcNetMask == 0 {
 				r.SrcNetMask = uint8(bits)
 			}
-			r.SrcAS = e.as(r.SrcAS, rib.attrs[attrs].origin)
+			r.SrcAS = e.as(r.SrcAS, p.origin)
 		} else {
 			missed++
 		}
@@ -371,11 +370,11 @@ func (e *Enricher) as(flowAS, routeAS uint32) uint32 {
 func (e *Enricher) OriginAS(exporter, addr netip.Addr) (uint32, bool) {
 	e.rib.mu.RLock()
 	defer e.rib.mu.RUnlock()
-	attrs, _, ok := e.rib.lookup(addr, e.routerOf(exporter), netip.Addr{})
+	p, _, ok := e.rib.lookup(addr, e.routerOf(exporter), netip.Addr{})
 	if !ok {
 		return 0, false
 	}
-	return e.rib.attrs[attrs].origin, true
+	return p.origin, true
 }
 
 // ribCollector reports the RIB's routes per router and peer at scrape time.

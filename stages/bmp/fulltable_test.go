@@ -156,6 +156,13 @@ func flowsFor(tab table, n int) []flow.Record {
 			dst = src
 		}
 		recs[i] = flow.Record{ExporterAddress: netip.MustParseAddr("127.0.0.1"), SrcAddr: src, DstAddr: dst}
+		// Most exporters send the next hop: it picks among the peers'
+		// routes.
+		if dst.Is4() {
+			recs[i].NextHop = netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + i%4)})
+		} else {
+			recs[i].NextHop = netip.MustParseAddr("2001:db8::" + strconv.Itoa(1+i%4))
+		}
 	}
 	return recs
 }
