@@ -293,6 +293,9 @@ func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
 			return false
 		}
 	}
+	// A route from a peer that came back up replaces the one its earlier
+	// session left.
+	r.dropStale(e, peerID, rd)
 	if len(e.paths) == cap(e.paths) {
 		// Grow by one: most prefixes have a few paths, and exact sizes
 		// save memory over doubling.
@@ -315,16 +318,38 @@ func (r *RIB) withdraw(p netip.Prefix, rd uint64, peerID uint32) bool {
 	if e == nil {
 		return false
 	}
+	found := false
 	for i := range e.paths {
 		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
 			r.dropPath(e, i)
-			if len(e.paths) == 0 {
-				t.remove(&a, p.Bits())
-			}
-			return true
+			found = true
+			break
 		}
 	}
-	return false
+	// The peer's earlier session's route goes too.
+	if r.dropStale(e, peerID, rd) {
+		found = true
+	}
+	if len(e.paths) == 0 {
+		t.remove(&a, p.Bits())
+	}
+	return found
+}
+
+// dropStale removes from e the paths in rd of the earlier sessions (down)
+// of peerID's table. It returns whether there was one. Caller holds mu.
+func (r *RIB) dropStale(e *entry, peerID uint32, rd uint64) bool {
+	dropped := false
+	key := &r.peers[peerID].key
+	for i := 0; i < len(e.paths); {
+		if q := &r.peers[e.paths[i].peer]; e.paths[i].rd == rd && !q.up && e.paths[i].peer != peerID && q.key == *key {
+			r.dropPath(e, i)
+			dropped = true
+			continue
+		}
+		i++
+	}
+	return dropped
 }
 
 func (r *RIB) dropPath(e *entry, i int) {
