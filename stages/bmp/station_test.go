@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -298,6 +299,11 @@ func TestParseRD(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	for _, m := range seedMessages() {
 		f.Add(m)
+	}
+	if data, err := os.ReadFile(fixture); err == nil {
+		for _, m := range splitMessages(f, data) {
+			f.Add(m)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) >= 5 {
