@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -117,6 +118,13 @@ func TestFullTable(t *testing.T) {
 		v4, v6, st.Paths, st.Prefixes, st.AttrSets, st.ASPaths, st.CommunitySets)
 	t.Logf("load: %s (%.0f routes/s); RIB heap %.1f MiB, %.1f bytes/route", took.Round(time.Millisecond),
 		float64(st.Paths)/took.Seconds(), float64(heap)/(1<<20), float64(heap)/float64(st.Paths))
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") || strings.HasPrefix(l, "VmRSS:") {
+				t.Logf("process (station and the generating client): %s", strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
 	if heap > 1<<30 {
 		t.Errorf("RIB heap %d bytes, over 1 GiB", heap)
 	}
