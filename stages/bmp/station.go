@@ -133,6 +133,8 @@ func (s *station) run(ss *session) {
 	switch {
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		s.logger.Info("bmp session down", "router", ss.router)
+	case errors.Is(err, errTerminated):
+		s.logger.Info("bmp session terminated by the router", "router", ss.router)
 	default:
 		s.logger.Warn("bmp session closed", "router", ss.router, "error", err)
 	}
@@ -196,10 +198,17 @@ func (s *station) read(r io.Reader, ss *session) error {
 
 // handle decodes and applies one message.
 func (s *station) handle(ss *session, data []byte) error {
-	msg, err := decode(data)
+	msg, handling, err := decode(data)
 	if err != nil {
 		s.m.errors.WithLabelValues(ss.label, "decode").Inc()
 		return err
+	}
+	switch handling {
+	case updateWithdraw:
+		s.m.errors.WithLabelValues(ss.label, "treat-as-withdraw").Inc()
+		s.logger.Warn("bmp update with a malformed attribute: its routes are withdrawn (RFC 7606)", "router", ss.router)
+	case updateAttrDiscard:
+		s.m.errors.WithLabelValues(ss.label, "attribute-discard").Inc()
 	}
 	s.m.messages.WithLabelValues(ss.label, messageType(msg.Header.Type)).Inc()
 	switch body := msg.Body.(type) {
@@ -240,14 +249,24 @@ func (s *station) handle(ss *session, data []byte) error {
 		s.logger.Info("bmp peer down", "router", ss.router, "peer", netipAddr(msg.PeerHeader.PeerAddress), "reason", body.Reason)
 		return nil
 	case *bmp.BMPRouteMonitoring:
-		return s.monitor(ss, &msg.PeerHeader, body)
+		return s.monitor(ss, &msg.PeerHeader, body, handling == updateWithdraw)
 	}
 	return nil
 }
 
+// Handling of an update with a malformed attribute (RFC 7606), when the
+// rest of the message could be decoded.
+const (
+	updateOK          = iota
+	updateWithdraw    // treat as withdraw: its routes are withdrawn
+	updateAttrDiscard // the attribute was dropped, the routes kept
+)
+
 // decode parses one BMP message, turning any failure of the decoder into
-// ErrMalformed.
-func decode(data []byte) (msg *bmp.BMPMessage, err error) {
+// ErrMalformed. A route monitoring message whose BGP update has a
+// malformed attribute that RFC 7606 lets a speaker survive comes back with
+// how to handle it.
+func decode(data []byte) (msg *bmp.BMPMessage, handling int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			msg, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
@@ -255,18 +274,29 @@ func decode(data []byte) (msg *bmp.BMPMessage, err error) {
 	}()
 	msg, err = bmp.ParseBMPMessage(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		var me *bgp.MessageError
+		if msg == nil || !errors.As(err, &me) {
+			return nil, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		switch me.ErrorHandling {
+		case bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW:
+			handling = updateWithdraw
+		case bgp.ERROR_HANDLING_ATTRIBUTE_DISCARD:
+			handling = updateAttrDiscard
+		default:
+			return nil, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 	}
 	if msg.Header.Type == bmp.BMP_MSG_ROUTE_MONITORING {
 		rm, _ := msg.Body.(*bmp.BMPRouteMonitoring)
 		if rm == nil || rm.BGPUpdate == nil {
-			return nil, fmt.Errorf("%w: route monitoring without a BGP message", ErrMalformed)
+			return nil, 0, fmt.Errorf("%w: route monitoring without a BGP message", ErrMalformed)
 		}
 		if _, ok := rm.BGPUpdate.Body.(*bgp.BGPUpdate); !ok {
-			return nil, fmt.Errorf("%w: route monitoring carries a BGP message of type %d", ErrMalformed, rm.BGPUpdate.Header.Type)
+			return nil, 0, fmt.Errorf("%w: route monitoring carries a BGP message of type %d", ErrMalformed, rm.BGPUpdate.Header.Type)
 		}
 	}
-	return msg, nil
+	return msg, handling, nil
 }
 
 func messageType(t uint8) string {
@@ -315,7 +345,7 @@ func (s *station) peerKeys(ss *session, h *bmp.BMPPeerHeader) ([]peerKey, bool) 
 }
 
 // monitor applies a route monitoring message.
-func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMonitoring) error {
+func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMonitoring, withdrawAll bool) error {
 	if h.IsAdjRIBOut() {
 		return nil
 	}
@@ -431,6 +461,19 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 			return fmt.Errorf("%w: %d routes", errMaxRoutes, s.opts.maxRoutes)
 		}
 		s.rib.add(pfx, rd, peerID, s.rib.internAttrs(nh, origin, asPath, comms, lcomms))
+		return nil
+	}
+	if withdrawAll {
+		for _, p := range upd.NLRI {
+			if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
+				s.rib.withdraw(pfx, rd, peerID)
+			}
+		}
+		for _, p := range reach {
+			if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
+				s.rib.withdraw(pfx, rd, peerID)
+			}
+		}
 		return nil
 	}
 	for _, p := range upd.NLRI {

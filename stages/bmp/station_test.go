@@ -309,7 +309,7 @@ func FuzzDecode(f *testing.F) {
 		if len(data) >= 5 {
 			binary.BigEndian.PutUint32(data[1:5], uint32(len(data)))
 		}
-		msg, err := decode(data)
+		msg, _, err := decode(data)
 		if err != nil {
 			return
 		}
@@ -443,5 +443,39 @@ func TestConcurrentLookups(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTreatAsWithdraw: an update with a malformed attribute withdraws its
+// routes (RFC 7606), counted, and the session goes on.
+func TestTreatAsWithdraw(t *testing.T) {
+	e, reg := newTestEnricher(t, "")
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	p := newTestPeer("198.51.100.1", 64501, false)
+	c.peerUp(p)
+	c.announce(p, "198.51.100.1", []uint32{64501, 65001}, nil, nil, mp("203.0.113.0/24"), mp("203.0.114.0/24"))
+	c.flush()
+	waitFor(t, 5*time.Second, "routes", func() bool { return e.RIB().Stats().Paths == 2 })
+	b, err := bmp.NewBMPRouteMonitoring(p.hdr, updateMessage("198.51.100.1", []uint32{64501, 65002}, nil, nil, mp("203.0.113.0/24"))).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const origin = 6 + 42 + 19 + 2 + 2 // flags of the first attribute, ORIGIN
+	if bgp.BGPAttrType(b[origin+1]) != bgp.BGP_ATTR_TYPE_ORIGIN {
+		t.Fatalf("attribute at %d is %d, not ORIGIN", origin, b[origin+1])
+	}
+	b[origin] = 0xc0 // optional: wrong flags for ORIGIN
+	c.raw(b)
+	c.announce(p, "198.51.100.1", []uint32{64501, 65003}, nil, nil, mp("198.18.0.0/15"))
+	c.flush()
+	waitFor(t, 5*time.Second, "withdrawal and the next route", func() bool {
+		_, ok := e.RIB().Lookup(ma("198.18.0.1"), netip.Addr{}, netip.Addr{})
+		return ok && e.RIB().Stats().Paths == 2
+	})
+	if _, ok := e.RIB().Lookup(ma("203.0.113.1"), netip.Addr{}, netip.Addr{}); ok {
+		t.Error("route of the malformed update not withdrawn")
+	}
+	if n := counter(t, reg, "flowengine_bmp_errors_total", "reason", "treat-as-withdraw"); n != 1 {
+		t.Errorf("treat-as-withdraw counted %v", n)
 	}
 }
