@@ -193,7 +193,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 			errors: m.CounterVec(prometheus.CounterOpts{Name: "flowengine_bmp_errors_total",
 				Help: "BMP sessions closed on a malformed message, by router and reason."}, []string{"router", "reason"}),
 			refused: m.Counter(prometheus.CounterOpts{Name: "flowengine_bmp_refused_total",
-				Help: "BMP connections refused: address not in allow."}),
+				Help: "BMP connections refused: address not in allow, or too many sessions open."}),
 			sessions: m.CounterVec(prometheus.CounterOpts{Name: "flowengine_bmp_sessions_total",
 				Help: "BMP sessions opened, by router."}, []string{"router"}),
 			cutoff: m.CounterVec(prometheus.CounterOpts{Name: "flowengine_bmp_max_routes_exceeded_total",

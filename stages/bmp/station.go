@@ -18,6 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// maxSessions bounds the sessions open at once (each holds about 200 KiB of
+// buffers); more are refused and counted.
+const maxSessions = 1024
+
 // maxMessage bounds one BMP message: a route monitoring message carries one
 // BGP message (at most 65535 bytes with RFC 8654) and the headers.
 const maxMessage = 1 << 17
@@ -87,8 +91,17 @@ func (s *station) serve(ln net.Listener) {
 		}
 		ss := &session{conn: c, router: addr, label: addr.String()}
 		s.mu.Lock()
-		s.sessions[ss] = struct{}{}
+		full := len(s.sessions) >= maxSessions
+		if !full {
+			s.sessions[ss] = struct{}{}
+		}
 		s.mu.Unlock()
+		if full {
+			s.m.refused.Inc()
+			s.logger.Warn("bmp session refused: too many sessions", "router", addr, "max", maxSessions)
+			_ = c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
