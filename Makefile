@@ -5,7 +5,7 @@ PIPELINE  ?= pipelines/default.hcl
 # Recipes use pipefail (test output goes through a filter).
 SHELL     := /bin/bash
 # Debian packages the tests talk to: real exporters, SNMP agent, ClickHouse.
-TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8 chromium
+TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8 chromium gobgpd
 # A current ClickHouse for the tests: libchdb.so of this npm package, cached
 # outside the repository (~570 MB); FLOWENGINE_CHDB_LIB points elsewhere.
 CHDB_VERSION := 26.7.3-stable.1

@@ -47,7 +47,7 @@ var Spec = &dsl.Spec{
 			Description: "UDP address to listen on, host:port."},
 		{Name: "sockets", Type: dsl.TypeInt, Default: int64(2),
 			Description: "Number of SO_REUSEPORT sockets bound to the address, each read by its own goroutine."},
-		{Name: "receive_buffer", Type: dsl.TypeSize, Default: "8MiB",
+		{Name: "receive_buffer", Type: dsl.TypeSize, Default: int64(8 << 20),
 			Description: "Kernel receive buffer of each socket (SO_RCVBUF, forced when running as root)."},
 		{Name: samplingrate.DefaultAttr, Type: dsl.TypeAny, Description: samplingrate.DefaultDescription},
 		{Name: samplingrate.OverrideAttr, Type: dsl.TypeAny, Description: samplingrate.OverrideDescription},
