@@ -70,7 +70,7 @@ type Config struct {
 	IPFIXSampling    string
 	Logger           *slog.Logger
 	// Truth, when not nil, receives every flow sent, as one JSON line of
-	// flow record columns (flow.AppendJSON of Flow.Record), in the order
+	// flow record columns (flow.AppendJSON), in the order
 	// sent: what a collector must decode.
 	Truth io.Writer
 }
@@ -246,7 +246,7 @@ func (e *exporterState) writeTruth(dst []byte, flows []Flow, cfg Config) []byte 
 		if cfg.Protocol == NetFlow5 && f.IsIPv6() {
 			continue
 		}
-		f.Record(e.agent, cfg.SamplingRate, cfg.Protocol, &r)
+		truthRecord(f, e.agent, cfg.SamplingRate, cfg.Protocol, &r)
 		dst = flow.AppendJSON(dst, &r)
 	}
 	return dst
