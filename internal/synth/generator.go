@@ -160,6 +160,7 @@ type Generator struct {
 	remote4, remote6 []prefix
 	local4, local6   []netip.Prefix
 	localAS          uint32
+	has4, has6       bool // both lists have prefixes of the family
 	services         []service
 	svc              []int // service index per weight unit
 	external         []Interface
@@ -208,6 +209,8 @@ func NewGenerator(opts GeneratorOptions) *Generator {
 			g.services = append(g.services, service{s.Proto, s.Port, max(s.Weight, 1)})
 		}
 	}
+	g.has4 = g.remote4[0].p.Addr().Is4() && g.local4[0].Addr().Is4()
+	g.has6 = g.remote6[0].p.Addr().Is6() && g.local6[0].Addr().Is6()
 	g.zipf4 = rand.NewZipf(rng, opts.Skew, 1, uint64(len(g.remote4)-1))
 	g.zipf6 = rand.NewZipf(rng, opts.Skew, 1, uint64(len(g.remote6)-1))
 	if opts.Hosts > 0 {
@@ -291,6 +294,9 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 	v6 := g.opts.IPv6Share > 0 && rng.Float64() < g.opts.IPv6Share
 	var rp prefix
 	var lp netip.Prefix
+	if v6 && !g.has6 || !v6 && !g.has4 {
+		v6 = !v6 // the mix has one family only
+	}
 	remote4, remote6, local4, local6 := g.remote4, g.remote6, g.local4, g.local6
 	if v6 {
 		rp = remote6[g.zipf6.Uint64()]
@@ -333,7 +339,6 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 		f.SrcAS, f.DstAS = g.localAS, rp.as
 		f.InIfIndex, f.OutIfIndex = in.Index, ext.Index
 	}
-	v6 = f.SrcAddr.Is6() // a mix with one family only has it for every flow
 	f.Proto = s.proto
 	if s.proto == 1 {
 		var types [][2]uint8
