@@ -11,12 +11,10 @@ package clickhouse
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -31,6 +29,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/tlsconfig"
 )
 
 type exception = clickhouse.Exception
@@ -60,12 +59,7 @@ var Spec = &dsl.Spec{
 		{Name: "compression", Type: dsl.TypeString, Default: "lz4", OneOf: []string{"lz4", "zstd", "none"}, Description: "compression of the native protocol blocks"},
 	},
 	Blocks: []dsl.BlockSpec{
-		{Type: "tls", Max: 1, Description: "TLS to the servers (the secure native port, 9440 by default)", Attrs: []dsl.Attr{
-			{Name: "enabled", Type: dsl.TypeBool, Default: true, Description: "use TLS"},
-			{Name: "ca_file", Type: dsl.TypeString, Default: "", Description: "PEM file of the CAs to trust instead of the system's"},
-			{Name: "insecure_skip_verify", Type: dsl.TypeBool, Default: false, Description: "do not verify the server certificate (tests only)"},
-			{Name: "server_name", Type: dsl.TypeString, Default: "", Description: "name to verify the certificate against, if not the host of servers"},
-		}},
+		tlsconfig.Block("TLS to the servers (the secure native port, 9440 by default)"),
 		{Type: "consolidation", Description: "a consolidated (rollup) table flows_<interval>: Bytes, Packets and Flows scaled by SamplingRate and summed per interval over the dimension columns but addresses and ports; replaces the default set", Attrs: []dsl.Attr{
 			{Name: "interval", Type: dsl.TypeDuration, Required: true, Description: "time resolution: \"1m\", \"5m\", \"1h\""},
 			{Name: "retention", Type: dsl.TypeDuration, Required: true, Description: "how long rows are kept; \"0s\" keeps them forever"},
@@ -89,10 +83,7 @@ type config struct {
 	database         string
 	username         string
 	password         string
-	tlsEnabled       bool
-	caFile           string
-	insecure         bool
-	serverName       string
+	tls              tlsconfig.Config
 	batchSize        int
 	concurrency      int
 	batchTimeout     time.Duration
@@ -201,13 +192,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	if c.retention > 0 && c.retention < time.Hour {
 		bad("retention", "Retention too short", "retention must be at least 1h (or 0s to keep flows forever).")
 	}
-	if blocks := cfg.Blocks("tls"); len(blocks) > 0 {
-		t := blocks[0]
-		c.tlsEnabled = t.Bool("enabled")
-		c.caFile = t.String("ca_file")
-		c.insecure = t.Bool("insecure_skip_verify")
-		c.serverName = t.String("server_name")
-	}
+	var tlsDiags hcl.Diagnostics
+	c.tls, tlsDiags = tlsconfig.Decode(cfg)
+	diags = append(diags, tlsDiags...)
 	if cfg.Bool("consolidate") {
 		blocks := cfg.Blocks("consolidation")
 		if len(blocks) == 0 {
@@ -297,7 +284,7 @@ func (s *Sink) open(database string) (driver.Conn, error) {
 	case "zstd":
 		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
 	}
-	if s.cfg.tlsEnabled {
+	if s.cfg.tls.Enabled {
 		tc, err := s.tlsConfig()
 		if err != nil {
 			return nil, err
@@ -312,21 +299,7 @@ func (s *Sink) open(database string) (driver.Conn, error) {
 }
 
 // tlsConfig is the TLS configuration of the connections.
-func (s *Sink) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{InsecureSkipVerify: s.cfg.insecure, ServerName: s.cfg.serverName, MinVersion: tls.VersionTLS12}
-	if s.cfg.caFile != "" {
-		pem, err := os.ReadFile(s.cfg.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("clickhouse tls: read ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("clickhouse tls: ca_file %s holds no PEM certificate", s.cfg.caFile)
-		}
-		tc.RootCAs = pool
-	}
-	return tc, nil
-}
+func (s *Sink) tlsConfig() (*tls.Config, error) { return s.cfg.tls.Build("clickhouse") }
 
 // Close closes the connections. Run closes them too when it returns.
 func (s *Sink) Close() error {
