@@ -59,6 +59,10 @@ type StageStats struct {
 	Restarts      uint64   `json:"restarts"`
 	QueueDepth    int      `json:"queue_depth"`
 	QueueCapacity int      `json:"queue_capacity"`
+	// Exporters are the source's exporters (ExporterStatser), the most
+	// active MaxExporterStats; ExportersTotal counts them all.
+	Exporters      []ExporterStats `json:"exporters"`
+	ExportersTotal int             `json:"exporters_total,omitempty"`
 }
 
 // PipelineStats is the compiled graph with live counters.
@@ -84,6 +88,11 @@ func (r *Runtime) Stats() PipelineStats {
 		}
 		if s.in != nil {
 			st.QueueDepth, st.QueueCapacity = len(s.in), cap(s.in)
+		}
+		if es, ok := n.Impl.(ExporterStatser); ok {
+			list := es.ExporterStats()
+			st.ExportersTotal = len(list)
+			st.Exporters = topExporters(list)
 		}
 		out.Stages = append(out.Stages, st)
 	}
