@@ -16,7 +16,7 @@ WEB_SRC   := $(shell find $(WEB)/src $(WEB)/build -type f 2>/dev/null) $(WEB)/in
 WEB_DIST  := $(WEB)/dist/app/index.html
 WEB_DEPS  := $(WEB)/node_modules/.package-lock.json
 
-.PHONY: all build run demo first-minutes test test-deps chdb bench bench-e2e lint fmt vet clean web web-test
+.PHONY: all build run demo first-minutes test test-deps chdb bench bench-e2e bench-query lint fmt vet clean web web-test
 
 all: build
 
@@ -121,6 +121,12 @@ bench:
 
 bench-e2e: build
 	./scripts/bench-e2e.sh
+
+# The console's query figures (10M flows over 24 h in DuckDB and both
+# ClickHouse servers, cold and warm), filter parsing, DuckDB inserts; the
+# report goes to bench-query.txt. Not part of `make test`.
+bench-query: test-deps chdb
+	./scripts/bench-query.sh
 
 vet:
 	$(GO) vet ./...

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,19 +56,26 @@ func TestQuery24h(t *testing.T) {
 	}
 	dir := t.TempDir()
 	asnDB, ccDB := writeGeoIP(t, dir)
-	var report []string
+	var bs []benchStore
 	for _, name := range stores {
-		t.Run(name, func(t *testing.T) {
-			var b benchStore
-			switch {
-			case name == "duckdb":
-				b = &duckStore{path: filepath.Join(t.TempDir(), "flows.duckdb")}
-			case strings.HasPrefix(name, "clickhouse-"):
-				b = &chStore{srv: testenv.SharedClickHouse(t, strings.TrimPrefix(name, "clickhouse-"))}
-			default:
-				t.Fatalf("unknown store %q", name)
+		switch {
+		case name == "duckdb":
+			// FLOWENGINE_BENCH_KEEP keeps the DuckDB file there.
+			keep := os.Getenv("FLOWENGINE_BENCH_KEEP")
+			if keep == "" {
+				keep = dir
 			}
-			report = append(report, runQueryBench(t, b, name, count, asnDB, ccDB)...)
+			bs = append(bs, &duckStore{path: filepath.Join(keep, "flows.duckdb")})
+		case strings.HasPrefix(name, "clickhouse-"):
+			bs = append(bs, &chStore{srv: testenv.SharedClickHouse(t, strings.TrimPrefix(name, "clickhouse-"))})
+		default:
+			t.Fatalf("unknown store %q", name)
+		}
+	}
+	report := loadStores(t, bs, stores, count, asnDB, ccDB)
+	for i, name := range stores {
+		t.Run(name, func(t *testing.T) {
+			report = append(report, runQueries(t, bs[i], name)...)
 		})
 	}
 	out := "\nstore              query        table          cold      warm (median of 5)\n" + strings.Join(report, "\n") + "\n"
@@ -78,8 +86,9 @@ func TestQuery24h(t *testing.T) {
 // benchStore is one store under measurement.
 type benchStore interface {
 	sinkHCL() string
-	// backend returns the store after the load, given the loaded sink.
-	backend(t *testing.T, loaded store.Backend) store.Backend
+	sinkName() string
+	// backend takes the sink the load filled.
+	backend(t *testing.T, loaded store.Backend)
 	// cold drops the store's caches (or reopens it) before a cold run.
 	cold(t *testing.T) store.Backend
 }
@@ -92,12 +101,13 @@ type duckStore struct {
 }
 
 func (d *duckStore) sinkHCL() string {
-	return fmt.Sprintf("sink \"duckdb\" \"bench\" {\n  input = enricher.geoip.geo\n  path  = %q\n}\n", d.path)
+	return fmt.Sprintf("sink \"duckdb\" \"bench_duckdb\" {\n  input = enricher.geoip.geo\n  path  = %q\n}\n", d.path)
 }
 
-func (d *duckStore) backend(t *testing.T, loaded store.Backend) store.Backend {
+func (d *duckStore) sinkName() string { return "bench_duckdb" }
+
+func (d *duckStore) backend(t *testing.T, loaded store.Backend) {
 	d.sink = loaded.(*duckdb.Sink)
-	return d.sink
 }
 
 func (d *duckStore) cold(t *testing.T) store.Backend {
@@ -129,10 +139,15 @@ type chStore struct {
 
 func (c *chStore) sinkHCL() string {
 	c.db = "bench_query"
-	return fmt.Sprintf("sink \"clickhouse\" \"bench\" {\n  input    = enricher.geoip.geo\n  servers  = [%q]\n  database = %q\n}\n", c.srv.Addr, c.db)
+	return fmt.Sprintf("sink \"clickhouse\" %q {\n  input    = enricher.geoip.geo\n  servers  = [%q]\n  database = %q\n}\n",
+		c.sinkName(), c.srv.Addr, c.db)
 }
 
-func (c *chStore) backend(t *testing.T, loaded store.Backend) store.Backend {
+func (c *chStore) sinkName() string {
+	return "bench_ch" + strings.ReplaceAll(c.srv.Version, ".", "_")
+}
+
+func (c *chStore) backend(t *testing.T, loaded store.Backend) {
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{c.srv.Addr}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +169,6 @@ func (c *chStore) backend(t *testing.T, loaded store.Backend) store.Backend {
 	var parts uint64
 	_ = conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM system.parts WHERE database = ? AND table = 'flows' AND active", c.db).Scan(&parts)
 	t.Logf("%s: flows has %d active parts", c.srv.Version, parts)
-	return loaded
 }
 
 func (c *chStore) cold(t *testing.T) store.Backend {
@@ -238,10 +252,16 @@ func benchSource(count int, asnDB, ccDB, sink string) string {
 	return fmt.Sprintf(benchPipeline, count, strings.Join(prefixes, ", "), exporters.String(), asnDB, ccDB, sink)
 }
 
-// runQueryBench loads count flows into b and measures the queries; it
-// returns the lines of the report.
-func runQueryBench(t *testing.T, b benchStore, name string, count int, asnDB, ccDB string) []string {
-	src := benchSource(count, asnDB, ccDB, b.sinkHCL())
+// loadStores loads count flows into every store at once, from one
+// pipeline whose last enricher feeds a sink per store, and returns the lines
+// of the report: the whole load, and when each sink had committed its last
+// flow.
+func loadStores(t *testing.T, bs []benchStore, names []string, count int, asnDB, ccDB string) []string {
+	var sinks strings.Builder
+	for _, b := range bs {
+		sinks.WriteString(b.sinkHCL())
+	}
+	src := benchSource(count, asnDB, ccDB, sinks.String())
 	p, diags := dsl.Load([]string{"bench.hcl"}, map[string][]byte{"bench.hcl": []byte(src)}, dsl.LoadOptions{})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
@@ -254,34 +274,96 @@ func runQueryBench(t *testing.T, b benchStore, name string, count int, asnDB, cc
 	if err := g.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var loaded store.Backend
+	loaded := map[string]store.Backend{}
 	for _, n := range g.Nodes {
 		if be, ok := n.Impl.(store.Backend); ok {
-			loaded = be
+			loaded[n.ID.Name] = be
 			if c, ok := n.Impl.(io.Closer); ok {
 				t.Cleanup(func() { c.Close() })
 			}
 		}
 	}
+	// When each sink has committed every flow, from its rows counter.
+	done := map[string]time.Duration{}
+	stop := make(chan struct{})
+	polled := make(chan struct{})
 	began := time.Now()
-	if err := engine.NewRuntime(g).Run(ctx); err != nil {
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			mfs, _ := g.Metrics.Gather()
+			for _, mf := range mfs {
+				if n := mf.GetName(); n != "flowengine_duckdb_rows_inserted_total" && n != "flowengine_clickhouse_rows_inserted_total" {
+					continue
+				}
+				for _, m := range mf.GetMetric() {
+					if m.GetCounter().GetValue() < float64(count) {
+						continue
+					}
+					for _, l := range m.GetLabel() {
+						v := l.GetValue() // the stage: sink.type.name
+						name := v[strings.LastIndexByte(v, '.')+1:]
+						if _, ok := done[name]; !ok && l.GetName() == "stage" && loaded[name] != nil {
+							done[name] = time.Since(began)
+						}
+					}
+				}
+			}
+		}
+	}()
+	err := engine.NewRuntime(g).Run(ctx)
+	load := time.Since(began)
+	close(stop)
+	<-polled
+	if err != nil {
 		t.Fatal(err)
 	}
-	load := time.Since(began)
-	lines := []string{fmt.Sprintf("%-18s load         %-14s %8.1fs  %.0f flows/s (%d flows, generate → metadata → classifier → geoip → sink)",
-		name, "", load.Seconds(), float64(count)/load.Seconds(), count)}
-	b.backend(t, loaded)
+	lines := []string{fmt.Sprintf("%-18s %-12s %-14s %8.1fs  %.0f flows/s (%d flows into %d stores at once)",
+		"all", "load", "", load.Seconds(), float64(count)/load.Seconds(), count, len(bs))}
+	for i, b := range bs {
+		be := loaded[b.sinkName()]
+		if be == nil {
+			t.Fatalf("no sink %s in the pipeline", b.sinkName())
+		}
+		b.backend(t, be)
+		d, ok := done[b.sinkName()]
+		if !ok {
+			lines = append(lines, fmt.Sprintf("%-18s %-12s (no rows counter seen)", names[i], "load"))
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%-18s %-12s %-14s %8.1fs  %.0f flows/s (last flow committed)",
+			names[i], "load", "", d.Seconds(), float64(count)/d.Seconds()))
+	}
+	return lines
+}
 
+// runQueries measures the queries on a loaded store and returns the lines of
+// the report.
+func runQueries(t *testing.T, b benchStore, name string) []string {
+	ctx := context.Background()
+	var lines []string
 	end := time.Now().UTC()
 	start := end.Add(-24 * time.Hour)
 	line := store.Query{Start: start, End: end, Points: 200, Dimensions: []store.Dimension{{Column: "SrcAS"}},
 		Limit: 10, Metric: store.MetricL3bps}
 	sankey := store.Query{Start: start, End: end, Points: 200,
 		Dimensions: []store.Dimension{{Column: "SrcAS"}, {Column: "InIfProvider"}, {Column: "DstCountry"}},
-		Limit: 10, Metric: store.MetricL3bps}
+		Limit:      10, Metric: store.MetricL3bps}
 	// Raw: 2000 points over 24 h is a 44 s step, finer than every rollup.
 	rawLine, rawSankey := line, sankey
 	rawLine.Points, rawSankey.Points = 2000, 2000
+	// Raw by a dimension only the flows table has: addresses.
+	addrLine := line
+	addrLine.Dimensions = []store.Dimension{{Column: "SrcAddr"}}
+	addrSankey := sankey
+	addrSankey.Dimensions = []store.Dimension{{Column: "SrcAddr", Truncate: 24}, {Column: "DstAddr", Truncate: 24}}
 	type run func(ctx context.Context, st *store.Store) (table string, n int, err error)
 	lineRun := func(q store.Query) run {
 		return func(ctx context.Context, st *store.Store) (string, int, error) {
@@ -309,8 +391,11 @@ func runQueryBench(t *testing.T, b benchStore, name string, count int, asnDB, cc
 		{"sankey", sankeyRun(sankey)},
 		{"line raw", lineRun(rawLine)},
 		{"sankey raw", sankeyRun(rawSankey)},
+		{"line addr", lineRun(addrLine)},
+		{"sankey addr", sankeyRun(addrSankey)},
 	} {
-		st := store.New(b.cold(t))
+		rec := &recorder{Backend: b.cold(t)}
+		st := store.New(rec)
 		began := time.Now()
 		table, n, err := c.run(ctx, st)
 		if err != nil {
@@ -332,6 +417,90 @@ func runQueryBench(t *testing.T, b benchStore, name string, count int, asnDB, cc
 		lines = append(lines, fmt.Sprintf("%-18s %-12s %-14s %8.3fs %8.3fs  (%d series/rows; warm %s..%s)",
 			name, c.name, table, cold.Seconds(), warm[2].Seconds(), n, warm[0].Round(time.Millisecond), warm[4].Round(time.Millisecond)))
 		t.Log(lines[len(lines)-1])
+		if os.Getenv("FLOWENGINE_BENCH_EXPLAIN") != "" {
+			explain(t, rec, name+" "+c.name)
+		}
 	}
 	return lines
+}
+
+// recorder is a store.Backend that times each SQL query it runs.
+type recorder struct {
+	store.Backend
+	mu    sync.Mutex
+	calls []sqlCall
+}
+
+type sqlCall struct {
+	sql  string
+	args []any
+	took time.Duration
+}
+
+func (r *recorder) Query(ctx context.Context, sql string, args ...any) (store.Rows, error) {
+	began := time.Now()
+	rows, err := r.Backend.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &timedRows{Rows: rows, done: func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.calls = append(r.calls, sqlCall{sql, args, time.Since(began)})
+	}}, nil
+}
+
+// timedRows reports when its rows are read and closed.
+type timedRows struct {
+	store.Rows
+	done func()
+	once sync.Once
+}
+
+func (r *timedRows) Close() error {
+	r.once.Do(r.done)
+	return r.Rows.Close()
+}
+
+// explain logs the SQL of the first run of a query (the cold one) with the
+// time of each statement, and the store's profile of each (EXPLAIN ANALYZE
+// on DuckDB, EXPLAIN on ClickHouse).
+func explain(t *testing.T, r *recorder, what string) {
+	r.mu.Lock()
+	calls := slices.Clone(r.calls)
+	r.mu.Unlock()
+	seen := map[string]bool{}
+	for _, c := range calls {
+		if seen[c.sql] {
+			continue
+		}
+		seen[c.sql] = true
+		t.Logf("%s: %s\n  %s\n  args %v", what, c.took.Round(time.Millisecond), c.sql, c.args)
+		prefix, ncols := "EXPLAIN ANALYZE ", 2 // explain_key, explain_value
+		if r.Dialect().Name() != "duckdb" {
+			prefix, ncols = "EXPLAIN ", 1
+		}
+		rows, err := r.Backend.Query(context.Background(), prefix+c.sql, c.args...)
+		if err != nil {
+			t.Logf("explain: %v", err)
+			continue
+		}
+		var out strings.Builder
+		for rows.Next() {
+			vals := make([]string, ncols)
+			ptrs := make([]any, ncols)
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Logf("explain: %v", err)
+				break
+			}
+			for _, v := range vals {
+				fmt.Fprintf(&out, "%v\n", v)
+			}
+		}
+		rows.Close()
+		t.Logf("%s%s\n%s", prefix, what, out.String())
+	}
 }
