@@ -19,7 +19,8 @@ type ExporterStats struct {
 	// Templates is the number of NetFlow v9/IPFIX templates known.
 	Templates int `json:"templates"`
 	// SamplingRates are the rates given to the exporter's recent flows,
-	// ascending (several when it has several samplers).
+	// ascending (several when it has several samplers); empty when the
+	// exporter announced none (its flows are kept with rate 1).
 	SamplingRates []uint64  `json:"sampling_rates"`
 	LastSeen      time.Time `json:"last_seen"`
 }

@@ -611,6 +611,7 @@ func (d *Decoder) setRate(e *exporter, r *flow.Record, rate uint64) bool {
 			return false
 		}
 		r.SamplingRate = 1
+		return true // no rate known: none to show in the exporter's stats
 	}
 	if r.SamplingRate != e.st.lastRate {
 		e.st.rate(r.SamplingRate)

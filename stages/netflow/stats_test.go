@@ -65,7 +65,7 @@ func TestExporterStats(t *testing.T) {
 	send("127.0.0.2", v5Packet(1000, 1_700_000_000, 0, 1, 100, v5flows))
 
 	want := map[string]engine.ExporterStats{
-		"127.0.0.1": {Address: "127.0.0.1", Protocol: "netflow9", Packets: 2, Flows: 10, DecodeErrors: 1, Templates: 1, SamplingRates: []uint64{1}},
+		"127.0.0.1": {Address: "127.0.0.1", Protocol: "netflow9", Packets: 2, Flows: 10, DecodeErrors: 1, Templates: 1},
 		"127.0.0.2": {Address: "127.0.0.2", Protocol: "netflow5", Packets: 1, Flows: 5, SamplingRates: []uint64{100}},
 	}
 	var got []engine.ExporterStats

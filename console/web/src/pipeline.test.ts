@@ -62,7 +62,8 @@ describe('exporters', () => {
     expect(samplingText([1000])).toBe('1:1000');
     expect(samplingText([100, 1000])).toBe('1:100, 1:1000');
     expect(samplingText([1])).toBe('unsampled');
-    expect(samplingText(null)).toBe('–');
+    expect(samplingText(null)).toBe('none announced');
+    expect(samplingText([])).toBe('none announced');
     expect(protocolText('ipfix')).toEqual({ name: 'IPFIX', templates: true });
     expect(protocolText('sflow5')).toEqual({ name: 'sFlow v5', templates: false });
   });

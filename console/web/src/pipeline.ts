@@ -98,9 +98,13 @@ export function exporterRows(prev: PipelineStats | null, cur: PipelineStats, sec
   return rows;
 }
 
-/** samplingText shows sampling rates as routers print them: 1:1000, or "1:100, 1:1000"; "unsampled" for 1. */
+/**
+ * samplingText shows sampling rates as routers print them: 1:1000, or
+ * "1:100, 1:1000"; "unsampled" for 1; "none announced" when the exporter
+ * gave none (its flows count as unsampled).
+ */
 export function samplingText(rates: number[] | null | undefined): string {
-  if (!rates || rates.length === 0) return '–';
+  if (!rates || rates.length === 0) return 'none announced';
   if (rates.length === 1 && rates[0] === 1) return 'unsampled';
   return rates.map((r) => `1:${r}`).join(', ');
 }

@@ -149,7 +149,9 @@ function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats 
                     </td>
                     <td class={'num' + (r.decode_errors ? ' bad' : '')}>{count(r.decode_errors)}</td>
                     <td class="num">{p.templates ? r.templates : '–'}</td>
-                    <td>{samplingText(r.sampling_rates)}</td>
+                    <td class={r.sampling_rates?.length ? '' : 'muted'} title={r.sampling_rates?.length ? undefined : 'The exporter announced no sampling rate: its flows are stored as unsampled (default_sampling_rate sets one).'}>
+                      {samplingText(r.sampling_rates)}
+                    </td>
                     <td class={r.stale ? 'bad' : 'muted'} title={r.last_seen}>
                       {Number.isFinite(r.idle) ? (r.idle < 2 ? 'just now' : `${duration(r.idle)} ago`) : '–'}
                     </td>
