@@ -59,6 +59,10 @@ type StageStats struct {
 	Restarts      uint64   `json:"restarts"`
 	QueueDepth    int      `json:"queue_depth"`
 	QueueCapacity int      `json:"queue_capacity"`
+	// Exporters are the source's exporters (ExporterStatser), the most
+	// active MaxExporterStats; ExportersTotal counts them all.
+	Exporters      []ExporterStats `json:"exporters"`
+	ExportersTotal int             `json:"exporters_total,omitempty"`
 	// Details is what a stage implementing Detailer says of its state
 	// (the BMP routers and peers of enricher "bmp", say).
 	Details any `json:"details,omitempty"`
@@ -97,6 +101,11 @@ func (r *Runtime) Stats() PipelineStats {
 		}
 		if d, ok := n.Impl.(Detailer); ok {
 			st.Details = d.Details()
+		}
+		if es, ok := n.Impl.(ExporterStatser); ok {
+			list := es.ExporterStats()
+			st.ExportersTotal = len(list)
+			st.Exporters = topExporters(list)
 		}
 		out.Stages = append(out.Stages, st)
 	}

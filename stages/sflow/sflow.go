@@ -270,8 +270,13 @@ func (s *Source) read(ctx context.Context, conn *net.UDPConn, out engine.Output)
 		res, derr := s.decoder.Decode(data, from.Addr().Unmap(), now, batch)
 		em := s.metrics.exporter(cache, res.Agent)
 		em.datagrams.Inc()
+		em.st.datagrams.Add(1)
+		if ns := now.UnixNano(); em.st.seen.Load() < ns {
+			em.st.seen.Store(ns)
+		}
 		if derr != nil {
 			em.decodeErrors.Inc()
+			em.st.errors.Add(1)
 			continue
 		}
 		if n := s.seq.check(res.Agent, res.SubAgentID, res.SequenceNumber, now, em); n > 0 {
@@ -280,6 +285,10 @@ func (s *Source) read(ctx context.Context, conn *net.UDPConn, out engine.Output)
 		if res.Flows > 0 {
 			em.flows.Add(float64(res.Flows))
 			em.samplingRate.Set(float64(res.SamplingRate))
+			em.st.flows.Add(uint64(res.Flows))
+			if em.st.rate.Load() != res.SamplingRate {
+				em.st.rate.Store(res.SamplingRate)
+			}
 		}
 		if res.CounterSamples > 0 {
 			em.countersSkipped.Add(float64(res.CounterSamples))
@@ -322,6 +331,7 @@ type exporterMetrics struct {
 	datagrams, flows, decodeErrors, countersSkipped, otherSkipped prometheus.Counter
 	lost, resets                                                  prometheus.Counter
 	samplingRate                                                  prometheus.Gauge
+	st                                                            exporterStats
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -355,12 +365,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err := f.Err(); err != nil {
 		return m, err
 	}
-	m.other = m.labelled("other")
+	m.other = m.labelled(exporterlabel.Other)
 	return m, nil
 }
 
 func (m *metrics) labelled(name string) *exporterMetrics {
 	return &exporterMetrics{
+		st:              exporterStats{address: name},
 		datagrams:       m.datagrams.WithLabelValues(name),
 		flows:           m.flows.WithLabelValues(name),
 		decodeErrors:    m.decodeErrors.WithLabelValues(name),
