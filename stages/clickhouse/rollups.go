@@ -33,8 +33,20 @@ import (
 // released, the source sends the flows again, and they are counted twice
 // in the raw table and in the rollups already inserted.
 
-// rollupState holds the rollup rows of one row buffer and the progress of
-// its inserts.
+// rollupGroup is consecutive flow buffers whose rollups are aggregated and
+// inserted together, by the last one (the closer), after its flows: fewer,
+// larger rollup inserts (each makes a part per table on the server). The
+// batches of the members inserted before the closer are held until then.
+type rollupGroup struct {
+	st      *rollupState
+	batches []*flow.Batch // of every member, to aggregate
+	rows    int           // flows of the members
+	closer  *rowBuffer    // nil while the group is open
+	held    []*flow.Batch // batches of inserted members, released with the closer's
+}
+
+// rollupState holds the rollup rows of a group of row buffers and the
+// progress of their inserts.
 type rollupState struct {
 	aggs    []*rollup.Aggregator // by consolidation
 	cascade []bool               // aggs[i] is fed with the rows of aggs[i-1]
@@ -46,7 +58,7 @@ type rollupState struct {
 
 	seq       uint64 // number of the build, in deduplication tokens
 	built     bool   // tables hold the rollup rows of the buffer's batches
-	flowsDone bool   // the flows are inserted
+	flowsDone bool   // the closer's flows are inserted
 	done      int    // rollup tables inserted
 }
 
