@@ -2,8 +2,10 @@
 GO        ?= go
 BIN       := bin/flowengine
 PIPELINE  ?= pipelines/default.hcl
+# Recipes use pipefail (test output goes through a filter).
+SHELL     := /bin/bash
 # Debian packages the tests talk to: real exporters, SNMP agent, ClickHouse.
-TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8 chromium
+TEST_DEBS := softflowd pmacct snmpd snmp clickhouse-server libpcap0.8 chromium gobgpd
 # A current ClickHouse for the tests: libchdb.so of this npm package, cached
 # outside the repository (~570 MB); FLOWENGINE_CHDB_LIB points elsewhere.
 CHDB_VERSION := 26.7.3-stable.1
@@ -14,7 +16,7 @@ WEB_SRC   := $(shell find $(WEB)/src $(WEB)/build -type f 2>/dev/null) $(WEB)/in
 WEB_DIST  := $(WEB)/dist/app/index.html
 WEB_DEPS  := $(WEB)/node_modules/.package-lock.json
 
-.PHONY: all build run demo first-minutes test test-deps chdb bench bench-e2e lint fmt vet clean web web-test
+.PHONY: all build run demo first-minutes test test-deps chdb bench bench-e2e bench-query lint fmt vet clean web web-test
 
 all: build
 
@@ -62,14 +64,22 @@ endif
 demo:
 	@$(MAKE) --no-print-directory run DEMO=1
 
-# Install the Debian packages tests need (only when root and missing).
+# Install the Debian packages tests need (as root), or fail listing the
+# missing ones and how to install them: without them the tests of real
+# components (exporters, SNMP agent, ClickHouse, the browser) cannot run.
 test-deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else echo "missing Debian packages:$$missing (run as root or install them)"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
+	      { echo "could not install the Debian packages:$$missing"; exit 1; }; \
+	  else \
+	    echo "make test needs these Debian packages, missing here:$$missing"; \
+	    echo "install them (or run make test as root, which does):"; \
+	    echo "  sudo apt-get install -y --no-install-recommends$$missing"; \
+	    exit 1; \
+	  fi; \
 	fi
 
 # Fetch libchdb.so (ClickHouse 26.7) into the cache once, with npm. Without
@@ -92,9 +102,13 @@ chdb:
 	  echo "could not fetch libchdb.so: the ClickHouse 26.7 tests will skip (fail under CI=true)"; \
 	fi
 
+# The tests run through scripts/testsummary: the output of plain `go test`,
+# then how many tests passed, failed and were skipped, and why.
 test: test-deps chdb vet web-test build
-	CONSOLE_SCREENSHOTS=$(CURDIR)/$(WEB)/test-results/screenshots $(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -race -count=1 -timeout 30m ./engine/... ./flow/... ./dsl/... ./internal/... ./stages/... ./exporter/...
+	set -o pipefail; CONSOLE_SCREENSHOTS=$(CURDIR)/$(WEB)/test-results/screenshots \
+	  $(GO) test -json -count=1 -timeout 30m ./... | $(GO) run ./scripts/testsummary
+	set -o pipefail; $(GO) test -json -race -count=1 -timeout 30m ./engine/... ./flow/... ./dsl/... ./internal/... ./stages/... ./exporter/... | \
+	  $(GO) run ./scripts/testsummary
 	./scripts/first-minutes.sh
 
 # What a new user does first, from a clean clone of HEAD: make run, the console
@@ -107,6 +121,12 @@ bench:
 
 bench-e2e: build
 	./scripts/bench-e2e.sh
+
+# The console's query figures (10M flows over 24 h in DuckDB and both
+# ClickHouse servers, cold and warm), filter parsing, DuckDB inserts; the
+# report goes to bench-query.txt. Not part of `make test`.
+bench-query: test-deps chdb
+	./scripts/bench-query.sh
 
 vet:
 	$(GO) vet ./...

@@ -171,6 +171,7 @@ console {
 	next := func(want string) {
 		t.Helper()
 		if !rsc.Scan() || rsc.Text() != want {
+			in.Close()
 			_ = rc.Wait()
 			t.Fatalf("reconnect: want %q, got %q\n%s", want, rsc.Text(), rerr.String())
 		}

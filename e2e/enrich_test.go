@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/maxmind/mmdbwriter"
@@ -110,44 +109,13 @@ var netNames = []struct {
 	{netip.MustParsePrefix("2a00:1450::/32"), "google-v6"},
 }
 
-// genNets are the prefixes the synthetic exporters draw addresses from, with
-// the AS number their flows carry (exporter/generator.go; TestTables checks
-// this copy against the generator).
-var genNets = func() map[netip.Prefix]uint32 {
-	m := map[netip.Prefix]uint32{}
-	for p, as := range map[string]uint32{
-		"142.250.0.0/15": 15169, "45.57.0.0/17": 2906, "157.240.0.0/16": 32934, "104.16.0.0/13": 13335,
-		"23.0.0.0/12": 20940, "52.0.0.0/11": 16509, "20.0.0.0/11": 8075, "17.0.0.0/8": 714,
-		"151.101.0.0/16": 54113, "51.68.0.0/16": 16276, "185.42.0.0/16": 46489, "90.0.0.0/9": 3215,
-		"78.192.0.0/10": 12322, "73.0.0.0/8": 7922, "80.128.0.0/11": 3320, "216.66.0.0/18": 6939,
-		"38.0.0.0/8": 174, "4.0.0.0/9": 3356,
-		"2a00:1450::/32": 15169, "2a00:86c0::/32": 2906, "2a03:2880::/32": 32934, "2606:4700::/32": 13335,
-		"2a02:26f0::/29": 20940, "2600:1f00::/24": 16509, "2603:1000::/25": 8075, "2a01:e00::/26": 12322,
-		"2001:470::/32":   6939,
-		"198.51.100.0/24": exporter.LocalAS, "203.0.113.0/24": exporter.LocalAS, "192.0.2.0/24": exporter.LocalAS,
-		"2001:db8:1::/48": exporter.LocalAS, "2001:db8:2::/48": exporter.LocalAS,
-	} {
-		m[netip.MustParsePrefix(p)] = as
-	}
-	return m
-}()
-
-// flowAS returns the AS number the exporters put in flows for address a.
-func flowAS(a netip.Addr) uint32 {
-	for p, as := range genNets {
-		if p.Contains(a) {
-			return as
-		}
-	}
-	return 0
-}
-
 // expectedAS returns the AS number enricher "geoip" must set for address
-// a, with asn_source "geoip" or "flow-else-geoip", and whether it looked a
-// up in the database (for the misses counter).
-func expectedAS(a netip.Addr, source string) (as uint32, lookedUp bool) {
-	if source == "flow-else-geoip" && flowAS(a) != 0 {
-		return flowAS(a), false
+// a, sent with AS number flowAS, with asn_source "geoip" or
+// "flow-else-geoip", and whether it looked a up in the database (for the
+// misses counter).
+func expectedAS(a netip.Addr, flowAS uint32, source string) (as uint32, lookedUp bool) {
+	if source == "flow-else-geoip" && flowAS != 0 {
+		return flowAS, false
 	}
 	as, _ = expectedGeo(a)
 	return as, true
@@ -377,17 +345,17 @@ type pipelineCase struct {
 }
 
 // expected returns the enriched columns a flow of exporter ex (0-based)
-// must have.
+// must have, given the flow sent (r, from the exporter's truth).
 func expected(ex int, r *record, pc pipelineCase) enriched {
 	var e enriched
 	e.ExporterName, e.ExporterRole, e.ExporterSite = sysNames[ex].name, sysNames[ex].role, sysNames[ex].site
 	if pc.asnSource == "" {
-		e.SrcAS, e.DstAS = flowAS(r.SrcAddr), flowAS(r.DstAddr)
+		e.SrcAS, e.DstAS = r.SrcAS, r.DstAS
 	} else {
 		_, e.SrcCountry = expectedGeo(r.SrcAddr)
 		_, e.DstCountry = expectedGeo(r.DstAddr)
-		e.SrcAS, _ = expectedAS(r.SrcAddr, pc.asnSource)
-		e.DstAS, _ = expectedAS(r.DstAddr, pc.asnSource)
+		e.SrcAS, _ = expectedAS(r.SrcAddr, r.SrcAS, pc.asnSource)
+		e.DstAS, _ = expectedAS(r.DstAddr, r.DstAS, pc.asnSource)
 	}
 	if pc.netNames {
 		e.SrcNetName, e.DstNetName = expectedNetName(r.SrcAddr), expectedNetName(r.DstAddr)
@@ -417,7 +385,7 @@ func withoutSNMP(e enriched) enriched {
 
 // TestTables checks the test's own tables against the exporter: every
 // interface description is classified, external interfaces are the
-// exporter's external ones, genNets gives generated flows their AS numbers.
+// exporter's external ones.
 func TestTables(t *testing.T) {
 	for _, i := range exporter.Interfaces(numInterfaces) {
 		c, ok := interfaceClasses[i.Description]
@@ -427,17 +395,6 @@ func TestTables(t *testing.T) {
 		}
 		if (c.boundary == "external") != i.External {
 			t.Errorf("interface %d %q: boundary %q, exporter says external=%v", i.Index, i.Description, c.boundary, i.External)
-		}
-	}
-	for _, perPacket := range []bool{false, true} {
-		gen := exporter.NewGenerator(exporter.GeneratorOptions{Seed: 7, Interfaces: numInterfaces, IPv6Share: 0.3, PerPacket: perPacket})
-		var f exporter.Flow
-		for range 5000 {
-			gen.Next(time.Now(), &f)
-			if flowAS(f.SrcAddr) != f.SrcAS || flowAS(f.DstAddr) != f.DstAS {
-				t.Fatalf("generated flow %v (AS %d) -> %v (AS %d); genNets says AS %d -> %d",
-					f.SrcAddr, f.SrcAS, f.DstAddr, f.DstAS, flowAS(f.SrcAddr), flowAS(f.DstAddr))
-			}
 		}
 	}
 	for i := range numExporters {
@@ -489,7 +446,8 @@ func TestEnrichment(t *testing.T) {
 			if tc.sflow {
 				port = sfPort
 			}
-			runExporter(t, e, tc.protocol, port, snmpPort, count)
+			truthPath := filepath.Join(dir, "truth.jsonl")
+			runExporter(t, e, tc.protocol, port, snmpPort, count, truthPath)
 			e.waitLines(out, count)
 			metrics := e.scrape()
 			e.stop()
@@ -498,15 +456,16 @@ func TestEnrichment(t *testing.T) {
 			if len(records) != count {
 				t.Fatalf("%d flows in the file, the exporter sent %d\n%s", len(records), count, e.log.String())
 			}
-			checkRecords(t, records, tc.pc)
+			truth := checkTruth(t, out, truthPath, tc.protocol, tc.pc)
+			checkRecords(t, records, truth, tc.pc)
 
 			// One successful SNMP poll per exporter, no flow left without
 			// SNMP data, as many GeoIP misses as addresses looked up that
 			// the databases do not cover.
 			var asnMisses, ccMisses float64
-			for _, r := range records {
-				for _, a := range []netip.Addr{r.SrcAddr, r.DstAddr} {
-					if as, lookedUp := expectedAS(a, tc.pc.asnSource); lookedUp && as == 0 {
+			for _, r := range truth {
+				for i, a := range []netip.Addr{r.SrcAddr, r.DstAddr} {
+					if as, lookedUp := expectedAS(a, []uint32{r.SrcAS, r.DstAS}[i], tc.pc.asnSource); lookedUp && as == 0 {
 						asnMisses++
 					}
 					if _, cc := expectedGeo(a); cc == "" {
@@ -570,7 +529,8 @@ func TestDefaultPipeline(t *testing.T) {
 		"-var", fmt.Sprintf("sflow_listen=127.0.0.1:%d", sfPort),
 		"-var", fmt.Sprintf("snmp_port=%d", snmpPort),
 		"-var", "output="+out, pipeline, jsonl)
-	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count)
+	truthPath := filepath.Join(dir, "truth.jsonl")
+	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count, truthPath)
 	e.waitLines(out, count)
 	metrics := e.scrape()
 	e.stop()
@@ -579,7 +539,8 @@ func TestDefaultPipeline(t *testing.T) {
 	if len(records) != count {
 		t.Fatalf("%d flows in the file, the exporter sent %d\n%s", len(records), count, e.log.String())
 	}
-	unenriched := checkRecords(t, records, pipelineCase{ipv6: true, mayPassUnenriched: true})
+	pc := pipelineCase{ipv6: true, mayPassUnenriched: true}
+	unenriched := checkRecords(t, records, checkTruth(t, out, truthPath, exporter.NetFlow9, pc), pc)
 	checkMetrics(t, metrics, []sample{
 		{`flowengine_snmp_exporters{stage="enricher.snmp.interfaces"}`, numExporters},
 		{`flowengine_snmp_polls_total{stage="enricher.snmp.interfaces"}`, numExporters},
@@ -604,10 +565,35 @@ func TestDefaultPipeline(t *testing.T) {
 	}
 }
 
-// checkRecords compares every record with what it must hold, checks that
-// the run covered the cases the tables were written for, and returns how
-// many flows passed without SNMP data (when pc allows it).
-func checkRecords(t *testing.T, records []record, pc pipelineCase) (unenriched int) {
+// checkTruth compares every decoded flow of the file sink's output with
+// the flows `flowengine exporter` sent (its truth file), and returns for
+// each decoded flow the flow sent it matches (the zero record when there
+// is none, already reported).
+func checkTruth(t *testing.T, out, truthPath, protocol string, pc pipelineCase) []record {
+	t.Helper()
+	decoded, sent := readColumns(t, out), readColumns(t, truthPath)
+	if len(sent) != len(decoded) {
+		t.Errorf("the exporter's truth holds %d flows, the output %d", len(sent), len(decoded))
+	}
+	if len(sent) == 0 {
+		t.Fatalf("no flow in the truth %s", truthPath)
+	}
+	match := matchTruth(t, decoded, sent, protocol, pc.asnSource == "")
+	truthRecords := readRecords(t, truthPath)
+	truth := make([]record, len(decoded))
+	for i, j := range match {
+		if j >= 0 {
+			truth[i] = truthRecords[j]
+		}
+	}
+	return truth
+}
+
+// checkRecords compares every record with what it must hold given the
+// flow sent (truth, aligned with records), checks that the run covered the
+// cases the tables were written for, and returns how many flows passed
+// without SNMP data (when pc allows it).
+func checkRecords(t *testing.T, records, truth []record, pc pipelineCase) (unenriched int) {
 	var (
 		perExporter    [numExporters]int
 		v6, mismatches int
@@ -640,7 +626,10 @@ func checkRecords(t *testing.T, records []record, pc pipelineCase) (unenriched i
 			geoHits[longestGeoNet(a)]++
 			netHits[expectedNetName(a)]++
 		}
-		want := expected(ex, &r, pc)
+		if !truth[n].SrcAddr.IsValid() {
+			continue // not sent: reported by checkTruth
+		}
+		want := expected(ex, &truth[n], pc)
 		if pc.mayPassUnenriched && r.ExporterName == "" {
 			want = withoutSNMP(want)
 			unenriched++

@@ -43,11 +43,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/flowengine/flowengine/flow"
 )
 
 // Config configures Run.
@@ -66,6 +69,10 @@ type Config struct {
 	MaxSize          int
 	IPFIXSampling    string
 	Logger           *slog.Logger
+	// Truth, when not nil, receives every flow sent, as one JSON line of
+	// flow record columns (flow.AppendJSON of Flow.Record), in the order
+	// sent: what a collector must decode.
+	Truth io.Writer
 }
 
 // Stats counts what Run sent. Its fields are updated atomically while Run
@@ -89,6 +96,7 @@ const chunk = 64
 
 type exporterState struct {
 	conn    *net.UDPConn
+	agent   netip.Addr
 	gen     *Generator
 	enc     Encoder
 	store   []Flow // generated flows
@@ -168,7 +176,8 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 			return err
 		}
 		exps[i] = &exporterState{
-			conn: conn,
+			conn:  conn,
+			agent: agent,
 			gen: NewGenerator(GeneratorOptions{Seed: cfg.Seed + uint64(i), Interfaces: cfg.Interfaces,
 				IPv6Share: cfg.IPv6Share, PerPacket: cfg.Protocol == SFlow}),
 			enc:   enc,
@@ -181,6 +190,7 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 
 	limiter := NewLimiter(cfg.Rate)
 	var sent uint64
+	var truth []byte
 	for i := 0; ; i = (i + 1) % len(exps) {
 		if ctx.Err() != nil {
 			return nil
@@ -214,9 +224,30 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 			stats.Errors.Add(1)
 			continue
 		}
+		if cfg.Truth != nil {
+			truth = e.writeTruth(truth[:0], flows[:n], cfg)
+			if _, err := cfg.Truth.Write(truth); err != nil {
+				return fmt.Errorf("truth: %w", err)
+			}
+		}
 		sent += uint64(encoded)
 		stats.Flows.Add(uint64(encoded))
 		stats.Packets.Add(1)
 		stats.Bytes.Add(uint64(len(pkt)))
 	}
+}
+
+// writeTruth appends the truth lines of the flows an Encode call consumed,
+// leaving out those the encoder skipped (IPv6 in NetFlow v5).
+func (e *exporterState) writeTruth(dst []byte, flows []Flow, cfg Config) []byte {
+	var r flow.Record
+	for i := range flows {
+		f := &flows[i]
+		if cfg.Protocol == NetFlow5 && f.IsIPv6() {
+			continue
+		}
+		f.Record(e.agent, cfg.SamplingRate, cfg.Protocol, &r)
+		dst = flow.AppendJSON(dst, &r)
+	}
+	return dst
 }

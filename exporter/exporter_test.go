@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -473,14 +475,40 @@ func TestRunLoopback(t *testing.T) {
 				}
 			}()
 			var stats exporter.Stats
+			var truth bytes.Buffer
 			err = exporter.Run(context.Background(), exporter.Config{
 				Collector: conn.LocalAddr().String(), Protocol: proto, Exporters: 3, Count: 600, Rate: 0, Seed: 1, SamplingRate: 10,
+				Truth: &truth,
 			}, &stats)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if stats.Flows.Load() != 600 {
 				t.Errorf("sent %d flows, want 600", stats.Flows.Load())
+			}
+			// The truth holds every flow sent, from its exporter, with the
+			// sampling rate announced.
+			lines := strings.Split(strings.TrimSuffix(truth.String(), "\n"), "\n")
+			if len(lines) != 600 {
+				t.Errorf("%d truth lines, want 600", len(lines))
+			}
+			truthSources := map[string]int{}
+			for i, l := range lines {
+				var r struct {
+					ExporterAddress string
+					SamplingRate    uint64
+					Bytes, Packets  uint64
+				}
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatalf("truth line %d: %v: %s", i+1, err, l)
+				}
+				if r.SamplingRate != 10 || r.Bytes == 0 || r.Packets == 0 {
+					t.Errorf("truth line %d: %s", i+1, l)
+				}
+				truthSources[r.ExporterAddress]++
+			}
+			if len(truthSources) != 3 {
+				t.Errorf("truth exporters %v, want 3", truthSources)
 			}
 			// Wait for the datagrams (bounded, not a timing assertion).
 			for range 200 {

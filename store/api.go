@@ -89,7 +89,7 @@ func (s *Store) Sankey(ctx context.Context, q Query) (*SankeyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &SankeyResult{Table: p.table.Name, Rows: rows, Nodes: []string{}, Links: []SankeyLink{}}
+	res := &SankeyResult{Table: p.topTable.Name, Rows: rows, Nodes: []string{}, Links: []SankeyLink{}}
 	for _, d := range p.dims {
 		res.Dimensions = append(res.Dimensions, d.col.Name)
 	}

@@ -166,6 +166,18 @@ type query struct {
 	swap  bool
 	start time.Time
 	end   time.Time
+	// top is the table of query 1 and of the total over the range: a
+	// coarser rollup than the plan's when the range is aligned on its
+	// interval (the same sums from fewer rows), else the plan's.
+	top Table
+}
+
+// topTable returns the table for query 1 and the total.
+func (q *query) topTable() Table {
+	if q.top.Name != "" {
+		return q.top
+	}
+	return q.p.table
 }
 
 func (q *query) col(c flow.Column) flow.Column {
@@ -177,9 +189,9 @@ func (q *query) col(c flow.Column) flow.Column {
 
 func (q *query) alias(prefix string, i int) string { return q.d.Ident(prefix + strconv.Itoa(i)) }
 
-// from writes FROM, the time range and the filter.
-func (q *query) from(s *sqlText) error {
-	s.w(" FROM ", q.d.Ident(q.p.table.Name), " WHERE ")
+// from writes FROM table, the time range and the filter.
+func (q *query) from(s *sqlText, table Table) error {
+	s.w(" FROM ", q.d.Ident(table.Name), " WHERE ")
 	s.part(q.d.TimeRange(q.start, q.end))
 	if q.p.filter != nil {
 		s.w(" AND ")
@@ -213,11 +225,11 @@ func (q *query) groupDims(s *sqlText) {
 // most limit rows; with atLeast >= 0, every set whose total is at least that.
 func (q *query) topSQL(limit int, atLeast float64) (*sqlText, error) {
 	s := &sqlText{}
-	qty, _ := quantity(q.d, q.p.table, q.p.metric)
+	qty, _ := quantity(q.d, q.topTable(), q.p.metric)
 	s.w("SELECT ")
 	q.selectDims(s)
 	s.w(", ", qty, " AS ", q.d.Ident("v"))
-	if err := q.from(s); err != nil {
+	if err := q.from(s, q.topTable()); err != nil {
 		return nil, err
 	}
 	s.w(" GROUP BY ")
@@ -285,10 +297,10 @@ func (q *query) match(s *sqlText, dm dim, text string) error {
 // totalSQL is the metric's quantity over the whole range.
 func (q *query) totalSQL() (*sqlText, error) {
 	s := &sqlText{}
-	qty, _ := quantity(q.d, q.p.table, q.p.metric)
+	qty, _ := quantity(q.d, q.topTable(), q.p.metric)
 	// SUM over no rows is NULL in DuckDB.
 	s.w("SELECT ", q.d.Float("COALESCE("+qty+", 0)"), " AS ", q.d.Ident("v"))
-	if err := q.from(s); err != nil {
+	if err := q.from(s, q.topTable()); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -308,7 +320,7 @@ func (q *query) seriesSQL(sets [][]string) (*sqlText, error) {
 		q.selectDims(s)
 	}
 	s.w(", ", qty, " AS ", q.d.Ident("v"))
-	if err := q.from(s); err != nil {
+	if err := q.from(s, q.p.table); err != nil {
 		return nil, err
 	}
 	if sets != nil {

@@ -30,10 +30,14 @@ type plan struct {
 	prev   bool
 
 	table Table
-	step  time.Duration
-	start time.Time // aligned on step
-	end   time.Time // aligned on step
-	n     int       // points
+	// topTable serves query 1 and the total over the range: the coarsest
+	// rollup whose interval the range is aligned on (the same sums from
+	// fewer rows), else table.
+	topTable Table
+	step     time.Duration
+	start    time.Time // aligned on step
+	end      time.Time // aligned on step
+	n        int       // points
 }
 
 // columnLookup finds a column by name, ignoring case.
@@ -232,6 +236,12 @@ func (s *Store) plan(q Query, minDims int) (*plan, error) {
 		p.end = p.end.Add(step)
 	}
 	p.n = int(p.end.Sub(p.start) / step)
+	p.topTable = p.table
+	if !rawOnly {
+		if t, ok := alignedTable(s.backend.Tables(), need, p.start, p.end, oldest, s.now()); ok && t.Interval > p.table.Interval {
+			p.topTable = t
+		}
+	}
 	if p.n > lim.MaxPoints+1 {
 		return nil, &LimitError{Limit: "points", Max: lim.MaxPoints, Got: p.n}
 	}
@@ -297,4 +307,24 @@ func chooseTable(tables []Table, need []string, rawOnly bool, step time.Duration
 		return *raw, true
 	}
 	return Table{}, false
+}
+
+// alignedTable picks the coarsest rollup whose interval start and end are
+// multiples of, that keeps data back to oldest and has every needed column.
+func alignedTable(tables []Table, need []string, start, end, oldest, now time.Time) (Table, bool) {
+	var best Table
+	found := false
+	for _, t := range tables {
+		secs := int64(t.Interval / time.Second)
+		if t.Interval == 0 || t.Interval%time.Second != 0 || start.Unix()%secs != 0 || end.Unix()%secs != 0 {
+			continue
+		}
+		if t.Retention != 0 && oldest.Before(now.Add(-t.Retention)) {
+			continue
+		}
+		if !slices.ContainsFunc(need, func(n string) bool { return !slices.Contains(t.Columns, n) }) && (!found || t.Interval > best.Interval) {
+			best, found = t, true
+		}
+	}
+	return best, found
 }

@@ -365,3 +365,29 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanTopTable(t *testing.T) {
+	s := newTestStore(&fakeBackend{tables: allTables()})
+	for _, tc := range []struct {
+		name       string
+		q          Query
+		table, top string
+	}{
+		{"24h on the hour", Query{Start: t0, End: t0.Add(24 * time.Hour), Points: 200}, "flows_5m0s", "flows_1h0m0s"},
+		{"1h on the hour at 1m", Query{Start: t0, End: t0.Add(time.Hour), Points: 60}, "flows_1m0s", "flows_1h0m0s"},
+		{"1h on 5 minutes", Query{Start: t0.Add(5 * time.Minute), End: t0.Add(65 * time.Minute), Points: 60}, "flows_1m0s", "flows_5m0s"},
+		{"unaligned", Query{Start: t0.Add(time.Minute), End: t0.Add(61 * time.Minute), Points: 60}, "flows_1m0s", "flows_1m0s"},
+		{"raw steps, aligned range", Query{Start: t0, End: t0.Add(time.Hour), Points: 360}, "flows", "flows_1h0m0s"},
+		{"raw-only dimension", Query{Start: t0, End: t0.Add(time.Hour), Points: 60, Dimensions: []Dimension{{Column: "DstPort"}}}, "flows", "flows"},
+		{"filter on Bytes", Query{Start: t0, End: t0.Add(time.Hour), Points: 60, Filter: "Bytes > 0"}, "flows", "flows"},
+		{"older than the 1m rollup keeps", Query{Start: t0.Add(-8 * 24 * time.Hour), End: t0.Add(-8*24*time.Hour + time.Hour), Points: 60}, "flows", "flows_1h0m0s"},
+	} {
+		p, err := s.plan(tc.q, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.table.Name != tc.table || p.topTable.Name != tc.top {
+			t.Errorf("%s: tables %s and %s, want %s and %s", tc.name, p.table.Name, p.topTable.Name, tc.table, tc.top)
+		}
+	}
+}

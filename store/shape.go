@@ -80,7 +80,7 @@ func (s *Store) axes(ctx context.Context, p *plan) ([]*axisData, error) {
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
-		q := &query{p: p, d: s.backend.Dialect(), swap: j.swap, start: p.start, end: p.end}
+		q := &query{p: p, d: s.backend.Dialect(), swap: j.swap, start: p.start, end: p.end, top: p.topTable}
 		if j.prev {
 			l := p.end.Sub(p.start)
 			q.start, q.end = p.start.Add(-l), p.start
@@ -200,7 +200,7 @@ func (s *Store) top(ctx context.Context, q *query) ([]set, error) {
 		}
 		rows, err := s.backend.Query(ctx, st.String(), st.args...)
 		if err != nil {
-			return nil, fmt.Errorf("query top %s: %w", p.table.Name, err)
+			return nil, fmt.Errorf("query top %s: %w", q.topTable().Name, err)
 		}
 		var out []set
 		dest := make([]any, len(p.dims)+1)
@@ -213,7 +213,7 @@ func (s *Store) top(ctx context.Context, q *query) ([]set, error) {
 		for rows.Next() {
 			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("query top %s: %w", p.table.Name, err)
+				return nil, fmt.Errorf("query top %s: %w", q.topTable().Name, err)
 			}
 			st := set{raw: slices.Clone(vals), shown: make([]string, len(vals)), total: v}
 			for i, dm := range p.dims {
@@ -222,7 +222,7 @@ func (s *Store) top(ctx context.Context, q *query) ([]set, error) {
 			out = append(out, st)
 		}
 		if err := rowsErr(rows, nil); err != nil {
-			return nil, fmt.Errorf("query top %s: %w", p.table.Name, err)
+			return nil, fmt.Errorf("query top %s: %w", q.topTable().Name, err)
 		}
 		return out, nil
 	}
@@ -348,7 +348,7 @@ func series(p *plan, axes []*axisData) []Series {
 // sankeyRows answers the rows of a sankey: query 1 and the total over the
 // range, Other the difference; Total and Avg only.
 func (s *Store) sankeyRows(ctx context.Context, p *plan) ([]Row, error) {
-	q := &query{p: p, d: s.backend.Dialect(), start: p.start, end: p.end}
+	q := &query{p: p, d: s.backend.Dialect(), start: p.start, end: p.end, top: p.topTable}
 	_, factor := quantity(q.d, p.table, p.metric)
 	var total float64
 	var totalErr error
@@ -391,17 +391,17 @@ func (s *Store) total(ctx context.Context, q *query) (float64, error) {
 	}
 	rows, err := s.backend.Query(ctx, st.String(), st.args...)
 	if err != nil {
-		return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+		return 0, fmt.Errorf("query total %s: %w", q.topTable().Name, err)
 	}
 	var v float64
 	if rows.Next() {
 		if err := rows.Scan(&v); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+			return 0, fmt.Errorf("query total %s: %w", q.topTable().Name, err)
 		}
 	}
 	if err := rowsErr(rows, nil); err != nil {
-		return 0, fmt.Errorf("query total %s: %w", q.p.table.Name, err)
+		return 0, fmt.Errorf("query total %s: %w", q.topTable().Name, err)
 	}
 	return v, nil
 }

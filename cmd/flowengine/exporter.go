@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -40,6 +41,7 @@ func exporterCommand(args []string) int {
 		quiet         = fs.Bool("quiet", false, "do not print progress every 10s")
 		snmpPort      = fs.Int("snmp-port", 0, "answer SNMP v2c on this UDP port of each exporter address (sysName, interface names, descriptions, speeds); 0: no agent")
 		snmpCommunity = fs.String("snmp-community", "public", "SNMP community of the agents")
+		truthPath     = fs.String("truth", "", "write every flow sent to this file, one JSON line each in the columns of a flow record (what a collector must decode)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: flowengine exporter [flags]\n\nSends synthetic NetFlow v5/v9, IPFIX or sFlow v5 datagrams to a collector.\n\n")
@@ -90,6 +92,17 @@ func exporterCommand(args []string) int {
 		SamplingRate: uint32(*samplingRate), Count: *count, Seed: *seed, IPv6Share: share,
 		TemplateInterval: *templates, IPFIXSampling: *ipfixSampling, Logger: logger,
 	}
+	var truth *bufio.Writer
+	if *truthPath != "" {
+		f, err := os.Create(*truthPath)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "flowengine exporter: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		truth = bufio.NewWriterSize(f, 1<<16)
+		cfg.Truth = truth
+	}
 	var stats exporter.Stats
 	start := time.Now()
 	if !*quiet {
@@ -116,6 +129,11 @@ func exporterCommand(args []string) int {
 		slog.Uint64("bytes", stats.Bytes.Load()), slog.Uint64("send_errors", stats.Errors.Load()),
 		slog.Duration("elapsed", elapsed.Round(time.Millisecond)),
 		slog.Float64("flows_per_second", float64(stats.Flows.Load())/elapsed.Seconds()))
+	if truth != nil {
+		if ferr := truth.Flush(); ferr != nil && err == nil {
+			err = fmt.Errorf("truth: %w", ferr)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "flowengine exporter: %v\n", err)
 		return 1

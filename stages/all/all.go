@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/flowengine/flowengine/stages/blackhole"
+	_ "github.com/flowengine/flowengine/stages/bmp"
 	_ "github.com/flowengine/flowengine/stages/classify"
 	_ "github.com/flowengine/flowengine/stages/clickhouse"
 	_ "github.com/flowengine/flowengine/stages/duckdb"

@@ -351,8 +351,8 @@ func testRetentionDropsOldPartitions(t *testing.T, srv *chServer) {
 	}
 }
 
-// TestServerDown stops ClickHouse for 20 seconds during a run: the sink
-// retries, flows wait, and none is lost.
+// TestServerDown stops ClickHouse during a run until the sink has retried
+// several times: flows wait, and none is lost.
 func TestServerDown(t *testing.T) { forEachServerParallel(t, testServerDown) }
 
 func testServerDown(t *testing.T, srv *chServer) {
@@ -373,7 +373,20 @@ func testServerDown(t *testing.T, srv *chServer) {
 		defer close(fed)
 		feed(context.Background(), in, half, half, 500, now, &done, nil) // blocks: back-pressure
 	}()
-	time.Sleep(20 * time.Second)
+	// Down until the sink has retried a few times (with these backoffs,
+	// about 2 s): the flows fed meanwhile wait, the feeder is held back.
+	deadline := time.Now().Add(60 * time.Second)
+	for counter(t, reg, "flowengine_clickhouse_insert_retries_total") < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 4 insert retries 60 s after ClickHouse stopped")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case <-fed:
+		t.Errorf("every flow was accepted while ClickHouse was down: no back-pressure")
+	default:
+	}
 	if done.Load() == 2*half {
 		t.Errorf("every flow was released while ClickHouse was down")
 	}

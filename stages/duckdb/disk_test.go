@@ -44,7 +44,7 @@ func TestFullDisk(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(ctx, in) }()
 	var done atomic.Int64
-	const n = 400000
+	const n = 150000
 	feed(ctx, in, 0, n, 1000, time.Now(), &done)
 	deadline := time.Now().Add(60 * time.Second)
 	for counter(t, reg, "flowengine_duckdb_insert_errors_total") < 2 {

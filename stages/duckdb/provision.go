@@ -31,12 +31,12 @@ func (s *Sink) Plan(ctx context.Context) (*engine.Plan, error) {
 	db := s.db
 	s.mu.Unlock()
 	var live map[string][]liveColumn
-	switch _, err := os.Stat(s.cfg.path); {
+	switch st, err := os.Stat(s.cfg.path); {
 	case db != nil:
 		if live, err = readSchema(ctx, db); err != nil {
 			return nil, fmt.Errorf("duckdb: read the schema of %s: %w", s.cfg.path, err)
 		}
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist), err == nil && st.Size() == 0: // open replaces an empty file
 	case err != nil:
 		return nil, engine.Permanent(fmt.Errorf("duckdb: %w", err))
 	default:

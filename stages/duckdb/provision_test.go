@@ -52,8 +52,19 @@ func actions(p *engine.Plan) []string {
 }
 
 func TestProvision(t *testing.T) {
+	t.Run("new", func(t *testing.T) { testProvision(t, false) })
+	t.Run("empty file", func(t *testing.T) { testProvision(t, true) })
+}
+
+func testProvision(t *testing.T, empty bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "flows.duckdb")
+	if empty {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s, _ := newSink(t, path, "")
 	ctx := context.Background()
 	plan, err := s.Plan(ctx)
@@ -71,8 +82,8 @@ func TestProvision(t *testing.T) {
 	if diff := cmp.Diff(actions(plan), want); diff != "" {
 		t.Fatalf("plan (-got +want):\n%s", diff)
 	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("plan created the database file (%v)", err)
+	if st, err := os.Stat(path); (!empty && !errors.Is(err, os.ErrNotExist)) || (empty && (err != nil || st.Size() != 0)) {
+		t.Errorf("plan created or changed the database file (%v)", err)
 	}
 	var out strings.Builder
 	engine.WritePlans(&out, []*engine.Plan{plan})

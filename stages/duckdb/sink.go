@@ -257,6 +257,11 @@ func (s *Sink) open(ctx context.Context) (*sql.DB, error) {
 			return nil, engine.Permanent(fmt.Errorf("duckdb: create the directory of %s: %w", s.cfg.path, err))
 		}
 	}
+	if st, err := os.Stat(s.cfg.path); err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+		// An empty file (touched, say) holds nothing; DuckDB only makes a
+		// database where there is no file.
+		os.Remove(s.cfg.path)
+	}
 	db, err := openDB(ctx, s.cfg.path, s.dsn(false))
 	if err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ var Spec = &dsl.Spec{
 		{Name: "skew", Type: dsl.TypeFloat, Default: 1.3, Description: "Zipf exponent of the popularity of hosts, ports and exporters (> 1)"},
 		{Name: "hosts", Type: dsl.TypeInt, Default: int64(1000), Description: "distinct hosts drawn from each prefix list"},
 		{Name: "seed", Type: dsl.TypeInt, Default: int64(1), Description: "random seed: the same seed gives the same flows"},
+		{Name: "backfill", Type: dsl.TypeDuration, Default: time.Duration(0), Description: "with count: spread the flows' timestamps evenly over this much past time, oldest first, ending when the source starts (e.g. \"24h\" to fill a day); 0 stamps each flow with the time it is sent"},
 	},
 }
 
@@ -51,6 +52,7 @@ type Source struct {
 	skew         float64
 	hosts        int
 	seed         uint64
+	backfill     time.Duration
 
 	templates []flow.Record
 }
@@ -61,7 +63,7 @@ var _ engine.Source = (*Source)(nil)
 func New(cfg *dsl.Config, _ engine.Env) (*Source, hcl.Diagnostics) {
 	s := &Source{rate: cfg.Int("rate"), count: cfg.Int("count"), interfaces: uint32(cfg.Int("interfaces")),
 		samplingRate: uint64(cfg.Int("sampling_rate")), skew: cfg.Float("skew"), hosts: int(cfg.Int("hosts")),
-		seed: uint64(cfg.Int("seed"))}
+		seed: uint64(cfg.Int("seed")), backfill: cfg.Duration("backfill")}
 	var diags hcl.Diagnostics
 	bad := func(attr, detail string) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for " + fmt.Sprintf("%q", attr),
@@ -139,6 +141,11 @@ func New(cfg *dsl.Config, _ engine.Env) (*Source, hcl.Diagnostics) {
 	}
 	if s.hosts < 1 {
 		bad("hosts", "At least one host is required.")
+	}
+	if s.backfill < 0 {
+		bad("backfill", "backfill is a duration, 0 or more.")
+	} else if s.backfill > 0 && s.count == 0 {
+		bad("backfill", "backfill spreads count flows over past time: set count too.")
 	}
 	if s.samplingRate < 1 {
 		s.samplingRate = 1
@@ -232,6 +239,9 @@ func (s *Source) Run(ctx context.Context, out engine.Output) error {
 		batchSize = max(1, s.rate/20) // at least 20 batches per second at low rates
 	}
 	start := time.Now()
+	// With backfill, flow i is stamped origin + i×backfill/count: the first
+	// one backfill before the start, the last one just before it.
+	origin := start.UTC().Add(-s.backfill)
 	var sent int64
 	next := 0
 	for {
@@ -264,6 +274,9 @@ func (s *Source) Run(ctx context.Context, out engine.Output) error {
 			r := &b.Records[i]
 			*r = s.templates[next]
 			next = (next + 1) & (templateCount - 1)
+			if s.backfill > 0 {
+				now = origin.Add(time.Duration(float64(s.backfill) * float64(sent+int64(i)) / float64(s.count)))
+			}
 			r.TimeReceived = now
 			r.TimeFlowEnd = now
 			r.TimeFlowStart = now.Add(-time.Duration(r.Packets) * 50 * time.Millisecond)

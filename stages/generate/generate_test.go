@@ -2,7 +2,9 @@ package generate
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
@@ -92,4 +94,48 @@ func BenchmarkGenerate(b *testing.B) {
 		return true
 	}))
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/flow")
+}
+
+func TestBackfill(t *testing.T) {
+	before := time.Now()
+	flows := collect(t, `
+rate     = 0
+count    = 10000
+backfill = "24h"
+`)
+	after := time.Now()
+	if len(flows) != 10000 {
+		t.Fatalf("got %d flows, want 10000", len(flows))
+	}
+	first, last := flows[0].TimeReceived, flows[len(flows)-1].TimeReceived
+	if first.Before(before.Add(-24*time.Hour)) || first.After(after.Add(-24*time.Hour)) {
+		t.Errorf("oldest flow at %s, want 24 h before the start (%s)", first, before)
+	}
+	step := 24 * time.Hour / 10000
+	if got := after.Sub(last); got < step-time.Second || got > step+time.Second+after.Sub(before) {
+		t.Errorf("newest flow %s before the end, want about %s", got, step)
+	}
+	for i := range flows {
+		r := &flows[i]
+		if i > 0 {
+			if d := r.TimeReceived.Sub(flows[i-1].TimeReceived); d < step-time.Microsecond || d > step+time.Microsecond {
+				t.Fatalf("flow %d is %s after the previous one, want %s (evenly spread, oldest first)", i, d, step)
+			}
+		}
+		if !r.TimeFlowEnd.Equal(r.TimeReceived) || !r.TimeFlowStart.Before(r.TimeFlowEnd) {
+			t.Fatalf("flow %d: start %s end %s received %s", i, r.TimeFlowStart, r.TimeFlowEnd, r.TimeReceived)
+		}
+	}
+}
+
+func TestBackfillNeedsCount(t *testing.T) {
+	for _, src := range []string{"backfill = \"1h\"", "count = 10\nbackfill = \"-1h\""} {
+		cfg, diags := dsl.DecodeString(src, Spec)
+		if !diags.HasErrors() {
+			_, diags = New(cfg, engine.Env{})
+		}
+		if !diags.HasErrors() || !strings.Contains(diags.Error(), "backfill") {
+			t.Errorf("%s: got %v, want an error on backfill", src, diags)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"math"
 	"net/netip"
 	"slices"
 	"sync"
@@ -39,10 +40,11 @@ var errReasons = map[error]string{
 	ErrTruncatedRecord: "truncated_record",
 }
 
-// Defaults of the bounds on held data.
+// Defaults of the bounds on what hostile or broken exporters can make the
+// decoder keep.
 const (
 	DefaultPendingBytes      = 1 << 20
-	DefaultPendingBytesTotal = 64 << 20
+	DefaultPendingBytesTotal = 32 << 20
 	DefaultMaxDomains        = 256
 	DefaultMaxTemplatesTotal = 65536
 )
@@ -78,7 +80,7 @@ type Config struct {
 	// 1 MiB); the oldest are dropped beyond.
 	PendingBytes int
 	// PendingBytesTotal bounds the bytes held for all exporters together
-	// (default 64 MiB); sets beyond are dropped on arrival.
+	// (default 32 MiB); sets beyond are dropped on arrival.
 	PendingBytesTotal int
 	// MaxTemplates bounds the templates per exporter (default 1024).
 	MaxTemplates int
@@ -371,7 +373,7 @@ func (d *Decoder) evictUntil(enough func(n, freed int) bool, withTemplates bool)
 // template this packet brings are decoded too. err is the first problem met
 // (counted per exporter); flows decoded before it are kept.
 func (d *Decoder) Decode(pkt []byte, exporter netip.Addr, now time.Time, b *flow.Batch) (int, error) {
-	o := output{b: b}
+	o := output{b: b, limit: math.MaxInt, start: b.Len()}
 	return d.decode(pkt, exporter, now, &o)
 }
 
@@ -384,7 +386,7 @@ type Flush func(full *flow.Batch) *flow.Batch
 // decoding goes on in the batch flush returns, left in *b. A packet or held
 // data of many small records thus becomes several batches, not one large one.
 func (d *Decoder) DecodeBatches(pkt []byte, exporter netip.Addr, now time.Time, b **flow.Batch, flush Flush) (int, error) {
-	o := output{b: *b, flush: flush}
+	o := output{b: *b, flush: flush, limit: flow.BatchSize, start: (*b).Len()}
 	n, err := d.decode(pkt, exporter, now, &o)
 	*b = o.b
 	return n, err
@@ -392,25 +394,35 @@ func (d *Decoder) DecodeBatches(pkt []byte, exporter netip.Addr, now time.Time, 
 
 // output is where decoded flows go: a batch, handed on when full.
 type output struct {
-	b     *flow.Batch
-	flush Flush
-	n     int // flows appended
+	b      *flow.Batch
+	flush  Flush
+	limit  int // records in b past which it is handed on
+	start  int // records b held before this packet
+	handed int // records of this packet handed on
 }
 
-// append adds a zeroed record for the caller to fill.
-func (o *output) append() *flow.Record {
-	if o.flush != nil && len(o.b.Records) >= flow.BatchSize {
-		o.b = o.flush(o.b)
-	}
-	o.n++
-	return o.b.Append()
+// roll hands the full batch on and goes on in the next. Callers append
+// with:
+//
+//	if len(o.b.Records) >= o.limit {
+//		o.roll()
+//	}
+//	r := o.b.Append()
+//
+// (a method doing it would not inline).
+//
+//go:noinline
+func (o *output) roll() {
+	o.handed += len(o.b.Records) - o.start
+	o.start = 0
+	o.b = o.flush(o.b)
 }
 
-// unappend removes the record append returned last (a flow dropped).
-func (o *output) unappend() {
-	o.b.Records = o.b.Records[:len(o.b.Records)-1]
-	o.n--
-}
+// unappend removes the record appended last (a flow dropped).
+func (o *output) unappend() { o.b.Records = o.b.Records[:len(o.b.Records)-1] }
+
+// n returns the flows appended for this packet.
+func (o *output) n() int { return o.handed + len(o.b.Records) - o.start }
 
 func (d *Decoder) decode(pkt []byte, addr netip.Addr, now time.Time, b *output) (int, error) {
 	addr = addr.Unmap()
@@ -449,11 +461,12 @@ func (d *Decoder) decode(pkt []byte, addr netip.Addr, now time.Time, b *output) 
 	default:
 		err = d.fail(e, ErrUnknownVersion)
 	}
-	if b.n > 0 {
-		e.c.flows.Add(float64(b.n))
+	n := b.n()
+	if n > 0 {
+		e.c.flows.Add(float64(n))
 		e.data.Store(now.UnixNano())
 	}
-	return b.n, err
+	return n, err
 }
 
 func (d *Decoder) fail(e *exporter, err error) error {
@@ -490,7 +503,10 @@ func (d *Decoder) decodeV5(e *exporter, pkt []byte, now time.Time, b *output) er
 	export := h.exportTime()
 	for i := 0; i < count; i++ {
 		p := pkt[v5HeaderLen+i*v5RecordLen:]
-		r := b.append()
+		if len(b.b.Records) >= b.limit {
+			b.roll()
+		}
+		r := b.b.Append()
 		r.SrcAddr = netip.AddrFrom4([4]byte(p[0:4]))
 		r.DstAddr = netip.AddrFrom4([4]byte(p[4:8]))
 		r.NextHop = netip.AddrFrom4([4]byte(p[8:12]))
@@ -954,7 +970,10 @@ func (d *Decoder) dataSet(e *exporter, t *template, h *header, body []byte, b *o
 	haveSID := false
 	records := 0
 	for len(body) > 0 {
-		r := b.append()
+		if len(b.b.Records) >= b.limit {
+			b.roll()
+		}
+		r := b.b.Append()
 		var x recordExtra
 		n := t.decodeRecord(body, r, &x)
 		if n == 0 {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -369,5 +370,46 @@ func TestTemplatesTotalBounded(t *testing.T) {
 	}
 	if len(d.layouts) != 1 {
 		t.Errorf("%d layouts for one template", len(d.layouts))
+	}
+}
+
+// TestConcurrentEviction decodes from many exporters on four goroutines
+// while the exporter table and the templates are full: the counts of held
+// bytes and templates stay those of the exporters in the table.
+func TestConcurrentEviction(t *testing.T) {
+	d := NewDecoder(Config{MaxExporters: 32, MaxTemplatesTotal: 16, PendingBytesTotal: 20000})
+	tp, dp, _ := generatedPackets(rand.New(rand.NewPCG(1, 1)), true, false, 2)
+	held := ipfixPacket(1, 1, 7, set(400, make([]byte, 500)))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := flow.NewBatch()
+			defer b.Release()
+			flush := func(full *flow.Batch) *flow.Batch { full.Records = full.Records[:0]; return full }
+			for i := 0; i < 2000; i++ {
+				a := netip.AddrFrom4([4]byte{10, byte(g), byte(i >> 8), byte(i % 64)})
+				now := testNow.Add(time.Duration(i) * time.Millisecond)
+				for _, p := range [][]byte{held, tp, dp} {
+					d.DecodeBatches(p, a, now, &b, flush)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var templates, bytes int64
+	for _, e := range d.exporters {
+		templates += int64(len(e.templates))
+		bytes += int64(e.heldBytes)
+	}
+	if templates != d.templates.Load() || templates > 16 {
+		t.Errorf("%d templates in the table, counted %d", templates, d.templates.Load())
+	}
+	if bytes != d.HeldBytes() || bytes > 20000 {
+		t.Errorf("%d bytes held in the table, counted %d", bytes, d.HeldBytes())
+	}
+	if len(d.exporters) > 32 {
+		t.Errorf("%d exporters", len(d.exporters))
 	}
 }

@@ -4,6 +4,14 @@
 // that a data record decodes with no allocation. Templates and sampling rates
 // are kept per exporter and observation domain, persisted to a state file, and
 // data that arrives before its template is held until the template comes.
+//
+// Exporter addresses and packet contents come from the network, so what the
+// source keeps is bounded with defaults that hold a flood of spoofed or
+// hostile exporters well under 256 MiB: the exporters known (the idlest
+// forgotten when full), templates per exporter and in all, held data by
+// count, bytes per exporter and bytes in all, observation domains tracked
+// per exporter, exporters with their own metric series. Decoded flows,
+// held data included, go on in batches of at most flow.BatchSize records.
 package netflow
 
 import (

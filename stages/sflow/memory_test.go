@@ -136,11 +136,11 @@ var hostileSequences = []struct {
 }{
 	{"clean stream only", func(s *hostiletest.Sender) error { return nil }},
 	{"agents flood", func(s *hostiletest.Sender) error {
-		// 300,000 agent and sub-agent pairs, from 1,000 source addresses:
+		// 300,000 agent and sub-agent pairs, from 64 source addresses:
 		// sequence tracking and exporter series fill.
 		for i := 0; i < 300000; i++ {
 			agent := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-			from := netip.AddrFrom4([4]byte{127, 6, byte(i % 1000 >> 8), byte(i % 1000)})
+			from := netip.AddrFrom4([4]byte{127, 6, 0, byte(i % 64)})
 			if err := s.Send(from, datagramSeq(agent, uint32(i), uint32(i)), true); err != nil {
 				return err
 			}

@@ -111,17 +111,21 @@ func TestPmacctSfprobe(t *testing.T) {
 	writePcap(t, pcap, append(append([]pcapPacket(nil), pkts...), filler...))
 	conf := filepath.Join(dir, "pmacctd.conf")
 	agent := "127.0.0.7"
+	const ifIndex = 7
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemonize: false
 pcap_savefile: %s
 pcap_savefile_wait: true
-plugins: sfprobe
+plugins: sfprobe[fe]
 sampling_rate: 1
 sfprobe_receiver: %s
 sfprobe_agentip: %s
 sfprobe_agentsubid: 1
-`, pcap, addr, agent)), 0o644); err != nil {
+sfprobe_direction[fe]: in
+sfprobe_ifindex[fe]: %d
+`, pcap, addr, agent, ifIndex)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	started := time.Now()
 	cmd := exec.Command(pmacctd, "-f", conf)
 	cmd.Dir = dir
 	// pmacctd forks its sfprobe plugin: a process group lets cleanup end both.
@@ -149,14 +153,35 @@ sfprobe_agentsubid: 1
 	if len(got) < n {
 		t.Errorf("received %d flows, want at least the %d known ones", len(got), n)
 	}
+	received := time.Now()
 	got = got[:min(len(got), n)]
+	// sFlow carries no time of its own (only the agent's uptime): a flow
+	// is stamped when its datagram arrives, so its times lie between the
+	// start of pmacctd and the last arrival, all three equal, in the order
+	// of the capture.
+	var prev time.Time
+	for i, g := range got {
+		if g.TimeReceived.Before(started) || g.TimeReceived.After(received) {
+			t.Errorf("flow %d: received at %v, outside the run [%v, %v]", i, g.TimeReceived, started, received)
+		}
+		if !g.TimeFlowStart.Equal(g.TimeReceived) || !g.TimeFlowEnd.Equal(g.TimeReceived) {
+			t.Errorf("flow %d: start %v, end %v, want both the reception time %v", i, g.TimeFlowStart, g.TimeFlowEnd, g.TimeReceived)
+		}
+		if g.TimeReceived.Before(prev) {
+			t.Errorf("flow %d: received at %v, before flow %d (%v)", i, g.TimeReceived, i-1, prev)
+		}
+		prev = g.TimeReceived
+	}
 	want := make([]flow.Record, 0, n)
 	for i := range got {
 		w := pkts[i].want
-		g := got[i]
 		w.ExporterAddress = a(agent)
-		w.TimeReceived, w.TimeFlowStart, w.TimeFlowEnd = g.TimeReceived, g.TimeFlowStart, g.TimeFlowEnd
-		w.InIfIndex, w.OutIfIndex = g.InIfIndex, g.OutIfIndex // pmacctd's own choice
+		// The input is the configured ifIndex; pmacctd knows no output
+		// and sends sFlow's 0x3FFFFFFF (format 0, the agent's own
+		// interface), which the source passes on as is.
+		w.InIfIndex, w.OutIfIndex = ifIndex, 0x3FFFFFFF
+		// Checked above against the run's clock.
+		w.TimeReceived, w.TimeFlowStart, w.TimeFlowEnd = got[i].TimeReceived, got[i].TimeFlowStart, got[i].TimeFlowEnd
 		want = append(want, w)
 	}
 	if diff := cmp.Diff(got, want, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {

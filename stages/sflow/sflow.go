@@ -46,7 +46,7 @@ var Spec = &dsl.Spec{
 			Description: "UDP address to listen on, host:port."},
 		{Name: "sockets", Type: dsl.TypeInt, Default: int64(2),
 			Description: "Number of SO_REUSEPORT sockets bound to the address, each read by its own goroutine."},
-		{Name: "receive_buffer", Type: dsl.TypeSize, Default: "8MiB",
+		{Name: "receive_buffer", Type: dsl.TypeSize, Default: int64(8 << 20),
 			Description: "Kernel receive buffer of each socket (SO_RCVBUF, forced when running as root)."},
 		{Name: "default_sampling_rate", Type: dsl.TypeAny,
 			Description: "Sampling rate used when a sample reports 0: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},

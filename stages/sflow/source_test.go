@@ -202,6 +202,9 @@ func TestConfig(t *testing.T) {
 				if l := st.Listens(); len(l) != 1 || l[0].Network != "udp" {
 					t.Errorf("Listens() = %v", l)
 				}
+				if tc.hcl == "" && st.rcvbuf != 8<<20 {
+					t.Errorf("default receive buffer %d, want 8MiB", st.rcvbuf)
+				}
 				return
 			}
 			if !diags.HasErrors() || !strings.Contains(diags.Error(), tc.err) {

@@ -62,7 +62,7 @@ try {
   await shot('home-first-minute');
 
   step = 'visualize stacked';
-  await page.goto(base + '/visualize?range=last+15+minutes&dims=ExporterAddress,Proto');
+  await page.goto(base + '/visualize?range=last+2+minutes&dims=ExporterAddress,Proto');
   let n = await graphReady(page, 'line');
   check(n > 0, `${n} series`);
   await page.waitForSelector('.main-chart canvas');
@@ -84,9 +84,9 @@ try {
   const zoomed = new URL(page.url()).searchParams.get('range');
   await graphReady(page, 'line');
   await page.goBack();
-  await page.waitForURL((u) => u.searchParams.get('range') === 'last 15 minutes');
+  await page.waitForURL((u) => u.searchParams.get('range') === 'last 2 minutes');
   await graphReady(page, 'line');
-  ok(`zoomed to ${zoomed}, Back returns to the last 15 minutes`);
+  ok(`zoomed to ${zoomed}, Back returns to the last 2 minutes`);
 
   step = 'visualize sankey';
   await page.click('button:has-text("Sankey")');
@@ -98,7 +98,7 @@ try {
   await shot('sankey');
 
   step = 'filter typo';
-  await page.goto(base + '/visualize?range=last+15+minutes&dims=Proto');
+  await page.goto(base + '/visualize?range=last+2+minutes&dims=Proto');
   await graphReady(page, 'line');
   const editor = page.locator('[data-testid=filter] .cm-content');
   await editor.click();
@@ -129,6 +129,30 @@ try {
   });
   ok('the table holds UDP only');
   await shot('filter-valid');
+
+  step = 'saved filters';
+  await page.click('button:has-text("Saved")');
+  await page.fill('input[aria-label="Name of the saved filter"]', 'udp only');
+  await page.click('button:has-text("Save current")');
+  const item = page.locator('.saved .menu .item', { hasText: 'udp only' });
+  await item.waitFor();
+  await item.locator('button[aria-label="Delete udp only"]').click();
+  await item.waitFor({ state: 'detached' });
+  await page.keyboard.press('Escape');
+  await page.mouse.click(5, 300);
+  ok('saved, listed and deleted');
+
+  step = 'other graphs';
+  for (const [graph, param, sel] of [
+    ['Grid', 'grid', '[data-kind=line] .smalls .small canvas'],
+    ['100% stacked', 'stacked100', '[data-kind=line] .main-chart canvas'],
+    ['Table', 'table', '[data-kind=table] [data-testid=stats-table] tbody tr'],
+  ]) {
+    await page.click(`.seg button:has-text("${graph}")`);
+    await page.waitForURL(new RegExp(`graph=${param}`));
+    await page.waitForSelector(`[data-testid=graph][data-state=ready]${sel}`);
+  }
+  ok('grid, 100% stacked and table draw');
 
   step = 'copied URL';
   await page.click('button:has-text("Lines")');
@@ -189,7 +213,7 @@ try {
   await page.waitForSelector('.card.rate .sparkline svg');
   await page.waitForTimeout(600);
   await shot('home-dark');
-  await page.goto(base + '/visualize?range=last+15+minutes&dims=ExporterAddress&bidir=1&previous=1');
+  await page.goto(base + '/visualize?range=last+2+minutes&dims=ExporterAddress&bidir=1&previous=1');
   await graphReady(page, 'line');
   await page.waitForTimeout(400);
   await shot('visualize-dark');

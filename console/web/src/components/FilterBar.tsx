@@ -21,7 +21,7 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
   const el = useRef<HTMLDivElement>(null);
   const ed = useRef<Editor | null>(null);
   const [draft, setDraft] = useState(value);
-  const [errors, setErrors] = useState<FilterError[] | null>([]);
+  const [checked, setChecked] = useState<{ errors: FilterError[]; text: string }>({ errors: [], text: '' });
   const [focused, setFocused] = useState(false);
   const [submitted, setSubmitted] = useState(false);
   const apply = useRef(onApply);
@@ -35,7 +35,7 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
       if (dead || !el.current) return;
       ed.current = m.createEditor(el.current, {
         doc: draftRef.current,
-        columns,
+        columns: columnsRef.current,
         placeholder: 'Filter, like InIfBoundary = external AND Proto = tcp — Enter applies',
         onChange: (t) => {
           setDraft(t);
@@ -45,7 +45,7 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
           setSubmitted(true);
           apply.current(t);
         },
-        onErrors: setErrors,
+        onErrors: (errors, text) => setChecked({ errors, text }),
         onFocus: setFocused,
       });
     });
@@ -54,6 +54,13 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
       ed.current?.destroy();
       ed.current = null;
     };
+  }, []);
+
+  // The column names arrive after the editor: they only change the colours.
+  const columnsRef = useRef(columns);
+  columnsRef.current = columns;
+  useEffect(() => {
+    ed.current?.setColumns(columns);
   }, [columns.join(',')]);
 
   // "/" anywhere but in a field goes to the filter.
@@ -77,8 +84,8 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
   const dirty = draft !== value;
   // While the user types at the end, "expected … got end of filter" is not
   // a mistake yet: those wait for Enter or for the editor to lose focus.
-  const end = byteLength(draft);
-  const shown = (errors ?? []).filter((e) => submitted || !focused || e.offset < end);
+  const end = byteLength(checked.text);
+  const shown = checked.text === draft ? checked.errors.filter((e) => submitted || !focused || e.offset < end) : [];
   return (
     <div class="filterwrap">
       <div class="filterbar">
@@ -113,7 +120,7 @@ export function FilterBar({ value, columns, onApply, serverError }: FilterBarPro
           ))}
         </div>
       )}
-      {serverError && (!errors || errors.length === 0) && (
+      {serverError && shown.length === 0 && (
         <div class="filter-errors" role="alert">
           {serverError}
         </div>
@@ -143,8 +150,13 @@ function SavedFilters({ current, onPick }: { current: string; onPick(f: string):
     const close = (e: MouseEvent) => {
       if (box.current && !box.current.contains(e.target as Node)) setOpen(false);
     };
+    const esc = (e: KeyboardEvent) => e.key === 'Escape' && setOpen(false);
     document.addEventListener('mousedown', close);
-    return () => document.removeEventListener('mousedown', close);
+    document.addEventListener('keydown', esc);
+    return () => {
+      document.removeEventListener('mousedown', close);
+      document.removeEventListener('keydown', esc);
+    };
   }, [open]);
 
   const save = async (e: Event) => {

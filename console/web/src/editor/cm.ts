@@ -1,10 +1,10 @@
 // The filter editor: CodeMirror 6 with the filter language's highlighting,
 // completion from filter/complete and errors from filter/validate. Loaded
 // on demand (it is the heaviest part of the visualize page after ECharts).
-import { EditorState } from '@codemirror/state';
+import { Compartment, EditorState } from '@codemirror/state';
 import { EditorView, keymap, placeholder as placeholderExt, drawSelection } from '@codemirror/view';
 import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
-import { autocompletion, completionKeymap, closeBrackets, completionStatus, type CompletionContext, type CompletionResult } from '@codemirror/autocomplete';
+import { autocompletion, completionKeymap, closeBrackets, completionStatus, startCompletion, type Completion as CMCompletion, type CompletionContext, type CompletionResult } from '@codemirror/autocomplete';
 import { linter, type Diagnostic } from '@codemirror/lint';
 import { HighlightStyle, StreamLanguage, syntaxHighlighting } from '@codemirror/language';
 import { tags } from '@lezer/highlight';
@@ -17,12 +17,13 @@ export interface EditorOptions {
   placeholder?: string;
   onChange(text: string): void;
   onSubmit(text: string): void;
-  onErrors(errors: FilterError[] | null): void; // null while checking
+  onErrors(errors: FilterError[], text: string): void; // the mistakes of text
   onFocus?(focused: boolean): void;
 }
 
 export interface Editor {
   setDoc(text: string): void;
+  setColumns(columns: string[]): void;
   focus(): void;
   destroy(): void;
 }
@@ -86,31 +87,35 @@ async function complete(ctx: CompletionContext): Promise<CompletionResult | null
       detail: c.detail,
       type: kindType[c.kind] ?? 'text',
       boost: -i, // keep the server's order
-      apply: c.kind === 'value' || c.kind === 'column' ? c.label + ' ' : c.label + ' ',
+      // The label and a space; after a column or an operator, what may come
+      // next is offered at once.
+      apply: (view: EditorView, _c: CMCompletion, from: number, to: number) => {
+        const insert = c.label + ' ';
+        view.dispatch({ changes: { from, to, insert }, selection: { anchor: from + insert.length }, userEvent: 'input.complete' });
+        if (c.kind !== 'value') startCompletion(view);
+      },
     })),
     filter: false,
   };
 }
 
 export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
-  const columns = new Set(o.columns.map((c) => c.toLowerCase()));
+  const lang = new Compartment();
+  const columnSet = (cs: string[]) => new Set(cs.map((c) => c.toLowerCase()));
   const check = linter(
     async (view): Promise<Diagnostic[]> => {
       const text = view.state.doc.toString();
       if (!text.trim()) {
-        o.onErrors([]);
+        o.onErrors([], text);
         return [];
       }
-      o.onErrors(null);
       let res: { valid: boolean; errors: FilterError[] };
       try {
         res = await api('console/filter/validate', { body: { filter: text } });
       } catch {
-        o.onErrors([]);
         return [];
       }
-      if (view.state.doc.toString() !== text) return [];
-      o.onErrors(res.errors);
+      o.onErrors(res.errors, text);
       return res.errors.map((e) => {
         const from = Math.min(charOffset(text, e.offset), text.length);
         let to = tokenEnd(text, from);
@@ -134,7 +139,7 @@ export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
         drawSelection(),
         closeBrackets(),
         EditorView.lineWrapping,
-        language(columns),
+        lang.of(language(columnSet(o.columns))),
         syntaxHighlighting(highlight),
         placeholderExt(o.placeholder ?? ''),
         autocompletion({ override: [complete], activateOnTyping: true, maxRenderedOptions: 50 }),
@@ -162,6 +167,9 @@ export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
     setDoc(text: string) {
       if (text === view.state.doc.toString()) return;
       view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+    },
+    setColumns(columns: string[]) {
+      view.dispatch({ effects: lang.reconfigure(language(columnSet(columns))) });
     },
     focus() {
       view.focus();

@@ -51,7 +51,9 @@ function Card(props: { title: string; class?: string; children: preact.Component
 function useLiveRate(): number | null {
   const [rate, setRate] = useState<number | null>(null);
   const prev = useRef<{ n: number; t: number } | null>(null);
+  const none = useRef(false); // no pipeline in this process: stop asking
   usePoll(async (signal) => {
+    if (none.current) return;
     try {
       const p = await api<PipelineStats>('pipeline', { signal });
       const sources = p.stages.filter((s) => s.kind === 'source');
@@ -60,8 +62,8 @@ function useLiveRate(): number | null {
       const t = performance.now();
       if (prev.current && t > prev.current.t) setRate(Math.max(0, n - prev.current.n) / ((t - prev.current.t) / 1000));
       prev.current = { n, t };
-    } catch {
-      /* the pipeline page says why */
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 503) none.current = true;
     }
   }, 1500);
   return rate;

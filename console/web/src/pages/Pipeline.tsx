@@ -188,7 +188,7 @@ export function Pipeline() {
         {error && <span class="err">{error}</span>}
       </div>
       {layout && (
-        <div class="dag" ref={box} style={{ height: `${layout.height + 4}px` }}>
+        <div class={'dag' + (error ? ' stale' : '')} ref={box} style={{ height: `${layout.height + 4}px` }} title={error ? 'The last state the server sent' : undefined}>
           <svg class="edges" width={layout.width} height={layout.height}>
             {stats.stages.flatMap((s) =>
               s.inputs.map((i) => {

@@ -142,7 +142,7 @@ export function Visualize() {
           onApply={(f) => set({ filter: f.trim() }, true)}
           serverError={load.filterError}
         />
-        <GraphCard state={state} load={load} dark={dark} onSpan={onSpan} />
+        <GraphCard state={state} load={load} dark={dark} onSpan={onSpan} onRefresh={() => setTick((n) => n + 1)} />
       </div>
     </div>
   );
@@ -359,7 +359,7 @@ function friendly(r: Result | undefined, dims: string[]): Result | undefined {
   };
 }
 
-function GraphCard({ state, load, dark, onSpan }: { state: VizState; load: Load; dark: boolean; onSpan: (a: number, b: number) => void }) {
+function GraphCard({ state, load, dark, onSpan, onRefresh }: { state: VizState; load: Load; dark: boolean; onSpan: (a: number, b: number) => void; onRefresh: () => void }) {
   const res = useMemo(() => friendly(load.result, state.dimensions), [load.result]);
   const [hidden, setHidden] = useState<Set<string>>(new Set());
   const [hover, setHover] = useState<string | null>(null);
@@ -392,7 +392,10 @@ function GraphCard({ state, load, dark, onSpan }: { state: VizState; load: Load;
   return (
     <section class="card graph-card" data-testid="graph" data-state={load.loading ? 'loading' : load.error ? 'error' : res ? 'ready' : 'idle'} data-kind={res?.kind} data-series={res?.kind === 'line' ? res.data.series.length : res?.kind === 'sankey' ? res.data.links.length : res?.data.rows.length}>
       <div class="status" title="The table the store read and the time the request took">
-        {load.loading ? 'Loading…' : res ? `${res.data.table}${load.took ? ` · ${Math.round(load.took)} ms` : ''}` : '\u00a0'}
+        {load.loading ? 'Loading…' : res ? `${res.data.table}${load.took ? ` · ${Math.round(load.took)} ms` : ''}` : '\u00a0'}{' '}
+        <button class="icon refresh" onClick={onRefresh} title="Ask again now (relative ranges refresh every minute)" aria-label="Refresh">
+          ↻
+        </button>
       </div>
       {load.error && <div class="error-box" role="alert">{load.error}</div>}
       {body}

@@ -1,0 +1,493 @@
+package bmp
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Table kinds a route comes from, in order of preference for a lookup.
+const (
+	tablePrePolicy  uint8 = iota // Adj-RIB-In, pre-policy
+	tablePostPolicy              // Adj-RIB-In, post-policy
+	tableLocRIB                  // Loc-RIB (RFC 9069)
+)
+
+var tableNames = [...]string{"pre-policy", "post-policy", "loc-rib"}
+
+// peerKey identifies a peer's table on a router. A peer that comes back up
+// after going down gets a new index: its old routes stay (per keep) until
+// the new session replaces them or they expire.
+type peerKey struct {
+	router netip.Addr
+	addr   netip.Addr
+	dist   uint64
+	table  uint8
+}
+
+// peer is the state of one peer's table.
+type peer struct {
+	key    peerKey
+	router uint32 // index in RIB.routers
+	as     uint32
+	up     bool
+	downAt time.Time
+	routes int
+	gone   bool // swept; the index is free
+}
+
+// path is one peer's route for a prefix.
+type path struct {
+	rd    uint64
+	attrs uint32 // index in RIB.attrs
+	peer  uint32 // index in RIB.peers
+}
+
+// entry is the routes of every peer for one prefix.
+type entry struct {
+	paths []path
+}
+
+// attrKey is the interned part of a route: what a flow is enriched with.
+type attrKey struct {
+	nextHop [16]byte // IPv4 in the first 4 bytes when nh4
+	nh4     bool
+	asPath  uint32 // index in RIB.asPaths (0: empty)
+	comms   uint32 // index in RIB.comms (0: none)
+	lcomms  uint32 // index in RIB.lcomms (0: none)
+	origin  uint32 // the origin AS (kept when the path is not)
+}
+
+// attrSet is an interned attribute set with its reference count.
+type attrSet struct {
+	attrKey
+	refs uint32
+}
+
+// LargeCommunity is a large BGP community (RFC 8092).
+type LargeCommunity struct{ ASN, Local1, Local2 uint32 }
+
+// interner stores distinct sequences once, reference counted; index 0 is
+// the empty sequence.
+type interner[T comparable] struct {
+	ids  map[string]uint32
+	seqs [][]T
+	refs []uint32
+	free []uint32
+}
+
+func newInterner[T comparable]() interner[T] {
+	return interner[T]{ids: map[string]uint32{}, seqs: [][]T{nil}, refs: []uint32{0}}
+}
+
+func seqKey[T any](s []T) string {
+	var zero T
+	return unsafe.String((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
+}
+
+// ref returns the index of s (copied when new) and takes a reference.
+func (in *interner[T]) ref(s []T) uint32 {
+	if len(s) == 0 {
+		return 0
+	}
+	if id, ok := in.ids[seqKey(s)]; ok {
+		in.refs[id]++
+		return id
+	}
+	c := slices.Clone(s)
+	var id uint32
+	if n := len(in.free); n > 0 {
+		id = in.free[n-1]
+		in.free = in.free[:n-1]
+		in.seqs[id], in.refs[id] = c, 1
+	} else {
+		id = uint32(len(in.seqs))
+		in.seqs = append(in.seqs, c)
+		in.refs = append(in.refs, 1)
+	}
+	in.ids[seqKey(c)] = id // c is never changed
+	return id
+}
+
+// unref drops a reference to id.
+func (in *interner[T]) unref(id uint32) {
+	if id == 0 {
+		return
+	}
+	if in.refs[id]--; in.refs[id] == 0 {
+		delete(in.ids, seqKey(in.seqs[id]))
+		in.seqs[id] = nil
+		in.free = append(in.free, id)
+	}
+}
+
+func (in *interner[T]) len() int { return len(in.ids) }
+
+// Route is what a lookup returns: views of interned data, valid until the
+// next change of the RIB (copy what must outlive the read lock).
+type Route struct {
+	Prefix           netip.Prefix
+	NextHop          netip.Addr
+	OriginAS         uint32
+	ASPath           []uint32
+	Communities      []uint32
+	LargeCommunities []LargeCommunity
+}
+
+// RIB holds the routes of every router and peer: one trie per address
+// family mapping prefixes to entries, entries listing each peer's path,
+// paths pointing to interned attribute sets. Readers take the read lock
+// once per batch of flows.
+type RIB struct {
+	mu sync.RWMutex
+
+	v4, v6 trie[entry]
+
+	attrIDs   map[attrKey]uint32
+	attrs     []attrSet
+	freeAttrs []uint32
+	asPaths   interner[uint32]
+	comms     interner[uint32]
+	lcomms    interner[LargeCommunity]
+
+	peers     []peer
+	freePeers []uint32
+	peerIDs   map[peerKey]uint32 // peers up or down, not yet swept
+	routers   []netip.Addr
+	routerIDs map[netip.Addr]uint32
+	routes    []int // routes by router index
+}
+
+// NewRIB returns an empty RIB.
+func NewRIB() *RIB {
+	return &RIB{
+		v4: trie[entry]{depth: 3}, v6: trie[entry]{depth: 15},
+		attrIDs: map[attrKey]uint32{}, attrs: []attrSet{{}},
+		asPaths: newInterner[uint32](), comms: newInterner[uint32](), lcomms: newInterner[LargeCommunity](),
+		peerIDs: map[peerKey]uint32{}, routerIDs: map[netip.Addr]uint32{},
+	}
+}
+
+// router returns the index of a router, adding it. Caller holds mu.
+func (r *RIB) router(a netip.Addr) uint32 {
+	if id, ok := r.routerIDs[a]; ok {
+		return id
+	}
+	id := uint32(len(r.routers))
+	r.routers = append(r.routers, a)
+	r.routes = append(r.routes, 0)
+	r.routerIDs[a] = id
+	return id
+}
+
+// peerUp returns the index of a peer's table, adding it (or replacing a
+// peer that went down by a new index) as up. Caller holds mu.
+func (r *RIB) peerUp(k peerKey, as uint32) uint32 {
+	if id, ok := r.peerIDs[k]; ok {
+		if r.peers[id].up {
+			return id
+		}
+		delete(r.peerIDs, k) // the old index lives on until swept
+	}
+	p := peer{key: k, router: r.router(k.router), as: as, up: true}
+	var id uint32
+	if n := len(r.freePeers); n > 0 {
+		id = r.freePeers[n-1]
+		r.freePeers = r.freePeers[:n-1]
+		r.peers[id] = p
+	} else {
+		id = uint32(len(r.peers))
+		r.peers = append(r.peers, p)
+	}
+	r.peerIDs[k] = id
+	return id
+}
+
+// peerDown marks a peer's table down at t. Caller holds mu.
+func (r *RIB) peerDown(id uint32, t time.Time) {
+	if p := &r.peers[id]; p.up {
+		p.up, p.downAt = false, t
+	}
+}
+
+// internAttrs returns the index of an attribute set, with a reference.
+// Caller holds mu.
+func (r *RIB) internAttrs(nh netip.Addr, origin uint32, asPath, comms []uint32, lcomms []LargeCommunity) uint32 {
+	k := attrKey{origin: origin}
+	if nh.Is4() || nh.Is4In6() {
+		a := nh.Unmap().As4()
+		copy(k.nextHop[:], a[:])
+		k.nh4 = true
+	} else if nh.IsValid() {
+		k.nextHop = nh.As16()
+	}
+	// Look the sequences up first without a reference, to find a known set.
+	k.asPath, k.comms, k.lcomms = r.asPaths.ref(asPath), r.comms.ref(comms), r.lcomms.ref(lcomms)
+	if id, ok := r.attrIDs[k]; ok {
+		r.asPaths.unref(k.asPath)
+		r.comms.unref(k.comms)
+		r.lcomms.unref(k.lcomms)
+		r.attrs[id].refs++
+		return id
+	}
+	s := attrSet{attrKey: k, refs: 1}
+	var id uint32
+	if n := len(r.freeAttrs); n > 0 {
+		id = r.freeAttrs[n-1]
+		r.freeAttrs = r.freeAttrs[:n-1]
+		r.attrs[id] = s
+	} else {
+		id = uint32(len(r.attrs))
+		r.attrs = append(r.attrs, s)
+	}
+	r.attrIDs[k] = id
+	return id
+}
+
+func (r *RIB) unrefAttrs(id uint32) {
+	s := &r.attrs[id]
+	if s.refs--; s.refs == 0 {
+		delete(r.attrIDs, s.attrKey)
+		r.asPaths.unref(s.asPath)
+		r.comms.unref(s.comms)
+		r.lcomms.unref(s.lcomms)
+		*s = attrSet{}
+		r.freeAttrs = append(r.freeAttrs, id)
+	}
+}
+
+func (r *RIB) trieOf(p netip.Prefix) (*trie[entry], [16]byte) {
+	var a [16]byte
+	if p.Addr().Is4() {
+		b := p.Addr().As4()
+		copy(a[:], b[:])
+		return &r.v4, a
+	}
+	return &r.v6, p.Addr().As16()
+}
+
+// add sets peer's route for prefix p (masked) in rd to the attribute set
+// attrs, taking over the caller's reference on attrs. It returns whether
+// the route is new. Caller holds mu.
+func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
+	t, a := r.trieOf(p)
+	e := t.put(&a, p.Bits())
+	for i := range e.paths {
+		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
+			r.unrefAttrs(e.paths[i].attrs)
+			e.paths[i].attrs = attrs
+			return false
+		}
+	}
+	if len(e.paths) == cap(e.paths) {
+		// Grow by one: most prefixes have a few paths, and exact sizes
+		// save memory over doubling.
+		np := make([]path, len(e.paths), len(e.paths)+1)
+		copy(np, e.paths)
+		e.paths = np
+	}
+	e.paths = append(e.paths, path{rd: rd, attrs: attrs, peer: peerID})
+	r.peers[peerID].routes++
+	r.routes[r.peers[peerID].router]++
+	return true
+}
+
+// withdraw removes peer's route for prefix p in rd. It returns whether
+// there was one. Caller holds mu.
+func (r *RIB) withdraw(p netip.Prefix, rd uint64, peerID uint32) bool {
+	t, a := r.trieOf(p)
+	e := t.get(&a, p.Bits())
+	if e == nil {
+		return false
+	}
+	for i := range e.paths {
+		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
+			r.dropPath(e, i)
+			if len(e.paths) == 0 {
+				t.remove(&a, p.Bits())
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func (r *RIB) dropPath(e *entry, i int) {
+	pa := e.paths[i]
+	r.unrefAttrs(pa.attrs)
+	r.peers[pa.peer].routes--
+	r.routes[r.peers[pa.peer].router]--
+	e.paths = slices.Delete(e.paths, i, i+1)
+}
+
+// sweep removes the routes of peers down since before deadline (or of
+// every peer for which gone returns true), and frees their indexes. It
+// returns the number of routes removed. Caller holds mu.
+func (r *RIB) sweep(deadline time.Time) int {
+	var dead []bool
+	any := false
+	for i := range r.peers {
+		p := &r.peers[i]
+		if !p.gone && !p.up && !p.downAt.After(deadline) {
+			if dead == nil {
+				dead = make([]bool, len(r.peers))
+			}
+			dead[i], any = true, true
+		}
+	}
+	if !any {
+		return 0
+	}
+	removed := 0
+	for _, t := range []*trie[entry]{&r.v4, &r.v6} {
+		type gonePrefix struct {
+			a    [16]byte
+			bits int
+		}
+		var empty []gonePrefix
+		t.walk(func(a *[16]byte, bits int, e *entry) {
+			for i := 0; i < len(e.paths); {
+				if dead[e.paths[i].peer] {
+					r.dropPath(e, i)
+					removed++
+					continue
+				}
+				i++
+			}
+			if len(e.paths) == 0 {
+				empty = append(empty, gonePrefix{*a, bits})
+			}
+		})
+		for _, g := range empty {
+			t.remove(&g.a, g.bits)
+		}
+	}
+	for i, d := range dead {
+		if d {
+			p := &r.peers[i]
+			if id, ok := r.peerIDs[p.key]; ok && id == uint32(i) {
+				delete(r.peerIDs, p.key)
+			}
+			*p = peer{gone: true}
+			r.freePeers = append(r.freePeers, uint32(i))
+		}
+	}
+	return removed
+}
+
+// noRouter asks a lookup for routes of every router.
+const noRouter = ^uint32(0)
+
+// lookup finds the route for addr: the longest prefix holding a path from
+// router (or from any router with noRouter), and among its paths the one
+// whose next hop is nextHop, else one of a peer that is up, preferring
+// Loc-RIB over post-policy over pre-policy. Caller holds the read lock.
+// It does not allocate.
+func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (attrs uint32, bits int, ok bool) {
+	var a [16]byte
+	t := &r.v6
+	if addr.Is4() || addr.Is4In6() {
+		b := addr.Unmap().As4()
+		copy(a[:], b[:])
+		t = &r.v4
+	} else if addr.IsValid() {
+		a = addr.As16()
+	} else {
+		return 0, 0, false
+	}
+	var nh [16]byte
+	nh4 := false
+	if nextHop.Is4() || nextHop.Is4In6() {
+		b := nextHop.Unmap().As4()
+		copy(nh[:], b[:])
+		nh4 = true
+	} else if nextHop.IsValid() {
+		nh = nextHop.As16()
+	}
+	hasNH := nextHop.IsValid() && !nextHop.IsUnspecified()
+	found := t.lookup(&a, func(e *entry, length int) bool {
+		best, bestScore := -1, -1
+		for i := range e.paths {
+			p := &r.peers[e.paths[i].peer]
+			if router != noRouter && p.router != router {
+				continue
+			}
+			s := int(p.key.table)
+			if p.up {
+				s += 4
+			}
+			if hasNH {
+				if k := &r.attrs[e.paths[i].attrs].attrKey; k.nh4 == nh4 && k.nextHop == nh {
+					s += 8
+				}
+			}
+			if s > bestScore {
+				best, bestScore = i, s
+			}
+		}
+		if best < 0 {
+			return false
+		}
+		attrs, bits = e.paths[best].attrs, length
+		return true
+	})
+	return attrs, bits, found
+}
+
+// route returns the interned data of an attribute set. Caller holds the
+// read lock.
+func (r *RIB) route(attrs uint32) Route {
+	s := &r.attrs[attrs]
+	var rt Route
+	if s.nh4 {
+		rt.NextHop = netip.AddrFrom4([4]byte(s.nextHop[:4]))
+	} else if s.nextHop != ([16]byte{}) {
+		rt.NextHop = netip.AddrFrom16(s.nextHop)
+	}
+	rt.OriginAS = s.origin
+	rt.ASPath = r.asPaths.seqs[s.asPath]
+	rt.Communities = r.comms.seqs[s.comms]
+	rt.LargeCommunities = r.lcomms.seqs[s.lcomms]
+	return rt
+}
+
+// Lookup returns the route for addr as seen by the router at routerAddr
+// (any router when routerAddr is not a BMP router), with a copy of its
+// data. For tests and the API; flows use lookup under one lock per batch.
+func (r *RIB) Lookup(addr, routerAddr, nextHop netip.Addr) (Route, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	router := noRouter
+	if id, ok := r.routerIDs[routerAddr]; ok {
+		router = id
+	}
+	attrs, bits, ok := r.lookup(addr, router, nextHop)
+	if !ok {
+		return Route{}, false
+	}
+	rt := r.route(attrs)
+	rt.Prefix = netip.PrefixFrom(addr.Unmap(), bits).Masked()
+	rt.ASPath = slices.Clone(rt.ASPath)
+	rt.Communities = slices.Clone(rt.Communities)
+	rt.LargeCommunities = slices.Clone(rt.LargeCommunities)
+	return rt, true
+}
+
+// Stats are the sizes of a RIB.
+type Stats struct {
+	Prefixes, Paths, AttrSets, ASPaths, CommunitySets, LargeCommunitySets, Peers int
+}
+
+// Stats counts what the RIB holds.
+func (r *RIB) Stats() Stats {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s := Stats{Prefixes: r.v4.count + r.v6.count, AttrSets: len(r.attrIDs), ASPaths: r.asPaths.len(),
+		CommunitySets: r.comms.len(), LargeCommunitySets: r.lcomms.len(), Peers: len(r.peerIDs)}
+	for _, n := range r.routes {
+		s.Paths += n
+	}
+	return s
+}

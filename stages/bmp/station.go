@@ -1,0 +1,506 @@
+package bmp
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v3/pkg/packet/bmp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxMessage bounds one BMP message: a route monitoring message carries one
+// BGP message (at most 65535 bytes with RFC 8654) and the headers.
+const maxMessage = 1 << 17
+
+// ErrMalformed wraps every error of a message that could not be decoded.
+var ErrMalformed = errors.New("malformed BMP message")
+
+// options are the station's settings.
+type options struct {
+	allow          []netip.Prefix // empty: everyone
+	rds            map[uint64]bool
+	collectASPaths bool
+	collectComms   bool
+	keep           time.Duration
+	maxRoutes      int
+}
+
+// station accepts BMP sessions and keeps their routes in a RIB.
+type station struct {
+	rib    *RIB
+	opts   options
+	logger *slog.Logger
+	m      *stationMetrics
+	now    func() time.Time
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup
+}
+
+type stationMetrics struct {
+	messages *prometheus.CounterVec // router, type
+	errors   *prometheus.CounterVec // router, reason
+	refused  prometheus.Counter
+	sessions *prometheus.CounterVec // router: sessions opened
+	cutoff   *prometheus.CounterVec // router: sessions cut for max_routes
+	swept    prometheus.Counter
+}
+
+// session is one router's BMP connection.
+type session struct {
+	conn   net.Conn
+	router netip.Addr
+	label  string
+}
+
+// serve accepts sessions on ln until it is closed.
+func (s *station) serve(ln net.Listener) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.logger.Warn("bmp accept failed", "error", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+		addr := ap.Addr().Unmap()
+		if !s.allowed(addr) {
+			s.m.refused.Inc()
+			s.logger.Warn("bmp session refused: address not allowed", "router", addr)
+			_ = c.Close()
+			continue
+		}
+		ss := &session{conn: c, router: addr, label: addr.String()}
+		s.mu.Lock()
+		s.sessions[ss] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.run(ss)
+		}()
+	}
+}
+
+func (s *station) allowed(a netip.Addr) bool {
+	if len(s.opts.allow) == 0 {
+		return true
+	}
+	for _, p := range s.opts.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// closeAll closes every session.
+func (s *station) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		_ = ss.conn.Close()
+	}
+}
+
+// run reads one session until it ends, then marks its peers down.
+func (s *station) run(ss *session) {
+	s.m.sessions.WithLabelValues(ss.label).Inc()
+	s.logger.Info("bmp session up", "router", ss.router)
+	err := s.read(ss.conn, ss)
+	_ = ss.conn.Close()
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+	s.rib.mu.Lock()
+	s.routerDown(ss.router)
+	s.rib.mu.Unlock()
+	switch {
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+		s.logger.Info("bmp session down", "router", ss.router)
+	default:
+		s.logger.Warn("bmp session closed", "router", ss.router, "error", err)
+	}
+}
+
+// errTerminated ends a session on a termination message.
+var errTerminated = errors.New("terminated by the router")
+
+// errMaxRoutes ends a session whose router sent too many routes.
+var errMaxRoutes = errors.New("max_routes exceeded")
+
+// read decodes messages from r until an error.
+func (s *station) read(r io.Reader, ss *session) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	buf := make([]byte, maxMessage)
+	for {
+		if _, err := io.ReadFull(br, buf[:6]); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				s.m.errors.WithLabelValues(ss.label, "truncated").Inc()
+				return fmt.Errorf("%w: truncated header", ErrMalformed)
+			}
+			return err
+		}
+		if buf[0] != 3 {
+			s.m.errors.WithLabelValues(ss.label, "version").Inc()
+			return fmt.Errorf("%w: version %d, want 3", ErrMalformed, buf[0])
+		}
+		n := int(binary.BigEndian.Uint32(buf[1:5]))
+		if n < 6 || n > maxMessage {
+			s.m.errors.WithLabelValues(ss.label, "length").Inc()
+			return fmt.Errorf("%w: length %d", ErrMalformed, n)
+		}
+		if _, err := io.ReadFull(br, buf[6:n]); err != nil {
+			s.m.errors.WithLabelValues(ss.label, "truncated").Inc()
+			return fmt.Errorf("%w: truncated message: %w", ErrMalformed, err)
+		}
+		if err := s.handle(ss, buf[:n]); err != nil {
+			return err
+		}
+	}
+}
+
+// handle decodes and applies one message.
+func (s *station) handle(ss *session, data []byte) error {
+	msg, err := decode(data)
+	if err != nil {
+		s.m.errors.WithLabelValues(ss.label, "decode").Inc()
+		return err
+	}
+	s.m.messages.WithLabelValues(ss.label, messageType(msg.Header.Type)).Inc()
+	switch body := msg.Body.(type) {
+	case *bmp.BMPInitiation, *bmp.BMPStatisticsReport, *bmp.BMPRouteMirroring:
+		return nil
+	case *bmp.BMPTermination:
+		return errTerminated
+	case *bmp.BMPPeerUpNotification:
+		k, ok := s.peerKeys(ss, &msg.PeerHeader)
+		if !ok {
+			return nil
+		}
+		s.rib.mu.Lock()
+		defer s.rib.mu.Unlock()
+		for _, pk := range k {
+			s.rib.peerUp(pk, msg.PeerHeader.PeerAS)
+		}
+		return nil
+	case *bmp.BMPPeerDownNotification:
+		k, ok := s.peerKeys(ss, &msg.PeerHeader)
+		if !ok {
+			return nil
+		}
+		now := s.now()
+		s.rib.mu.Lock()
+		defer s.rib.mu.Unlock()
+		for _, pk := range k {
+			if id, ok := s.rib.peerIDs[pk]; ok {
+				s.rib.peerDown(id, now)
+			}
+		}
+		s.logger.Info("bmp peer down", "router", ss.router, "peer", netipAddr(msg.PeerHeader.PeerAddress), "reason", body.Reason)
+		return nil
+	case *bmp.BMPRouteMonitoring:
+		return s.monitor(ss, &msg.PeerHeader, body)
+	}
+	return nil
+}
+
+// decode parses one BMP message, turning any failure of the decoder into
+// ErrMalformed.
+func decode(data []byte) (msg *bmp.BMPMessage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
+		}
+	}()
+	msg, err = bmp.ParseBMPMessage(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if msg.Header.Type == bmp.BMP_MSG_ROUTE_MONITORING {
+		rm, _ := msg.Body.(*bmp.BMPRouteMonitoring)
+		if rm == nil || rm.BGPUpdate == nil {
+			return nil, fmt.Errorf("%w: route monitoring without a BGP message", ErrMalformed)
+		}
+		if _, ok := rm.BGPUpdate.Body.(*bgp.BGPUpdate); !ok {
+			return nil, fmt.Errorf("%w: route monitoring carries a BGP message of type %d", ErrMalformed, rm.BGPUpdate.Header.Type)
+		}
+	}
+	return msg, nil
+}
+
+func messageType(t uint8) string {
+	switch t {
+	case bmp.BMP_MSG_ROUTE_MONITORING:
+		return "route-monitoring"
+	case bmp.BMP_MSG_STATISTICS_REPORT:
+		return "statistics-report"
+	case bmp.BMP_MSG_PEER_DOWN_NOTIFICATION:
+		return "peer-down"
+	case bmp.BMP_MSG_PEER_UP_NOTIFICATION:
+		return "peer-up"
+	case bmp.BMP_MSG_INITIATION:
+		return "initiation"
+	case bmp.BMP_MSG_TERMINATION:
+		return "termination"
+	case bmp.BMP_MSG_ROUTE_MIRRORING:
+		return "route-mirroring"
+	}
+	return "other"
+}
+
+func netipAddr(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
+}
+
+// peerLocRIB is the peer type of RFC 9069's Loc-RIB instance.
+const peerLocRIB = 3
+
+// peerKeys returns the keys of a peer header's tables: the table its flags
+// name for a route monitoring message; all of them for peer up and down.
+// Adj-RIB-Out is not kept.
+func (s *station) peerKeys(ss *session, h *bmp.BMPPeerHeader) ([]peerKey, bool) {
+	base := peerKey{router: ss.router, addr: netipAddr(h.PeerAddress)}
+	if h.PeerType == bmp.BMP_PEER_TYPE_L3VPN || h.PeerType == bmp.BMP_PEER_TYPE_LOCAL || h.PeerType == peerLocRIB {
+		base.dist = h.PeerDistinguisher
+	}
+	if h.PeerType == peerLocRIB {
+		base.table = tableLocRIB
+		return []peerKey{base}, true
+	}
+	pre, post := base, base
+	post.table = tablePostPolicy
+	return []peerKey{pre, post}, true
+}
+
+// monitor applies a route monitoring message.
+func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMonitoring) error {
+	if h.IsAdjRIBOut() {
+		return nil
+	}
+	upd := rm.BGPUpdate.Body.(*bgp.BGPUpdate)
+	key := peerKey{router: ss.router, addr: netipAddr(h.PeerAddress)}
+	switch {
+	case h.PeerType == peerLocRIB:
+		key.table, key.dist = tableLocRIB, h.PeerDistinguisher
+	case h.IsPostPolicy():
+		key.table = tablePostPolicy
+	}
+	if h.PeerType == bmp.BMP_PEER_TYPE_L3VPN || h.PeerType == bmp.BMP_PEER_TYPE_LOCAL {
+		key.dist = h.PeerDistinguisher
+	}
+	// The RD of routes that carry none: the peer's, for an RD instance peer.
+	var peerRD uint64
+	if h.PeerType == bmp.BMP_PEER_TYPE_L3VPN {
+		peerRD = h.PeerDistinguisher
+	}
+
+	var (
+		nextHop      netip.Addr
+		asPath       []uint32
+		origin       uint32
+		comms        []uint32
+		lcomms       []LargeCommunity
+		reach        []bgp.AddrPrefixInterface
+		unreach      []bgp.AddrPrefixInterface
+		mpNextHop    netip.Addr
+		hasAttrs     = len(upd.PathAttributes) > 0
+		eorUnreach   bool
+		hasMPReach   bool
+		hasMPUnreach bool
+	)
+	for _, a := range upd.PathAttributes {
+		switch a := a.(type) {
+		case *bgp.PathAttributeNextHop:
+			nextHop = netipAddr(a.Value)
+		case *bgp.PathAttributeAsPath:
+			for _, seg := range a.Value {
+				as := seg.GetAS()
+				if n := len(as); n > 0 && seg.GetType() == bgp.BGP_ASPATH_ATTR_TYPE_SEQ {
+					origin = as[n-1]
+				}
+				if s.opts.collectASPaths {
+					asPath = append(asPath, as...)
+				}
+			}
+		case *bgp.PathAttributeCommunities:
+			if s.opts.collectComms {
+				comms = a.Value
+			}
+		case *bgp.PathAttributeLargeCommunities:
+			if s.opts.collectComms {
+				for _, c := range a.Values {
+					lcomms = append(lcomms, LargeCommunity{c.ASN, c.LocalData1, c.LocalData2})
+				}
+			}
+		case *bgp.PathAttributeMpReachNLRI:
+			hasMPReach = true
+			if familyKept(a.AFI, a.SAFI) {
+				reach = append(reach, a.Value...)
+				mpNextHop = netipAddr(a.Nexthop)
+			}
+		case *bgp.PathAttributeMpUnreachNLRI:
+			hasMPUnreach = true
+			if len(a.Value) == 0 {
+				eorUnreach = true
+			}
+			if familyKept(a.AFI, a.SAFI) {
+				unreach = append(unreach, a.Value...)
+			}
+		}
+	}
+	if (!hasAttrs && len(upd.NLRI) == 0 && len(upd.WithdrawnRoutes) == 0) ||
+		(eorUnreach && !hasMPReach && len(upd.NLRI) == 0 && len(upd.WithdrawnRoutes) == 0 && len(upd.PathAttributes) == 1) {
+		s.m.messages.WithLabelValues(ss.label, "end-of-rib").Inc()
+		s.logger.Debug("bmp end-of-rib", "router", ss.router, "peer", key.addr, "table", tableNames[key.table])
+		return nil
+	}
+	_ = hasMPUnreach
+	if len(asPath) > 0 && origin == 0 {
+		origin = asPath[len(asPath)-1]
+	}
+
+	s.rib.mu.Lock()
+	defer s.rib.mu.Unlock()
+	peerID, ok := s.rib.peerIDs[key]
+	if !ok || !s.rib.peers[peerID].up {
+		peerID = s.rib.peerUp(key, h.PeerAS)
+	}
+	for _, p := range upd.WithdrawnRoutes {
+		if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
+			s.rib.withdraw(pfx, rd, peerID)
+		}
+	}
+	for _, p := range unreach {
+		if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
+			s.rib.withdraw(pfx, rd, peerID)
+		}
+	}
+	add := func(p bgp.AddrPrefixInterface, nh netip.Addr) error {
+		pfx, rd, ok := prefixOf(p, peerRD)
+		if !ok || !s.rdKept(rd) {
+			return nil
+		}
+		if s.opts.maxRoutes > 0 && s.rib.routes[s.rib.peers[peerID].router] >= s.opts.maxRoutes {
+			s.m.cutoff.WithLabelValues(ss.label).Inc()
+			return fmt.Errorf("%w: %d routes", errMaxRoutes, s.opts.maxRoutes)
+		}
+		s.rib.add(pfx, rd, peerID, s.rib.internAttrs(nh, origin, asPath, comms, lcomms))
+		return nil
+	}
+	for _, p := range upd.NLRI {
+		if err := add(p, nextHop); err != nil {
+			return err
+		}
+	}
+	for _, p := range reach {
+		if err := add(p, mpNextHop); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// familyKept says whether routes of an address family are kept: IPv4 and
+// IPv6 unicast and L3VPN.
+func familyKept(afi uint16, safi uint8) bool {
+	return (afi == bgp.AFI_IP || afi == bgp.AFI_IP6) && (safi == bgp.SAFI_UNICAST || safi == bgp.SAFI_MPLS_VPN)
+}
+
+func (s *station) rdKept(rd uint64) bool {
+	return len(s.opts.rds) == 0 || s.opts.rds[rd]
+}
+
+// prefixOf returns the prefix and route distinguisher of an NLRI.
+func prefixOf(p bgp.AddrPrefixInterface, peerRD uint64) (netip.Prefix, uint64, bool) {
+	var (
+		ip     net.IP
+		length int
+		rd     = peerRD
+	)
+	switch p := p.(type) {
+	case *bgp.IPAddrPrefix:
+		ip, length = p.Prefix, int(p.Length)
+	case *bgp.IPv6AddrPrefix:
+		ip, length = p.Prefix, int(p.Length)
+	case *bgp.LabeledVPNIPAddrPrefix:
+		ip, length = p.Prefix, int(p.Length)-8*(p.Labels.Len()+8)
+		rd = rdValue(p.RD)
+	case *bgp.LabeledVPNIPv6AddrPrefix:
+		ip, length = p.Prefix, int(p.Length)-8*(p.Labels.Len()+8)
+		rd = rdValue(p.RD)
+	default:
+		return netip.Prefix{}, 0, false
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Prefix{}, 0, false
+	}
+	a = a.Unmap()
+	if length < 0 || length > a.BitLen() {
+		return netip.Prefix{}, 0, false
+	}
+	return netip.PrefixFrom(a, length).Masked(), rd, true
+}
+
+func rdValue(rd bgp.RouteDistinguisherInterface) uint64 {
+	if rd == nil {
+		return 0
+	}
+	b, err := rd.Serialize()
+	if err != nil || len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// routerDown marks every peer of a router down. Caller holds rib.mu.
+func (s *station) routerDown(router netip.Addr) {
+	now := s.now()
+	for id := range s.rib.peers {
+		if p := &s.rib.peers[id]; !p.gone && p.up && p.key.router == router {
+			s.rib.peerDown(uint32(id), now)
+		}
+	}
+}
+
+// sweeper removes expired routes until ctx is done.
+func (s *station) sweeper(ctx context.Context, every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}
+
+func (s *station) sweep() {
+	s.rib.mu.Lock()
+	n := s.rib.sweep(s.now().Add(-s.opts.keep))
+	s.rib.mu.Unlock()
+	if n > 0 {
+		s.m.swept.Add(float64(n))
+		s.logger.Info("bmp routes of peers down expired", "routes", n)
+	}
+}
