@@ -9,14 +9,16 @@ import (
 	"github.com/flowengine/flowengine/store/rollup"
 )
 
-// Rollups computed in the engine (consolidate_in = "engine"). Each row
-// buffer of flows gets its rollup rows: the flows of its batches aggregated
-// per interval over the rollup columns (store/rollup), Bytes, Packets and
-// Flows scaled by SamplingRate. They are inserted into the flows_<interval>
-// tables once the flows are in, over the same native-protocol path, and the
-// buffer's batches are released only when every insert succeeded. The
+// Rollups computed in the engine (consolidate_in = "engine"). Consecutive
+// row buffers of flows form a group of up to rollup_batch_size flows; the
+// flows of the group are aggregated per interval over the rollup columns
+// (store/rollup), Bytes, Packets and Flows scaled by SamplingRate, and
+// inserted into the flows_<interval> tables by the group's last buffer once
+// its own flows are in, over the same native-protocol path. The batches of
+// a group are released only when its flows and its rollups were inserted;
+// the group closes early when the input idles for batch_timeout. The
 // SummingMergeTree engine of the rollup tables adds up the partial sums of
-// several buffers, or of several sinks.
+// several groups, or of several sinks.
 //
 // Retries. A buffer remembers which of its inserts succeeded (the flows,
 // then each rollup table in turn): a failed insert is retried alone, so an
