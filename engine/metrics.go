@@ -63,6 +63,16 @@ type StageStats struct {
 	// active MaxExporterStats; ExportersTotal counts them all.
 	Exporters      []ExporterStats `json:"exporters"`
 	ExportersTotal int             `json:"exporters_total,omitempty"`
+	// Details is what a stage implementing Detailer says of its state
+	// (the BMP routers and peers of enricher "bmp", say).
+	Details any `json:"details,omitempty"`
+}
+
+// Detailer is implemented by stages with live state worth showing in the
+// pipeline API. Details is called from the API's goroutine: it must be safe
+// to call while the stage runs, and return a value encoding/json encodes.
+type Detailer interface {
+	Details() any
 }
 
 // PipelineStats is the compiled graph with live counters.
@@ -93,6 +103,9 @@ func (r *Runtime) Stats() PipelineStats {
 			list := es.ExporterStats()
 			st.ExportersTotal = len(list)
 			st.Exporters = topExporters(list)
+		}
+		if d, ok := n.Impl.(Detailer); ok {
+			st.Details = d.Details()
 		}
 		out.Stages = append(out.Stages, st)
 	}
