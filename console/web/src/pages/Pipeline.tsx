@@ -104,11 +104,8 @@ function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats 
       </h2>
       {!rows.length ? (
         <p class="muted" data-testid="no-exporters">
-          No exporter has sent anything yet. Point NetFlow/IPFIX at UDP{' '}
-          {sources
-            .map((s) => `${s.type} "${s.name}"`)
-            .join(', ')}{' '}
-          of this host (by default 2055 for NetFlow/IPFIX, 6343 for sFlow).
+          No exporter has sent anything yet. Point NetFlow/IPFIX and sFlow at this host: UDP 2055 and 6343 in the default pipeline, else the{' '}
+          <code>listen</code> of {sources.map((s) => `${s.type} "${s.name}"`).join(' and ')}.
         </p>
       ) : (
         <div style={{ overflowX: 'auto' }}>
