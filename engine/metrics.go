@@ -99,13 +99,13 @@ func (r *Runtime) Stats() PipelineStats {
 		if s.in != nil {
 			st.QueueDepth, st.QueueCapacity = len(s.in), cap(s.in)
 		}
+		if d, ok := n.Impl.(Detailer); ok {
+			st.Details = d.Details()
+		}
 		if es, ok := n.Impl.(ExporterStatser); ok {
 			list := es.ExporterStats()
 			st.ExportersTotal = len(list)
 			st.Exporters = topExporters(list)
-		}
-		if d, ok := n.Impl.(Detailer); ok {
-			st.Details = d.Details()
 		}
 		out.Stages = append(out.Stages, st)
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
 	"github.com/flowengine/flowengine/internal/exporterlabel"
+	"github.com/flowengine/flowengine/internal/samplingrate"
 	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
@@ -48,10 +49,8 @@ var Spec = &dsl.Spec{
 			Description: "Number of SO_REUSEPORT sockets bound to the address, each read by its own goroutine."},
 		{Name: "receive_buffer", Type: dsl.TypeSize, Default: int64(8 << 20),
 			Description: "Kernel receive buffer of each socket (SO_RCVBUF, forced when running as root)."},
-		{Name: "default_sampling_rate", Type: dsl.TypeAny,
-			Description: "Sampling rate used when a sample reports 0: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
-		{Name: "override_sampling_rate", Type: dsl.TypeAny,
-			Description: "Sampling rate replacing the one the sample reports: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
+		{Name: samplingrate.DefaultAttr, Type: dsl.TypeAny, Description: samplingrate.DefaultDescription},
+		{Name: samplingrate.OverrideAttr, Type: dsl.TypeAny, Description: samplingrate.OverrideDescription},
 		{Name: "max_agents", Type: dsl.TypeInt, Default: int64(DefaultMaxAgents),
 			Description: "Maximum number of agent and sub-agent pairs whose datagram sequence numbers are tracked (lost datagrams counted); beyond, the least recently seen sixteenth is forgotten (counted)."},
 		{Name: "max_exporter_labels", Type: dsl.TypeInt, Default: int64(exporterlabel.Default),
