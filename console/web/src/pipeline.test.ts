@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PipelineStats, StageStats } from './api';
-import { exporterRows, exportersOf, layers, protocolText, rates, samplingText, type ExporterStats } from './pipeline';
+import { detailTables, exporterRows, exportersOf, layers, protocolText, rates, samplingText, type ExporterStats } from './pipeline';
 
 function st(id: string, inputs: string[], flows_in = 0, flows_out = 0): StageStats {
   const [kind, type, name] = id.split('.');
@@ -66,5 +66,22 @@ describe('exporters', () => {
     expect(samplingText([])).toBe('none announced');
     expect(protocolText('ipfix')).toEqual({ name: 'IPFIX', templates: true });
     expect(protocolText('sflow5')).toEqual({ name: 'sFlow v5', templates: false });
+  });
+});
+
+describe('detailTables', () => {
+  it('makes a table of each list in the details', () => {
+    const bmp = { ...st('enricher.bmp.routes', []), details: { routers: [{ address: '192.0.2.1', connected: true, routes: 1200, peers: [{}, {}] }, { address: '192.0.2.2', connected: false, routes: 0, peers: [] }], note: 'x' } };
+    expect(detailTables([st('source.netflow.a', []), bmp])).toEqual([
+      {
+        stage: 'enricher.bmp.routes',
+        title: 'routers',
+        columns: ['address', 'connected', 'routes', 'peers'],
+        rows: [
+          ['192.0.2.1', 'yes', '1200', '2'],
+          ['192.0.2.2', 'no', '0', '0'],
+        ],
+      },
+    ]);
   });
 });

@@ -124,3 +124,39 @@ export function protocolText(p: string | undefined): { name: string; templates: 
       return { name: p ?? '', templates: false };
   }
 }
+
+/** DetailTable is a list a stage reports in its details (the BMP routers, say), as a table. */
+export interface DetailTable {
+  stage: string;
+  title: string;
+  columns: string[];
+  rows: string[][];
+}
+
+/**
+ * detailTables turns every list of objects in the stages' details into a
+ * table: numbers and text as they are, booleans as yes/no, nested lists as
+ * their length, nested objects as JSON.
+ */
+export function detailTables(stages: StageStats[], fmt: (n: number) => string = String): DetailTable[] {
+  const out: DetailTable[] = [];
+  for (const s of stages) {
+    const d = s.details;
+    if (!d || typeof d !== 'object' || Array.isArray(d)) continue;
+    for (const [k, v] of Object.entries(d as Record<string, unknown>)) {
+      if (!Array.isArray(v)) continue;
+      const objs = v.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x));
+      const columns = [...new Set(objs.flatMap((o) => Object.keys(o)))];
+      const cell = (x: unknown): string => {
+        if (x === undefined || x === null) return '';
+        if (typeof x === 'number') return fmt(x);
+        if (typeof x === 'boolean') return x ? 'yes' : 'no';
+        if (Array.isArray(x)) return String(x.length);
+        if (typeof x === 'object') return JSON.stringify(x);
+        return String(x);
+      };
+      out.push({ stage: s.id, title: k.replace(/_/g, ' '), columns: columns.map((c) => c.replace(/_/g, ' ')), rows: objs.map((o) => columns.map((c) => cell(o[c]))) });
+    }
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
 // rates, drops, queue and errors.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, isAbort, type PipelineStats, type StageStats } from '../api';
-import { exporterRows, exportersOf, layers, protocolText, rates, samplingText, type ExporterRow, type Rates } from '../pipeline';
+import { detailTables, exporterRows, exportersOf, layers, protocolText, rates, samplingText, type ExporterRow, type Rates } from '../pipeline';
 import { usePoll } from '../poll';
 import { count, duration, si } from '../units';
 
@@ -104,11 +104,8 @@ function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats 
       </h2>
       {!rows.length ? (
         <p class="muted" data-testid="no-exporters">
-          No exporter has sent anything yet. Point NetFlow/IPFIX at UDP{' '}
-          {sources
-            .map((s) => `${s.type} "${s.name}"`)
-            .join(', ')}{' '}
-          of this host (by default 2055 for NetFlow/IPFIX, 6343 for sFlow).
+          No exporter has sent anything yet. Point NetFlow/IPFIX and sFlow at this host: UDP 2055 and 6343 in the default pipeline, else the{' '}
+          <code>listen</code> of {sources.map((s) => `${s.type} "${s.name}"`).join(' and ')}.
         </p>
       ) : (
         <div style={{ overflowX: 'auto' }}>
@@ -163,6 +160,45 @@ function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats 
         </div>
       )}
     </section>
+  );
+}
+
+/** Details shows the lists stages report of their state (the BMP routers, say). */
+function Details({ stages }: { stages: StageStats[] }) {
+  return (
+    <>
+      {detailTables(stages, count).map((t) => (
+        <section class="card exporters" data-testid="details" data-stage={t.stage}>
+          <h2>
+            {t.title} <span class="muted">{t.stage}</span>
+          </h2>
+          {t.rows.length === 0 ? (
+            <p class="muted">None yet.</p>
+          ) : (
+            <div style={{ overflowX: 'auto' }}>
+              <table class="data">
+                <thead>
+                  <tr>
+                    {t.columns.map((c) => (
+                      <th>{c}</th>
+                    ))}
+                  </tr>
+                </thead>
+                <tbody>
+                  {t.rows.map((r) => (
+                    <tr>
+                      {r.map((c) => (
+                        <td>{c}</td>
+                      ))}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </section>
+      ))}
+    </>
   );
 }
 
@@ -254,6 +290,7 @@ export function Pipeline() {
         </div>
       )}
       <Exporters rows={exporters} stats={stats} />
+      <Details stages={stats.stages} />
     </div>
   );
 }
