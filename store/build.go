@@ -221,28 +221,103 @@ func (q *query) groupDims(s *sqlText) {
 	}
 }
 
+// keyed says whether the dimensions can be grouped by their Key (see
+// Dialect): each column once, so that the Key columns can take their
+// column's name in the outer query.
+func (q *query) keyed() bool {
+	seen := make(map[string]bool, len(q.p.dims))
+	for _, dm := range q.p.dims {
+		name := q.col(dm.col).Name
+		if seen[name] {
+			return false
+		}
+		seen[name] = true
+	}
+	return true
+}
+
+func (q *query) selectKeys(s *sqlText) {
+	for i, dm := range q.p.dims {
+		if i > 0 {
+			s.w(", ")
+		}
+		s.part(q.d.Key(q.col(dm.col), dm.trunc))
+		s.w(" AS ", q.alias("k", i))
+	}
+}
+
+func (q *query) groupKeys(s *sqlText) {
+	for i := range q.p.dims {
+		if i > 0 {
+			s.w(", ")
+		}
+		s.w(q.alias("k", i))
+	}
+}
+
+// outer writes the start of a query reading the rows of a subquery grouped
+// by Keys: the dimensions' text, then the subquery renaming the Keys to
+// their columns' names (with t first when step is set). The caller writes
+// the subquery's SELECT and closes both parentheses.
+func (q *query) outer(s *sqlText, step bool) {
+	t, v := q.d.Ident("t"), q.d.Ident("v")
+	s.w("SELECT ")
+	if step {
+		s.w(t, ", ")
+	}
+	q.selectDims(s)
+	s.w(", ", v, " FROM (SELECT ")
+	if step {
+		s.w(t, ", ")
+	}
+	for i, dm := range q.p.dims {
+		s.w(q.alias("k", i), " AS ", q.d.Ident(q.col(dm.col).Name), ", ")
+	}
+	s.w(v, " FROM (")
+}
+
 // topSQL is query 1: the totals of the dimension sets, largest first, at
 // most limit rows; with atLeast >= 0, every set whose total is at least that.
+// The rows are grouped by the dimensions' Keys, and only the rows returned
+// turned into text.
 func (q *query) topSQL(limit int, atLeast float64) (*sqlText, error) {
 	s := &sqlText{}
 	qty, _ := quantity(q.d, q.topTable(), q.p.metric)
-	s.w("SELECT ")
-	q.selectDims(s)
+	keyed := q.keyed()
+	if keyed {
+		q.outer(s, false)
+		s.w("SELECT ")
+		q.selectKeys(s)
+	} else {
+		s.w("SELECT ")
+		q.selectDims(s)
+	}
 	s.w(", ", qty, " AS ", q.d.Ident("v"))
 	if err := q.from(s, q.topTable()); err != nil {
 		return nil, err
 	}
 	s.w(" GROUP BY ")
-	q.groupDims(s)
+	if keyed {
+		q.groupKeys(s)
+	} else {
+		q.groupDims(s)
+	}
 	if atLeast >= 0 {
 		s.w(" HAVING ", qty, " >= ?")
 		s.args = append(s.args, atLeast)
 	}
 	s.w(" ORDER BY ", q.d.Ident("v"), " DESC")
+	if keyed {
+		// Ties at the edge are read again with atLeast (Store.top).
+		s.w(" LIMIT ", strconv.Itoa(limit), "))")
+		s.w(" ORDER BY ", q.d.Ident("v"), " DESC")
+	}
 	for i := range q.p.dims {
 		s.w(", ", q.alias("d", i))
 	}
-	s.w(" LIMIT ", strconv.Itoa(limit))
+	if !keyed {
+		s.w(" LIMIT ", strconv.Itoa(limit))
+	}
 	return s, nil
 }
 
@@ -312,12 +387,20 @@ func (q *query) totalSQL() (*sqlText, error) {
 func (q *query) seriesSQL(sets [][]string) (*sqlText, error) {
 	s := &sqlText{}
 	qty, _ := quantity(q.d, q.p.table, q.p.metric)
+	keyed := sets != nil && q.keyed()
+	if keyed {
+		q.outer(s, true)
+	}
 	s.w("SELECT ")
 	s.part(q.d.Bucket(q.p.step))
 	s.w(" AS ", q.d.Ident("t"))
 	if sets != nil {
 		s.w(", ")
-		q.selectDims(s)
+		if keyed {
+			q.selectKeys(s)
+		} else {
+			q.selectDims(s)
+		}
 	}
 	s.w(", ", qty, " AS ", q.d.Ident("v"))
 	if err := q.from(s, q.p.table); err != nil {
@@ -345,7 +428,12 @@ func (q *query) seriesSQL(sets [][]string) (*sqlText, error) {
 	s.w(" GROUP BY ", q.d.Ident("t"))
 	if sets != nil {
 		s.w(", ")
-		q.groupDims(s)
+		if keyed {
+			q.groupKeys(s)
+			s.w("))")
+		} else {
+			q.groupDims(s)
+		}
 	}
 	s.w(" ORDER BY ", q.d.Ident("t"))
 	return s, nil

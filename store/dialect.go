@@ -17,8 +17,13 @@ import (
 //   - Dimension is never NULL ("" for no value) and is valid in SELECT,
 //     in WHERE (compared with a string parameter: "<Dimension> = ?"), and
 //     works with GROUP BY / ORDER BY on its SELECT alias.
-//   - SELECT aliases are Ident("d0"), Ident("v"), Ident("t"); GROUP BY,
-//     ORDER BY use them; HAVING repeats the aggregate expression.
+//   - SELECT aliases are Ident("d0"), Ident("k0"), Ident("v"), Ident("t");
+//     GROUP BY, ORDER BY use them; HAVING repeats the aggregate expression.
+//   - Queries grouping by dimensions group by their Key in a subquery and
+//     apply Dimension in the outer query, to the few rows it returns: the
+//     subquery's Key columns are renamed to their column's name in between
+//     ("SELECT k0 AS SrcAddr, v FROM (SELECT <Key> AS k0, … GROUP BY k0)"),
+//     so Dimension reads them as it reads the table's columns.
 //   - Plain SQL the builder writes around the pieces: SUM, CASE WHEN … THEN
 //     … ELSE … END, + - * / on integer columns, = on integer columns,
 //     AND/OR/NOT, parentheses, "LIMIT n" with a literal integer.
@@ -42,6 +47,12 @@ type Dialect interface {
 	// Unix seconds in decimal or as text ("2006-01-02 15:04:05[.frac][+00]"
 	// or RFC 3339), in UTC; absent addresses as "" or "::".
 	Dimension(c flow.Column, truncate int) (sql string, args []any)
+	// Key yields column c truncated as Dimension truncates it, in the
+	// column's own type (cheaper to compute, hash and compare than text):
+	// two rows have the same Key exactly when they have the same
+	// Dimension, and Dimension(c, truncate) over a column of Key values
+	// named c.Name gives what it gives over the table's column.
+	Key(c flow.Column, truncate int) (sql string, args []any)
 	// Compare is one filter comparison. v is uint64 (KindUint, KindMAC),
 	// string (KindString), netip.Addr or, for op "<<", netip.Prefix
 	// (KindAddr), flow.Boundary (KindBoundary) or time.Time (KindTime).

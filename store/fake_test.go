@@ -34,6 +34,12 @@ func (d testDialect) Dimension(c flow.Column, truncate int) (string, []any) {
 	}
 	return "text(" + d.Ident(c.Name) + ")", nil
 }
+func (d testDialect) Key(c flow.Column, truncate int) (string, []any) {
+	if truncate > 0 {
+		return "key(trunc(" + d.Ident(c.Name) + ", ?))", []any{truncate}
+	}
+	return "key(" + d.Ident(c.Name) + ")", nil
+}
 func (d testDialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 	switch op {
 	case "UNLIKE":
@@ -116,7 +122,7 @@ func (r *fakeRows) Scan(dest ...any) error {
 var (
 	reCond  = regexp.MustCompile(`^(?:"(\w+)" (=|WITHIN) \?|text\((?:trunc\()?"(\w+)"(?:, \?\))?\) = \?)$`)
 	reDim   = regexp.MustCompile(`text\("(\w+)"\)`)
-	reLimit = regexp.MustCompile(`LIMIT (\d+)$`)
+	reLimit = regexp.MustCompile(`LIMIT (\d+)`)
 )
 
 // typedText is a typed value as fakeText writes it.
@@ -165,8 +171,9 @@ func (b *fakeBackend) Query(_ context.Context, sql string, args ...any) (Rows, e
 	}
 	args = slices.Clone(args)
 	var step int64
-	if strings.HasPrefix(sql, "SELECT bucket(") {
-		step, args = args[0].(int64), args[1:]
+	if strings.Contains(sql, "bucket(") {
+		i := slices.IndexFunc(args, func(a any) bool { _, ok := a.(int64); return ok })
+		step, args = args[i].(int64), slices.Delete(args, i, i+1)
 	}
 	for len(args) > 0 {
 		if _, ok := args[0].(time.Time); ok {

@@ -177,18 +177,32 @@ func TestGoldenSQL(t *testing.T) {
 			t.Errorf("%s args (-want +got):\n%s", name, diff)
 		}
 	}
-	check("top", top, `SELECT text("SrcAS") AS "d0", text(trunc("DstAddr", ?)) AS "d1", `+qty+` AS "v"`+where+
-		` GROUP BY "d0", "d1" ORDER BY "v" DESC, "d0", "d1" LIMIT 6`, append([]any{24}, wantArgs...))
-	check("series", series, `SELECT bucket("TimeReceived", ?) AS "t", text("SrcAS") AS "d0", text(trunc("DstAddr", ?)) AS "d1", `+qty+` AS "v"`+where+
-		` AND (("SrcAS" = ? AND "DstAddr" WITHIN ?) OR (text("SrcAS") = ? AND text(trunc("DstAddr", ?)) = ?)) GROUP BY "t", "d0", "d1" ORDER BY "t"`,
-		append(append([]any{int64(300), 24}, wantArgs...), uint64(64501), netip.MustParsePrefix("192.0.2.0/24"), "it's", 24, "x"))
+	// Grouped by the dimensions' keys, the text only of the rows returned.
+	check("top", top, `SELECT text("SrcAS") AS "d0", text(trunc("DstAddr", ?)) AS "d1", "v" FROM (SELECT "k0" AS "SrcAS", "k1" AS "DstAddr", "v" FROM (`+
+		`SELECT key("SrcAS") AS "k0", key(trunc("DstAddr", ?)) AS "k1", `+qty+` AS "v"`+where+
+		` GROUP BY "k0", "k1" ORDER BY "v" DESC LIMIT 6)) ORDER BY "v" DESC, "d0", "d1"`, append([]any{24, 24}, wantArgs...))
+	check("series", series, `SELECT "t", text("SrcAS") AS "d0", text(trunc("DstAddr", ?)) AS "d1", "v" FROM (SELECT "t", "k0" AS "SrcAS", "k1" AS "DstAddr", "v" FROM (`+
+		`SELECT bucket("TimeReceived", ?) AS "t", key("SrcAS") AS "k0", key(trunc("DstAddr", ?)) AS "k1", `+qty+` AS "v"`+where+
+		` AND (("SrcAS" = ? AND "DstAddr" WITHIN ?) OR (text("SrcAS") = ? AND text(trunc("DstAddr", ?)) = ?)) GROUP BY "t", "k0", "k1")) ORDER BY "t"`,
+		append(append([]any{24, int64(300), 24}, wantArgs...), uint64(64501), netip.MustParsePrefix("192.0.2.0/24"), "it's", 24, "x"))
 	check("total", total, `SELECT bucket("TimeReceived", ?) AS "t", `+qty+` AS "v"`+where+` GROUP BY "t" ORDER BY "t"`,
 		append([]any{int64(300)}, wantArgs...))
 
 	// The reverse direction swaps dimensions and filter columns.
 	top, _, _ = sqlOf(t, p, true)
-	check("reverse top", top, `SELECT text("DstAS") AS "d0", text(trunc("SrcAddr", ?)) AS "d1", `+qty+` AS "v"`+
-		strings.ReplaceAll(where, "InIfBoundary", "OutIfBoundary")+` GROUP BY "d0", "d1" ORDER BY "v" DESC, "d0", "d1" LIMIT 6`, append([]any{24}, wantArgs...))
+	check("reverse top", top, `SELECT text("DstAS") AS "d0", text(trunc("SrcAddr", ?)) AS "d1", "v" FROM (SELECT "k0" AS "DstAS", "k1" AS "SrcAddr", "v" FROM (`+
+		`SELECT key("DstAS") AS "k0", key(trunc("SrcAddr", ?)) AS "k1", `+qty+` AS "v"`+strings.ReplaceAll(where, "InIfBoundary", "OutIfBoundary")+
+		` GROUP BY "k0", "k1" ORDER BY "v" DESC LIMIT 6)) ORDER BY "v" DESC, "d0", "d1"`, append([]any{24, 24}, wantArgs...))
+
+	// A column twice (two truncations) is grouped by its text.
+	p2, err := s.plan(Query{Start: t0, End: t0.Add(time.Hour), Points: 12, Limit: 5,
+		Dimensions: []Dimension{{Column: "DstAddr", Truncate: 16}, {Column: "DstAddr", Truncate: 24}}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, _, _ = sqlOf(t, p2, false)
+	check("same column twice", top, `SELECT text(trunc("DstAddr", ?)) AS "d0", text(trunc("DstAddr", ?)) AS "d1", `+qty+` AS "v"`+where[:strings.Index(where, " AND (")]+
+		` GROUP BY "d0", "d1" ORDER BY "v" DESC, "d0", "d1" LIMIT 6`, append([]any{16, 24}, wantArgs[:2]...))
 
 	// Rollups are scaled already; the metrics read their own columns.
 	for _, tc := range []struct {

@@ -94,6 +94,21 @@ func (d dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 	return d.text(c), nil
 }
 
+// Key implements store.Dialect: column c as stored, addresses truncated as
+// Dimension truncates them.
+func (d dialect) Key(c flow.Column, truncate int) (string, []any) {
+	col := quote(c.Name)
+	if c.Kind != flow.KindAddr || truncate <= 0 || truncate >= 128 {
+		return col, nil
+	}
+	v4 := 96 + min(truncate, 32)
+	if d.f.IPv6 {
+		return fmt.Sprintf("if(%s, IPv6CIDRToRange(%s, %d).1, IPv6CIDRToRange(%s, %d).1)",
+			d.isIPv4(col), col, v4, col, truncate), nil
+	}
+	return fmt.Sprintf("if(%s, %s, %s)", d.isIPv4(col), maskBytes(col, v4), maskBytes(col, truncate)), nil
+}
+
 // isIPv4 is the condition that address column col holds an IPv4 address
 // (IPv4-mapped).
 func (d dialect) isIPv4(col string) string {
