@@ -136,8 +136,9 @@ func mapKeys(m map[string]string) func(func(string) bool) {
 
 // Differences kept on purpose, shared by the sources below.
 const (
-	whyRate      = "goflow2 reports 0 when no sampling rate is announced; this decoder keeps the flow with rate 1 (unsampled), which scales counters correctly"
-	whyDirection = "goflow2's protobuf message has no flow direction; this decoder keeps flowDirection (61)"
+	whyRate  = "goflow2 reports 0 when no sampling rate is announced; this decoder keeps the flow with rate 1 (unsampled), which scales counters correctly"
+	whyIPTTL = "goflow2 reads the TTL from minimumTTL (52) only; this decoder prefers ipTTL (192), which IPFIX exporters send, then minimumTTL, then maximumTTL (53)"
+	whyDot1q = "goflow2 ignores dot1qVlanId (243); this decoder takes it as SrcVlan when vlanId (58) is absent"
 )
 
 // exporterPackets encodes synthetic flows with flowengine exporter's encoders.
@@ -184,5 +185,111 @@ func TestDifferentialGoflow2Columns(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { compareSource(t, tc.pkts(t), tc.known) })
+	}
+}
+
+func u8(v uint8) []byte   { return []byte{v} }
+func u24(v uint32) []byte { return []byte{byte(v >> 16), byte(v >> 8), byte(v)} }
+func u64(v uint64) []byte { return cat(u32(uint32(v>>32)), u32(uint32(v))) }
+
+// varlen is an IPFIX variable-length value with its one-byte length.
+func varlen(s string) []byte { return cat(u8(uint8(len(s))), []byte(s)) }
+
+// mpls is an MPLS label stack entry: label, traffic class, bottom of stack.
+func mpls(label uint32, bottom bool) []byte {
+	v := label << 4
+	if bottom {
+		v |= 1
+	}
+	return u24(v)
+}
+
+const handSecs = 1_714_564_790 // export time, ten seconds before testNow
+
+// v9MACVLANMPLS is a NetFlow v9 template as routers send them with MPLS:
+// MAC and VLAN fields, three MPLS labels, forwarding status, and reduced-size
+// counters, interfaces and AS numbers (2 and 4 bytes instead of 8 and 4).
+func v9MACVLANMPLS() [][]byte {
+	fields := []fs{{t: 8, l: 4}, {t: 12, l: 4}, {t: 15, l: 4}, {t: 7, l: 2}, {t: 11, l: 2}, {t: 4, l: 1}, {t: 5, l: 1},
+		{t: 6, l: 1}, {t: 1, l: 4}, {t: 2, l: 2}, {t: 10, l: 2}, {t: 14, l: 2}, {t: 16, l: 2}, {t: 17, l: 2},
+		{t: 9, l: 1}, {t: 13, l: 1}, {t: 56, l: 6}, {t: 80, l: 6}, {t: 58, l: 2}, {t: 59, l: 2},
+		{t: 70, l: 3}, {t: 71, l: 3}, {t: 72, l: 3}, {t: 89, l: 1}, {t: 22, l: 4}, {t: 21, l: 4}}
+	rec := func(i uint32) []byte {
+		return cat(u32(0x0a000001+i), u32(0xc6336401), u32(0xc0000201), u16(40000+uint16(i)), u16(443), u8(6), u8(0x28),
+			u8(0x18), u32(150000+i), u16(100+uint16(i)), u16(3), u16(7), u16(64500), u16(15169),
+			u8(24), u8(16), mac6(0x0200000000aa+uint64(i)), mac6(0x0200000000bb), u16(100), u16(200),
+			mpls(16000+i, false), mpls(24001, false), mpls(3, true), u8(0x40), u32(980_000), u32(995_000))
+	}
+	var data []byte
+	for i := uint32(0); i < 5; i++ {
+		data = append(data, rec(i)...)
+	}
+	return [][]byte{v9Packet(1_000_000, handSecs, 1, 5, set(0, tmpl(300, fields...)), set(300, data))}
+}
+
+// ipfixEnterpriseVarlen is an IPFIX template with enterprise fields (fixed
+// and variable length), variable-length standard fields, MPLS labels,
+// reduced-size counters and seconds timestamps.
+func ipfixEnterpriseVarlen() [][]byte {
+	fields := []fs{{t: 8, l: 4}, {t: 12, l: 4}, {t: 7, l: 2}, {t: 11, l: 2}, {t: 4, l: 1},
+		{t: 1, l: 4}, {t: 2, l: 4}, {t: 10, l: 4}, {t: 14, l: 4},
+		{t: 82, l: 0xffff},                // interfaceName, variable length
+		{t: 1001, l: 4, pen: 9},           // Cisco enterprise field
+		{t: 100, l: 0xffff, pen: 29305},   // reverse field (RFC 5103), variable length
+		{t: 12235, l: 0xffff, pen: 35632}, // another vendor's string
+		{t: 70, l: 3}, {t: 71, l: 3},      // MPLS label stack
+		{t: 150, l: 4}, {t: 151, l: 4}, // flowStartSeconds, flowEndSeconds
+		{t: 192, l: 1}, {t: 136, l: 1}, // ipTTL, flowEndReason
+		{t: 56, l: 6}, {t: 80, l: 6}, {t: 243, l: 2}} // MACs, dot1qVlanId
+	rec := func(i uint32) []byte {
+		return cat(u32(0x0a000101+i), u32(0x08080808), u16(53000+uint16(i)), u16(53), u8(17),
+			u32(1200+i), u32(3+i), u32(11), u32(12),
+			varlen(fmt.Sprintf("et-0/0/%d", i)), u32(0xdeadbeef), varlen("reverse"), varlen(strings.Repeat("x", int(i)*7)),
+			mpls(299776+i, false), mpls(17, true), u32(handSecs-20), u32(handSecs-5),
+			u8(63), u8(2), mac6(0x02aabbccdd00+uint64(i)), mac6(0x02aabbccddff), u16(42))
+	}
+	var data []byte
+	for i := uint32(0); i < 6; i++ {
+		data = append(data, rec(i)...)
+	}
+	return [][]byte{ipfixPacket(handSecs, 0, 9, set(2, tmpl(400, fields...)), set(400, data))}
+}
+
+// ipfixIPv6Reduced is an IPFIX IPv6 template with reduced-size counters
+// (2-byte packetDeltaCount, 4-byte octetDeltaCount), 2-byte interfaces,
+// ICMPv6 type/code, ethernetType, VLANs and millisecond timestamps.
+func ipfixIPv6Reduced() [][]byte {
+	fields := []fs{{t: 27, l: 16}, {t: 28, l: 16}, {t: 62, l: 16}, {t: 4, l: 1}, {t: 139, l: 2},
+		{t: 1, l: 4}, {t: 2, l: 2}, {t: 10, l: 2}, {t: 14, l: 2}, {t: 29, l: 1}, {t: 30, l: 1},
+		{t: 16, l: 4}, {t: 17, l: 4}, {t: 256, l: 2}, {t: 58, l: 2}, {t: 59, l: 2},
+		{t: 152, l: 8}, {t: 153, l: 8}, {t: 5, l: 1}}
+	src := netip.MustParseAddr("2001:db8::1").As16()
+	dst := netip.MustParseAddr("2a00:1450::2").As16()
+	nh := netip.MustParseAddr("fe80::1").As16()
+	var data []byte
+	for i := uint32(0); i < 4; i++ {
+		s := src
+		s[15] += byte(i)
+		data = append(data, cat(s[:], dst[:], nh[:], u8(58), u16(0x8000|uint16(i)),
+			u32(64*(i+1)), u16(uint16(i+1)), u16(21), u16(22), u8(48), u8(32),
+			u32(4200000000), u32(15169), u16(0x86dd), u16(300), u16(301),
+			u64(uint64(handSecs)*1000-3000), u64(uint64(handSecs)*1000-1000), u8(0xb8))...)
+	}
+	return [][]byte{ipfixPacket(handSecs, 0, 10, set(2, tmpl(401, fields...)), set(401, data))}
+}
+
+func TestDifferentialGoflow2HandBuilt(t *testing.T) {
+	cases := []struct {
+		name  string
+		pkts  [][]byte
+		known map[string]string
+	}{
+		{"v9 mac vlan mpls reduced", v9MACVLANMPLS(), map[string]string{"SamplingRate": whyRate}},
+		{"ipfix enterprise varlen mpls", ipfixEnterpriseVarlen(), map[string]string{"SamplingRate": whyRate,
+			"IPTTL": whyIPTTL, "SrcVlan": whyDot1q}},
+		{"ipfix ipv6 reduced icmp", ipfixIPv6Reduced(), map[string]string{"SamplingRate": whyRate}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { compareSource(t, tc.pkts, tc.known) })
 	}
 }
