@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,12 +165,13 @@ const keyCount = "(flow count)"
 
 // Differences kept on purpose, shared by the sources below.
 const (
-	whyCount  = "softflowd's v9 header count is the number of flows, not of records (RFC 3954); goflow2 stops reading after count sets and loses the data, this decoder reads every set of the datagram (the comparison then gives goflow2 the whole datagram)"
-	whyWrap   = "softflowd reading a capture sends sysUpTime 0 with first/last switched near 2^32 ms: this decoder subtracts modulo 2^32 (sysUpTime wraps every 49.7 days), so the flow ends before the export; goflow2 subtracts in 64 bits and dates the flow 31 days after the export"
-	whyUptime = "softflowd's IPFIX flowStart/EndSysUpTime (22/21) are relative to systemInitTimeMilliseconds (160) in its options record: this decoder applies it, goflow2 ignores 21/22 in IPFIX and stamps the export time"
-	whyRate   = "goflow2 reports 0 when no sampling rate is announced; this decoder keeps the flow with rate 1 (unsampled), which scales counters correctly"
-	whyIPTTL  = "goflow2 reads the TTL from minimumTTL (52) only; this decoder prefers ipTTL (192), which IPFIX exporters send, then minimumTTL, then maximumTTL (53)"
-	whyDot1q  = "goflow2 ignores dot1qVlanId (243); this decoder takes it as SrcVlan when vlanId (58) is absent"
+	whyCount    = "softflowd's v9 header count is the number of flows, not of records (RFC 3954); goflow2 stops reading after count sets and loses the data, this decoder reads every set of the datagram (the comparison then gives goflow2 the whole datagram)"
+	whyWrap     = "softflowd reading a capture sends sysUpTime 0 with first/last switched near 2^32 ms: this decoder subtracts modulo 2^32 (sysUpTime wraps every 49.7 days), so the flow ends before the export; goflow2 subtracts in 64 bits and dates the flow 31 days after the export"
+	whyV9Millis = "pmacctd's nfprobe sends flowStart/EndMilliseconds (152/153) in NetFlow v9: this decoder reads them in v9 as in IPFIX, goflow2 only in IPFIX and stamps the export time"
+	whyUptime   = "softflowd's IPFIX flowStart/EndSysUpTime (22/21) are relative to systemInitTimeMilliseconds (160) in its options record: this decoder applies it, goflow2 ignores 21/22 in IPFIX and stamps the export time"
+	whyRate     = "goflow2 reports 0 when no sampling rate is announced; this decoder keeps the flow with rate 1 (unsampled), which scales counters correctly"
+	whyIPTTL    = "goflow2 reads the TTL from minimumTTL (52) only; this decoder prefers ipTTL (192), which IPFIX exporters send, then minimumTTL, then maximumTTL (53)"
+	whyDot1q    = "goflow2 ignores dot1qVlanId (243); this decoder takes it as SrcVlan when vlanId (58) is absent"
 )
 
 // exporterPackets encodes synthetic flows with flowengine exporter's encoders.
@@ -324,9 +327,10 @@ func TestDifferentialGoflow2HandBuilt(t *testing.T) {
 	}
 }
 
-// captureUDP listens on a local UDP port, runs the exporter run sends to it,
-// and returns the datagrams it received until none came for a while.
-func captureUDP(t *testing.T, run func(addr string)) [][]byte {
+// captureUDP listens on a local UDP port, runs the exporter run starts
+// (sending to that port), and returns the datagrams received until none came
+// for a while; then it calls the stop function run returned.
+func captureUDP(t *testing.T, run func(addr string) (stop func())) [][]byte {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -338,7 +342,11 @@ func captureUDP(t *testing.T, run func(addr string)) [][]byte {
 		var pkts [][]byte
 		buf := make([]byte, 65535)
 		for {
-			_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+			wait := 3 * time.Second
+			if len(pkts) == 0 {
+				wait = 20 * time.Second
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(wait))
 			n, _, err := conn.ReadFrom(buf)
 			if err != nil {
 				got <- pkts
@@ -347,8 +355,10 @@ func captureUDP(t *testing.T, run func(addr string)) [][]byte {
 			pkts = append(pkts, append([]byte(nil), buf[:n]...))
 		}
 	}()
-	run(conn.LocalAddr().String())
-	return <-got
+	stop := run(conn.LocalAddr().String())
+	pkts := <-got
+	stop()
+	return pkts
 }
 
 // softflowdPackets captures what Debian's softflowd sends for the capture
@@ -359,12 +369,13 @@ func softflowdPackets(t *testing.T, version string) [][]byte {
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "capture.pcap")
 	writePcap(t, pcap, softflowdCapture())
-	pkts := captureUDP(t, func(addr string) {
+	pkts := captureUDP(t, func(addr string) func() {
 		cmd := exec.Command(softflowd, "-r", pcap, "-n", addr, "-v", version, "-d", "-6",
 			"-c", "none", "-p", filepath.Join(dir, "pid"))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("softflowd: %v\n%s", err, out)
 		}
+		return func() {}
 	})
 	if len(pkts) == 0 {
 		t.Fatal("softflowd sent nothing")
@@ -381,5 +392,64 @@ func TestDifferentialGoflow2Softflowd(t *testing.T) {
 		{"10", map[string]string{"TimeFlowStart": whyUptime, "TimeFlowEnd": whyUptime}},
 	} {
 		t.Run("v"+tc.version, func(t *testing.T) { compareSource(t, softflowdPackets(t, tc.version), tc.known) })
+	}
+}
+
+// pmacctdPackets captures what Debian's pmacctd with the nfprobe plugin
+// sends for the capture of TestSoftflowd in NetFlow v9 ("9") or IPFIX ("10").
+func pmacctdPackets(t *testing.T, version string) [][]byte {
+	t.Helper()
+	pmacctd := testenv.LookPath(t, "pmacctd", "pmacct")
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "capture.pcap")
+	writePcap(t, pcap, softflowdCapture())
+	pkts := captureUDP(t, func(addr string) func() {
+		conf := filepath.Join(dir, "pmacctd.conf")
+		if err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemonize: false
+pcap_savefile: %s
+pcap_savefile_wait: true
+plugins: nfprobe[fe]
+nfprobe_timeouts: general=1:maxlife=1:expint=1:tcp=1:tcp.rst=1:tcp.fin=1:udp=1:icmp=1
+nfprobe_receiver: %s
+nfprobe_version: %s
+nfprobe_source_ip: 127.0.0.1
+aggregate[fe]: src_host, dst_host, src_port, dst_port, proto, tos, src_mac, dst_mac, vlan, tcpflags
+`, pcap, addr, version)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(pmacctd, "-f", conf)
+		cmd.Dir = dir
+		// pmacctd forks its plugin: a process group lets the test end both.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		out, err := os.Create(filepath.Join(dir, "pmacctd.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+		}
+	})
+	if len(pkts) == 0 {
+		log, _ := os.ReadFile(filepath.Join(dir, "pmacctd.log"))
+		t.Fatalf("pmacctd sent nothing:\n%s", log)
+	}
+	return pkts
+}
+
+func TestDifferentialGoflow2Pmacctd(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		known   map[string]string
+	}{
+		{"9", map[string]string{"SamplingRate": whyRate, "TimeFlowStart": whyV9Millis, "TimeFlowEnd": whyV9Millis}},
+		{"10", map[string]string{"SamplingRate": whyRate}},
+	} {
+		t.Run("v"+tc.version, func(t *testing.T) { compareSource(t, pmacctdPackets(t, tc.version), tc.known) })
 	}
 }
