@@ -1,0 +1,213 @@
+package sflow
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	gfsflow "github.com/netsampler/goflow2/v2/decoders/sflow"
+	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
+
+	feexporter "github.com/flowengine/flowengine/exporter"
+	"github.com/flowengine/flowengine/flow"
+)
+
+// goflowRecord maps a goflow2 message onto a flow.Record, column for column,
+// with no correction. TimeReceived comes from the socket in both collectors:
+// it is filled the way this decoder is given it.
+func goflowRecord(m *protoproducer.ProtoProducerMessage, now time.Time) flow.Record {
+	nsTime := func(ns uint64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, int64(ns)).UTC()
+	}
+	return flow.Record{
+		TimeReceived:  now,
+		TimeFlowStart: nsTime(m.TimeFlowStartNs), TimeFlowEnd: nsTime(m.TimeFlowEndNs), SamplingRate: m.SamplingRate,
+		ExporterAddress: addrOf(m.SamplerAddress),
+		SrcAddr:         addrOf(m.SrcAddr), DstAddr: addrOf(m.DstAddr), SrcNetMask: uint8(m.SrcNet), DstNetMask: uint8(m.DstNet),
+		NextHop: addrOf(m.NextHop), SrcMAC: m.SrcMac, DstMAC: m.DstMac, SrcVlan: uint16(m.SrcVlan), DstVlan: uint16(m.DstVlan),
+		SrcAS: m.SrcAs, DstAS: m.DstAs, InIfIndex: m.InIf, OutIfIndex: m.OutIf,
+		EType: uint16(m.Etype), Proto: uint8(m.Proto), SrcPort: uint16(m.SrcPort), DstPort: uint16(m.DstPort),
+		TCPFlags: uint8(m.TcpFlags), IPTos: uint8(m.IpTos), IPTTL: uint8(m.IpTtl), ICMPType: uint8(m.IcmpType),
+		ICMPCode: uint8(m.IcmpCode), ForwardingStatus: uint8(m.ForwardingStatus), Bytes: m.Bytes, Packets: m.Packets,
+	}
+}
+
+// columnDiffs compares every column of flow.Columns in got and want and
+// returns, for each column that differs, one example "got vs want".
+func columnDiffs(got, want *flow.Record) map[string]string {
+	out := map[string]string{}
+	for i, c := range flow.Columns {
+		acc := flow.ColumnAccessors[i]
+		var g, w any
+		same := true
+		switch {
+		case acc.Time != nil:
+			gt, wt := acc.Time(got), acc.Time(want)
+			g, w, same = gt, wt, gt.Equal(wt)
+		case acc.Uint != nil:
+			g, w = acc.Uint(got), acc.Uint(want)
+			same = g == w
+		case acc.String != nil:
+			g, w = acc.String(got), acc.String(want)
+			same = g == w
+		case acc.Addr != nil:
+			g, w = acc.Addr(got), acc.Addr(want)
+			same = g == w
+		}
+		if !same {
+			out[c.Name] = fmt.Sprintf("%v vs %v", g, w)
+		}
+	}
+	return out
+}
+
+// compareDatagrams decodes datagrams with this decoder and with goflow2,
+// compares every column of every flow, and checks that the columns that
+// differ are exactly the keys of known (column → why the difference is kept).
+func compareDatagrams(t *testing.T, dgrams [][]byte, known map[string]string) {
+	t.Helper()
+	seen := map[string]string{}
+	total := 0
+	b := flow.NewBatch()
+	defer b.Release()
+	var dec Decoder
+	for p, d := range dgrams {
+		var gp gfsflow.Packet
+		if err := gfsflow.DecodeMessageVersion(bytes.NewBuffer(d), &gp); err != nil {
+			t.Fatalf("datagram %d: goflow2: %v", p, err)
+		}
+		msgs, err := protoproducer.ProcessMessageSFlowConfig(&gp, nil)
+		if err != nil {
+			t.Fatalf("datagram %d: goflow2 producer: %v", p, err)
+		}
+		b.Records = b.Records[:0]
+		if _, err := dec.Decode(d, testSrc, testNow, b); err != nil {
+			t.Fatalf("datagram %d: %v", p, err)
+		}
+		if len(msgs) != len(b.Records) {
+			t.Fatalf("datagram %d: %d flows, goflow2 %d", p, len(b.Records), len(msgs))
+		}
+		for i := range b.Records {
+			want := goflowRecord(msgs[i].(*protoproducer.ProtoProducerMessage), testNow)
+			for col, ex := range columnDiffs(&b.Records[i], &want) {
+				if _, ok := seen[col]; !ok {
+					seen[col] = fmt.Sprintf("datagram %d flow %d: %s", p, i, ex)
+				}
+			}
+		}
+		total += len(b.Records)
+	}
+	if total == 0 {
+		t.Fatal("no flows compared")
+	}
+	var unexpected, missing, kept []string
+	for col, ex := range seen {
+		if _, ok := known[col]; !ok {
+			unexpected = append(unexpected, col+" ("+ex+")")
+		}
+	}
+	for col := range known {
+		if _, ok := seen[col]; !ok {
+			missing = append(missing, col)
+		}
+		kept = append(kept, col)
+	}
+	sort.Strings(unexpected)
+	sort.Strings(missing)
+	sort.Strings(kept)
+	if len(unexpected) > 0 {
+		t.Errorf("columns differing from goflow2 (flowengine vs goflow2), not in the known list:\n  %s", strings.Join(unexpected, "\n  "))
+	}
+	if len(missing) > 0 {
+		t.Errorf("known differences that no longer occur (remove them): %v", missing)
+	}
+	t.Logf("%d flows, %d columns compared, known differences: %v", total, len(flow.Columns), kept)
+}
+
+// exporterDatagrams encodes synthetic flows (MACs, VLANs, IPv4 and IPv6)
+// with flowengine exporter's sFlow encoder.
+func exporterDatagrams(t *testing.T, v6share float64, rate uint32) [][]byte {
+	t.Helper()
+	now := testNow.Add(-time.Second)
+	g := feexporter.NewGenerator(feexporter.GeneratorOptions{Seed: 13, Interfaces: 16, IPv6Share: v6share, PerPacket: true})
+	flows := make([]feexporter.Flow, 200)
+	for i := range flows {
+		g.Next(now, &flows[i])
+	}
+	enc := feexporter.NewSFlow(feexporter.EncoderOptions{Agent: testAgent, SourceID: 2, SamplingRate: rate, Boot: now.Add(-time.Hour)})
+	var out [][]byte
+	for len(flows) > 0 {
+		pkt, n := enc.Encode(nil, now, flows)
+		if n == 0 {
+			t.Fatal("Encode took no flow")
+		}
+		flows = flows[n:]
+		out = append(out, pkt)
+	}
+	return out
+}
+
+// Differences kept on purpose, with the reason each is kept.
+const (
+	whyBytes = "goflow2 counts the sampled frame length (Ethernet header and FCS included); this decoder counts the IP total length, as NetFlow and IPFIX octet counters do, so sFlow and NetFlow bytes add up alike"
+	whyTime  = "sFlow carries no flow time: goflow2 leaves it 0 (its collector adds the reception time apart), this decoder stamps start and end with the reception time"
+	whyICMP  = "goflow2 v2.2.6 never fills ICMP type and code from sampled headers (its parser sees Calls == 1 on the first ICMP layer); TestDecode checks this decoder's values"
+	whyVlan  = "goflow2 puts the 802.1Q tag of the sampled header in VlanId only; this decoder takes it as SrcVlan when no extended switch data gives one"
+	whyNH    = "flow.Record has one next hop: this decoder keeps the extended gateway's BGP next hop when there is one (goflow2 has it apart, in BgpNextHop) and the extended router's otherwise"
+)
+
+// knownDiffs is the base list (Bytes, times) with the extra columns.
+func knownDiffs(extra ...string) map[string]string {
+	why := map[string]string{"ICMPType": whyICMP, "ICMPCode": whyICMP, "SrcVlan": whyVlan, "NextHop": whyNH}
+	m := map[string]string{"Bytes": whyBytes, "TimeFlowStart": whyTime, "TimeFlowEnd": whyTime}
+	for _, c := range extra {
+		m[c] = why[c]
+	}
+	return m
+}
+
+func TestDifferentialGoflow2Columns(t *testing.T) {
+	hand := differentialDatagrams()
+	names := make([]string, 0, len(hand))
+	for name := range hand {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	cases := []struct {
+		name   string
+		dgrams func(t *testing.T) [][]byte
+		known  map[string]string
+	}{
+		{"exporter ipv4", func(t *testing.T) [][]byte { return exporterDatagrams(t, 0, 1) }, knownDiffs("ICMPType", "ICMPCode")},
+		{"exporter ipv6", func(t *testing.T) [][]byte { return exporterDatagrams(t, 1, 1) }, knownDiffs("ICMPType", "ICMPCode")},
+		{"exporter sampled mixed", func(t *testing.T) [][]byte { return exporterDatagrams(t, 0.5, 1000) }, knownDiffs("ICMPType", "ICMPCode")},
+	}
+	handKnown := map[string]map[string]string{
+		"counter": knownDiffs(), "expanded": knownDiffs(), "tcp4": knownDiffs(), "udp6": knownDiffs(),
+		"extended": knownDiffs("NextHop"),
+		"icmp":     knownDiffs("ICMPType", "ICMPCode", "SrcVlan"),
+		"mixed":    knownDiffs("ICMPType", "ICMPCode", "SrcVlan", "NextHop"),
+		"vlan":     knownDiffs("SrcVlan"),
+	}
+	for _, name := range names {
+		d := hand[name]
+		known, ok := handKnown[name]
+		if !ok {
+			t.Fatalf("datagram %q has no known differences list", name)
+		}
+		cases = append(cases, struct {
+			name   string
+			dgrams func(t *testing.T) [][]byte
+			known  map[string]string
+		}{"hand " + name, func(*testing.T) [][]byte { return [][]byte{d} }, known})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { compareDatagrams(t, tc.dgrams(t), tc.known) })
+	}
+}
