@@ -3,6 +3,7 @@ package sflow
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -153,13 +154,46 @@ func exporterDatagrams(t *testing.T, v6share float64, rate uint32) [][]byte {
 	return out
 }
 
+// sampledIP is a sampled IPv4 (format 3) or IPv6 (format 4) record.
+func sampledIP(length, proto uint32, src, dst string, sport, dport, flags, tos uint32) []byte {
+	sa, da := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	x := xdr{}.u32(length, proto)
+	x = append(append(x, sa.AsSlice()...), da.AsSlice()...)
+	x = x.u32(sport, dport, flags, tos)
+	format := uint32(3)
+	if sa.Is6() {
+		format = 4
+	}
+	return record(format, x)
+}
+
+// sampledDatagrams are datagrams with sampled IPv4/IPv6 records instead of
+// headers, and headers that start at the IP layer (header protocols 11, 12).
+func sampledDatagrams() map[string][]byte {
+	return map[string][]byte{
+		"sampled ipv4": datagram(testAgent,
+			flowSample(512, 3, 4, sampledIP(1500, 6, "10.9.0.1", "10.9.0.2", 443, 50000, 0x18, 0x28), extSwitch(11, 12)),
+			flowSample(512, 4, 3, sampledIP(120, 17, "10.9.0.2", "10.9.0.1", 53, 40000, 0, 0),
+				extRouter(netip.MustParseAddr("10.9.0.254"), 24, 22))),
+		"sampled ipv6": datagram(testAgent,
+			flowSample(64, 5, 6, sampledIP(1280, 6, "2001:db8::10", "2001:db8::20", 80, 41000, 0x11, 0xb8), extSwitch(7, 8),
+				extRouter(netip.MustParseAddr("2001:db8::fe"), 64, 48)),
+			flowSample(64, 6, 5, sampledIP(80, 58, "2001:db8::20", "2001:db8::10", 0, 0, 0, 0))),
+		"ip headers": datagram(testAgent,
+			flowSample(100, 1, 2, rawHeader(11, 1500, ipv4("10.8.0.1", "10.8.0.2", 6, 0x10, 60, 1500, tcp(22, 51000, 0x10)))),
+			flowSample(100, 2, 1, rawHeader(12, 1240, ipv6("2001:db8::1", "2001:db8::2", 17, 0, 60, 1200, udp(4789, 4789, 1200))))),
+	}
+}
+
 // Differences kept on purpose, with the reason each is kept.
 const (
-	whyBytes = "goflow2 counts the sampled frame length (Ethernet header and FCS included); this decoder counts the IP total length, as NetFlow and IPFIX octet counters do, so sFlow and NetFlow bytes add up alike"
-	whyTime  = "sFlow carries no flow time: goflow2 leaves it 0 (its collector adds the reception time apart), this decoder stamps start and end with the reception time"
-	whyICMP  = "goflow2 v2.2.6 never fills ICMP type and code from sampled headers (its parser sees Calls == 1 on the first ICMP layer); TestDecode checks this decoder's values"
-	whyVlan  = "goflow2 puts the 802.1Q tag of the sampled header in VlanId only; this decoder takes it as SrcVlan when no extended switch data gives one"
-	whyNH    = "flow.Record has one next hop: this decoder keeps the extended gateway's BGP next hop when there is one (goflow2 has it apart, in BgpNextHop) and the extended router's otherwise"
+	whyBytes        = "goflow2 counts the sampled frame length (Ethernet header and FCS included); this decoder counts the IP total length, as NetFlow and IPFIX octet counters do, so sFlow and NetFlow bytes add up alike"
+	whyTime         = "sFlow carries no flow time: goflow2 leaves it 0 (its collector adds the reception time apart), this decoder stamps start and end with the reception time"
+	whyICMP         = "goflow2 v2.2.6 never fills ICMP type and code from sampled headers (its parser sees Calls == 1 on the first ICMP layer); TestDecode checks this decoder's values"
+	whyVlan         = "goflow2 puts the 802.1Q tag of the sampled header in VlanId only; this decoder takes it as SrcVlan when no extended switch data gives one"
+	whySampledFlags = "goflow2 does not read tcp_flags from sampled IPv4/IPv6 records (formats 3, 4); this decoder does"
+	whyIPHeader     = "goflow2 parses sampled headers of protocol Ethernet (1) only; this decoder also parses headers that start at the IP layer (protocols 11 IPv4, 12 IPv6), as routers without a MAC layer send them"
+	whyNH           = "flow.Record has one next hop: this decoder keeps the extended gateway's BGP next hop when there is one (goflow2 has it apart, in BgpNextHop) and the extended router's otherwise"
 )
 
 // knownDiffs is the base list (Bytes, times) with the extra columns.
@@ -174,6 +208,9 @@ func knownDiffs(extra ...string) map[string]string {
 
 func TestDifferentialGoflow2Columns(t *testing.T) {
 	hand := differentialDatagrams()
+	for name, d := range sampledDatagrams() {
+		hand[name] = d
+	}
 	names := make([]string, 0, len(hand))
 	for name := range hand {
 		names = append(names, name)
@@ -190,10 +227,15 @@ func TestDifferentialGoflow2Columns(t *testing.T) {
 	}
 	handKnown := map[string]map[string]string{
 		"counter": knownDiffs(), "expanded": knownDiffs(), "tcp4": knownDiffs(), "udp6": knownDiffs(),
-		"extended": knownDiffs("NextHop"),
-		"icmp":     knownDiffs("ICMPType", "ICMPCode", "SrcVlan"),
-		"mixed":    knownDiffs("ICMPType", "ICMPCode", "SrcVlan", "NextHop"),
-		"vlan":     knownDiffs("SrcVlan"),
+		"extended":     knownDiffs("NextHop"),
+		"icmp":         knownDiffs("ICMPType", "ICMPCode", "SrcVlan"),
+		"mixed":        knownDiffs("ICMPType", "ICMPCode", "SrcVlan", "NextHop"),
+		"vlan":         knownDiffs("SrcVlan"),
+		"sampled ipv4": {"TimeFlowStart": whyTime, "TimeFlowEnd": whyTime, "TCPFlags": whySampledFlags},
+		"sampled ipv6": {"TimeFlowStart": whyTime, "TimeFlowEnd": whyTime, "TCPFlags": whySampledFlags},
+		"ip headers": {"TimeFlowStart": whyTime, "TimeFlowEnd": whyTime, "SrcAddr": whyIPHeader, "DstAddr": whyIPHeader,
+			"EType": whyIPHeader, "Proto": whyIPHeader, "SrcPort": whyIPHeader, "DstPort": whyIPHeader,
+			"IPTTL": whyIPHeader, "IPTos": whyIPHeader, "TCPFlags": whyIPHeader},
 	}
 	for _, name := range names {
 		d := hand[name]
