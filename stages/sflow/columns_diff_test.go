@@ -3,9 +3,14 @@ package sflow
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +19,7 @@ import (
 
 	feexporter "github.com/flowengine/flowengine/exporter"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/testenv"
 )
 
 // goflowRecord maps a goflow2 message onto a flow.Record, column for column,
@@ -252,4 +258,68 @@ func TestDifferentialGoflow2Columns(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { compareDatagrams(t, tc.dgrams(t), tc.known) })
 	}
+}
+
+// pmacctdDatagrams captures what Debian's pmacctd with the sfprobe plugin
+// sends for the capture of TestPmacctSfprobe.
+func pmacctdDatagrams(t *testing.T) [][]byte {
+	t.Helper()
+	pmacctd := testenv.LookPath(t, "pmacctd", "pmacct")
+	dir := t.TempDir()
+	const n = 120
+	// sfprobe sends a datagram when it is full: fillers push the last out.
+	pcap := filepath.Join(dir, "capture.pcap")
+	writePcap(t, pcap, capturePackets(n+40))
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conf := filepath.Join(dir, "pmacctd.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`daemonize: false
+pcap_savefile: %s
+pcap_savefile_wait: true
+plugins: sfprobe[fe]
+sampling_rate: 1
+sfprobe_receiver: %s
+sfprobe_agentip: 127.0.0.7
+sfprobe_agentsubid: 1
+sfprobe_direction[fe]: in
+sfprobe_ifindex[fe]: 7
+`, pcap, conn.LocalAddr())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(pmacctd, "-f", conf)
+	cmd.Dir = dir
+	// pmacctd forks its plugin: a process group lets the test end both.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	}()
+	var out [][]byte
+	buf := make([]byte, 65535)
+	for {
+		wait := 3 * time.Second
+		if len(out) == 0 {
+			wait = 20 * time.Second
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		m, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		out = append(out, append([]byte(nil), buf[:m]...))
+	}
+	if len(out) == 0 {
+		t.Fatal("pmacctd sent nothing")
+	}
+	return out
+}
+
+func TestDifferentialGoflow2Pmacctd(t *testing.T) {
+	compareDatagrams(t, pmacctdDatagrams(t), knownDiffs())
 }
