@@ -225,8 +225,14 @@ func u8(v uint8) []byte   { return []byte{v} }
 func u24(v uint32) []byte { return []byte{byte(v >> 16), byte(v >> 8), byte(v)} }
 func u64(v uint64) []byte { return cat(u32(uint32(v>>32)), u32(uint32(v))) }
 
-// varlen is an IPFIX variable-length value with its one-byte length.
-func varlen(s string) []byte { return cat(u8(uint8(len(s))), []byte(s)) }
+// varlen is an IPFIX variable-length value with its length: one byte, or
+// 255 and two bytes from 255 on (RFC 7011, section 7).
+func varlen(s string) []byte {
+	if len(s) >= 255 {
+		return cat(u8(255), u16(uint16(len(s))), []byte(s))
+	}
+	return cat(u8(uint8(len(s))), []byte(s))
+}
 
 // mpls is an MPLS label stack entry: label, traffic class, bottom of stack.
 func mpls(label uint32, bottom bool) []byte {
@@ -277,7 +283,7 @@ func ipfixEnterpriseVarlen() [][]byte {
 	rec := func(i uint32) []byte {
 		return cat(u32(0x0a000101+i), u32(0x08080808), u16(53000+uint16(i)), u16(53), u8(17),
 			u32(1200+i), u32(3+i), u32(11), u32(12),
-			varlen(fmt.Sprintf("et-0/0/%d", i)), u32(0xdeadbeef), varlen("reverse"), varlen(strings.Repeat("x", int(i)*7)),
+			varlen(fmt.Sprintf("et-0/0/%d", i)), u32(0xdeadbeef), varlen("reverse"), varlen(strings.Repeat("x", int(i)*70)),
 			mpls(299776+i, false), mpls(17, true), u32(handSecs-20), u32(handSecs-5),
 			u8(63), u8(2), mac6(0x02aabbccdd00+uint64(i)), mac6(0x02aabbccddff), u16(42))
 	}
