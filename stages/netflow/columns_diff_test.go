@@ -165,17 +165,18 @@ const keyCount = "(flow count)"
 
 // Differences kept on purpose, shared by the sources below.
 const (
-	whyCount    = "softflowd's v9 header count is the number of flows, not of records (RFC 3954); goflow2 stops reading after count sets and loses the data, this decoder reads every set of the datagram (the comparison then gives goflow2 the whole datagram)"
-	whyWrap     = "softflowd reading a capture sends sysUpTime 0 with first/last switched near 2^32 ms: this decoder subtracts modulo 2^32 (sysUpTime wraps every 49.7 days), so the flow ends before the export; goflow2 subtracts in 64 bits and dates the flow 31 days after the export"
-	whyV9Millis = "pmacctd's nfprobe sends flowStart/EndMilliseconds (152/153) in NetFlow v9: this decoder reads them in v9 as in IPFIX, goflow2 only in IPFIX and stamps the export time"
-	whyUptime   = "softflowd's IPFIX flowStart/EndSysUpTime (22/21) are relative to systemInitTimeMilliseconds (160) in its options record: this decoder applies it, goflow2 ignores 21/22 in IPFIX and stamps the export time"
-	whyRate     = "goflow2 reports 0 when no sampling rate is announced; this decoder keeps the flow with rate 1 (unsampled), which scales counters correctly"
-	whyIPTTL    = "goflow2 reads the TTL from minimumTTL (52) only; this decoder prefers ipTTL (192), which IPFIX exporters send, then minimumTTL, then maximumTTL (53)"
-	whyDot1q    = "goflow2 ignores dot1qVlanId (243); this decoder takes it as SrcVlan when vlanId (58) is absent"
+	whyCount       = "softflowd's v9 header count is the number of flows, not of records (RFC 3954); goflow2 stops reading after count sets and loses the data, this decoder reads every set of the datagram (the comparison then gives goflow2 the whole datagram)"
+	whyWrap        = "softflowd reading a capture sends sysUpTime 0 with first/last switched near 2^32 ms: this decoder subtracts modulo 2^32 (sysUpTime wraps every 49.7 days), so the flow ends before the export; goflow2 subtracts in 64 bits and dates the flow 31 days after the export"
+	whyV9Millis    = "pmacctd's nfprobe sends flowStart/EndMilliseconds (152/153) in NetFlow v9: this decoder reads them in v9 as in IPFIX, goflow2 only in IPFIX and stamps the export time"
+	whyPacketSpace = "with samplingPacketInterval (305) = 1 and samplingPacketSpace (306) = rate-1, RFC 5476 makes the rate (interval+space)/interval: this decoder computes it, goflow2 takes the interval (1) alone"
+	whyUptime      = "softflowd's IPFIX flowStart/EndSysUpTime (22/21) are relative to systemInitTimeMilliseconds (160) in its options record: this decoder applies it, goflow2 ignores 21/22 in IPFIX and stamps the export time"
+	whyRate        = "goflow2 reports 0 when no sampling rate is announced; this decoder keeps the flow with rate 1 (unsampled), which scales counters correctly"
+	whyIPTTL       = "goflow2 reads the TTL from minimumTTL (52) only; this decoder prefers ipTTL (192), which IPFIX exporters send, then minimumTTL, then maximumTTL (53)"
+	whyDot1q       = "goflow2 ignores dot1qVlanId (243); this decoder takes it as SrcVlan when vlanId (58) is absent"
 )
 
 // exporterPackets encodes synthetic flows with flowengine exporter's encoders.
-func exporterPackets(t *testing.T, ipfix bool, v6share float64, rate uint32) [][]byte {
+func exporterPackets(t *testing.T, ipfix bool, v6share float64, rate uint32, sampling ...string) [][]byte {
 	t.Helper()
 	now := testNow.Add(-time.Second)
 	g := feexporter.NewGenerator(feexporter.GeneratorOptions{Seed: 11, Interfaces: 16, IPv6Share: v6share})
@@ -184,6 +185,9 @@ func exporterPackets(t *testing.T, ipfix bool, v6share float64, rate uint32) [][
 		g.Next(now, &flows[i])
 	}
 	opts := feexporter.EncoderOptions{SourceID: 3, SamplingRate: rate, Boot: now.Add(-time.Hour)}
+	if len(sampling) > 0 {
+		opts.IPFIXSampling = sampling[0]
+	}
 	var enc feexporter.Encoder = feexporter.NewNetFlow9(opts)
 	if ipfix {
 		var err error
@@ -215,6 +219,9 @@ func TestDifferentialGoflow2Columns(t *testing.T) {
 		{"exporter ipfix ipv4", func(t *testing.T) [][]byte { return exporterPackets(t, true, 0, 1) }, nil},
 		{"exporter ipfix ipv6", func(t *testing.T) [][]byte { return exporterPackets(t, true, 1, 1) }, nil},
 		{"exporter ipfix sampled mixed", func(t *testing.T) [][]byte { return exporterPackets(t, true, 0.5, 1000) }, nil},
+		{"exporter ipfix packet-space sampling", func(t *testing.T) [][]byte {
+			return exporterPackets(t, true, 0.5, 1000, feexporter.SamplingPacketSpace)
+		}, map[string]string{"SamplingRate": whyPacketSpace}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { compareSource(t, tc.pkts(t), tc.known) })
