@@ -355,7 +355,7 @@ func captureUDP(t *testing.T, run func(addr string) (stop func())) [][]byte {
 		var pkts [][]byte
 		buf := make([]byte, 65535)
 		for {
-			wait := 3 * time.Second
+			wait := 1500 * time.Millisecond
 			if len(pkts) == 0 {
 				wait = 20 * time.Second
 			}

@@ -303,7 +303,7 @@ sfprobe_ifindex[fe]: 7
 	var out [][]byte
 	buf := make([]byte, 65535)
 	for {
-		wait := 3 * time.Second
+		wait := 1500 * time.Millisecond
 		if len(out) == 0 {
 			wait = 20 * time.Second
 		}
