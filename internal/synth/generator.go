@@ -403,7 +403,6 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 	f.Bytes = f.Packets * size()
 	f.End = now.Add(-time.Duration(rng.IntN(1000)) * time.Millisecond)
 	f.Start = f.End.Add(-time.Duration(rng.IntN(60000)) * time.Millisecond)
-	return
 }
 
 // zipfIndex draws an index in [0, n) favouring the first ones.

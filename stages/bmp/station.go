@@ -144,7 +144,7 @@ func (s *station) run(ss *session) {
 	s.routerDown(ss.router)
 	s.rib.mu.Unlock()
 	switch {
-	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		s.logger.Info("bmp session down", "router", ss.router)
 	case errors.Is(err, errTerminated):
 		s.logger.Info("bmp session terminated by the router", "router", ss.router)
