@@ -119,6 +119,11 @@ first-minutes:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# A generated full routing table (1M IPv4 + 200k IPv6 prefixes from 4 peers)
+# loaded over BMP: memory per route, load time, lookup cost.
+bench-bmp:
+	BMP_FULL_TABLE=1 $(GO) test -count=1 -run TestFullTable -v -timeout 30m ./stages/bmp/
+
 bench-e2e: build
 	./scripts/bench-e2e.sh
 

@@ -59,6 +59,20 @@ type StageStats struct {
 	Restarts      uint64   `json:"restarts"`
 	QueueDepth    int      `json:"queue_depth"`
 	QueueCapacity int      `json:"queue_capacity"`
+	// Exporters are the source's exporters (ExporterStatser), the most
+	// active MaxExporterStats; ExportersTotal counts them all.
+	Exporters      []ExporterStats `json:"exporters"`
+	ExportersTotal int             `json:"exporters_total,omitempty"`
+	// Details is what a stage implementing Detailer says of its state
+	// (the BMP routers and peers of enricher "bmp", say).
+	Details any `json:"details,omitempty"`
+}
+
+// Detailer is implemented by stages with live state worth showing in the
+// pipeline API. Details is called from the API's goroutine: it must be safe
+// to call while the stage runs, and return a value encoding/json encodes.
+type Detailer interface {
+	Details() any
 }
 
 // PipelineStats is the compiled graph with live counters.
@@ -84,6 +98,14 @@ func (r *Runtime) Stats() PipelineStats {
 		}
 		if s.in != nil {
 			st.QueueDepth, st.QueueCapacity = len(s.in), cap(s.in)
+		}
+		if d, ok := n.Impl.(Detailer); ok {
+			st.Details = d.Details()
+		}
+		if es, ok := n.Impl.(ExporterStatser); ok {
+			list := es.ExporterStats()
+			st.ExportersTotal = len(list)
+			st.Exporters = topExporters(list)
 		}
 		out.Stages = append(out.Stages, st)
 	}

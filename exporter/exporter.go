@@ -13,7 +13,11 @@
 //   - Generator produces a deterministic stream of Flow values for a seed: a
 //     zipf-skewed mix of remote prefixes (IPv4 and IPv6, with their AS
 //     numbers) and services (TCP, UDP, ICMP), mostly inbound from external
-//     interfaces to core ones.
+//     interfaces to core ones. The model is internal/synth, which source
+//     "generate" uses too.
+//   - Config.Truth receives every flow sent as a JSON line of flow record
+//     columns (`flowengine exporter -truth`), for tests comparing what a
+//     collector decoded with what was sent.
 //   - Encoder packs flows into datagrams of about 1400 bytes:
 //     NewNetFlow5, NewNetFlow9, NewIPFIX and NewSFlow (or NewEncoder by
 //     protocol name). The v9 and IPFIX encoders put the templates, an
@@ -70,7 +74,7 @@ type Config struct {
 	IPFIXSampling    string
 	Logger           *slog.Logger
 	// Truth, when not nil, receives every flow sent, as one JSON line of
-	// flow record columns (flow.AppendJSON of Flow.Record), in the order
+	// flow record columns (flow.AppendJSON), in the order
 	// sent: what a collector must decode.
 	Truth io.Writer
 }
@@ -246,7 +250,7 @@ func (e *exporterState) writeTruth(dst []byte, flows []Flow, cfg Config) []byte 
 		if cfg.Protocol == NetFlow5 && f.IsIPv6() {
 			continue
 		}
-		f.Record(e.agent, cfg.SamplingRate, cfg.Protocol, &r)
+		truthRecord(f, e.agent, cfg.SamplingRate, cfg.Protocol, &r)
 		dst = flow.AppendJSON(dst, &r)
 	}
 	return dst

@@ -7,11 +7,11 @@
 # stored in DuckDB (data/flows.duckdb, an embedded database: no server), which
 # the console queries.
 #
-#   make run     # this pipeline
-#   make demo    # this pipeline fed by synthetic exporters that answer SNMP
+#   make run          # this pipeline fed by synthetic exporters that answer SNMP
+#   make run DEMO=0   # this pipeline alone, for your routers
 #   flowengine run pipelines/default.hcl pipelines/jsonl.hcl   # also JSON lines
 #
-# Console API: http://127.0.0.1:8080/ (e.g. /api/v0/console/widgets/flow-rate).
+# Console: http://127.0.0.1:8080/ (API: /api/v0/console/..., e.g. widgets/flow-rate).
 # Metrics: http://127.0.0.1:9090/metrics, live graph: /api/v0/pipeline.
 
 variable "netflow_listen" { default = ":2055" }

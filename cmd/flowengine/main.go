@@ -43,6 +43,7 @@ Usage:
   flowengine stages   [TYPE]                                 document every stage type and its attributes
   flowengine exporter [flags]                                send synthetic NetFlow/IPFIX/sFlow to a collector
   flowengine schema   proto|json                             print the flow schema
+  flowengine healthcheck [ADDRESS]                           exit 0 when a running flowengine's /healthz answers (default 127.0.0.1:9090)
   flowengine version
 
 Variables come from variable defaults, FLOWENGINE_VAR_name, -var-file and -var

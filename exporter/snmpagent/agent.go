@@ -123,16 +123,6 @@ func (a *Agent) Requests() (answered, rejected uint64) {
 	return a.requests.Load(), a.rejected.Load()
 }
 
-// ListenAndServe listens on the UDP address addr ("127.0.0.1:1161") and
-// serves until ctx is done.
-func (a *Agent) ListenAndServe(ctx context.Context, addr string) error {
-	conn, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return fmt.Errorf("snmp agent listen: %w", err)
-	}
-	return a.Serve(ctx, conn)
-}
-
 // Serve answers requests arriving on conn until ctx is done; it closes conn.
 func (a *Agent) Serve(ctx context.Context, conn net.PacketConn) error {
 	var once sync.Once

@@ -150,11 +150,6 @@ func (c *Child) PeakRSS() (int64, error) {
 	return statusField(c.cmd.Process.Pid, "VmHWM:")
 }
 
-// RSS returns the child's resident set now (VmRSS), bytes.
-func (c *Child) RSS() (int64, error) {
-	return statusField(c.cmd.Process.Pid, "VmRSS:")
-}
-
 func statusField(pid int, name string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -14,6 +14,17 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
+// The attributes of the flow sources (netflow, sflow) that set sampling
+// rates: one name and one meaning in every source. A constant rate for
+// every exporter is a number; a rate per exporter prefix is a map.
+const (
+	DefaultAttr  = "default_sampling_rate"
+	OverrideAttr = "override_sampling_rate"
+
+	DefaultDescription  = "Sampling rate of flows whose exporter announces none (or 0): a number for every exporter, or a map from exporter prefix to number (the most specific prefix wins)."
+	OverrideDescription = "Sampling rate replacing whatever the exporter announces: a number for every exporter, or a map from exporter prefix to number (the most specific prefix wins)."
+)
+
 // Entry is one prefix of a Table.
 type Entry struct {
 	Prefix netip.Prefix

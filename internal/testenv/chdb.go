@@ -87,7 +87,8 @@ func chdbServerProgram() (string, error) {
 			return
 		}
 		chdbProgram.dir = dir
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		// The go command that runs the tests: on the PATH, or in GOROOT.
+		goTool := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 		if p, err := exec.LookPath("go"); err == nil {
 			goTool = p
 		}

@@ -100,6 +100,7 @@ var (
 	_ engine.Processor = (*Enricher)(nil)
 	_ engine.Starter   = (*Enricher)(nil)
 	_ engine.Listener  = (*Enricher)(nil)
+	_ engine.Detailer  = (*Enricher)(nil)
 )
 
 // New builds the enricher. It does not listen: Start does.
@@ -192,7 +193,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 			errors: m.CounterVec(prometheus.CounterOpts{Name: "flowengine_bmp_errors_total",
 				Help: "BMP sessions closed on a malformed message, by router and reason."}, []string{"router", "reason"}),
 			refused: m.Counter(prometheus.CounterOpts{Name: "flowengine_bmp_refused_total",
-				Help: "BMP connections refused: address not in allow."}),
+				Help: "BMP connections refused: address not in allow, or too many sessions open."}),
 			sessions: m.CounterVec(prometheus.CounterOpts{Name: "flowengine_bmp_sessions_total",
 				Help: "BMP sessions opened, by router."}, []string{"router"}),
 			cutoff: m.CounterVec(prometheus.CounterOpts{Name: "flowengine_bmp_max_routes_exceeded_total",
@@ -321,27 +322,26 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 		if i == 0 || r.ExporterAddress != lastExporter {
 			lastExporter, router = r.ExporterAddress, e.routerOf(r.ExporterAddress)
 		}
-		if attrs, bits, ok := rib.lookup(r.DstAddr, router, r.NextHop); ok {
-			s := &rib.attrs[attrs]
+		if p, bits, ok := rib.lookup(r.DstAddr, router, r.NextHop); ok {
 			if e.overwrite || r.DstNetMask == 0 {
 				r.DstNetMask = uint8(bits)
 			}
 			if e.overwrite || !r.NextHop.IsValid() || r.NextHop.IsUnspecified() {
-				if s.nh4 {
+				if s := &rib.attrs[p.attrs]; s.nh4 {
 					r.NextHop = netip.AddrFrom4([4]byte(s.nextHop[:4]))
 				} else if s.nextHop != ([16]byte{}) {
 					r.NextHop = netip.AddrFrom16(s.nextHop)
 				}
 			}
-			r.DstAS = e.as(r.DstAS, s.origin)
+			r.DstAS = e.as(r.DstAS, p.origin)
 		} else {
 			missed++
 		}
-		if attrs, bits, ok := rib.lookup(r.SrcAddr, router, netip.Addr{}); ok {
+		if p, bits, ok := rib.lookup(r.SrcAddr, router, netip.Addr{}); ok {
 			if e.overwrite || r.SrcNetMask == 0 {
 				r.SrcNetMask = uint8(bits)
 			}
-			r.SrcAS = e.as(r.SrcAS, rib.attrs[attrs].origin)
+			r.SrcAS = e.as(r.SrcAS, p.origin)
 		} else {
 			missed++
 		}
@@ -370,11 +370,11 @@ func (e *Enricher) as(flowAS, routeAS uint32) uint32 {
 func (e *Enricher) OriginAS(exporter, addr netip.Addr) (uint32, bool) {
 	e.rib.mu.RLock()
 	defer e.rib.mu.RUnlock()
-	attrs, _, ok := e.rib.lookup(addr, e.routerOf(exporter), netip.Addr{})
+	p, _, ok := e.rib.lookup(addr, e.routerOf(exporter), netip.Addr{})
 	if !ok {
 		return 0, false
 	}
-	return e.rib.attrs[attrs].origin, true
+	return p.origin, true
 }
 
 // ribCollector reports the RIB's routes per router and peer at scrape time.
@@ -422,4 +422,56 @@ func (c *ribCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range kinds {
 		ch <- prometheus.MustNewConstMetric(descRIB, prometheus.GaugeValue, float64(k.n), k.k)
 	}
+}
+
+// PeerState is one peer's table as the pipeline API shows it.
+type PeerState struct {
+	Address string `json:"address"`
+	AS      uint32 `json:"as"`
+	Table   string `json:"table"`
+	RD      string `json:"distinguisher,omitempty"`
+	Up      bool   `json:"up"`
+	DownFor string `json:"down_for,omitempty"`
+	Routes  int    `json:"routes"`
+}
+
+// RouterState is one BMP router as the pipeline API shows it.
+type RouterState struct {
+	Address   string      `json:"address"`
+	Connected bool        `json:"connected"`
+	Routes    int         `json:"routes"`
+	Peers     []PeerState `json:"peers"`
+}
+
+// Details returns the routers and their peers, for /api/v0/pipeline.
+func (e *Enricher) Details() any {
+	connected := map[netip.Addr]bool{}
+	e.station.mu.Lock()
+	for ss := range e.station.sessions {
+		connected[ss.router] = true
+	}
+	e.station.mu.Unlock()
+	now := time.Now()
+	r := e.rib
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	routers := make([]RouterState, len(r.routers))
+	for i, a := range r.routers {
+		routers[i] = RouterState{Address: a.String(), Connected: connected[a], Routes: r.routes[i], Peers: []PeerState{}}
+	}
+	for i := range r.peers {
+		p := &r.peers[i]
+		if p.gone {
+			continue
+		}
+		ps := PeerState{Address: p.key.addr.String(), AS: p.as, Table: tableNames[p.key.table], Up: p.up, Routes: p.routes}
+		if p.key.dist != 0 {
+			ps.RD = strconv.FormatUint(p.key.dist, 10)
+		}
+		if !p.up {
+			ps.DownFor = now.Sub(p.downAt).Round(time.Second).String()
+		}
+		routers[p.router].Peers = append(routers[p.router].Peers, ps)
+	}
+	return map[string]any{"routers": routers}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -117,6 +118,13 @@ func TestFullTable(t *testing.T) {
 		v4, v6, st.Paths, st.Prefixes, st.AttrSets, st.ASPaths, st.CommunitySets)
 	t.Logf("load: %s (%.0f routes/s); RIB heap %.1f MiB, %.1f bytes/route", took.Round(time.Millisecond),
 		float64(st.Paths)/took.Seconds(), float64(heap)/(1<<20), float64(heap)/float64(st.Paths))
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") || strings.HasPrefix(l, "VmRSS:") {
+				t.Logf("process (station and the generating client): %s", strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
 	if heap > 1<<30 {
 		t.Errorf("RIB heap %d bytes, over 1 GiB", heap)
 	}
@@ -156,6 +164,13 @@ func flowsFor(tab table, n int) []flow.Record {
 			dst = src
 		}
 		recs[i] = flow.Record{ExporterAddress: netip.MustParseAddr("127.0.0.1"), SrcAddr: src, DstAddr: dst}
+		// Most exporters send the next hop: it picks among the peers'
+		// routes.
+		if dst.Is4() {
+			recs[i].NextHop = netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + i%4)})
+		} else {
+			recs[i].NextHop = netip.MustParseAddr("2001:db8::" + strconv.Itoa(1+i%4))
+		}
 	}
 	return recs
 }

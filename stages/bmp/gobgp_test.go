@@ -2,6 +2,7 @@ package bmp
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -168,6 +169,14 @@ exporters = { "192.0.2.1" = "127.0.0.1", "192.0.2.2" = "::1" }
 	})
 	if n := counter(t, reg, "flowengine_bmp_sessions_total", "router", "127.0.0.1"); n != 2 {
 		t.Errorf("sessions of router 1 = %v, want 2", n)
+	}
+	details, err := json.Marshal(e.Details())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"address":"::1","connected":true,"routes":1,"peers":[{"address":"`; !strings.Contains(string(details), want) ||
+		!strings.Contains(string(details), `"table":"loc-rib","up":true,"routes":1}`) {
+		t.Errorf("Details = %s", details)
 	}
 	if n := counter(t, reg, "flowengine_bmp_routes", "router", "::1", "table", "loc-rib"); n != 1 {
 		t.Errorf("routes of router 2 = %v, want 1", n)

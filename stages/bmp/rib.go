@@ -1,6 +1,7 @@
 package bmp
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"sync"
@@ -40,9 +41,19 @@ type peer struct {
 
 // path is one peer's route for a prefix.
 type path struct {
-	rd    uint64
-	attrs uint32 // index in RIB.attrs
-	peer  uint32 // index in RIB.peers
+	rd     uint64
+	attrs  uint32 // index in RIB.attrs
+	peer   uint32 // index in RIB.peers
+	origin uint32 // the attribute set's origin AS, here to spare a lookup a memory access
+	nhTag  uint32 // nextHopTag of the attribute set's next hop, likewise
+}
+
+// nextHopTag folds a next hop into 32 bits: the address itself for IPv4.
+func nextHopTag(nh *[16]byte, nh4 bool) uint32 {
+	if nh4 {
+		return binary.BigEndian.Uint32(nh[:4])
+	}
+	return binary.BigEndian.Uint32(nh[:4]) ^ binary.BigEndian.Uint32(nh[4:8]) ^ binary.BigEndian.Uint32(nh[8:12]) ^ binary.BigEndian.Uint32(nh[12:])
 }
 
 // entry is the routes of every peer for one prefix.
@@ -277,10 +288,14 @@ func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
 	for i := range e.paths {
 		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
 			r.unrefAttrs(e.paths[i].attrs)
-			e.paths[i].attrs = attrs
+			k := &r.attrs[attrs].attrKey
+			e.paths[i].attrs, e.paths[i].origin, e.paths[i].nhTag = attrs, k.origin, nextHopTag(&k.nextHop, k.nh4)
 			return false
 		}
 	}
+	// A route from a peer that came back up replaces the one its earlier
+	// session left.
+	r.dropStale(e, peerID, rd)
 	if len(e.paths) == cap(e.paths) {
 		// Grow by one: most prefixes have a few paths, and exact sizes
 		// save memory over doubling.
@@ -288,7 +303,8 @@ func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
 		copy(np, e.paths)
 		e.paths = np
 	}
-	e.paths = append(e.paths, path{rd: rd, attrs: attrs, peer: peerID})
+	k := &r.attrs[attrs].attrKey
+	e.paths = append(e.paths, path{rd: rd, attrs: attrs, peer: peerID, origin: k.origin, nhTag: nextHopTag(&k.nextHop, k.nh4)})
 	r.peers[peerID].routes++
 	r.routes[r.peers[peerID].router]++
 	return true
@@ -302,16 +318,38 @@ func (r *RIB) withdraw(p netip.Prefix, rd uint64, peerID uint32) bool {
 	if e == nil {
 		return false
 	}
+	found := false
 	for i := range e.paths {
 		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
 			r.dropPath(e, i)
-			if len(e.paths) == 0 {
-				t.remove(&a, p.Bits())
-			}
-			return true
+			found = true
+			break
 		}
 	}
-	return false
+	// The peer's earlier session's route goes too.
+	if r.dropStale(e, peerID, rd) {
+		found = true
+	}
+	if len(e.paths) == 0 {
+		t.remove(&a, p.Bits())
+	}
+	return found
+}
+
+// dropStale removes from e the paths in rd of the earlier sessions (down)
+// of peerID's table. It returns whether there was one. Caller holds mu.
+func (r *RIB) dropStale(e *entry, peerID uint32, rd uint64) bool {
+	dropped := false
+	key := &r.peers[peerID].key
+	for i := 0; i < len(e.paths); {
+		if q := &r.peers[e.paths[i].peer]; e.paths[i].rd == rd && !q.up && e.paths[i].peer != peerID && q.key == *key {
+			r.dropPath(e, i)
+			dropped = true
+			continue
+		}
+		i++
+	}
+	return dropped
 }
 
 func (r *RIB) dropPath(e *entry, i int) {
@@ -385,7 +423,7 @@ const noRouter = ^uint32(0)
 // whose next hop is nextHop, else one of a peer that is up, preferring
 // Loc-RIB over post-policy over pre-policy. Caller holds the read lock.
 // It does not allocate.
-func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (attrs uint32, bits int, ok bool) {
+func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (found path, bits int, ok bool) {
 	var a [16]byte
 	t := &r.v6
 	if addr.Is4() || addr.Is4In6() {
@@ -395,7 +433,7 @@ func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (attrs 
 	} else if addr.IsValid() {
 		a = addr.As16()
 	} else {
-		return 0, 0, false
+		return path{}, 0, false
 	}
 	var nh [16]byte
 	nh4 := false
@@ -407,7 +445,8 @@ func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (attrs 
 		nh = nextHop.As16()
 	}
 	hasNH := nextHop.IsValid() && !nextHop.IsUnspecified()
-	found := t.lookup(&a, func(e *entry, length int) bool {
+	tag := nextHopTag(&nh, nh4)
+	ok = t.lookup(&a, func(e *entry, length int) bool {
 		best, bestScore := -1, -1
 		for i := range e.paths {
 			p := &r.peers[e.paths[i].peer]
@@ -418,7 +457,7 @@ func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (attrs 
 			if p.up {
 				s += 4
 			}
-			if hasNH {
+			if hasNH && e.paths[i].nhTag == tag {
 				if k := &r.attrs[e.paths[i].attrs].attrKey; k.nh4 == nh4 && k.nextHop == nh {
 					s += 8
 				}
@@ -430,10 +469,10 @@ func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (attrs 
 		if best < 0 {
 			return false
 		}
-		attrs, bits = e.paths[best].attrs, length
+		found, bits = e.paths[best], length
 		return true
 	})
-	return attrs, bits, found
+	return found, bits, ok
 }
 
 // route returns the interned data of an attribute set. Caller holds the
@@ -463,11 +502,11 @@ func (r *RIB) Lookup(addr, routerAddr, nextHop netip.Addr) (Route, bool) {
 	if id, ok := r.routerIDs[routerAddr]; ok {
 		router = id
 	}
-	attrs, bits, ok := r.lookup(addr, router, nextHop)
+	p, bits, ok := r.lookup(addr, router, nextHop)
 	if !ok {
 		return Route{}, false
 	}
-	rt := r.route(attrs)
+	rt := r.route(p.attrs)
 	rt.Prefix = netip.PrefixFrom(addr.Unmap(), bits).Masked()
 	rt.ASPath = slices.Clone(rt.ASPath)
 	rt.Communities = slices.Clone(rt.Communities)

@@ -18,6 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// maxSessions bounds the sessions open at once (each holds about 200 KiB of
+// buffers); more are refused and counted.
+const maxSessions = 1024
+
 // maxMessage bounds one BMP message: a route monitoring message carries one
 // BGP message (at most 65535 bytes with RFC 8654) and the headers.
 const maxMessage = 1 << 17
@@ -87,8 +91,17 @@ func (s *station) serve(ln net.Listener) {
 		}
 		ss := &session{conn: c, router: addr, label: addr.String()}
 		s.mu.Lock()
-		s.sessions[ss] = struct{}{}
+		full := len(s.sessions) >= maxSessions
+		if !full {
+			s.sessions[ss] = struct{}{}
+		}
 		s.mu.Unlock()
+		if full {
+			s.m.refused.Inc()
+			s.logger.Warn("bmp session refused: too many sessions", "router", addr, "max", maxSessions)
+			_ = c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -131,8 +144,10 @@ func (s *station) run(ss *session) {
 	s.routerDown(ss.router)
 	s.rib.mu.Unlock()
 	switch {
-	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		s.logger.Info("bmp session down", "router", ss.router)
+	case errors.Is(err, errTerminated):
+		s.logger.Info("bmp session terminated by the router", "router", ss.router)
 	default:
 		s.logger.Warn("bmp session closed", "router", ss.router, "error", err)
 	}
@@ -143,6 +158,25 @@ var errTerminated = errors.New("terminated by the router")
 
 // errMaxRoutes ends a session whose router sent too many routes.
 var errMaxRoutes = errors.New("max_routes exceeded")
+
+// maxPeers bounds the peer tables one router may announce (peers up or
+// down, not yet expired), so that a router inventing peers cannot grow the
+// station without bound.
+const maxPeers = 4096
+
+// errMaxPeers ends a session whose router announced too many peers.
+var errMaxPeers = fmt.Errorf("more than %d peers", maxPeers)
+
+// peerCount returns the peer tables a router holds. Caller holds rib.mu.
+func (s *station) peerCount(router netip.Addr) int {
+	n := 0
+	for i := range s.rib.peers {
+		if p := &s.rib.peers[i]; !p.gone && p.key.router == router {
+			n++
+		}
+	}
+	return n
+}
 
 // read decodes messages from r until an error.
 func (s *station) read(r io.Reader, ss *session) error {
@@ -177,10 +211,17 @@ func (s *station) read(r io.Reader, ss *session) error {
 
 // handle decodes and applies one message.
 func (s *station) handle(ss *session, data []byte) error {
-	msg, err := decode(data)
+	msg, handling, err := decode(data)
 	if err != nil {
 		s.m.errors.WithLabelValues(ss.label, "decode").Inc()
 		return err
+	}
+	switch handling {
+	case updateWithdraw:
+		s.m.errors.WithLabelValues(ss.label, "treat-as-withdraw").Inc()
+		s.logger.Warn("bmp update with a malformed attribute: its routes are withdrawn (RFC 7606)", "router", ss.router)
+	case updateAttrDiscard:
+		s.m.errors.WithLabelValues(ss.label, "attribute-discard").Inc()
 	}
 	s.m.messages.WithLabelValues(ss.label, messageType(msg.Header.Type)).Inc()
 	switch body := msg.Body.(type) {
@@ -196,6 +237,12 @@ func (s *station) handle(ss *session, data []byte) error {
 		s.rib.mu.Lock()
 		defer s.rib.mu.Unlock()
 		for _, pk := range k {
+			if id, ok := s.rib.peerIDs[pk]; !ok || !s.rib.peers[id].up {
+				if s.peerCount(ss.router) >= maxPeers {
+					s.m.errors.WithLabelValues(ss.label, "peers").Inc()
+					return errMaxPeers
+				}
+			}
 			s.rib.peerUp(pk, msg.PeerHeader.PeerAS)
 		}
 		return nil
@@ -215,14 +262,24 @@ func (s *station) handle(ss *session, data []byte) error {
 		s.logger.Info("bmp peer down", "router", ss.router, "peer", netipAddr(msg.PeerHeader.PeerAddress), "reason", body.Reason)
 		return nil
 	case *bmp.BMPRouteMonitoring:
-		return s.monitor(ss, &msg.PeerHeader, body)
+		return s.monitor(ss, &msg.PeerHeader, body, handling == updateWithdraw)
 	}
 	return nil
 }
 
+// Handling of an update with a malformed attribute (RFC 7606), when the
+// rest of the message could be decoded.
+const (
+	updateOK          = iota
+	updateWithdraw    // treat as withdraw: its routes are withdrawn
+	updateAttrDiscard // the attribute was dropped, the routes kept
+)
+
 // decode parses one BMP message, turning any failure of the decoder into
-// ErrMalformed.
-func decode(data []byte) (msg *bmp.BMPMessage, err error) {
+// ErrMalformed. A route monitoring message whose BGP update has a
+// malformed attribute that RFC 7606 lets a speaker survive comes back with
+// how to handle it.
+func decode(data []byte) (msg *bmp.BMPMessage, handling int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			msg, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
@@ -230,18 +287,29 @@ func decode(data []byte) (msg *bmp.BMPMessage, err error) {
 	}()
 	msg, err = bmp.ParseBMPMessage(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		var me *bgp.MessageError
+		if msg == nil || !errors.As(err, &me) {
+			return nil, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		switch me.ErrorHandling {
+		case bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW:
+			handling = updateWithdraw
+		case bgp.ERROR_HANDLING_ATTRIBUTE_DISCARD:
+			handling = updateAttrDiscard
+		default:
+			return nil, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
 	}
 	if msg.Header.Type == bmp.BMP_MSG_ROUTE_MONITORING {
 		rm, _ := msg.Body.(*bmp.BMPRouteMonitoring)
 		if rm == nil || rm.BGPUpdate == nil {
-			return nil, fmt.Errorf("%w: route monitoring without a BGP message", ErrMalformed)
+			return nil, 0, fmt.Errorf("%w: route monitoring without a BGP message", ErrMalformed)
 		}
 		if _, ok := rm.BGPUpdate.Body.(*bgp.BGPUpdate); !ok {
-			return nil, fmt.Errorf("%w: route monitoring carries a BGP message of type %d", ErrMalformed, rm.BGPUpdate.Header.Type)
+			return nil, 0, fmt.Errorf("%w: route monitoring carries a BGP message of type %d", ErrMalformed, rm.BGPUpdate.Header.Type)
 		}
 	}
-	return msg, nil
+	return msg, handling, nil
 }
 
 func messageType(t uint8) string {
@@ -290,7 +358,7 @@ func (s *station) peerKeys(ss *session, h *bmp.BMPPeerHeader) ([]peerKey, bool) 
 }
 
 // monitor applies a route monitoring message.
-func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMonitoring) error {
+func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMonitoring, withdrawAll bool) error {
 	if h.IsAdjRIBOut() {
 		return nil
 	}
@@ -380,6 +448,10 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 	defer s.rib.mu.Unlock()
 	peerID, ok := s.rib.peerIDs[key]
 	if !ok || !s.rib.peers[peerID].up {
+		if s.peerCount(ss.router) >= maxPeers {
+			s.m.errors.WithLabelValues(ss.label, "peers").Inc()
+			return errMaxPeers
+		}
 		peerID = s.rib.peerUp(key, h.PeerAS)
 	}
 	for _, p := range upd.WithdrawnRoutes {
@@ -402,6 +474,19 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 			return fmt.Errorf("%w: %d routes", errMaxRoutes, s.opts.maxRoutes)
 		}
 		s.rib.add(pfx, rd, peerID, s.rib.internAttrs(nh, origin, asPath, comms, lcomms))
+		return nil
+	}
+	if withdrawAll {
+		for _, p := range upd.NLRI {
+			if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
+				s.rib.withdraw(pfx, rd, peerID)
+			}
+		}
+		for _, p := range reach {
+			if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
+				s.rib.withdraw(pfx, rd, peerID)
+			}
+		}
 		return nil
 	}
 	for _, p := range upd.NLRI {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -167,9 +168,10 @@ exporters = { "192.0.2.100" = "127.0.0.2" }
 	r1.peerUp(peer)
 	r1.announce(peer, "198.51.100.1", []uint32{64501, 65011}, nil, nil, pfx)
 	r1.flush()
-	waitFor(t, 5*time.Second, "restart routes", func() bool { return e.RIB().Stats().Paths == 3 })
-	if got := flows(); got[0].DstAS != 65011 {
-		t.Errorf("after restart, router 1's flow AS = %d, want 65011 (the new session's)", got[0].DstAS)
+	waitFor(t, 5*time.Second, "the new session's route", func() bool { return flows()[0].DstAS == 65011 })
+	// It replaced the one the first session left.
+	if n := e.RIB().Stats().Paths; n != 2 {
+		t.Errorf("%d paths after restart, want 2", n)
 	}
 	if n := counter(t, reg, "flowengine_bmp_sessions_total", "router", "127.0.0.1"); n != 2 {
 		t.Errorf("sessions of router 1 = %v, want 2", n)
@@ -298,11 +300,16 @@ func FuzzDecode(f *testing.F) {
 	for _, m := range seedMessages() {
 		f.Add(m)
 	}
+	if data, err := os.ReadFile(fixture); err == nil {
+		for _, m := range splitMessages(f, data) {
+			f.Add(m)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) >= 5 {
 			binary.BigEndian.PutUint32(data[1:5], uint32(len(data)))
 		}
-		msg, err := decode(data)
+		msg, _, err := decode(data)
 		if err != nil {
 			return
 		}
@@ -376,5 +383,99 @@ func TestVPNRoutes(t *testing.T) {
 	waitFor(t, 5*time.Second, "vpn route", func() bool { return e.RIB().Stats().Paths == 1 })
 	if rt, ok := e.RIB().Lookup(ma("203.0.113.1"), netip.Addr{}, netip.Addr{}); !ok || rt.OriginAS != 65100 || rt.Prefix.Bits() != 24 {
 		t.Errorf("vpn lookup = %+v %v", rt, ok)
+	}
+}
+
+// TestStationPeerFlood: a router announcing ever new peers is cut off at
+// maxPeers.
+func TestStationPeerFlood(t *testing.T) {
+	e, reg := newTestEnricher(t, `keep = "1h"`)
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	c.tolerant = true
+	for i := range maxPeers/2 + 10 { // two tables (pre and post) a peer
+		c.peerUp(newTestPeer(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String(), 64501, false))
+	}
+	_ = c.w.Flush()
+	waitFor(t, 10*time.Second, "cut off", func() bool {
+		return counter(t, reg, "flowengine_bmp_errors_total", "reason", "peers") == 1 && sessionsOpen(e) == 0
+	})
+	if n := e.RIB().Stats().Peers; n > maxPeers {
+		t.Errorf("%d peers kept, over %d", n, maxPeers)
+	}
+}
+
+// TestConcurrentLookups enriches flows while routes come and go (run with
+// -race).
+func TestConcurrentLookups(t *testing.T) {
+	e, _ := newTestEnricher(t, "")
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	p := newTestPeer("198.51.100.1", 64501, false)
+	c.peerUp(p)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			pfx := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i % 50), 0, 0}), 16)
+			if i%3 == 2 {
+				c.withdraw(p, pfx)
+			} else {
+				c.announce(p, "198.51.100.1", []uint32{64501, uint32(65000 + i)}, []uint32{uint32(i)}, nil, pfx)
+			}
+			if i%100 == 0 {
+				c.flush()
+			}
+		}
+		c.flush()
+	}()
+	recs := make([]flow.Record, 64)
+	for i := range recs {
+		recs[i] = flow.Record{ExporterAddress: ma("127.0.0.1"), SrcAddr: netip.AddrFrom4([4]byte{10, byte(i), 1, 1}), DstAddr: netip.AddrFrom4([4]byte{10, byte(i + 1), 1, 1})}
+	}
+	for {
+		select {
+		case <-done:
+			return
+		default:
+			got := enrich(t, e, recs...)
+			for _, r := range got {
+				if r.DstAS != 0 && r.DstNetMask != 16 {
+					t.Fatalf("flow to %s: AS %d with mask %d", r.DstAddr, r.DstAS, r.DstNetMask)
+				}
+			}
+		}
+	}
+}
+
+// TestTreatAsWithdraw: an update with a malformed attribute withdraws its
+// routes (RFC 7606), counted, and the session goes on.
+func TestTreatAsWithdraw(t *testing.T) {
+	e, reg := newTestEnricher(t, "")
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	p := newTestPeer("198.51.100.1", 64501, false)
+	c.peerUp(p)
+	c.announce(p, "198.51.100.1", []uint32{64501, 65001}, nil, nil, mp("203.0.113.0/24"), mp("203.0.114.0/24"))
+	c.flush()
+	waitFor(t, 5*time.Second, "routes", func() bool { return e.RIB().Stats().Paths == 2 })
+	b, err := bmp.NewBMPRouteMonitoring(p.hdr, updateMessage("198.51.100.1", []uint32{64501, 65002}, nil, nil, mp("203.0.113.0/24"))).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const origin = 6 + 42 + 19 + 2 + 2 // flags of the first attribute, ORIGIN
+	if bgp.BGPAttrType(b[origin+1]) != bgp.BGP_ATTR_TYPE_ORIGIN {
+		t.Fatalf("attribute at %d is %d, not ORIGIN", origin, b[origin+1])
+	}
+	b[origin] = 0xc0 // optional: wrong flags for ORIGIN
+	c.raw(b)
+	c.announce(p, "198.51.100.1", []uint32{64501, 65003}, nil, nil, mp("198.18.0.0/15"))
+	c.flush()
+	waitFor(t, 5*time.Second, "withdrawal and the next route", func() bool {
+		_, ok := e.RIB().Lookup(ma("198.18.0.1"), netip.Addr{}, netip.Addr{})
+		return ok && e.RIB().Stats().Paths == 2
+	})
+	if _, ok := e.RIB().Lookup(ma("203.0.113.1"), netip.Addr{}, netip.Addr{}); ok {
+		t.Error("route of the malformed update not withdrawn")
+	}
+	if n := counter(t, reg, "flowengine_bmp_errors_total", "reason", "treat-as-withdraw"); n != 1 {
+		t.Errorf("treat-as-withdraw counted %v", n)
 	}
 }

@@ -60,10 +60,10 @@ var ancestors = func() (a [256]bitset512) {
 // at depth d holds the prefixes of lengths 8d+1 to 8d+8 (the root also
 // length 0), and its children by octet.
 type node[V any] struct {
-	pfx      bitset512  // prefix indexes held (1..511)
-	kids     bitset256  // octets with a child
-	values   []V        // by prefix index order
-	children []*node[V] // by octet order
+	pfx      bitset512 // prefix indexes held (1..511)
+	kids     bitset256 // octets with a child
+	values   []V       // by prefix index order
+	children []node[V] // by octet order, in place: one memory access less a level
 }
 
 // trie maps prefixes to values held in its nodes, with incremental inserts
@@ -101,11 +101,9 @@ func (t *trie[V]) slot(addr *[16]byte, length int, create bool) (*node[V], uint)
 			}
 			r := n.kids.rank(o)
 			n.kids.set(o)
-			n.children = append(n.children, nil)
-			copy(n.children[r+1:], n.children[r:])
-			n.children[r] = &node[V]{}
+			n.children = slices.Insert(n.children, r, node[V]{})
 		}
-		n = n.children[n.kids.rank(o)]
+		n = &n.children[n.kids.rank(o)]
 	}
 	return n, pfxIndex(addr[d], k)
 }
@@ -146,7 +144,7 @@ func (t *trie[V]) remove(addr *[16]byte, length int) {
 		if !n.kids.has(o) {
 			return
 		}
-		n = n.children[n.kids.rank(o)]
+		n = &n.children[n.kids.rank(o)]
 	}
 	idx := pfxIndex(addr[d], k)
 	if !n.pfx.has(idx) {
@@ -164,7 +162,7 @@ func (t *trie[V]) remove(addr *[16]byte, length int) {
 		oc := uint(addr[i])
 		r := p.kids.rank(oc)
 		p.kids.clear(oc)
-		p.children = append(p.children[:r], p.children[r+1:]...)
+		p.children = slices.Delete(p.children, r, r+1)
 		if len(p.children) == 0 {
 			p.children = nil
 		}
@@ -187,7 +185,7 @@ func (t *trie[V]) lookup(addr *[16]byte, visit func(v *V, length int) bool) bool
 		if !n.kids.has(o) {
 			break
 		}
-		n = n.children[n.kids.rank(o)]
+		n = &n.children[n.kids.rank(o)]
 		d++
 	}
 	for ; d >= 0; d-- {
@@ -230,7 +228,7 @@ func (t *trie[V]) walkNode(n *node[V], d int, addr *[16]byte, f func(addr *[16]b
 			continue
 		}
 		addr[d] = byte(o)
-		t.walkNode(n.children[i], d+1, addr, f)
+		t.walkNode(&n.children[i], d+1, addr, f)
 		addr[d] = 0
 		i++
 	}

@@ -72,7 +72,7 @@ func (s *Sink) dialServer(ctx context.Context, addr string) (*nativeConn, error)
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.tlsEnabled {
+	if s.cfg.tls.Enabled {
 		tc, err := s.tlsConfig()
 		if err != nil {
 			conn.Close()

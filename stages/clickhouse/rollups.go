@@ -9,14 +9,16 @@ import (
 	"github.com/flowengine/flowengine/store/rollup"
 )
 
-// Rollups computed in the engine (consolidate_in = "engine"). Each row
-// buffer of flows gets its rollup rows: the flows of its batches aggregated
-// per interval over the rollup columns (store/rollup), Bytes, Packets and
-// Flows scaled by SamplingRate. They are inserted into the flows_<interval>
-// tables once the flows are in, over the same native-protocol path, and the
-// buffer's batches are released only when every insert succeeded. The
+// Rollups computed in the engine (consolidate_in = "engine"). Consecutive
+// row buffers of flows form a group of up to rollup_batch_size flows; the
+// flows of the group are aggregated per interval over the rollup columns
+// (store/rollup), Bytes, Packets and Flows scaled by SamplingRate, and
+// inserted into the flows_<interval> tables by the group's last buffer once
+// its own flows are in, over the same native-protocol path. The batches of
+// a group are released only when its flows and its rollups were inserted;
+// the group closes early when the input idles for batch_timeout. The
 // SummingMergeTree engine of the rollup tables adds up the partial sums of
-// several buffers, or of several sinks.
+// several groups, or of several sinks.
 //
 // Retries. A buffer remembers which of its inserts succeeded (the flows,
 // then each rollup table in turn): a failed insert is retried alone, so an
@@ -33,8 +35,20 @@ import (
 // released, the source sends the flows again, and they are counted twice
 // in the raw table and in the rollups already inserted.
 
-// rollupState holds the rollup rows of one row buffer and the progress of
-// its inserts.
+// rollupGroup is consecutive flow buffers whose rollups are aggregated and
+// inserted together, by the last one (the closer), after its flows: fewer,
+// larger rollup inserts (each makes a part per table on the server). The
+// batches of the members inserted before the closer are held until then.
+type rollupGroup struct {
+	st      *rollupState
+	batches []*flow.Batch // of every member, to aggregate
+	rows    int           // flows of the members
+	closer  *rowBuffer    // nil while the group is open
+	held    []*flow.Batch // batches of inserted members, released with the closer's
+}
+
+// rollupState holds the rollup rows of a group of row buffers and the
+// progress of their inserts.
 type rollupState struct {
 	aggs    []*rollup.Aggregator // by consolidation
 	cascade []bool               // aggs[i] is fed with the rows of aggs[i-1]
@@ -46,7 +60,7 @@ type rollupState struct {
 
 	seq       uint64 // number of the build, in deduplication tokens
 	built     bool   // tables hold the rollup rows of the buffer's batches
-	flowsDone bool   // the flows are inserted
+	flowsDone bool   // the closer's flows are inserted
 	done      int    // rollup tables inserted
 }
 

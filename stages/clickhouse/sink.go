@@ -11,12 +11,10 @@ package clickhouse
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -31,6 +29,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/tlsconfig"
 )
 
 type exception = clickhouse.Exception
@@ -52,6 +51,7 @@ var Spec = &dsl.Spec{
 		{Name: "retention", Type: dsl.TypeDuration, Default: 30 * 24 * time.Hour, Description: "how long flows are kept in the flows table (TTL, or partitions dropped by the sink on servers before 19.6); \"0s\" keeps them forever"},
 		{Name: "consolidate", Type: dsl.TypeBool, Default: true, Description: "create the consolidated tables; without consolidation blocks: flows_1m0s (90d), flows_5m0s (1y), flows_1h0m0s (5y)"},
 		{Name: "consolidate_in", Type: dsl.TypeString, Default: consolidateInEngine, OneOf: []string{consolidateInEngine, consolidateInServer}, Description: "where the consolidated tables' rows are computed: \"engine\" (the sink aggregates each batch and inserts the sums) or \"server\" (materialized views on the flows table, for setups whose writers cannot aggregate; they cost the server most of its insert time)"},
+		{Name: "rollup_batch_size", Type: dsl.TypeInt, Default: int64(0), Description: "with consolidate_in = \"engine\": flows whose rollups are aggregated together into one INSERT per consolidated table (their batches are held until then); fewer, larger rollup inserts cost the server less. 0: 4 × batch_size"},
 		{Name: "allow_destructive", Type: dsl.TypeBool, Default: false, Description: "let provisioning drop or rewrite columns and replace tables (data loss)"},
 		{Name: "max_retries", Type: dsl.TypeInt, Default: int64(0), Description: "failed INSERT attempts before the sink fails (and is restarted); 0 retries forever while flows wait"},
 		{Name: "retry_backoff", Type: dsl.TypeDuration, Default: 500 * time.Millisecond, Description: "first wait after a failed INSERT; doubled after each failure"},
@@ -60,12 +60,7 @@ var Spec = &dsl.Spec{
 		{Name: "compression", Type: dsl.TypeString, Default: "lz4", OneOf: []string{"lz4", "zstd", "none"}, Description: "compression of the native protocol blocks"},
 	},
 	Blocks: []dsl.BlockSpec{
-		{Type: "tls", Max: 1, Description: "TLS to the servers (the secure native port, 9440 by default)", Attrs: []dsl.Attr{
-			{Name: "enabled", Type: dsl.TypeBool, Default: true, Description: "use TLS"},
-			{Name: "ca_file", Type: dsl.TypeString, Default: "", Description: "PEM file of the CAs to trust instead of the system's"},
-			{Name: "insecure_skip_verify", Type: dsl.TypeBool, Default: false, Description: "do not verify the server certificate (tests only)"},
-			{Name: "server_name", Type: dsl.TypeString, Default: "", Description: "name to verify the certificate against, if not the host of servers"},
-		}},
+		tlsconfig.Block("TLS to the servers (the secure native port, 9440 by default)"),
 		{Type: "consolidation", Description: "a consolidated (rollup) table flows_<interval>: Bytes, Packets and Flows scaled by SamplingRate and summed per interval over the dimension columns but addresses and ports; replaces the default set", Attrs: []dsl.Attr{
 			{Name: "interval", Type: dsl.TypeDuration, Required: true, Description: "time resolution: \"1m\", \"5m\", \"1h\""},
 			{Name: "retention", Type: dsl.TypeDuration, Required: true, Description: "how long rows are kept; \"0s\" keeps them forever"},
@@ -89,16 +84,14 @@ type config struct {
 	database         string
 	username         string
 	password         string
-	tlsEnabled       bool
-	caFile           string
-	insecure         bool
-	serverName       string
+	tls              tlsconfig.Config
 	batchSize        int
 	concurrency      int
 	batchTimeout     time.Duration
 	retention        time.Duration
 	consolidations   []consolidation
 	consolidateIn    string
+	rollupBatch      int
 	allowDestructive bool
 	maxRetries       int
 	retryBackoff     time.Duration
@@ -134,7 +127,11 @@ type Sink struct {
 	inflight []*rowBuffer
 	free     []*rowBuffer
 	feats    features
-	rollups  map[*rowBuffer]*rollupState // consolidation in the engine; nil states otherwise
+	// Consolidation in the engine: the group of buffers whose rollups
+	// are aggregated together, by member, and the group still open.
+	groups      map[*rowBuffer]*rollupGroup
+	openGroup   *rollupGroup
+	freeRollups []*rollupState
 
 	connMu    sync.Mutex
 	idle      []*nativeConn // INSERT connections not in use
@@ -162,6 +159,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 		batchTimeout:     cfg.Duration("batch_timeout"),
 		retention:        cfg.Duration("retention"),
 		consolidateIn:    cfg.String("consolidate_in"),
+		rollupBatch:      int(cfg.Int("rollup_batch_size")),
 		allowDestructive: cfg.Bool("allow_destructive"),
 		maxRetries:       int(cfg.Int("max_retries")),
 		retryBackoff:     cfg.Duration("retry_backoff"),
@@ -186,6 +184,12 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	if c.concurrency < 1 || c.concurrency > 16 {
 		bad("insert_concurrency", "Invalid insert_concurrency", "insert_concurrency must be between 1 and 16.")
 	}
+	if c.rollupBatch < 0 {
+		bad("rollup_batch_size", "Invalid rollup_batch_size", "rollup_batch_size must be 0 (4 × batch_size) or more.")
+	}
+	if c.rollupBatch == 0 {
+		c.rollupBatch = 4 * c.batchSize
+	}
 	if c.batchTimeout <= 0 {
 		bad("batch_timeout", "Invalid batch timeout", "batch_timeout must be positive.")
 	}
@@ -201,13 +205,9 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	if c.retention > 0 && c.retention < time.Hour {
 		bad("retention", "Retention too short", "retention must be at least 1h (or 0s to keep flows forever).")
 	}
-	if blocks := cfg.Blocks("tls"); len(blocks) > 0 {
-		t := blocks[0]
-		c.tlsEnabled = t.Bool("enabled")
-		c.caFile = t.String("ca_file")
-		c.insecure = t.Bool("insecure_skip_verify")
-		c.serverName = t.String("server_name")
-	}
+	var tlsDiags hcl.Diagnostics
+	c.tls, tlsDiags = tlsconfig.Decode(cfg)
+	diags = append(diags, tlsDiags...)
 	if cfg.Bool("consolidate") {
 		blocks := cfg.Blocks("consolidation")
 		if len(blocks) == 0 {
@@ -297,7 +297,7 @@ func (s *Sink) open(database string) (driver.Conn, error) {
 	case "zstd":
 		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
 	}
-	if s.cfg.tlsEnabled {
+	if s.cfg.tls.Enabled {
 		tc, err := s.tlsConfig()
 		if err != nil {
 			return nil, err
@@ -312,21 +312,7 @@ func (s *Sink) open(database string) (driver.Conn, error) {
 }
 
 // tlsConfig is the TLS configuration of the connections.
-func (s *Sink) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{InsecureSkipVerify: s.cfg.insecure, ServerName: s.cfg.serverName, MinVersion: tls.VersionTLS12}
-	if s.cfg.caFile != "" {
-		pem, err := os.ReadFile(s.cfg.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("clickhouse tls: read ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("clickhouse tls: ca_file %s holds no PEM certificate", s.cfg.caFile)
-		}
-		tc.RootCAs = pool
-	}
-	return tc, nil
-}
+func (s *Sink) tlsConfig() (*tls.Config, error) { return s.cfg.tls.Build("clickhouse") }
 
 // Close closes the connections. Run closes them too when it returns.
 func (s *Sink) Close() error {
@@ -365,8 +351,8 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	}
 	if s.fill == nil {
 		s.feats = f
-		s.rollups = map[*rowBuffer]*rollupState{}
-		s.fill = s.newBuffer()
+		s.groups = map[*rowBuffer]*rollupGroup{}
+		s.fill = newRowBuffer(s.columns, s.feats)
 		names := make([]string, len(s.columns))
 		for i, c := range s.columns {
 			names[i] = quote(c.Name)
@@ -404,21 +390,15 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	for len(s.inflight) > 0 {
 		rb := s.inflight[0]
 		if !rb.inserted {
-			if err := s.insertBuffer(ctx, rb, s.rollups[rb]); err != nil {
+			st, batches := s.closing(rb)
+			if err := s.insertBuffer(ctx, rb, st, batches); err != nil {
 				return err
 			}
 		}
 		s.release()
 	}
-	if s.fill.rows > 0 {
-		if err := s.insertBuffer(ctx, s.fill, s.rollups[s.fill]); err != nil {
-			return err
-		}
-		for _, b := range s.fill.batches {
-			b.Release()
-		}
-		s.fill.reset()
-		s.rollups[s.fill].reset()
+	if err := s.flushAll(ctx); err != nil {
+		return err
 	}
 	for {
 		var oldest <-chan error
@@ -428,15 +408,7 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 		select {
 		case b, ok := <-in:
 			if !ok {
-				if err := s.flush(ctx); err != nil {
-					return err
-				}
-				for len(s.inflight) > 0 {
-					if err := s.complete(<-s.inflight[0].done); err != nil {
-						return err
-					}
-				}
-				return nil
+				return s.flushAll(ctx)
 			}
 			if len(b.Records) == 0 {
 				// Released in order with the rows received before it (its
@@ -447,6 +419,8 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 				case len(s.inflight) > 0:
 					last := s.inflight[len(s.inflight)-1]
 					last.batches = append(last.batches, b)
+				case s.openGroup != nil:
+					s.openGroup.held = append(s.openGroup.held, b)
 				default:
 					b.Release()
 				}
@@ -464,7 +438,7 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 			s.fill.append(b.Records)
 			s.fill.batches = append(s.fill.batches, b)
 			if s.fill.rows >= s.cfg.batchSize {
-				if err := s.flush(ctx); err != nil {
+				if err := s.flush(ctx, false); err != nil {
 					return err
 				}
 			}
@@ -473,7 +447,13 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 				return err
 			}
 		case <-timer.C:
-			if err := s.flush(ctx); err != nil {
+			// Rows wait at most batch_timeout, and so do rollups: the
+			// open group is closed.
+			if s.fill.rows > 0 {
+				if err := s.flush(ctx, true); err != nil {
+					return err
+				}
+			} else if err := s.finishOpen(ctx); err != nil {
 				return err
 			}
 			timer.Reset(s.cfg.batchTimeout)
@@ -484,8 +464,11 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 }
 
 // flush starts inserting the rows of fill in another goroutine, once fewer
-// than insert_concurrency inserts run, and gives fill a free buffer.
-func (s *Sink) flush(ctx context.Context) error {
+// than insert_concurrency inserts run, and gives fill a free buffer. With
+// consolidation in the engine, the buffer joins the open rollup group; it
+// closes the group (and inserts its rollups after its flows) when
+// closeGroup is set or the group holds rollup_batch_size flows.
+func (s *Sink) flush(ctx context.Context, closeGroup bool) error {
 	if s.fill.rows == 0 {
 		return nil
 	}
@@ -500,26 +483,85 @@ func (s *Sink) flush(ctx context.Context) error {
 		s.free[n-1] = nil
 		s.free = s.free[:n-1]
 	} else {
-		s.fill = s.newBuffer()
+		s.fill = newRowBuffer(s.columns, s.feats)
+	}
+	if st := s.rollupState(); st != nil || s.openGroup != nil {
+		g := s.openGroup
+		if g == nil {
+			g = &rollupGroup{st: st}
+			s.openGroup = g
+		} else if st != nil {
+			s.freeRollups = append(s.freeRollups, st)
+		}
+		g.batches = append(g.batches, rb.batches...)
+		g.rows += rb.rows
+		s.groups[rb] = g
+		if closeGroup || g.rows >= s.cfg.rollupBatch {
+			g.closer = rb
+			s.openGroup = nil
+		}
 	}
 	rb.running = true
 	s.inflight = append(s.inflight, rb)
-	st := s.rollups[rb]
-	go func() { rb.done <- s.insertBuffer(ctx, rb, st) }()
+	st, batches := s.closing(rb)
+	go func() { rb.done <- s.insertBuffer(ctx, rb, st, batches) }()
 	return nil
 }
 
-// newBuffer returns a new row buffer, with its rollup state.
-func (s *Sink) newBuffer() *rowBuffer {
-	rb := newRowBuffer(s.columns, s.feats)
-	s.rollups[rb] = s.newRollupState()
-	return rb
+// flushAll inserts everything buffered and waits for every insert, the
+// rollups of the open group included.
+func (s *Sink) flushAll(ctx context.Context) error {
+	if err := s.flush(ctx, true); err != nil {
+		return err
+	}
+	return s.finishOpen(ctx)
 }
 
-// insertBuffer inserts the flows of rb, then its rollup rows (st, nil
-// without consolidation in the engine), each insert once: after a failure,
-// the next call resumes with the insert that failed.
-func (s *Sink) insertBuffer(ctx context.Context, rb *rowBuffer, st *rollupState) error {
+// closing returns the rollup state and the batches whose rollups rb inserts
+// after its flows, if rb closes its group.
+func (s *Sink) closing(rb *rowBuffer) (*rollupState, []*flow.Batch) {
+	if g := s.groups[rb]; g != nil && g.closer == rb {
+		return g.st, g.batches
+	}
+	return nil, nil
+}
+
+// rollupState returns a free rollup state, or nil without consolidation
+// in the engine.
+func (s *Sink) rollupState() *rollupState {
+	if n := len(s.freeRollups); n > 0 {
+		st := s.freeRollups[n-1]
+		s.freeRollups = s.freeRollups[:n-1]
+		return st
+	}
+	return s.newRollupState()
+}
+
+// finishOpen waits for every insert running, then inserts the rollups of
+// the open group, whose members were all inserted, and releases their
+// batches.
+func (s *Sink) finishOpen(ctx context.Context) error {
+	for len(s.inflight) > 0 {
+		if err := s.complete(<-s.inflight[0].done); err != nil {
+			return err
+		}
+	}
+	g := s.openGroup
+	if g == nil {
+		return nil
+	}
+	if err := s.insertRollups(ctx, g.st, g.batches); err != nil {
+		return err
+	}
+	s.openGroup = nil
+	s.releaseGroup(g)
+	return nil
+}
+
+// insertBuffer inserts the flows of rb, then, if st is not nil, the rollups
+// of batches (rb closes a group). Each insert is made once: after a
+// failure, the next call resumes with the insert that failed.
+func (s *Sink) insertBuffer(ctx context.Context, rb *rowBuffer, st *rollupState, batches []*flow.Batch) error {
 	if st == nil || !st.flowsDone {
 		if err := s.insertRange(ctx, rb, "flows", s.insertSQL, 0, rb.rows); err != nil {
 			return err
@@ -529,10 +571,16 @@ func (s *Sink) insertBuffer(ctx context.Context, rb *rowBuffer, st *rollupState)
 		}
 		st.flowsDone = true
 	}
+	return s.insertRollups(ctx, st, batches)
+}
+
+// insertRollups aggregates batches into st, once, and inserts the rollup
+// tables not inserted yet.
+func (s *Sink) insertRollups(ctx context.Context, st *rollupState, batches []*flow.Batch) error {
 	if !st.built {
 		start := time.Now()
 		st.seq = s.buildSeq.Add(1)
-		st.build(rb.batches)
+		st.build(batches)
 		s.metrics.aggregation.Observe(time.Since(start).Seconds())
 	}
 	for st.done < len(st.tables) {
@@ -563,18 +611,41 @@ func (s *Sink) complete(err error) error {
 }
 
 // release releases the batches of the oldest in-flight buffer, inserted,
-// and frees it.
+// and frees it. The batches of a rollup group's member wait for the rollups
+// of the group: they are released with its closer's (in order: no buffer
+// after the closer is released before it).
 func (s *Sink) release() {
 	rb := s.inflight[0]
-	for _, b := range rb.batches {
-		b.Release()
+	g := s.groups[rb]
+	delete(s.groups, rb)
+	switch {
+	case g == nil:
+		for _, b := range rb.batches {
+			b.Release()
+		}
+	case g.closer != rb:
+		g.held = append(g.held, rb.batches...)
+	default:
+		g.held = append(g.held, rb.batches...)
+		s.releaseGroup(g)
 	}
 	rb.reset()
-	s.rollups[rb].reset()
 	n := copy(s.inflight, s.inflight[1:])
 	s.inflight[n] = nil
 	s.inflight = s.inflight[:n]
 	s.free = append(s.free, rb)
+}
+
+// releaseGroup releases the batches of a group whose flows and rollups are
+// inserted, and frees its rollup state.
+func (s *Sink) releaseGroup(g *rollupGroup) {
+	for _, b := range g.held {
+		b.Release()
+	}
+	clear(g.held)
+	clear(g.batches)
+	g.st.reset()
+	s.freeRollups = append(s.freeRollups, g.st)
 }
 
 // drain waits for the inserts still running, when Run returns: their
@@ -632,13 +703,34 @@ func (s *Sink) abandon() {
 		s.log.Warn("clickhouse sink stopped with flows not written", "flows", n)
 		s.metrics.dropped.WithLabelValues("shutdown").Add(float64(n))
 	}
+	groups := map[*rollupGroup]bool{}
+	if s.openGroup != nil {
+		groups[s.openGroup] = true
+	}
+	for _, rb := range s.inflight {
+		if g := s.groups[rb]; g != nil {
+			groups[g] = true
+		}
+	}
+	for g := range groups {
+		for _, b := range g.held {
+			b.Fail()
+			b.Release()
+		}
+		clear(g.held)
+		g.held = g.held[:0]
+		clear(g.batches)
+		g.st.reset()
+		s.freeRollups = append(s.freeRollups, g.st)
+	}
+	s.openGroup = nil
+	clear(s.groups)
 	for _, rb := range append(s.inflight, s.fill) {
 		for _, b := range rb.batches {
 			b.Fail()
 			b.Release()
 		}
 		rb.reset()
-		s.rollups[rb].reset()
 		if rb != s.fill {
 			s.free = append(s.free, rb)
 		}

@@ -849,11 +849,8 @@ func testRollupDeduplication(t *testing.T, srv *chServer) {
 		want += r.SamplingRate
 	}
 	st := s.newRollupState()
-	rb := newRowBuffer(s.columns, f)
-	rb.batches = append(rb.batches, b)
-	st.flowsDone = true // only the rollups
 	for range 2 {
-		if err := s.insertBuffer(ctx, rb, st); err != nil {
+		if err := s.insertRollups(ctx, st, []*flow.Batch{b}); err != nil {
 			t.Fatal(err)
 		}
 		st.done = 0 // as if the acknowledgement of the last insert was lost
@@ -872,5 +869,106 @@ func testRollupDeduplication(t *testing.T, srv *chServer) {
 		if got != want {
 			t.Errorf("%s: %d flows, want %d", table, got, want)
 		}
+	}
+}
+
+// TestRollupGroups checks that the rollups of several INSERTs of flows are
+// aggregated and inserted together (rollup_batch_size), that the batches
+// of a group are released in order once its rollups are in, and that an
+// idle input does not keep a group open past batch_timeout.
+func TestRollupGroups(t *testing.T) {
+	srv := server(t)
+	db := testDB(t, srv)
+	s, reg := newSink(t, srv, db, "batch_size = 1000\nrollup_batch_size = 3000\nbatch_timeout = \"300ms\"\ninsert_concurrency = 2")
+	provision(t, s)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	in := make(chan *flow.Batch, 64)
+	errc := runSink(t, s, in)
+
+	var mu sync.Mutex
+	var order []int
+	send := func(i, first, size int) {
+		b := flow.NewBatch()
+		for j := range size {
+			makeFlow(b.Append(), first+j, now)
+		}
+		b.OnDone(func() {
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+		})
+		in <- b
+	}
+	released := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order)
+	}
+	waitReleased := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); released() < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d batches released, want %d", released(), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// 7000 flows, empty batches among them: groups of 3000, 3000 and 1000.
+	sizes := []int{500, 500, 0, 500, 500, 500, 500, 500, 500, 0, 500, 500, 500, 500, 500, 500}
+	first := 0
+	for i, n := range sizes {
+		send(i, first, n)
+		first += n
+	}
+	waitReleased(len(sizes))
+	// Idle input: one INSERT of flows (1000, a member of an open group),
+	// then nothing; the group is closed by the timer.
+	send(len(sizes), first, 1000)
+	first += 1000
+	waitReleased(len(sizes) + 1)
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for i, v := range order {
+		if v != i {
+			t.Errorf("release order %v", order)
+			break
+		}
+	}
+	mu.Unlock()
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var builds uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "flowengine_clickhouse_rollup_duration_seconds" {
+			builds = mf.Metric[0].GetHistogram().GetSampleCount()
+		}
+	}
+	if builds != 4 {
+		t.Errorf("%d rollup groups, want 4 (3000, 3000, 1000 flows, then the idle one)", builds)
+	}
+	var want uint64
+	var r flow.Record
+	for i := range first {
+		makeFlow(&r, i, now)
+		want += r.SamplingRate
+	}
+	for _, table := range []string{"flows_1m0s", "flows_5m0s", "flows_1h0m0s"} {
+		var got uint64
+		if err := srv.client(t).QueryRow(ctx, "SELECT sum(Flows) FROM "+db+"."+table).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: %d flows, want %d", table, got, want)
+		}
+	}
+	if got := counter(t, reg, "flowengine_clickhouse_rows_inserted_total"); got != float64(first) {
+		t.Errorf("%v flows inserted, want %d", got, first)
 	}
 }

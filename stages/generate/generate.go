@@ -1,10 +1,13 @@
 // Package generate provides source "generate": synthetic flows at a set rate,
-// with a realistic skew (a few heavy hitters), for demos and benchmarks.
+// with a realistic skew (a few heavy hitters), for demos and benchmarks. The
+// flows come from the traffic model `flowengine exporter` sends
+// (internal/synth), with the source's prefixes, ports and protocols.
 package generate
 
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/synth"
 )
 
 // Spec documents source "generate".
@@ -24,8 +28,8 @@ var Spec = &dsl.Spec{
 		{Name: "count", Type: dsl.TypeInt, Default: int64(0), Description: "stop after this many flows (0: never)"},
 		{Name: "exporters", Type: dsl.TypeStringList, Default: []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}, Description: "exporter addresses"},
 		{Name: "interfaces", Type: dsl.TypeInt, Default: int64(8), Description: "interfaces per exporter (ifIndex 1..N)"},
-		{Name: "src_prefixes", Type: dsl.TypeStringList, Default: []string{"198.51.100.0/24", "2001:db8:100::/48"}, Description: "prefixes source addresses are drawn from"},
-		{Name: "dst_prefixes", Type: dsl.TypeStringList, Default: []string{"203.0.113.0/24", "2001:db8:200::/48"}, Description: "prefixes destination addresses are drawn from"},
+		{Name: "src_prefixes", Type: dsl.TypeStringList, Default: []string{"198.51.100.0/24", "2001:db8:100::/48"}, Description: "prefixes of the clients (the sources of requests; half the flows are answers, from the servers)"},
+		{Name: "dst_prefixes", Type: dsl.TypeStringList, Default: []string{"203.0.113.0/24", "2001:db8:200::/48"}, Description: "prefixes of the servers (the destinations of requests)"},
 		{Name: "ports", Type: dsl.TypeStringList, Default: []string{"443", "80", "53", "22", "123", "8080", "3478", "993"}, Description: "server ports, most popular first"},
 		{Name: "protocols", Type: dsl.TypeStringList, Default: []string{"tcp", "udp", "icmp"}, Description: "protocols, most common first (tcp, udp, icmp, or a number)"},
 		{Name: "sampling_rate", Type: dsl.TypeInt, Default: int64(1), Description: "sampling rate set on every flow"},
@@ -102,6 +106,9 @@ func New(cfg *dsl.Config, _ engine.Env) (*Source, hcl.Diagnostics) {
 		return out
 	}
 	s.src, s.dst = parse("src_prefixes"), parse("dst_prefixes")
+	if len(s.src) > 0 && len(s.dst) > 0 && !sameFamily(s.src, s.dst) {
+		bad("dst_prefixes", "src_prefixes and dst_prefixes have no address family in common: a flow joins two IPv4 or two IPv6 addresses.")
+	}
 	for _, p := range cfg.Strings("ports") {
 		var n uint16
 		if _, err := fmt.Sscan(p, &n); err != nil {
@@ -153,79 +160,74 @@ func New(cfg *dsl.Config, _ engine.Env) (*Source, hcl.Diagnostics) {
 	return s, diags
 }
 
+// sameFamily reports whether both lists hold a prefix of one family.
+func sameFamily(a, b []netip.Prefix) bool {
+	for _, p := range a {
+		for _, q := range b {
+			if p.Addr().Is4() == q.Addr().Is4() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // templateCount is the number of distinct flows prepared; flows cycle through
-// them, with fresh timestamps and counters.
+// them, with fresh timestamps.
 const templateCount = 1 << 14
 
-func (s *Source) prepare() {
-	rng := rand.New(rand.NewPCG(s.seed, s.seed^0x9e3779b97f4a7c15))
-	zipf := func(n int) *rand.Zipf { return rand.NewZipf(rng, s.skew, 1, uint64(max(n-1, 0))) }
-	zExp, zHost, zPort, zProto := zipf(len(s.exporters)), zipf(s.hosts), zipf(len(s.ports)), zipf(len(s.protos))
-	zIf := zipf(int(s.interfaces))
-	host := func(prefixes []netip.Prefix, n uint64, v6 bool) (netip.Addr, uint8) {
-		var cands []netip.Prefix
-		for _, p := range prefixes {
-			if p.Addr().Is6() == v6 {
-				cands = append(cands, p)
-			}
-		}
-		if len(cands) == 0 {
-			cands = prefixes
-		}
-		p := cands[int(n)%len(cands)]
-		b := p.Addr().AsSlice()
-		hostBits := p.Addr().BitLen() - p.Bits()
-		off := n*2654435761 + 1
-		for i := len(b) - 1; i >= 0 && hostBits > 0; i-- {
-			mask := byte(0xff)
-			if hostBits < 8 {
-				mask = byte(1<<hostBits - 1)
-			}
-			b[i] |= byte(off) & mask
-			off >>= 8
-			hostBits -= 8
-		}
-		a, _ := netip.AddrFromSlice(b)
-		return a, uint8(p.Bits())
+// mix returns the traffic model's options for the source's attributes:
+// clients in src_prefixes, servers in dst_prefixes (half the flows are
+// the servers' answers), services the protocols and ports ranked by the
+// skew, hosts heavy hitters among hosts per side.
+func (s *Source) mix() synth.GeneratorOptions {
+	opts := synth.GeneratorOptions{
+		Seed: s.seed, Interfaces: int(s.interfaces), IPv6Share: 0.2,
+		Local: s.src, InboundPercent: 50, Skew: s.skew, Hosts: s.hosts,
 	}
+	for _, p := range s.dst {
+		opts.Remote = append(opts.Remote, synth.Prefix{Prefix: p})
+	}
+	weight := func(ranks ...int) int {
+		w := 1000.0
+		for _, r := range ranks {
+			w /= math.Pow(float64(r+1), s.skew)
+		}
+		return max(1, int(math.Round(w)))
+	}
+	for i, proto := range s.protos {
+		if proto != 6 && proto != 17 {
+			opts.Services = append(opts.Services, synth.Service{Proto: proto, Weight: weight(i)})
+			continue
+		}
+		for j, port := range s.ports {
+			opts.Services = append(opts.Services, synth.Service{Proto: proto, Port: port, Weight: weight(i, j)})
+		}
+	}
+	return opts
+}
+
+// prepare draws the flows from the synthetic traffic model (internal/synth,
+// the one `flowengine exporter` sends), each from an exporter drawn with
+// the skew.
+func (s *Source) prepare() {
+	gen := synth.NewGenerator(s.mix())
+	rng := rand.New(rand.NewPCG(s.seed, s.seed^0x9e3779b97f4a7c15))
+	zExp := rand.NewZipf(rng, s.skew, 1, uint64(len(s.exporters)-1))
+	now := time.Now()
+	var f synth.Flow
 	s.templates = make([]flow.Record, templateCount)
 	for i := range s.templates {
 		r := &s.templates[i]
+		gen.Next(now, &f)
+		f.Record(r)
+		if r.Proto == 1 || r.Proto == 58 {
+			r.SrcPort, r.DstPort = 0, 0 // ICMP has no ports
+		}
 		r.ExporterAddress = s.exporters[zExp.Uint64()]
-		v6 := rng.IntN(5) == 0
-		r.SrcAddr, r.SrcNetMask = host(s.src, zHost.Uint64(), v6)
-		r.DstAddr, r.DstNetMask = host(s.dst, zHost.Uint64(), v6)
-		r.EType = flow.ETypeIPv4
-		if r.SrcAddr.Is6() {
-			r.EType = flow.ETypeIPv6
-		}
-		r.Proto = s.protos[zProto.Uint64()]
-		switch r.Proto {
-		case 6, 17:
-			r.DstPort = s.ports[zPort.Uint64()]
-			r.SrcPort = uint16(32768 + rng.IntN(28000))
-			if rng.IntN(2) == 0 { // half the flows are replies
-				r.SrcAddr, r.DstAddr = r.DstAddr, r.SrcAddr
-				r.SrcNetMask, r.DstNetMask = r.DstNetMask, r.SrcNetMask
-				r.SrcPort, r.DstPort = r.DstPort, r.SrcPort
-			}
-			if r.Proto == 6 {
-				r.TCPFlags = 0x18 | uint8(rng.IntN(2))*0x02 | uint8(rng.IntN(2))*0x01
-			}
-		case 1, 58:
-			r.ICMPType, r.ICMPCode = 8, 0
-		}
-		r.InIfIndex = uint32(zIf.Uint64()) + 1
-		r.OutIfIndex = uint32(zIf.Uint64()) + 1
-		if r.OutIfIndex == r.InIfIndex {
-			r.OutIfIndex = r.InIfIndex%s.interfaces + 1
-		}
 		r.IPTTL = uint8(32 + rng.IntN(32))
-		r.ForwardingStatus = 64
+		r.ForwardingStatus = 64 // forwarded
 		r.SamplingRate = s.samplingRate
-		r.Packets = uint64(1 + rng.ExpFloat64()*20)
-		size := uint64(64 + rng.IntN(1400))
-		r.Bytes = r.Packets * size
 	}
 }
 

@@ -2,6 +2,7 @@ package generate
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ exporters = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
 		}
 		r := &a[i]
 		perExporter[r.ExporterAddress.String()]++
-		if !r.SrcAddr.IsValid() || !r.DstAddr.IsValid() || r.Packets == 0 || r.Bytes < r.Packets*64 || r.TimeReceived.IsZero() {
+		if !r.SrcAddr.IsValid() || !r.DstAddr.IsValid() || r.Packets == 0 || r.Bytes < r.Packets*28 || r.TimeReceived.IsZero() {
 			t.Fatalf("incomplete flow %+v", r)
 		}
 		if (r.EType == flow.ETypeIPv6) != r.SrcAddr.Is6() {
@@ -60,6 +61,58 @@ exporters = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
 	// Skew: the most popular exporter sends clearly more than the least.
 	if perExporter["192.0.2.1"] < 2*perExporter["192.0.2.4"] {
 		t.Errorf("no skew across exporters: %v", perExporter)
+	}
+}
+
+// TestAttributes: the model's flows keep to the source's prefixes, ports,
+// protocols, hosts, interfaces and sampling rate.
+func TestAttributes(t *testing.T) {
+	recs := collect(t, `
+rate          = 0
+count         = 5000
+exporters     = ["10.0.0.1", "10.0.0.2"]
+interfaces    = 4
+src_prefixes  = ["192.0.2.0/24"]
+dst_prefixes  = ["198.51.100.0/24", "2001:db8::/32"]
+ports         = ["443", "8443"]
+protocols     = ["tcp", "icmp"]
+hosts         = 20
+sampling_rate = 100
+`)
+	clients, servers := netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24")
+	hosts := map[netip.Addr]bool{}
+	var answers int
+	for _, r := range recs {
+		c, srv := r.SrcAddr, r.DstAddr
+		if servers.Contains(c) {
+			c, srv = srv, c
+			answers++
+		}
+		if !clients.Contains(c) || !servers.Contains(srv) {
+			t.Fatalf("flow %v -> %v: want one end in %v and the other in %v (IPv4 only: no IPv6 client prefix)", r.SrcAddr, r.DstAddr, clients, servers)
+		}
+		hosts[c], hosts[srv] = true, true
+		switch r.Proto {
+		case 6:
+			if p := min(r.SrcPort, r.DstPort); p != 443 && p != 8443 {
+				t.Fatalf("TCP flow with ports %d -> %d", r.SrcPort, r.DstPort)
+			}
+		case 1:
+			if r.SrcPort != 0 || r.DstPort != 0 {
+				t.Fatalf("ICMP flow with ports %d -> %d", r.SrcPort, r.DstPort)
+			}
+		default:
+			t.Fatalf("protocol %d", r.Proto)
+		}
+		if r.InIfIndex < 1 || r.InIfIndex > 4 || r.OutIfIndex < 1 || r.OutIfIndex > 4 || r.SamplingRate != 100 {
+			t.Fatalf("flow %+v", r)
+		}
+	}
+	if len(hosts) > 40 {
+		t.Errorf("%d hosts, want at most 20 per side", len(hosts))
+	}
+	if answers < len(recs)*2/5 || answers > len(recs)*3/5 {
+		t.Errorf("%d answers of %d flows, want about half", answers, len(recs))
 	}
 }
 

@@ -33,7 +33,17 @@ const (
 	SourceGeoIP                   = "geoip"
 	SourceFlowElseGeoIP           = "flow-else-geoip"
 	SourceFlowElseGeoIPIgnorePriv = "flow-else-geoip-ignore-private"
+	// With routing: the origin AS of the route the `routing` enricher
+	// (enricher "bmp") holds for the address.
+	SourceRoutingElseGeoIP         = "routing-else-geoip"
+	SourceFlowElseRoutingElseGeoIP = "flow-else-routing-else-geoip"
 )
+
+// Routing gives the origin AS of the route for an address, as the router
+// that exported a flow sees it: enricher "bmp" implements it.
+type Routing interface {
+	OriginAS(exporter, addr netip.Addr) (uint32, bool)
+}
 
 // Spec is the spec of `enricher "geoip"`.
 var Spec = &dsl.Spec{
@@ -45,8 +55,12 @@ var Spec = &dsl.Spec{
 		{Name: "country_database", Type: dsl.TypeString,
 			Description: "Path of a country or city database (country.iso_code, or country_code)."},
 		{Name: "asn_source", Type: dsl.TypeString, Default: SourceFlowElseGeoIP,
-			OneOf:       []string{SourceFlow, SourceGeoIP, SourceFlowElseGeoIP, SourceFlowElseGeoIPIgnorePriv},
-			Description: "Where SrcAS/DstAS come from: the flow, GeoIP, the flow unless it is 0, or the flow unless it is 0 or a private AS number."},
+			OneOf: []string{SourceFlow, SourceGeoIP, SourceFlowElseGeoIP, SourceFlowElseGeoIPIgnorePriv,
+				SourceRoutingElseGeoIP, SourceFlowElseRoutingElseGeoIP},
+			Description: "Where SrcAS/DstAS come from: the flow, GeoIP, the flow unless it is 0, or the flow unless it is 0 or a private AS number; " +
+				"with routing, the origin AS of the route that the routing enricher holds comes before GeoIP."},
+		{Name: "routing", Type: dsl.TypeRef,
+			Description: "The enricher holding routes (enricher.bmp.NAME) that asn_source's routing step asks."},
 		{Name: "reload_interval", Type: dsl.TypeDuration, Default: 5 * time.Second,
 			Description: "How often the database files are checked for changes (0 disables reloading)."},
 	},
@@ -197,6 +211,9 @@ type Enricher struct {
 	missASN prometheus.Counter
 	missCC  prometheus.Counter
 
+	routing        Routing
+	resolveRouting func() (Routing, error) // at Start: the stage may be built after this one
+
 	mu   sync.Mutex // serializes reloads
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -227,6 +244,41 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 	e.reloads = engine.Register(env.Metrics, e.reloads)
 	e.misses = engine.Register(env.Metrics, e.misses)
 	e.missASN, e.missCC = e.misses.WithLabelValues("asn"), e.misses.WithLabelValues("country")
+	usesRouting := e.source == SourceRoutingElseGeoIP || e.source == SourceFlowElseRoutingElseGeoIP
+	if expr := cfg.Expr("routing"); expr != nil && env.Stages != nil {
+		id, impl, d := env.Stages(expr)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			check := func(impl any) (Routing, error) {
+				r, ok := impl.(Routing)
+				if !ok {
+					return nil, fmt.Errorf("%s holds no routes: routing names an enricher \"bmp\"", id)
+				}
+				return r, nil
+			}
+			if impl != nil {
+				if _, err := check(impl); err != nil {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not a routing enricher",
+						Detail: err.Error() + ".", Subject: cfg.Range("routing")})
+				}
+			}
+			e.resolveRouting = func() (Routing, error) {
+				_, impl, d := env.Stages(expr)
+				if d.HasErrors() {
+					return nil, d
+				}
+				return check(impl)
+			}
+		}
+		if !usesRouting {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Routing unused",
+				Detail: fmt.Sprintf("asn_source = %q does not ask the routing enricher; use %q or %q.", e.source,
+					SourceFlowElseRoutingElseGeoIP, SourceRoutingElseGeoIP), Subject: cfg.Range("routing")})
+		}
+	} else if usesRouting && cfg.Expr("routing") == nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No routing enricher",
+			Detail: fmt.Sprintf("asn_source = %q needs routing = enricher.bmp.NAME.", e.source), Subject: cfg.Range("asn_source")})
+	}
 	if e.asnPath == "" && e.countryPath == "" {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No GeoIP database",
 			Detail: "Set asn_database, country_database, or both.", Subject: cfg.DefRange.Ptr()})
@@ -245,6 +297,13 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 
 // Start loads the databases (an error names the file) and starts watching them.
 func (e *Enricher) Start(context.Context) error {
+	if e.resolveRouting != nil && e.routing == nil {
+		r, err := e.resolveRouting()
+		if err != nil {
+			return fmt.Errorf("geoip routing: %w", err)
+		}
+		e.routing = r
+	}
 	st := &state{}
 	var errs []error
 	loaded := map[string]*database{}
@@ -398,23 +457,36 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 				missCC++
 			}
 		}
+		srcRouted, dstRouted := false, false
+		if e.routing != nil {
+			if e.wantRouting(r.SrcAS) {
+				if as, ok := e.routing.OriginAS(r.ExporterAddress, r.SrcAddr); ok && as != 0 {
+					r.SrcAS, srcRouted = as, true
+				}
+			}
+			if e.wantRouting(r.DstAS) {
+				if as, ok := e.routing.OriginAS(r.ExporterAddress, r.DstAddr); ok && as != 0 {
+					r.DstAS, dstRouted = as, true
+				}
+			}
+		}
 		if asnDB != nil {
-			if e.wantGeoIP(r.SrcAS) {
+			if !srcRouted && e.wantGeoIP(r.SrcAS) {
 				if rec, ok := asnDB.lookup(r.SrcAddr); ok && rec.asn != 0 {
 					r.SrcAS = rec.asn
 				} else {
 					missASN++
-					if e.source == SourceGeoIP {
+					if e.source == SourceGeoIP || e.source == SourceRoutingElseGeoIP {
 						r.SrcAS = 0
 					}
 				}
 			}
-			if e.wantGeoIP(r.DstAS) {
+			if !dstRouted && e.wantGeoIP(r.DstAS) {
 				if rec, ok := asnDB.lookup(r.DstAddr); ok && rec.asn != 0 {
 					r.DstAS = rec.asn
 				} else {
 					missASN++
-					if e.source == SourceGeoIP {
+					if e.source == SourceGeoIP || e.source == SourceRoutingElseGeoIP {
 						r.DstAS = 0
 					}
 				}
@@ -433,12 +505,23 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 // wantGeoIP says whether the AS number from the flow is to be replaced.
 func (e *Enricher) wantGeoIP(flowAS uint32) bool {
 	switch e.source {
-	case SourceGeoIP:
+	case SourceGeoIP, SourceRoutingElseGeoIP:
 		return true
-	case SourceFlowElseGeoIP:
+	case SourceFlowElseGeoIP, SourceFlowElseRoutingElseGeoIP:
 		return flowAS == 0
 	case SourceFlowElseGeoIPIgnorePriv:
 		return privateAS(flowAS)
+	}
+	return false
+}
+
+// wantRouting says whether the routing enricher is asked for an AS number.
+func (e *Enricher) wantRouting(flowAS uint32) bool {
+	switch e.source {
+	case SourceRoutingElseGeoIP:
+		return true
+	case SourceFlowElseRoutingElseGeoIP:
+		return flowAS == 0
 	}
 	return false
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -461,4 +462,65 @@ func setBit(a netip.Addr, bit int) netip.Addr {
 	b[bit/8] |= 0x80 >> (bit % 8)
 	r, _ := netip.AddrFromSlice(b)
 	return r
+}
+
+// routes is a Routing with fixed origin AS numbers per exporter and address.
+type routes map[[2]netip.Addr]uint32
+
+func (r routes) OriginAS(exporter, addr netip.Addr) (uint32, bool) {
+	as, ok := r[[2]netip.Addr{exporter, addr}]
+	return as, ok
+}
+
+func TestEnrichRouting(t *testing.T) {
+	asnPath, _ := testDBs(t, t.TempDir())
+	exp := netip.MustParseAddr("192.0.2.254")
+	rt := routes{
+		{exp, netip.MustParseAddr("1.0.0.1")}:   65101,
+		{exp, netip.MustParseAddr("192.0.2.7")}: 0, // a route without an origin AS: GeoIP then
+	}
+	stages := func(hcl.Expression) (engine.ID, any, hcl.Diagnostics) {
+		return engine.ID{Kind: engine.KindEnricher, Type: "bmp", Name: "rib"}, rt, nil
+	}
+	for _, tc := range []struct {
+		source       string
+		srcAS, dstAS uint32
+		wantSrc      uint32
+		wantDst      uint32
+	}{
+		{"flow-else-routing-else-geoip", 0, 0, 65101, 64496},
+		{"flow-else-routing-else-geoip", 7, 0, 7, 64496},
+		{"routing-else-geoip", 7, 8, 65101, 64496},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			cfg, diags := dsl.DecodeString(fmt.Sprintf("asn_database = %q\nasn_source = %q\nrouting = enricher.bmp.rib\nreload_interval = \"0s\"\n",
+				asnPath, tc.source), Spec)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			e, diags := New(cfg, engine.Env{Logger: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry(), Stages: stages})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			if err := e.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer e.Stop(context.Background())
+			b := flow.NewBatch()
+			b.Records = append(b.Records, flow.Record{ExporterAddress: exp, SrcAddr: netip.MustParseAddr("1.0.0.1"),
+				DstAddr: netip.MustParseAddr("192.0.2.7"), SrcAS: tc.srcAS, DstAS: tc.dstAS})
+			if err := e.Process(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+			if r := b.Records[0]; r.SrcAS != tc.wantSrc || r.DstAS != tc.wantDst {
+				t.Errorf("AS = %d/%d, want %d/%d", r.SrcAS, r.DstAS, tc.wantSrc, tc.wantDst)
+			}
+		})
+	}
+	// A routing source without a routing enricher is an error.
+	cfg, _ := dsl.DecodeString(fmt.Sprintf("asn_database = %q\nasn_source = \"routing-else-geoip\"\n", asnPath), Spec)
+	if _, diags := New(cfg, engine.Env{Metrics: prometheus.NewRegistry()}); !diags.HasErrors() ||
+		!strings.Contains(diags.Error(), "needs routing") {
+		t.Errorf("diags = %v", diags)
+	}
 }

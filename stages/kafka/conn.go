@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/internal/tlsconfig"
 )
 
 // SASL mechanisms.
@@ -39,13 +39,7 @@ var connAttrs = []dsl.Attr{
 }
 
 var connBlocks = []dsl.BlockSpec{
-	{Type: "tls", Max: 1, Description: "TLS to the brokers", Attrs: []dsl.Attr{
-		{Name: "enabled", Type: dsl.TypeBool, Default: true, Description: "use TLS"},
-		{Name: "ca_file", Type: dsl.TypeString, Description: "PEM file of the CAs to trust (default: the system's)"},
-		{Name: "cert_file", Type: dsl.TypeString, Description: "PEM client certificate, for mutual TLS"},
-		{Name: "key_file", Type: dsl.TypeString, Description: "PEM key of the client certificate"},
-		{Name: "insecure_skip_verify", Type: dsl.TypeBool, Default: false, Description: "do not verify the brokers' certificates (testing only)"},
-	}},
+	tlsconfig.Block("TLS to the brokers"),
 	{Type: "sasl", Max: 1, Description: "SASL authentication", Attrs: []dsl.Attr{
 		{Name: "mechanism", Type: dsl.TypeString, Default: mechPlain, OneOf: []string{mechPlain, mechSHA256, mechSHA512}, Description: "SASL mechanism"},
 		{Name: "username", Type: dsl.TypeString, Required: true, Description: "SASL user"},
@@ -58,9 +52,7 @@ type conn struct {
 	brokers  []string
 	clientID string
 
-	tls                       bool
-	caFile, certFile, keyFile string
-	insecure                  bool
+	tls tlsconfig.Config
 
 	mechanism          string
 	username, password string
@@ -88,16 +80,9 @@ func decodeConn(cfg *dsl.Config) (*conn, hcl.Diagnostics) {
 				Detail: fmt.Sprintf("%q is not host:port: %v.", b, err), Subject: cfg.Range("brokers")})
 		}
 	}
-	if blocks := cfg.Blocks("tls"); len(blocks) > 0 {
-		t := blocks[0]
-		c.tls = t.Bool("enabled")
-		c.caFile, c.certFile, c.keyFile = t.String("ca_file"), t.String("cert_file"), t.String("key_file")
-		c.insecure = t.Bool("insecure_skip_verify")
-		if (c.certFile == "") != (c.keyFile == "") {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incomplete client certificate",
-				Detail: "cert_file and key_file go together.", Subject: t.DefRange.Ptr()})
-		}
-	}
+	var tlsDiags hcl.Diagnostics
+	c.tls, tlsDiags = tlsconfig.Decode(cfg)
+	diags = append(diags, tlsDiags...)
 	if blocks := cfg.Blocks("sasl"); len(blocks) > 0 {
 		s := blocks[0]
 		c.mechanism, c.username, c.password = s.String("mechanism"), s.String("username"), s.String("password")
@@ -106,31 +91,7 @@ func decodeConn(cfg *dsl.Config) (*conn, hcl.Diagnostics) {
 }
 
 // tlsConfig reads the certificate files; nil when TLS is off.
-func (c *conn) tlsConfig() (*tls.Config, error) {
-	if !c.tls {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.insecure} //nolint:gosec // the user asked for it
-	if c.caFile != "" {
-		pem, err := os.ReadFile(c.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("read kafka ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka ca_file %s: no PEM certificate", c.caFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if c.certFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("load kafka client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
-}
+func (c *conn) tlsConfig() (*tls.Config, error) { return c.tls.Build("kafka") }
 
 func (c *conn) saslMechanism() (sasl.Mechanism, error) {
 	switch c.mechanism {

@@ -243,6 +243,7 @@ type exporter struct {
 	seen       atomic.Int64 // unix ns of the last packet
 	data       atomic.Int64 // unix ns of the last packet that brought flows or templates
 	gone       bool         // evicted from the table (under mu)
+	st         exporterStats
 }
 
 // header is what the packet header says that records need.
@@ -450,12 +451,18 @@ func (d *Decoder) decode(pkt []byte, addr netip.Addr, now time.Time, b *output) 
 	var err error
 	switch v := binary.BigEndian.Uint16(pkt); v {
 	case 5:
+		e.st.packets.Add(1)
+		e.st.version.Store(5)
 		e.c.packets[0].Inc()
 		err = d.decodeV5(e, pkt, now, b)
 	case 9:
+		e.st.packets.Add(1)
+		e.st.version.Store(9)
 		e.c.packets[1].Inc()
 		err = d.decodeV9(e, pkt, now, b)
 	case 10:
+		e.st.packets.Add(1)
+		e.st.version.Store(10)
 		e.c.packets[2].Inc()
 		err = d.decodeIPFIX(e, pkt, now, b)
 	default:
@@ -463,6 +470,7 @@ func (d *Decoder) decode(pkt []byte, addr netip.Addr, now time.Time, b *output) 
 	}
 	n := b.n()
 	if n > 0 {
+		e.st.flows.Add(uint64(n))
 		e.c.flows.Add(float64(n))
 		e.data.Store(now.UnixNano())
 	}
@@ -470,6 +478,7 @@ func (d *Decoder) decode(pkt []byte, addr netip.Addr, now time.Time, b *output) 
 }
 
 func (d *Decoder) fail(e *exporter, err error) error {
+	e.st.errors.Add(1)
 	e.c.errors(errReasons[err]).Inc()
 	return err
 }
@@ -602,6 +611,10 @@ func (d *Decoder) setRate(e *exporter, r *flow.Record, rate uint64) bool {
 			return false
 		}
 		r.SamplingRate = 1
+		return true // no rate known: none to show in the exporter's stats
+	}
+	if r.SamplingRate != e.st.lastRate {
+		e.st.rate(r.SamplingRate)
 	}
 	return true
 }
@@ -807,6 +820,7 @@ func (d *Decoder) withdraw(e *exporter, h *header, id uint16, options bool) {
 		d.dropTemplates(1)
 	}
 	e.c.templates.Set(float64(len(e.templates)))
+	e.st.templates.Store(int64(len(e.templates)))
 	d.dirty.Store(true)
 }
 
@@ -835,6 +849,7 @@ func (d *Decoder) addTemplate(e *exporter, h *header, id uint16, fields []field,
 	}
 	put(&e.templates, k, t)
 	e.c.templates.Set(float64(len(e.templates)))
+	e.st.templates.Store(int64(len(e.templates)))
 	e.data.Store(h.received.UnixNano())
 	d.dirty.Store(true)
 	// Decode what waited for this template.

@@ -32,6 +32,7 @@ import (
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
 	"github.com/flowengine/flowengine/internal/exporterlabel"
+	"github.com/flowengine/flowengine/internal/samplingrate"
 	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
@@ -45,10 +46,8 @@ var Spec = &dsl.Spec{
 			Description: "Number of UDP sockets bound to the address with SO_REUSEPORT, each read by its own goroutine."},
 		{Name: "receive_buffer", Type: dsl.TypeSize, Default: int64(8 << 20),
 			Description: "Socket receive buffer size (SO_RCVBUF; SO_RCVBUFFORCE when running as root)."},
-		{Name: "default_sampling_rate", Type: dsl.TypeAny,
-			Description: "Sampling rate for flows whose exporter announces none: a number, or a map from exporter prefix to number (most specific prefix wins)."},
-		{Name: "override_sampling_rate", Type: dsl.TypeAny,
-			Description: "Sampling rate that replaces whatever the exporter announces: a number, or a map from exporter prefix to number (most specific prefix wins)."},
+		{Name: samplingrate.DefaultAttr, Type: dsl.TypeAny, Description: samplingrate.DefaultDescription},
+		{Name: samplingrate.OverrideAttr, Type: dsl.TypeAny, Description: samplingrate.OverrideDescription},
 		{Name: "missing_sampling_rate", Type: dsl.TypeString, Default: "keep", OneOf: []string{"keep", "drop"},
 			Description: "What to do with a flow whose sampling rate is unknown: keep it with SamplingRate 1, or drop it. Both are counted."},
 		{Name: "pending_timeout", Type: dsl.TypeDuration, Default: 10 * time.Second,

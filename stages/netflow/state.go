@@ -133,6 +133,7 @@ func (d *Decoder) Restore(data []byte) error {
 			put(&e.sysInit, dkey(s.Version, s.Domain), s.Value)
 		}
 		e.c.templates.Set(float64(len(e.templates)))
+		e.st.templates.Store(int64(len(e.templates)))
 		e.mu.Unlock()
 	}
 	return nil

@@ -35,6 +35,7 @@ import (
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
 	"github.com/flowengine/flowengine/internal/exporterlabel"
+	"github.com/flowengine/flowengine/internal/samplingrate"
 	"github.com/flowengine/flowengine/internal/udpsock"
 )
 
@@ -48,10 +49,8 @@ var Spec = &dsl.Spec{
 			Description: "Number of SO_REUSEPORT sockets bound to the address, each read by its own goroutine."},
 		{Name: "receive_buffer", Type: dsl.TypeSize, Default: int64(8 << 20),
 			Description: "Kernel receive buffer of each socket (SO_RCVBUF, forced when running as root)."},
-		{Name: "default_sampling_rate", Type: dsl.TypeAny,
-			Description: "Sampling rate used when a sample reports 0: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
-		{Name: "override_sampling_rate", Type: dsl.TypeAny,
-			Description: "Sampling rate replacing the one the sample reports: a number, or a map of exporter CIDR prefixes to numbers (most specific wins)."},
+		{Name: samplingrate.DefaultAttr, Type: dsl.TypeAny, Description: samplingrate.DefaultDescription},
+		{Name: samplingrate.OverrideAttr, Type: dsl.TypeAny, Description: samplingrate.OverrideDescription},
 		{Name: "max_agents", Type: dsl.TypeInt, Default: int64(DefaultMaxAgents),
 			Description: "Maximum number of agent and sub-agent pairs whose datagram sequence numbers are tracked (lost datagrams counted); beyond, the least recently seen sixteenth is forgotten (counted)."},
 		{Name: "max_exporter_labels", Type: dsl.TypeInt, Default: int64(exporterlabel.Default),
@@ -271,8 +270,13 @@ func (s *Source) read(ctx context.Context, conn *net.UDPConn, out engine.Output)
 		res, derr := s.decoder.Decode(data, from.Addr().Unmap(), now, batch)
 		em := s.metrics.exporter(cache, res.Agent)
 		em.datagrams.Inc()
+		em.st.datagrams.Add(1)
+		if ns := now.UnixNano(); em.st.seen.Load() < ns {
+			em.st.seen.Store(ns)
+		}
 		if derr != nil {
 			em.decodeErrors.Inc()
+			em.st.errors.Add(1)
 			continue
 		}
 		if n := s.seq.check(res.Agent, res.SubAgentID, res.SequenceNumber, now, em); n > 0 {
@@ -281,6 +285,10 @@ func (s *Source) read(ctx context.Context, conn *net.UDPConn, out engine.Output)
 		if res.Flows > 0 {
 			em.flows.Add(float64(res.Flows))
 			em.samplingRate.Set(float64(res.SamplingRate))
+			em.st.flows.Add(uint64(res.Flows))
+			if em.st.rate.Load() != res.SamplingRate {
+				em.st.rate.Store(res.SamplingRate)
+			}
 		}
 		if res.CounterSamples > 0 {
 			em.countersSkipped.Add(float64(res.CounterSamples))
@@ -323,6 +331,7 @@ type exporterMetrics struct {
 	datagrams, flows, decodeErrors, countersSkipped, otherSkipped prometheus.Counter
 	lost, resets                                                  prometheus.Counter
 	samplingRate                                                  prometheus.Gauge
+	st                                                            exporterStats
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -356,12 +365,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err := f.Err(); err != nil {
 		return m, err
 	}
-	m.other = m.labelled("other")
+	m.other = m.labelled(exporterlabel.Other)
 	return m, nil
 }
 
 func (m *metrics) labelled(name string) *exporterMetrics {
 	return &exporterMetrics{
+		st:              exporterStats{address: name},
 		datagrams:       m.datagrams.WithLabelValues(name),
 		flows:           m.flows.WithLabelValues(name),
 		decodeErrors:    m.decodeErrors.WithLabelValues(name),

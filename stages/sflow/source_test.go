@@ -122,7 +122,8 @@ func startSource(t *testing.T, hcl string) (*Source, *collector, *prometheus.Reg
 }
 
 func TestSourceUDP(t *testing.T) {
-	_, col, reg, addr := startSource(t, `sockets = 2
+	start := time.Now()
+	src, col, reg, addr := startSource(t, `sockets = 2
 override_sampling_rate = { "192.0.2.0/24" = 100, "192.0.2.10/32" = 4000 }`)
 	conn, err := net.Dial("udp", addr)
 	if err != nil {
@@ -170,6 +171,25 @@ override_sampling_rate = { "192.0.2.0/24" = 100, "192.0.2.10/32" = 4000 }`)
 	} {
 		if got := metricValue(t, reg, m.name, m.labels); got != m.want {
 			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
+	}
+	// The pipeline API's view of the same exporters.
+	want := map[string]engine.ExporterStats{
+		"192.0.2.10": {Address: "192.0.2.10", Protocol: "sflow5", Packets: 2 * rounds, Flows: 2 * rounds, DecodeErrors: rounds, SamplingRates: []uint64{4000}},
+		"192.0.2.11": {Address: "192.0.2.11", Protocol: "sflow5", Packets: rounds, Flows: rounds, SamplingRates: []uint64{100}},
+	}
+	stats := src.ExporterStats()
+	if len(stats) != len(want) {
+		t.Fatalf("ExporterStats: %+v, want %d exporters", stats, len(want))
+	}
+	for _, g := range stats {
+		w := want[g.Address]
+		if g.LastSeen.Before(start) || g.LastSeen.After(time.Now()) {
+			t.Errorf("%s: last seen %v, want since %v", g.Address, g.LastSeen, start)
+		}
+		g.LastSeen = time.Time{}
+		if fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Errorf("ExporterStats: got %+v\nwant %+v", g, w)
 		}
 	}
 }

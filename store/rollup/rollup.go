@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/flowengine/flowengine/flow"
-	"github.com/flowengine/flowengine/store"
 )
 
 // Row is one rollup row. Key holds TimeReceived (the start of the interval)
@@ -181,9 +180,6 @@ func (s *Set) Reset() {
 		a.Reset()
 	}
 }
-
-// Columns are the rollup columns, for stores writing rows.
-func Columns() []flow.Column { return store.RollupColumns() }
 
 // copyDimensions copies the rollup columns of src but TimeReceived, Bytes and
 // Packets into dst and zeroes the others (TestCopyDimensions checks it against

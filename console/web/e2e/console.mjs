@@ -191,6 +191,18 @@ try {
   await page.waitForFunction(([sel, before]) => Number(document.querySelector(sel)?.dataset.value) > before, [sel, before]);
   await page.waitForFunction(() => !document.body.innerText.includes('…'));
   ok(`${ids.length} stages; ${src.id} counts up from ${before}`);
+  // Every exporter the sources know is listed, with its counters moving.
+  const known = stats.stages.flatMap((s) => (s.exporters ?? []).map((e) => e.address));
+  check(known.length > 0, 'the API lists no exporter');
+  await page.waitForSelector('[data-testid=exporter]');
+  const listed = await page.$$eval('[data-testid=exporter]', (els) => els.map((e) => e.dataset.address));
+  for (const a of known) check(listed.includes(a), `exporter ${a} is not listed (listed: ${listed.join(', ')})`);
+  const row = `[data-testid=exporter][data-address="${known[0]}"]`;
+  const flows = Number(await page.getAttribute(row, 'data-flows'));
+  await page.waitForFunction(([row, flows]) => Number(document.querySelector(row)?.dataset.flows) > flows, [row, flows]);
+  const cells = await page.$eval(row, (tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText));
+  check(cells.some((c) => /\/s$/.test(c) && !c.startsWith('0')), `no flow rate on ${known[0]}: ${cells.join(' | ')}`);
+  ok(`${listed.length} exporters listed (${cells.join(' | ')})`);
   await shot('pipeline');
 
   step = 'docs';

@@ -1,6 +1,7 @@
 // Home: what the pipeline receives now, at a glance, refreshing on its own.
 import { useRef, useState } from 'preact/hooks';
-import { api, ApiError, isAbort, type FlowRate, type PipelineStats, type TableResult } from '../api';
+import { api, ApiError, isAbort, type FlowRate, type LineResult, type PipelineStats, type TableResult } from '../api';
+import { recentQuery, recentRate } from '../recent';
 import { Sparkline } from '../components/Sparkline';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
@@ -48,8 +49,9 @@ function Card(props: { title: string; class?: string; children: preact.Component
  * rate counts only the minutes already aggregated. null: no sources here
  * (a console over another process's store) or not known yet.
  */
-function useLiveRate(): number | null {
+function useLiveRate(): { rate: number | null; here: boolean } {
   const [rate, setRate] = useState<number | null>(null);
+  const [here, setHere] = useState(true);
   const prev = useRef<{ n: number; t: number } | null>(null);
   const none = useRef(false); // no pipeline in this process: stop asking
   usePoll(async (signal) => {
@@ -57,23 +59,49 @@ function useLiveRate(): number | null {
     try {
       const p = await api<PipelineStats>('pipeline', { signal });
       const sources = p.stages.filter((s) => s.kind === 'source');
-      if (!sources.length) return setRate(null);
+      if (!sources.length) {
+        none.current = true;
+        setHere(false);
+        return setRate(null);
+      }
       const n = sources.reduce((a, s) => a + s.flows_out, 0);
       const t = performance.now();
       if (prev.current && t > prev.current.t) setRate(Math.max(0, n - prev.current.n) / ((t - prev.current.t) / 1000));
       prev.current = { n, t };
     } catch (e) {
-      if (e instanceof ApiError && e.status === 503) none.current = true;
+      if (e instanceof ApiError && e.status === 503) {
+        none.current = true;
+        setHere(false);
+      }
     }
   }, 1500);
+  return { rate, here };
+}
+
+/**
+ * useStoredRate is, for a console without the sources in its process, the
+ * rate of the flows stored in the last minute (raw flows, 10 s steps): the
+ * flow-rate widget counts whole minutes only and says 0 in the first one.
+ */
+function useStoredRate(enabled: boolean): number | null {
+  const [rate, setRate] = useState<number | null>(null);
+  usePoll(async (signal) => {
+    if (!enabled) return;
+    try {
+      setRate(recentRate(await api<LineResult>('console/graph/line', { body: recentQuery(new Date()), signal })));
+    } catch {
+      // The other widgets show the store's errors.
+    }
+  }, refresh, [enabled]);
   return rate;
 }
 
-function RateCard({ w, live }: { w: Loaded<FlowRate>; live: number | null }) {
-  // The rate the pipeline receives now when this process has the sources;
-  // the store's, which counts the minutes already aggregated, beside it.
+function RateCard({ w, live, recent }: { w: Loaded<FlowRate>; live: number | null; recent: number | null }) {
+  // The rate the pipeline receives now when this process has the sources,
+  // or else the rate stored in the last minute; the store's average over
+  // the minutes already aggregated beside it.
   const stored = w.data?.rate ?? 0;
-  const shown = live ?? stored;
+  const shown = live ?? recent ?? stored;
   const minutes = w.data ? Math.round(w.data.period / 60) : 5;
   return (
     <Card title="Flows per second" class="rate" error={w.data ? undefined : w.error} loading={!w.data}>
@@ -81,8 +109,8 @@ function RateCard({ w, live }: { w: Loaded<FlowRate>; live: number | null }) {
         <div class="rate-body">
           <div class="bignum" data-testid="flow-rate" data-value={shown}>
             {si(shown, '', ' ').trim()}
-            <small>{live !== null ? 'flows/s received now' : `flows/s, average of the last ${minutes} min`}</small>
-            {live !== null && (
+            <small>{live !== null ? 'flows/s received now' : recent !== null ? 'flows/s stored in the last minute' : `flows/s, average of the last ${minutes} min`}</small>
+            {(live !== null || recent !== null) && (
               <small class="muted">
                 stored: {fmtRate(stored, 'flows')} over the last {minutes} min
               </small>
@@ -186,15 +214,16 @@ function Empty() {
 
 export function Home() {
   const rate = useWidget<FlowRate>('console/widgets/flow-rate');
-  const live = useLiveRate();
+  const { rate: live, here } = useLiveRate();
+  const recent = useStoredRate(!here);
   const last = useWidget<Record<string, unknown>>('console/widgets/last-flow');
   // Empty: nothing stored (no last flow) and nothing arriving.
-  const empty = last.status === 404 && rate.data?.rate === 0 && !(live && live > 0);
+  const empty = last.status === 404 && rate.data?.rate === 0 && !(live && live > 0) && !recent;
   return (
     <div class="page home">
       {empty && <Empty />}
       <div class="grid-home">
-        <RateCard w={rate} live={live} />
+        <RateCard w={rate} live={live} recent={recent} />
         <LastFlow w={last} />
         <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" />
         <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} column="SrcAS" dims="DstAS" />

@@ -2,9 +2,9 @@
 // rates, drops, queue and errors.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, isAbort, type PipelineStats, type StageStats } from '../api';
-import { layers, rates, type Rates } from '../pipeline';
+import { detailTables, exporterRows, exportersOf, layers, protocolText, rates, samplingText, type ExporterRow, type Rates } from '../pipeline';
 import { usePoll } from '../poll';
-import { count, si } from '../units';
+import { count, duration, si } from '../units';
 
 const WMAX = 236;
 const WMIN = 150;
@@ -54,6 +54,14 @@ function Node({ s, r, x, y, w }: { s: StageStats; r?: Rates; x: number; y: numbe
             </span>
           </>
         )}
+        {exportersOf(s) !== null && (
+          <>
+            <span class="muted">exporters</span>
+            <span class="num" data-testid="exporters-total">
+              {count(Number(s.exporters_total ?? 0))}
+            </span>
+          </>
+        )}
         <span class="muted">dropped</span>
         <span class={'num' + (s.flows_dropped ? ' bad' : '')}>
           {count(s.flows_dropped)}
@@ -83,45 +91,113 @@ function Node({ s, r, x, y, w }: { s: StageStats; r?: Rates; x: number; y: numbe
   );
 }
 
-/** Extra shows what the API adds beside the stage counters (per-exporter state). */
-function Extra({ stages }: { stages: StageStats[] }) {
-  const tables: { stage: string; key: string; rows: Record<string, unknown>[] }[] = [];
-  for (const s of stages)
-    for (const [k, v] of Object.entries(s))
-      if (Array.isArray(v) && v.length && typeof v[0] === 'object' && v[0] !== null) tables.push({ stage: s.id, key: k, rows: v as Record<string, unknown>[] });
-  if (!tables.length) return null;
+/** Exporters lists what each NetFlow/sFlow source knows of its exporters. */
+function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats }) {
+  const sources = stats.stages.filter((s) => exportersOf(s) !== null);
+  if (!sources.length) return null;
+  const total = sources.reduce((a, s) => a + Number(s.exporters_total ?? 0), 0);
+  const shown = rows.length;
+  return (
+    <section class="card exporters" data-testid="exporters">
+      <h2>
+        Exporters <span class="muted">{total > shown ? `${shown} most active of ${total}` : `${shown}`}</span>
+      </h2>
+      {!rows.length ? (
+        <p class="muted" data-testid="no-exporters">
+          No exporter has sent anything yet. Point NetFlow/IPFIX and sFlow at this host: UDP 2055 and 6343 in the default pipeline, else the{' '}
+          <code>listen</code> of {sources.map((s) => `${s.type} "${s.name}"`).join(' and ')}.
+        </p>
+      ) : (
+        <div style={{ overflowX: 'auto' }}>
+          <table class="data">
+            <thead>
+              <tr>
+                <th>exporter</th>
+                {sources.length > 1 && <th>source</th>}
+                <th>protocol</th>
+                <th class="num">flows/s</th>
+                <th class="num">packets/s</th>
+                <th class="num">flows</th>
+                <th class="num">packets</th>
+                <th class="num">decode errors</th>
+                <th class="num">templates</th>
+                <th>sampling</th>
+                <th>last seen</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => {
+                const p = protocolText(r.protocol);
+                return (
+                  <tr key={`${r.source} ${r.address}`} class={r.stale ? 'stale' : ''} data-testid="exporter" data-address={r.address} data-flows={r.flows}>
+                    <td>
+                      {r.address}
+                      {r.name ? <span class="muted"> {r.name}</span> : null}
+                    </td>
+                    {sources.length > 1 && <td class="muted">{r.source.split('.').slice(1).join(' ')}</td>}
+                    <td>{p.name}</td>
+                    <td class="num">{perSec(r.flowsPerSec)}</td>
+                    <td class="num">{perSec(r.packetsPerSec)}</td>
+                    <td class="num" title={`${r.flows}`}>
+                      {count(r.flows)}
+                    </td>
+                    <td class="num" title={`${r.packets}`}>
+                      {count(r.packets)}
+                    </td>
+                    <td class={'num' + (r.decode_errors ? ' bad' : '')}>{count(r.decode_errors)}</td>
+                    <td class="num">{p.templates ? r.templates : '–'}</td>
+                    <td class={r.sampling_rates?.length ? '' : 'muted'} title={r.sampling_rates?.length ? undefined : 'The exporter announced no sampling rate: its flows are stored as unsampled (default_sampling_rate sets one).'}>
+                      {samplingText(r.sampling_rates)}
+                    </td>
+                    <td class={r.stale ? 'bad' : 'muted'} title={r.last_seen}>
+                      {Number.isFinite(r.idle) ? (r.idle < 2 ? 'just now' : `${duration(r.idle)} ago`) : '–'}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** Details shows the lists stages report of their state (the BMP routers, say). */
+function Details({ stages }: { stages: StageStats[] }) {
   return (
     <>
-      {tables.map((t) => {
-        const cols = [...new Set(t.rows.flatMap((r) => Object.keys(r)))];
-        return (
-          <section class="card" style={{ marginTop: '1em' }}>
-            <h2>
-              {t.stage}: {t.key}
-            </h2>
+      {detailTables(stages, count).map((t) => (
+        <section class="card exporters" data-testid="details" data-stage={t.stage}>
+          <h2>
+            {t.title} <span class="muted">{t.stage}</span>
+          </h2>
+          {t.rows.length === 0 ? (
+            <p class="muted">None yet.</p>
+          ) : (
             <div style={{ overflowX: 'auto' }}>
               <table class="data">
                 <thead>
                   <tr>
-                    {cols.map((c) => (
-                      <th>{c.replace(/_/g, ' ')}</th>
+                    {t.columns.map((c) => (
+                      <th>{c}</th>
                     ))}
                   </tr>
                 </thead>
                 <tbody>
                   {t.rows.map((r) => (
                     <tr>
-                      {cols.map((c) => (
-                        <td class={typeof r[c] === 'number' ? 'num' : ''}>{typeof r[c] === 'number' ? count(r[c] as number) : typeof r[c] === 'object' ? JSON.stringify(r[c]) : String(r[c] ?? '')}</td>
+                      {r.map((c) => (
+                        <td>{c}</td>
                       ))}
                     </tr>
                   ))}
                 </tbody>
               </table>
             </div>
-          </section>
-        );
-      })}
+          )}
+        </section>
+      ))}
     </>
   );
 }
@@ -129,6 +205,7 @@ function Extra({ stages }: { stages: StageStats[] }) {
 export function Pipeline() {
   const [stats, setStats] = useState<PipelineStats | null>(null);
   const [rate, setRate] = useState<Map<string, Rates>>(new Map());
+  const [exporters, setExporters] = useState<ExporterRow[]>([]);
   const [error, setError] = useState('');
   const prev = useRef<{ s: PipelineStats; t: number } | null>(null);
 
@@ -136,7 +213,9 @@ export function Pipeline() {
     try {
       const s = await api<PipelineStats>('pipeline', { signal });
       const t = performance.now();
-      if (prev.current) setRate(rates(prev.current.s, s, (t - prev.current.t) / 1000));
+      const seconds = prev.current ? (t - prev.current.t) / 1000 : 0;
+      if (prev.current) setRate(rates(prev.current.s, s, seconds));
+      setExporters(exporterRows(prev.current?.s ?? null, s, seconds, new Date()));
       prev.current = { s, t };
       setStats(s);
       setError('');
@@ -210,7 +289,8 @@ export function Pipeline() {
           })}
         </div>
       )}
-      <Extra stages={stats.stages} />
+      <Exporters rows={exporters} stats={stats} />
+      <Details stages={stats.stages} />
     </div>
   );
 }

@@ -1,9 +1,18 @@
-package exporter
+// Package synth is the synthetic traffic model `flowengine exporter` sends
+// and source "generate" emits: flows between the network's own prefixes and
+// remote ones (with their AS numbers), services with their popularity,
+// exporters' interfaces (names, descriptions, speeds, external or core), a
+// zipf skew giving a few heavy hitters. The default mix is an internet
+// edge (popular remote prefixes, mostly inbound traffic); options replace
+// its prefixes, services and skew.
+package synth
 
 import (
 	"math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/flowengine/flowengine/flow"
 )
 
 // Flow is one synthetic flow, as a generator made it and an encoder sends it.
@@ -37,6 +46,12 @@ func (f *Flow) ICMPCode() uint8 { return uint8(f.DstPort) }
 
 // LocalAS is the AS number of the synthetic network.
 const LocalAS = 64496
+
+// Prefix is a prefix flows are drawn from, with the AS number announcing it.
+type Prefix struct {
+	Prefix netip.Prefix
+	AS     uint32
+}
 
 type prefix struct {
 	p  netip.Prefix
@@ -88,6 +103,13 @@ var local6 = []netip.Prefix{
 	netip.MustParsePrefix("2001:db8:2::/48"),
 }
 
+// Service is a protocol and server port with its weight in the mix.
+type Service struct {
+	Proto  uint8 // 1 is ICMP (ICMPv6 for IPv6 flows)
+	Port   uint16
+	Weight int
+}
+
 type service struct {
 	proto uint8
 	port  uint16
@@ -101,25 +123,48 @@ var services = []service{
 	{1, 0, 3}, // ICMP; ICMPv6 for IPv6 flows
 }
 
-// GeneratorOptions configures a Generator.
+// GeneratorOptions configures a Generator. The zero values of the mix
+// fields (Local to Hosts) give the internet edge mix.
 type GeneratorOptions struct {
 	Seed       uint64
 	Interfaces int     // ifIndexes 1..Interfaces (see Interfaces); default 8
 	IPv6Share  float64 // fraction of IPv6 flows, 0 to 1
 	PerPacket  bool    // each flow is one sampled packet (sFlow): Packets 1, Bytes one packet's length
+
+	// Local replaces the network's own prefixes, with LocalAS as their AS
+	// number (0 allowed); Remote the remote ones, most popular first.
+	// When a list holds no prefix of a flow's family, the other family is
+	// used.
+	Local    []netip.Prefix
+	LocalAS  uint32
+	Remote   []Prefix
+	Services []Service // replaces the services mix
+	// InboundPercent is the share of flows from a remote service to a
+	// local host, in percent (the others go the other way); default 70.
+	InboundPercent int
+	Skew           float64 // zipf exponent of remote prefixes (and hosts); default 1.3
+	// Hosts, when not 0, limits each prefix list to that many hosts, drawn
+	// with the skew (heavy hitters); 0 draws any address of a prefix.
+	Hosts int
 }
 
 // Generator produces a deterministic stream of synthetic flows for a seed: a
 // few heavy hitters (a zipf draw over remote prefixes and services), mostly
 // inbound traffic from external interfaces (transit, PNI, IX) to core ones.
 type Generator struct {
-	opts     GeneratorOptions
-	rng      *rand.Rand
-	zipf4    *rand.Zipf
-	zipf6    *rand.Zipf
-	svc      []int // service index per weight unit
-	external []Interface
-	internal []Interface
+	opts             GeneratorOptions
+	rng              *rand.Rand
+	zipf4            *rand.Zipf
+	zipf6            *rand.Zipf
+	zipfHost         *rand.Zipf // nil unless Hosts
+	remote4, remote6 []prefix
+	local4, local6   []netip.Prefix
+	localAS          uint32
+	has4, has6       bool // both lists have prefixes of the family
+	services         []service
+	svc              []int // service index per weight unit
+	external         []Interface
+	internal         []Interface
 }
 
 // NewGenerator returns a generator; the same options give the same flows.
@@ -127,14 +172,51 @@ func NewGenerator(opts GeneratorOptions) *Generator {
 	if opts.Interfaces <= 0 {
 		opts.Interfaces = 8
 	}
-	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
-	g := &Generator{
-		opts:  opts,
-		rng:   rng,
-		zipf4: rand.NewZipf(rng, 1.3, 1, uint64(len(remote4)-1)),
-		zipf6: rand.NewZipf(rng, 1.3, 1, uint64(len(remote6)-1)),
+	if opts.InboundPercent == 0 {
+		opts.InboundPercent = 70
 	}
-	for i, s := range services {
+	if opts.Skew <= 1 {
+		opts.Skew = 1.3
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
+	g := &Generator{opts: opts, rng: rng, remote4: remote4, remote6: remote6, local4: local4, local6: local6,
+		localAS: LocalAS, services: services}
+	if len(opts.Remote) > 0 {
+		g.remote4, g.remote6 = nil, nil
+		for _, p := range opts.Remote {
+			if p.Prefix.Addr().Is4() {
+				g.remote4 = append(g.remote4, prefix{p.Prefix.Masked(), p.AS})
+			} else {
+				g.remote6 = append(g.remote6, prefix{p.Prefix.Masked(), p.AS})
+			}
+		}
+		g.remote4, g.remote6 = orOther(g.remote4, g.remote6), orOther(g.remote6, g.remote4)
+	}
+	if len(opts.Local) > 0 {
+		g.local4, g.local6, g.localAS = nil, nil, opts.LocalAS
+		for _, p := range opts.Local {
+			if p.Addr().Is4() {
+				g.local4 = append(g.local4, p.Masked())
+			} else {
+				g.local6 = append(g.local6, p.Masked())
+			}
+		}
+		g.local4, g.local6 = orOther(g.local4, g.local6), orOther(g.local6, g.local4)
+	}
+	if len(opts.Services) > 0 {
+		g.services = nil
+		for _, s := range opts.Services {
+			g.services = append(g.services, service{s.Proto, s.Port, max(s.Weight, 1)})
+		}
+	}
+	g.has4 = g.remote4[0].p.Addr().Is4() && g.local4[0].Addr().Is4()
+	g.has6 = g.remote6[0].p.Addr().Is6() && g.local6[0].Addr().Is6()
+	g.zipf4 = rand.NewZipf(rng, opts.Skew, 1, uint64(len(g.remote4)-1))
+	g.zipf6 = rand.NewZipf(rng, opts.Skew, 1, uint64(len(g.remote6)-1))
+	if opts.Hosts > 0 {
+		g.zipfHost = rand.NewZipf(rng, opts.Skew, 1, uint64(opts.Hosts-1))
+	}
+	for i, s := range g.services {
 		for range s.w {
 			g.svc = append(g.svc, i)
 		}
@@ -153,6 +235,33 @@ func NewGenerator(opts GeneratorOptions) *Generator {
 		g.external = g.internal
 	}
 	return g
+}
+
+// orOther returns l, or other when l is empty.
+func orOther[T any](l, other []T) []T {
+	if len(l) == 0 {
+		return other
+	}
+	return l
+}
+
+// hostN returns host n of prefix p, spread over its host bits; never the
+// prefix's own address.
+func hostN(p netip.Prefix, n uint64) netip.Addr {
+	b := p.Addr().AsSlice()
+	hostBits := p.Addr().BitLen() - p.Bits()
+	off := n*2654435761 + 1
+	for i := len(b) - 1; i >= 0 && hostBits > 0; i-- {
+		mask := byte(0xff)
+		if hostBits < 8 {
+			mask = byte(1<<hostBits - 1)
+		}
+		b[i] |= byte(off) & mask
+		off >>= 8
+		hostBits -= 8
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 func (g *Generator) host(p netip.Prefix) netip.Addr {
@@ -185,6 +294,10 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 	v6 := g.opts.IPv6Share > 0 && rng.Float64() < g.opts.IPv6Share
 	var rp prefix
 	var lp netip.Prefix
+	if v6 && !g.has6 || !v6 && !g.has4 {
+		v6 = !v6 // the mix has one family only
+	}
+	remote4, remote6, local4, local6 := g.remote4, g.remote6, g.local4, g.local6
 	if v6 {
 		rp = remote6[g.zipf6.Uint64()]
 		lp = local6[rng.IntN(len(local6))]
@@ -192,23 +305,38 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 		rp = remote4[g.zipf4.Uint64()]
 		lp = local4[rng.IntN(len(local4))]
 	}
-	s := services[g.svc[rng.IntN(len(g.svc))]]
+	s := g.services[g.svc[rng.IntN(len(g.svc))]]
 	ext := g.external[int(g.zipfIndex(len(g.external)))]
 	in := g.internal[rng.IntN(len(g.internal))]
-	remote, local := g.host(rp.p), g.host(lp)
+	var remote, local netip.Addr
+	if g.zipfHost != nil {
+		// One of Hosts hosts per list, the popular ones more often.
+		rps, lps := remote4, local4
+		if v6 {
+			rps, lps = remote6, local6
+		}
+		n := g.zipfHost.Uint64()
+		rp = rps[n%uint64(len(rps))]
+		remote = hostN(rp.p, n/uint64(len(rps)))
+		n = g.zipfHost.Uint64()
+		lp = lps[n%uint64(len(lps))]
+		local = hostN(lp, n/uint64(len(lps)))
+	} else {
+		remote, local = g.host(rp.p), g.host(lp)
+	}
 	ephemeral := uint16(32768 + rng.IntN(28000))
-	inbound := rng.IntN(10) < 7
+	inbound := rng.IntN(100) < g.opts.InboundPercent
 	if inbound { // the service answers: remote:service -> local:ephemeral
 		f.SrcAddr, f.DstAddr = remote, local
 		f.SrcPort, f.DstPort = s.port, ephemeral
 		f.SrcMask, f.DstMask = uint8(rp.p.Bits()), uint8(lp.Bits())
-		f.SrcAS, f.DstAS = rp.as, LocalAS
+		f.SrcAS, f.DstAS = rp.as, g.localAS
 		f.InIfIndex, f.OutIfIndex = ext.Index, in.Index
 	} else {
 		f.SrcAddr, f.DstAddr = local, remote
 		f.SrcPort, f.DstPort = ephemeral, s.port
 		f.SrcMask, f.DstMask = uint8(lp.Bits()), uint8(rp.p.Bits())
-		f.SrcAS, f.DstAS = LocalAS, rp.as
+		f.SrcAS, f.DstAS = g.localAS, rp.as
 		f.InIfIndex, f.OutIfIndex = in.Index, ext.Index
 	}
 	f.Proto = s.proto
@@ -275,7 +403,6 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 	f.Bytes = f.Packets * size()
 	f.End = now.Add(-time.Duration(rng.IntN(1000)) * time.Millisecond)
 	f.Start = f.End.Add(-time.Duration(rng.IntN(60000)) * time.Millisecond)
-	return
 }
 
 // zipfIndex draws an index in [0, n) favouring the first ones.
@@ -288,4 +415,42 @@ func (g *Generator) zipfIndex(n int) int {
 		return 0
 	}
 	return g.rng.IntN(n)
+}
+
+// Record fills r with the columns of a flow record the flow has:
+// addresses, masks, ports, AS numbers, interfaces, VLANs, MACs, TCP flags,
+// TOS, ICMP type and code, counters, start and end. The exporter address,
+// sampling rate, TimeReceived and what enrichers fill are left to the caller.
+func (f *Flow) Record(r *flow.Record) {
+	*r = flow.Record{
+		TimeFlowStart: f.Start.UTC(),
+		TimeFlowEnd:   f.End.UTC(),
+		SrcAddr:       f.SrcAddr,
+		DstAddr:       f.DstAddr,
+		SrcNetMask:    f.SrcMask,
+		DstNetMask:    f.DstMask,
+		NextHop:       f.NextHop,
+		SrcMAC:        f.SrcMAC,
+		DstMAC:        f.DstMAC,
+		SrcVlan:       f.SrcVlan,
+		DstVlan:       f.DstVlan,
+		SrcAS:         f.SrcAS,
+		DstAS:         f.DstAS,
+		InIfIndex:     f.InIfIndex,
+		OutIfIndex:    f.OutIfIndex,
+		EType:         flow.ETypeIPv4,
+		Proto:         f.Proto,
+		SrcPort:       f.SrcPort,
+		DstPort:       f.DstPort,
+		TCPFlags:      f.TCPFlags,
+		IPTos:         f.IPTos,
+		Bytes:         f.Bytes,
+		Packets:       f.Packets,
+	}
+	if f.IsIPv6() {
+		r.EType = flow.ETypeIPv6
+	}
+	if f.Proto == 1 || f.Proto == 58 {
+		r.ICMPType, r.ICMPCode = f.ICMPType(), f.ICMPCode()
+	}
 }

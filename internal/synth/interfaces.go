@@ -1,4 +1,4 @@
-package exporter
+package synth
 
 import "fmt"
 

@@ -1,0 +1,76 @@
+package synth
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestCustomMix draws flows from a mix given in options: addresses from
+// the prefixes, services from the list, at most Hosts hosts per list,
+// the inbound share, one address family when the lists have one.
+func TestCustomMix(t *testing.T) {
+	local := netip.MustParsePrefix("198.51.100.0/24")
+	remote := netip.MustParsePrefix("203.0.113.0/24")
+	g := NewGenerator(GeneratorOptions{
+		Seed: 3, Interfaces: 4, IPv6Share: 0.5,
+		Local: []netip.Prefix{local}, LocalAS: 0, Remote: []Prefix{{remote, 64500}},
+		Services: []Service{{6, 443, 3}, {17, 53, 1}}, InboundPercent: 50, Hosts: 10, Skew: 1.5,
+	})
+	hosts := map[netip.Addr]bool{}
+	inbound := 0
+	const n = 4000
+	var f Flow
+	for range n {
+		g.Next(time.Now(), &f)
+		if !f.SrcAddr.Is4() || !f.DstAddr.Is4() {
+			t.Fatalf("IPv6 flow %v -> %v from IPv4 lists", f.SrcAddr, f.DstAddr)
+		}
+		l, r := f.SrcAddr, f.DstAddr
+		if remote.Contains(f.SrcAddr) {
+			l, r = r, l
+			inbound++
+			if f.SrcAS != 64500 || f.DstAS != 0 || f.SrcPort != 443 && f.SrcPort != 53 {
+				t.Fatalf("inbound flow %+v", f)
+			}
+		} else if f.DstAS != 64500 || f.SrcAS != 0 || f.DstPort != 443 && f.DstPort != 53 {
+			t.Fatalf("outbound flow %+v", f)
+		}
+		if !local.Contains(l) || !remote.Contains(r) {
+			t.Fatalf("flow %v -> %v outside %v and %v", f.SrcAddr, f.DstAddr, local, remote)
+		}
+		if f.Proto != 6 && f.Proto != 17 {
+			t.Fatalf("protocol %d not in the services", f.Proto)
+		}
+		if f.InIfIndex < 1 || f.InIfIndex > 4 || f.OutIfIndex < 1 || f.OutIfIndex > 4 {
+			t.Fatalf("ifIndex %d -> %d out of 1..4", f.InIfIndex, f.OutIfIndex)
+		}
+		hosts[l], hosts[r] = true, true
+	}
+	if len(hosts) > 20 {
+		t.Errorf("%d distinct hosts, want at most 10 per list", len(hosts))
+	}
+	if inbound < n*45/100 || inbound > n*55/100 {
+		t.Errorf("%d of %d flows inbound, want about half", inbound, n)
+	}
+}
+
+// TestDefaultMix: without mix options, the internet edge mix (its AS
+// numbers, both families).
+func TestDefaultMix(t *testing.T) {
+	g := NewGenerator(GeneratorOptions{Seed: 1, IPv6Share: 0.3})
+	var f Flow
+	v6 := 0
+	for range 1000 {
+		g.Next(time.Now(), &f)
+		if f.SrcAS != LocalAS && f.DstAS != LocalAS {
+			t.Fatalf("flow without the local AS: %+v", f)
+		}
+		if f.IsIPv6() {
+			v6++
+		}
+	}
+	if v6 < 200 || v6 > 400 {
+		t.Errorf("%d IPv6 flows of 1000, want about 300", v6)
+	}
+}
