@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -382,7 +383,11 @@ func TestBrokerRestart(t *testing.T) {
 		for _, b := range flows(first, n) {
 			wg.Add(1)
 			b.OnDone(wg.Done)
-			in <- b
+			select {
+			case in <- b:
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("the sink took no batch for 2 minutes (retries %v)", testutil.ToFloat64(sink.retries))
+			}
 		}
 	}
 	send(0, 3000)
@@ -390,7 +395,18 @@ func TestBrokerRestart(t *testing.T) {
 	c1.Close()
 	send(3000, 3000) // written while the broker is down
 	waitFor(t, "retries", 30*time.Second, func() bool { return testutil.ToFloat64(sink.retries) >= 2 })
-	_, _ = cluster(t, kfake.Ports(port), kfake.DataDir(dir))
+	// The broker comes back on the same port; make sure it listens there
+	// before counting on it (a restart that did not bind is tried again).
+	for attempt := 1; ; attempt++ {
+		c2, _ := cluster(t, kfake.Ports(port), kfake.DataDir(dir))
+		if listens(addr, 5*time.Second) {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("the restarted broker does not listen on %s", addr)
+		}
+		c2.Close()
+	}
 	send(6000, 3000)
 	close(in)
 	if err := <-done; err != nil {
@@ -517,4 +533,17 @@ func (c *atomicCounter) load() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
+}
+
+// listens reports whether something accepts TCP connections on addr within d.
+func listens(addr string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
