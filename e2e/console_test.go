@@ -43,7 +43,7 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(stages), `sink "duckdb"`) {
-		t.Skip("this build of flowengine has no duckdb sink, the store the test's console reads")
+		requireTool(t, false, "a flowengine build with sink \"duckdb\" (cgo), the store the test's console reads")
 	}
 
 	dir := t.TempDir()
