@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,3 +110,16 @@ type OutputFunc func(ctx context.Context, b *flow.Batch) bool
 
 // Send calls f.
 func (f OutputFunc) Send(ctx context.Context, b *flow.Batch) bool { return f(ctx, b) }
+
+// Sleep waits d, or until ctx is done; it reports whether the whole wait
+// passed. Stages retrying with backoff use it.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -681,7 +681,7 @@ func (s *Sink) waitFeatures(ctx context.Context) (features, error) {
 		}
 		s.metrics.retries.Inc()
 		s.log.Warn("clickhouse not ready, retrying", "attempt", attempt, "in", backoff, "error", err)
-		if !sleep(ctx, backoff) {
+		if !engine.Sleep(ctx, backoff) {
 			return features{}, ctx.Err()
 		}
 		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
@@ -831,7 +831,7 @@ func (s *Sink) insertRangeToken(ctx context.Context, rb *rowBuffer, table, query
 		}
 		s.metrics.retries.Inc()
 		s.log.Warn("clickhouse insert failed, retrying", "table", table, "rows", hi-lo, "attempt", attempt, "in", backoff, "error", s.explain(err))
-		if !sleep(ctx, backoff) {
+		if !engine.Sleep(ctx, backoff) {
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
@@ -888,17 +888,6 @@ func (rb *rowBuffer) describeRow(i int) string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 type metrics struct {

@@ -557,7 +557,7 @@ func (s *Sink) insert(ctx context.Context, wk *worker, g *group) error {
 		}
 		s.metrics.retries.Inc()
 		s.log.Warn("duckdb insert failed, retrying", "path", s.cfg.path, "flows", g.rows, "attempt", attempt, "in", backoff, "error", err)
-		if !sleep(ctx, backoff) {
+		if !engine.Sleep(ctx, backoff) {
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
@@ -613,17 +613,6 @@ func (s *Sink) reopen(db *sql.DB, cause error) {
 	s.db = nil
 	s.live = nil
 	go db.Close() // waits for queries running on it
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 type metrics struct {

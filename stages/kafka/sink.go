@@ -311,12 +311,7 @@ func (s *Sink) flush(ctx context.Context) {
 			s.log.Warn("kafka produce failed, retrying", "flows", len(msgs), "attempt", attempt+1, "backoff", backoff, "error", err)
 		}
 		s.retries.Inc()
-		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
+		engine.Sleep(ctx, backoff/2+rand.N(backoff/2+1))
 		backoff = min(2*backoff, s.backoffMax)
 	}
 	for _, b := range s.pending {
