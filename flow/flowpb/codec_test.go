@@ -53,7 +53,7 @@ func sample(i int) flow.Record {
 		Bytes: 1 << 50, Packets: uint64(i + 1),
 		DstASPath:           paths[i%len(paths)],
 		DstCommunities:      flow.MakeUint32s([]uint32{65000<<16 | 100, 65000<<16 | uint32(i%3)}),
-		DstLargeCommunities: flow.MakeLargeCommunities([]flow.LargeCommunity{{4200000000, 1, uint32(i % 2)}}),
+		DstLargeCommunities: flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: 4200000000, Local1: 1, Local2: uint32(i % 2)}}),
 	}
 }
 
@@ -83,8 +83,8 @@ func valuesOf(c flow.Column) []any {
 		return []any{flow.Uint32s{}, flow.MakeUint32s([]uint32{0}), flow.MakeUint32s([]uint32{64500, 127, 128, 0xffffffff}),
 			flow.MakeUint32s(make([]uint32, 300))}
 	case flow.KindLargeCommunities:
-		return []any{flow.LargeCommunities{}, flow.MakeLargeCommunities([]flow.LargeCommunity{{0, 0, 0}}),
-			flow.MakeLargeCommunities([]flow.LargeCommunity{{4200000000, 1, 2}, {65000, 0xffffffff, 128}})}
+		return []any{flow.LargeCommunities{}, flow.MakeLargeCommunities([]flow.LargeCommunity{{}}),
+			flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: 4200000000, Local1: 1, Local2: 2}, {ASN: 65000, Local1: 0xffffffff, Local2: 128}})}
 	}
 	panic("unknown kind")
 }
