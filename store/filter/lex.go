@@ -34,8 +34,8 @@
 // DstCommunities, DstLargeCommunities) take HAS and NOT HAS (the list holds,
 // or does not hold, an element: DstASPath HAS AS3356, DstCommunities HAS
 // 65000:100, DstLargeCommunities HAS 65000:1:2), and = and != on the whole
-// list, written as text ('64500 64501', '65000:100 65000:200', ” for an
-// empty list); every kind takes IN and NOT IN. The derived columns
+// list, written as text ('64500 64501', '65000:100 65000:200', an empty
+// quoted string for an empty list); every kind takes IN and NOT IN. The derived columns
 // DstFirstAS and DstLastAS (first and last AS of DstASPath, 0 when it is
 // empty) are AS numbers. Numbers are decimal or 0x hexadecimal; AS numbers may be written
 // AS15169; Proto takes IANA protocol names (tcp, udp, icmp, ipv6-icmp...),
