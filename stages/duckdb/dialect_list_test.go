@@ -12,7 +12,9 @@ import (
 // listRecords hold the lists the dialect's list SQL is checked against,
 // extremes included.
 func listRecords() []flow.Record {
-	lc := func(v ...uint32) flow.LargeCommunity { return flow.LargeCommunity{ASN: v[0], Local1: v[1], Local2: v[2]} }
+	lc := func(v ...uint32) flow.LargeCommunity {
+		return flow.LargeCommunity{ASN: v[0], Local1: v[1], Local2: v[2]}
+	}
 	recs := make([]flow.Record, 4)
 	recs[0].DstASPath = flow.MakeUint32s([]uint32{64500, 64501, 15169})
 	recs[0].DstCommunities = flow.MakeUint32s([]uint32{65000<<16 | 100, 65000<<16 | 200})
