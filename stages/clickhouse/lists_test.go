@@ -124,7 +124,9 @@ func testListColumns(t *testing.T, srv *chServer) {
 	}{
 		{"has(DstASPath, ?)", uint32(3356), func(r *flow.Record) bool { return r.DstASPath.Contains(3356) }},
 		{"has(DstASPath, ?)", uint32(4294967295), func(r *flow.Record) bool { return r.DstASPath.Contains(4294967295) }},
-		{"DstASPath[-1] = ?", uint32(15169), func(r *flow.Record) bool { return r.DstASPath.Len() > 0 && r.DstASPath.At(r.DstASPath.Len()-1) == 15169 }},
+		{"DstASPath[-1] = ?", uint32(15169), func(r *flow.Record) bool {
+			return r.DstASPath.Len() > 0 && r.DstASPath.At(r.DstASPath.Len()-1) == 15169
+		}},
 		{"has(DstCommunities, ?)", uint32(65000<<16 | 200), func(r *flow.Record) bool { return r.DstCommunities.Contains(65000<<16 | 200) }},
 		{"NOT has(DstCommunities, ?)", uint32(65000<<16 | 100), func(r *flow.Record) bool { return !r.DstCommunities.Contains(65000<<16 | 100) }},
 		{"has(DstLargeCommunities, " + largeExpr + ")", largeArg, func(r *flow.Record) bool { return r.DstLargeCommunities.Contains(large) }},
