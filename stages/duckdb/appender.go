@@ -430,13 +430,18 @@ func (a *appender) appendChunk() error {
 	}
 	mapping.DataChunkSetSize(a.chunk, mapping.IdxT(a.n))
 	state := mapping.AppendDataChunk(a.app, a.chunk)
-	mapping.DataChunkReset(a.chunk)
-	a.n = 0
-	a.vectors()
+	a.reset()
 	if state == mapping.StateError {
 		return fmt.Errorf("duckdb: append to %s: %s", a.table, mapping.AppenderError(a.app))
 	}
 	return nil
+}
+
+// reset empties the chunk.
+func (a *appender) reset() {
+	mapping.DataChunkReset(a.chunk)
+	a.n = 0
+	a.vectors()
 }
 
 // flush writes what was appended into the table (in the connection's
