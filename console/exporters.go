@@ -1,0 +1,119 @@
+package console
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flowengine/flowengine/engine"
+)
+
+// exporterNamesTTL is how long the names the store gave are used before
+// the store is asked again: the pipeline page polls every 2 seconds, names
+// change seldom.
+const exporterNamesTTL = 30 * time.Second
+
+// exporterNamesTimeout bounds the store query of a pipeline request: a
+// slow store must not hold the counters back.
+const exporterNamesTimeout = 2 * time.Second
+
+// exporterNames is the cache of the names the store knows of exporters.
+// The sources list exporters by address; their names come from enrichers
+// (SNMP sysName, metadata) further down the pipeline, so the console asks
+// the store what the stored flows were named.
+type exporterNames struct {
+	mu         sync.Mutex
+	names      map[netip.Addr]string
+	at         time.Time // of names; zero: never asked
+	refreshing bool
+}
+
+// get returns the names, asking the store first when they are older than
+// exporterNamesTTL and no other request is asking already (that one waits,
+// the others use the names they have). A store that fails leaves the names
+// as they were, and is asked again after the TTL.
+func (s *server) exporterNames(ctx context.Context) map[netip.Addr]string {
+	c := &s.names
+	c.mu.Lock()
+	if c.refreshing || time.Since(c.at) < exporterNamesTTL {
+		names := c.names
+		c.mu.Unlock()
+		return names
+	}
+	c.refreshing = true
+	c.mu.Unlock()
+
+	names, ok := s.askExporterNames(ctx)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refreshing = false
+	c.at = time.Now()
+	if ok {
+		c.names = names
+	}
+	return c.names
+}
+
+// askExporterNames runs the store query in a free store slot (none free:
+// the store is busy with the console's queries, and the names wait).
+func (s *server) askExporterNames(ctx context.Context) (map[netip.Addr]string, bool) {
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(exporterNamesTimeout, s.RequestTimeout))
+	defer cancel()
+	names, err := s.Store.ExporterNames(ctx)
+	if err != nil {
+		s.Logger.Warn("console: exporter names from the store", "error", err)
+		return nil, false
+	}
+	return names, true
+}
+
+// unnamed tells whether a source lists an exporter it does not name.
+func unnamed(st *engine.PipelineStats) bool {
+	for _, s := range st.Stages {
+		for _, e := range s.Exporters {
+			if e.Name == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nameExporters fills the names of the exporters their source does not name
+// with the names the store knows; st is a copy the caller owns, its
+// exporter lists are copied before they change.
+func nameExporters(st *engine.PipelineStats, names map[netip.Addr]string) {
+	if len(names) == 0 {
+		return
+	}
+	for i := range st.Stages {
+		list := st.Stages[i].Exporters
+		copied := false
+		for j, e := range list {
+			if e.Name != "" {
+				continue
+			}
+			a, err := netip.ParseAddr(e.Address)
+			if err != nil {
+				continue
+			}
+			if name, ok := names[a.Unmap()]; ok {
+				if !copied {
+					list = slices.Clone(list)
+					copied = true
+				}
+				list[j].Name = name
+			}
+		}
+		st.Stages[i].Exporters = list
+	}
+}
