@@ -228,7 +228,7 @@ func (s *server) pipeline(w http.ResponseWriter, r *http.Request) {
 	}
 	st := s.Pipeline.Stats()
 	if s.Store != nil && unnamed(&st) {
-		nameExporters(&st, s.exporterNames(r.Context()))
+		nameExporters(&st, s.exporterNames(r.Context(), &st))
 	}
 	writeIndented(w, st)
 }

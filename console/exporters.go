@@ -15,6 +15,11 @@ import (
 // change seldom.
 const exporterNamesTTL = 30 * time.Second
 
+// exporterNamesRetry is how soon the store is asked again when an exporter
+// has no name yet (a new exporter, or one whose first flows are on their way
+// to the store).
+const exporterNamesRetry = 5 * time.Second
+
 // exporterNamesTimeout bounds the store query of a pipeline request: a
 // slow store must not hold the counters back.
 const exporterNamesTimeout = 2 * time.Second
@@ -30,14 +35,16 @@ type exporterNames struct {
 	refreshing bool
 }
 
-// get returns the names, asking the store first when they are older than
-// exporterNamesTTL and no other request is asking already (that one waits,
-// the others use the names they have). A store that fails leaves the names
-// as they were, and is asked again after the TTL.
-func (s *server) exporterNames(ctx context.Context) map[netip.Addr]string {
+// exporterNames returns the names, asking the store first when they are
+// older than exporterNamesTTL (exporterNamesRetry when one of the unnamed
+// exporters of st is missing) and no other request is asking already (that
+// one waits, the others use the names they have). A store that fails leaves
+// the names as they were.
+func (s *server) exporterNames(ctx context.Context, st *engine.PipelineStats) map[netip.Addr]string {
 	c := &s.names
 	c.mu.Lock()
-	if c.refreshing || time.Since(c.at) < exporterNamesTTL {
+	age := time.Since(c.at)
+	if c.refreshing || age < exporterNamesRetry || (age < exporterNamesTTL && !missing(st, c.names)) {
 		names := c.names
 		c.mu.Unlock()
 		return names
@@ -81,6 +88,22 @@ func unnamed(st *engine.PipelineStats) bool {
 	for _, s := range st.Stages {
 		for _, e := range s.Exporters {
 			if e.Name == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// missing tells whether an exporter is named neither by its source nor in
+// names.
+func missing(st *engine.PipelineStats, names map[netip.Addr]string) bool {
+	for _, s := range st.Stages {
+		for _, e := range s.Exporters {
+			if e.Name != "" {
+				continue
+			}
+			if a, err := netip.ParseAddr(e.Address); err == nil && names[a.Unmap()] == "" {
 				return true
 			}
 		}

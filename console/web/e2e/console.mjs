@@ -97,6 +97,14 @@ try {
   ok(`${n} links`);
   await shot('sankey');
 
+  step = 'sankey of one dimension';
+  await page.goto(base + '/visualize?range=last+2+minutes&dims=Proto&graph=sankey');
+  const blocked = page.locator('[data-testid=graph][data-state=blocked] [data-testid=graph-blocked]');
+  await blocked.waitFor();
+  const says = await blocked.innerText();
+  check(/two dimensions/.test(says), `the graph says ${JSON.stringify(says)}`);
+  ok(JSON.stringify(says));
+
   step = 'filter typo';
   await page.goto(base + '/visualize?range=last+2+minutes&dims=Proto');
   await graphReady(page, 'line');
@@ -203,6 +211,10 @@ try {
   const cells = await page.$eval(row, (tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText));
   check(cells.some((c) => /\/s$/.test(c) && !c.startsWith('0')), `no flow rate on ${known[0]}: ${cells.join(' | ')}`);
   ok(`${listed.length} exporters listed (${cells.join(' | ')})`);
+  // The sources know addresses; the names come from the store.
+  const named = page.locator('[data-testid=exporter][data-address="127.0.0.1"] td').first();
+  await named.filter({ hasText: 'edge-1' }).waitFor();
+  ok(`127.0.0.1 is named: ${await named.innerText()}`);
   await shot('pipeline');
 
   step = 'docs';
