@@ -22,6 +22,12 @@ type Accessors struct {
 	SetString func(*Record, string)
 	Addr      func(*Record) netip.Addr
 	SetAddr   func(*Record, netip.Addr)
+	// Uint32s for KindASPath and KindCommunities.
+	Uint32s    func(*Record) Uint32s
+	SetUint32s func(*Record, Uint32s)
+	// LargeCommunities for KindLargeCommunities.
+	LargeCommunities    func(*Record) LargeCommunities
+	SetLargeCommunities func(*Record, LargeCommunities)
 }
 
 var columnIndex = func() map[string]int {
