@@ -105,6 +105,18 @@ try {
   check(/two dimensions/.test(says), `the graph says ${JSON.stringify(says)}`);
   ok(JSON.stringify(says));
 
+  step = 'dimension picker';
+  await page.click('input[aria-label="Add a dimension"]');
+  await page.keyboard.type('address the flow', { delay: 5 });
+  const option = page.locator('[data-testid=dimension-list] [role=option]').first();
+  check((await option.getAttribute('data-name')) === 'ExporterAddress', `the picker offers ${await option.getAttribute('data-name')} first`);
+  const desc = await option.locator('.desc').innerText();
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/dims=Proto%2CExporterAddress/);
+  n = await graphReady(page, 'sankey');
+  check(n > 0, `${n} links once a second dimension is added`);
+  ok(`found ExporterAddress by its description (${JSON.stringify(desc)}); the sankey draws ${n} links`);
+
   step = 'filter typo';
   await page.goto(base + '/visualize?range=last+2+minutes&dims=Proto');
   await graphReady(page, 'line');

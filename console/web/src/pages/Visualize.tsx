@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, isAbort, Latest, type ColumnInfo, type LineResult, type SankeyResult, type Series, type TableResult } from '../api';
 import { Chart } from '../components/Chart';
+import { DimensionPicker } from '../components/DimensionPicker';
 import { FilterBar } from '../components/FilterBar';
 import { colorOf, colors, lineOption, sankeyOption, seriesName, smallOption } from '../charts/options';
 import { navigate, useLocation } from '../router';
@@ -153,22 +154,6 @@ export function Visualize() {
   );
 }
 
-const groupOrder: [string, RegExp][] = [
-  ['Exporter', /^Exporter/],
-  ['Source', /^Src/],
-  ['Destination', /^(Dst|NextHop)/],
-  ['Input interface', /^InIf/],
-  ['Output interface', /^OutIf/],
-  ['Other', /./],
-];
-
-/** groups sorts dimension columns into groups for the picker. */
-function groups(cols: ColumnInfo[]): [string, ColumnInfo[]][] {
-  const out = new Map<string, ColumnInfo[]>(groupOrder.map(([g]) => [g, []]));
-  for (const c of cols) out.get(groupOrder.find(([, re]) => re.test(c.name))![0])!.push(c);
-  return [...out].filter(([, cs]) => cs.length > 0);
-}
-
 function Field(props: { label: string; children: preact.ComponentChildren; for?: string }) {
   return (
     <div class="field">
@@ -197,9 +182,9 @@ function Controls({
   const [rangeText, setRangeText] = useState(state.range);
   useEffect(() => setRangeText(state.range), [state.range]);
   const typed = parseRange(rangeText);
-  const [adding, setAdding] = useState('');
   const types = new Map(dimCols.map((c) => [c.name, c.type]));
-  const used = new Set(state.dimensions.map((d) => splitDimension(d).column));
+  const descriptions = new Map(dimCols.map((c) => [c.name, c.description]));
+  const used = useMemo(() => new Set(state.dimensions.map((d) => splitDimension(d).column)), [state.dimensions]);
   const applyRange = () => {
     if (!('error' in typed)) set({ range: rangeText.trim() }, true);
   };
@@ -236,7 +221,9 @@ function Controls({
             const addr = types.get(column) === 'address';
             return (
               <li>
-                <span class="dname">{column}</span>
+                <span class="dname" title={descriptions.get(column) ? `${column}: ${descriptions.get(column)}` : column}>
+                  {column}
+                </span>
                 {addr && (
                   <input
                     type="number"
@@ -266,29 +253,7 @@ function Controls({
             );
           })}
         </ul>
-        {state.dimensions.length < maxDimensions && (
-          <select
-            value={adding}
-            aria-label="Add a dimension"
-            onChange={(e) => {
-              const v = e.currentTarget.value;
-              setAdding('');
-              e.currentTarget.value = '';
-              if (v) set({ dimensions: [...state.dimensions, v] });
-            }}
-          >
-            <option value="">+ add a dimension…</option>
-            {groups(dimCols.filter((c) => !used.has(c.name))).map(([g, cols]) => (
-              <optgroup label={g}>
-                {cols.map((c) => (
-                  <option value={c.name} title={c.description}>
-                    {c.name}
-                  </option>
-                ))}
-              </optgroup>
-            ))}
-          </select>
-        )}
+        {state.dimensions.length < maxDimensions && <DimensionPicker columns={dimCols} used={used} onPick={(v) => set({ dimensions: [...state.dimensions, v] })} />}
         {state.graph === 'sankey' && state.dimensions.length < 2 && <span class="err">A sankey needs two dimensions or more.</span>}
         {over('dimensions')}
       </Field>
