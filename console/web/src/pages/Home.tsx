@@ -134,7 +134,12 @@ function explore(column: string, value: string, dims: string): string {
   return '/visualize?' + q.toString();
 }
 
-function TopCard({ title, path, label, column, dims }: { title: string; path: string; label?: (v: string) => string; column: string; dims: string }) {
+/**
+ * TopCard lists the top values of a widget; with short, a row of several
+ * dimensions (exporter name and address) shows its first non-empty one, the
+ * others in its tooltip.
+ */
+function TopCard({ title, path, label, column, dims, short }: { title: string; path: string; label?: (v: string) => string; column: string; dims: string; short?: boolean }) {
   const w = useWidget<TableResult>(path);
   const rows = w.data?.rows ?? [];
   const sum = rows.reduce((a, r) => a + r.avg, 0);
@@ -153,7 +158,7 @@ function TopCard({ title, path, label, column, dims }: { title: string; path: st
                     'Other'
                   ) : (
                     <a href={explore(column, r.dimensions[r.dimensions.length - 1], dims)} onClick={onLinkClick}>
-                      {fmtLabel(r.dimensions, label)}
+                      {short ? fmtLabel(r.dimensions.filter((d) => d !== '').slice(0, 1), label) : fmtLabel(r.dimensions, label)}
                     </a>
                   )}
                 </td>
@@ -225,7 +230,7 @@ export function Home() {
       <div class="grid-home">
         <RateCard w={rate} live={live} recent={recent} />
         <LastFlow w={last} />
-        <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" />
+        <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" short />
         <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} column="SrcAS" dims="DstAS" />
         <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" column="DstCountry" dims="DstAS" />
         <TopCard title="Top protocols" path="console/widgets/top/Proto" label={protoName} column="Proto" dims="DstPort" />

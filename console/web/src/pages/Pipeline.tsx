@@ -130,9 +130,14 @@ function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats 
                 const p = protocolText(r.protocol);
                 return (
                   <tr key={`${r.source} ${r.address}`} class={r.stale ? 'stale' : ''} data-testid="exporter" data-address={r.address} data-flows={r.flows}>
-                    <td>
-                      {r.address}
-                      {r.name ? <span class="muted"> {r.name}</span> : null}
+                    <td title={r.name ? `${r.name} (${r.address})` : r.address}>
+                      {r.name ? (
+                        <>
+                          {r.name} <span class="muted">{r.address}</span>
+                        </>
+                      ) : (
+                        r.address
+                      )}
                     </td>
                     {sources.length > 1 && <td class="muted">{r.source.split('.').slice(1).join(' ')}</td>}
                     <td>{p.name}</td>
