@@ -225,6 +225,13 @@ func TestQueryDecoding(t *testing.T) {
 	if code != 200 || len(body["links"].([]any)) != 1 {
 		t.Errorf("sankey: %d %v", code, body)
 	}
+	// The list columns and those the store derives from DstASPath.
+	code, _ = call(t, srv, "POST", api+"/graph/sankey", `{"start": "2026-11-30T10:00:00Z", "end": "2026-11-30T11:00:00Z",
+		"dimensions": ["dstfirstas", "DstLastAS", "DstASPath", "dstcommunities", "DstLargeCommunities"]}`)
+	wantDims := []store.Dimension{{Column: "DstFirstAS"}, {Column: "DstLastAS"}, {Column: "DstASPath"}, {Column: "DstCommunities"}, {Column: "DstLargeCommunities"}}
+	if got := st.queries[len(st.queries)-1].Dimensions; code != 200 || !reflect.DeepEqual(got, wantDims) {
+		t.Errorf("BGP dimensions: %d %+v", code, got)
+	}
 }
 
 func TestBadRequests(t *testing.T) {
@@ -248,6 +255,8 @@ func TestBadRequests(t *testing.T) {
 		{"end before start", "/table", `{"start": "2026-11-30T11:00:00Z", "end": "2026-11-30T10:00:00Z"}`, 400, "must come after start"},
 		{"unknown metric", "/graph/line", `{` + rng + `, "metric": "bps"}`, 400, `Unknown metric "bps": use one of l3bps, l2bps, pps, flows, inl2%, outl2%`},
 		{"unknown column", "/table", `{` + rng + `, "dimensions": ["SrcASN"]}`, 400, `There is no column "SrcASN". Did you mean "SrcAS"?`},
+		{"misspelt derived column", "/table", `{` + rng + `, "dimensions": ["DstFirstASN"]}`, 400, `Did you mean "DstFirstAS"?`},
+		{"truncated list", "/table", `{` + rng + `, "dimensions": ["DstASPath/8"]}`, 400, "Only addresses can be truncated"},
 		{"counter as dimension", "/table", `{` + rng + `, "dimensions": ["Bytes"]}`, 400, "Bytes cannot be a dimension"},
 		{"duplicate dimension", "/table", `{` + rng + `, "dimensions": ["SrcAS", "srcas"]}`, 400, "listed twice"},
 		{"bad prefix", "/table", `{` + rng + `, "dimensions": ["SrcAddr/x"]}`, 400, "must be a number"},
