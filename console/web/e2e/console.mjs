@@ -112,6 +112,11 @@ try {
   check((await option.getAttribute('data-name')) === 'ExporterAddress', `the picker offers ${await option.getAttribute('data-name')} first`);
   const desc = await option.locator('.desc').innerText();
   await page.keyboard.press('Enter');
+  await page.click('input[aria-label="Add a dimension"]');
+  await page.keyboard.type('bgp', { delay: 5 });
+  const bgp = await page.$$eval('[data-testid=dimension-list] [role=option]', (els) => els.map((e) => e.dataset.name));
+  for (const c of ['DstASPath', 'DstCommunities', 'DstLargeCommunities', 'DstFirstAS', 'DstLastAS']) check(bgp.includes(c), `"bgp" does not find ${c} (found ${bgp.join(', ')})`);
+  await page.keyboard.press('Escape');
   await page.waitForURL(/dims=Proto%2CExporterAddress/);
   n = await graphReady(page, 'sankey');
   check(n > 0, `${n} links once a second dimension is added`);

@@ -138,7 +138,7 @@ export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
         lang.of(language(columnSet(o.columns))),
         syntaxHighlighting(highlight),
         placeholderExt(o.placeholder ?? ''),
-        autocompletion({ override: [complete], activateOnTyping: true, maxRenderedOptions: 50 }),
+        autocompletion({ override: [complete], activateOnTyping: true, maxRenderedOptions: 50, icons: false }),
         check,
         keymap.of([{ key: 'Enter', run: submit }, { key: 'Mod-Enter', run: submit }, ...completionKeymap, ...historyKeymap, ...defaultKeymap]),
         EditorView.updateListener.of((u) => {
