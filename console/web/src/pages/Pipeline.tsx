@@ -92,13 +92,13 @@ function Node({ s, r, x, y, w }: { s: StageStats; r?: Rates; x: number; y: numbe
 }
 
 /** Exporters lists what each NetFlow/sFlow source knows of its exporters. */
-function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats }) {
+function Exporters({ rows, stats, stale }: { rows: ExporterRow[]; stats: PipelineStats; stale: boolean }) {
   const sources = stats.stages.filter((s) => exportersOf(s) !== null);
   if (!sources.length) return null;
   const total = sources.reduce((a, s) => a + Number(s.exporters_total ?? 0), 0);
   const shown = rows.length;
   return (
-    <section class="card exporters" data-testid="exporters">
+    <section class={'card exporters' + (stale ? ' stale' : '')} data-testid="exporters" title={stale ? 'The last state the server sent' : undefined}>
       <h2>
         Exporters <span class="muted">{total > shown ? `${shown} most active of ${total}` : `${shown}`}</span>
       </h2>
@@ -294,7 +294,7 @@ export function Pipeline() {
           })}
         </div>
       )}
-      <Exporters rows={exporters} stats={stats} />
+      <Exporters rows={exporters} stats={stats} stale={error !== ''} />
       <Details stages={stats.stages} />
     </div>
   );
