@@ -57,6 +57,20 @@ try {
   const rate = Number(await page.getAttribute('[data-testid=flow-rate]', 'data-value'));
   check(rate > 0, `the flow rate is ${rate}`);
   console.log(`metric first-load domcontentloaded=${nav.dcl}ms load=${nav.load}ms flow-rate-shown=${shown}ms`);
+  // The first load stays small: the home page needs neither ECharts nor
+  // CodeMirror, which are fetched once it shows (and the user reads it).
+  const assets = await page.evaluate((load) =>
+    performance
+      .getEntriesByType('resource')
+      .filter((r) => /\/assets\//.test(r.name) && r.startTime <= load)
+      .map((r) => ({ name: r.name.replace(/.*\/assets\//, ''), bytes: r.encodedBodySize })),
+    nav.load,
+  );
+  const heavy = assets.filter((a) => /^(echarts|cm)-/.test(a.name));
+  check(heavy.length === 0, `the home page's first load has ${heavy.map((a) => a.name).join(', ')}`);
+  const firstLoad = assets.reduce((n, a) => n + a.bytes, 0);
+  console.log(`metric first-load-assets=${firstLoad}B (${assets.map((a) => `${a.name} ${a.bytes}B`).join(', ')})`);
+  check(firstLoad < 40_000, `the home page's assets weigh ${firstLoad} bytes, over the 40 kB budget`);
   await page.waitForSelector('.card.rate .sparkline svg');
   ok(`${rate} flows/s`);
   await shot('home-first-minute');
