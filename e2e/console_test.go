@@ -19,16 +19,15 @@ import (
 // TestConsoleBrowser runs a pipeline with its console (netflow and sflow
 // sources, two enrichers, a classifier, the DuckDB store), feeds it with
 // `flowengine exporter`, and drives the web console in Debian's chromium
-// through playwright-core (console/web/e2e/console.mjs): home shows a
-// non-zero flow rate, its first load under 40 kB without ECharts and
-// CodeMirror; visualize draws a stacked graph and a sankey; a filter
-// with a typo shows the error under the typo and a valid one changes the
-// graph; a sankey of one dimension says it needs two, and the dimension
-// picker finds the second by its description; a copied URL reproduces the
-// view; the pipeline page shows every
-// stage with counters that move, and the exporters with the names the
-// store has for them (the sources know addresses only). Screenshots of every page land in
-// $CONSOLE_SCREENSHOTS (a temporary directory when unset).
+// through playwright-core (console/web/e2e/console.mjs): home shows a non-zero
+// flow rate, its first load under 40 kB without ECharts and CodeMirror;
+// visualize draws a stacked graph and a sankey; a filter with a typo shows the
+// error under the typo and a valid one changes the graph; a sankey of one
+// dimension says it needs two, and the dimension picker finds the second by
+// its description; a copied URL reproduces the view; the pipeline page shows
+// every stage with counters that move, and the exporters with the names the
+// store has for them (the sources know addresses only). Screenshots of every
+// page land in $CONSOLE_SCREENSHOTS (a temporary directory when unset).
 func TestConsoleBrowser(t *testing.T) {
 	web, err := filepath.Abs("../console/web")
 	if err != nil {
