@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { label, listKind, listText, protoName, valueLabel } from './labels';
+import { fieldText, label, listKind, listText, protoName, valueLabel } from './labels';
 
 describe('labels', () => {
   it('names protocols and AS numbers', () => {
@@ -54,5 +54,18 @@ describe('list columns', () => {
   it('labels the derived first and last AS like other AS columns', () => {
     expect(valueLabel('DstFirstAS', '64500')).toBe('AS64500');
     expect(valueLabel('DstLastAS', '0')).toBe('AS0');
+  });
+});
+
+describe('fieldText', () => {
+  it('shows the fields of the last flow, lists as routers print them', () => {
+    expect(fieldText([64500, 64501, 64502])).toBe('64500 64501 64502');
+    expect(fieldText(['65000:100', '65000:200'])).toBe('65000:100 65000:200');
+    expect(fieldText(['65000:1:2'])).toBe('65000:1:2');
+    expect(fieldText('edge1')).toBe('edge1');
+    expect(fieldText(443)).toBe('443');
+  });
+  it('leaves out what is empty', () => {
+    for (const v of [[], '', 0, null, undefined]) expect(fieldText(v)).toBeNull();
   });
 });

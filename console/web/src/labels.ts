@@ -77,3 +77,16 @@ export function condition(column: string, value: string): string {
   if (/^[A-Za-z0-9_.:\/-]+$/.test(value)) return `${column} = ${value}`;
   return `${column} = '${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
+
+/**
+ * fieldText shows a field of a flow as the API's JSON gives it (the last
+ * flow of the home page): lists as their items separated by spaces
+ * ([64500, 64501] → "64500 64501"); null for what is not worth a line
+ * (empty text, 0, an empty list).
+ */
+export function fieldText(v: unknown): string | null {
+  if (v === '' || v === 0 || v === null || v === undefined) return null;
+  if (Array.isArray(v)) return v.length ? v.map((i) => (typeof i === 'object' ? JSON.stringify(i) : String(i))).join(' ') : null;
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}

@@ -6,7 +6,7 @@ import { Sparkline } from '../components/Sparkline';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
 import { palette } from '../theme';
-import { condition, label as fmtLabel, protoName } from '../labels';
+import { condition, fieldText, label as fmtLabel, protoName } from '../labels';
 import { ago, rate as fmtRate, si } from '../units';
 
 const refresh = 10_000;
@@ -177,7 +177,9 @@ function TopCard({ title, path, label, column, dims, short }: { title: string; p
 }
 
 function LastFlow({ w }: { w: Loaded<Record<string, unknown>> }) {
-  const entries = Object.entries(w.data ?? {}).filter(([, v]) => v !== '' && v !== 0 && v !== null && v !== undefined);
+  const entries = Object.entries(w.data ?? {})
+    .map(([k, v]) => [k, fieldText(v)])
+    .filter(([, v]) => v !== null);
   const received = w.data?.TimeReceived as string | undefined;
   return (
     <Card title={received ? `Last flow received, ${ago(new Date(received))}` : 'Last flow received'} class="lastflow" error={w.data || w.status === 404 ? undefined : w.error} loading={!w.data && !w.error}>
@@ -186,7 +188,7 @@ function LastFlow({ w }: { w: Loaded<Record<string, unknown>> }) {
         {entries.map(([k, v]) => (
           <>
             <dt>{k}</dt>
-            <dd>{typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>
+            <dd>{v}</dd>
           </>
         ))}
       </dl>
