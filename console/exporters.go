@@ -33,6 +33,7 @@ type exporterNames struct {
 	names      map[netip.Addr]string
 	at         time.Time // of names; zero: never asked
 	refreshing bool
+	failing    bool // the last ask failed (logged once until it works again)
 }
 
 // exporterNames returns the names, asking the store first when they are
@@ -52,35 +53,38 @@ func (s *server) exporterNames(ctx context.Context, st *engine.PipelineStats) ma
 	c.refreshing = true
 	c.mu.Unlock()
 
-	names, ok := s.askExporterNames(ctx)
+	names, busy, err := s.askExporterNames(ctx)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refreshing = false
 	c.at = time.Now()
-	if ok {
-		c.names = names
+	switch {
+	case err != nil:
+		if !c.failing {
+			s.Logger.Warn("console: exporter names from the store", "error", err)
+		}
+		c.failing = true
+	case !busy:
+		c.names, c.failing = names, false
 	}
 	return c.names
 }
 
-// askExporterNames runs the store query in a free store slot (none free:
-// the store is busy with the console's queries, and the names wait).
-func (s *server) askExporterNames(ctx context.Context) (map[netip.Addr]string, bool) {
+// askExporterNames runs the store query in a free store slot; busy when
+// none is free (the store is busy with the console's queries, and the names
+// wait).
+func (s *server) askExporterNames(ctx context.Context) (names map[netip.Addr]string, busy bool, err error) {
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
 	default:
-		return nil, false
+		return nil, true, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(exporterNamesTimeout, s.RequestTimeout))
 	defer cancel()
-	names, err := s.Store.ExporterNames(ctx)
-	if err != nil {
-		s.Logger.Warn("console: exporter names from the store", "error", err)
-		return nil, false
-	}
-	return names, true
+	names, err = s.Store.ExporterNames(ctx)
+	return names, false, err
 }
 
 // unnamed tells whether a source lists an exporter it does not name.
