@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fieldText, label, listKind, listText, protoName, valueLabel } from './labels';
+import { fieldText, label, listKind, listText, protoName, shortLabels, valueLabel } from './labels';
 
 describe('labels', () => {
   it('names protocols and AS numbers', () => {
@@ -67,5 +67,18 @@ describe('fieldText', () => {
   });
   it('leaves out what is empty', () => {
     for (const v of [[], '', 0, null, undefined]) expect(fieldText(v)).toBeNull();
+  });
+});
+
+describe('shortLabels', () => {
+  it('names exporters by name, with the address where two share a name', () => {
+    const rows = [
+      ['edge1.par', '192.0.2.1'],
+      ['', '192.0.2.9'],
+      ['edge2.ams', '192.0.2.2'],
+      ['edge2.ams', '192.0.2.3'],
+      ['Other', 'Other'],
+    ];
+    expect(shortLabels(rows)).toEqual(['edge1.par', '192.0.2.9', 'edge2.ams · 192.0.2.2', 'edge2.ams · 192.0.2.3', 'Other']);
   });
 });

@@ -62,6 +62,18 @@ export function listText(kind: ListKind, v: string): string {
     .join(' ');
 }
 
+/**
+ * shortLabels names rows of several dimensions (exporter name and address)
+ * by their first non-empty value, or in full where that first value names
+ * more than one row.
+ */
+export function shortLabels(rows: string[][], format?: (v: string) => string): string[] {
+  const first = rows.map((d) => label(d.filter((v) => v !== '').slice(0, 1), format));
+  const seen = new Map<string, number>();
+  for (const f of first) seen.set(f, (seen.get(f) ?? 0) + 1);
+  return rows.map((d, i) => (seen.get(first[i])! > 1 ? label(d, format) : first[i]));
+}
+
 /** valueLabel shows a value of a column: Proto 6 → TCP, SrcAS 15169 → AS15169. */
 export function valueLabel(column: string, v: string): string {
   const list = listKind(column);

@@ -6,7 +6,7 @@ import { Sparkline } from '../components/Sparkline';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
 import { palette } from '../theme';
-import { condition, fieldText, label as fmtLabel, protoName } from '../labels';
+import { condition, fieldText, label as fmtLabel, protoName, shortLabels } from '../labels';
 import { ago, rate as fmtRate, si } from '../units';
 
 const refresh = 10_000;
@@ -136,13 +136,14 @@ function explore(column: string, value: string, dims: string): string {
 
 /**
  * TopCard lists the top values of a widget; with short, a row of several
- * dimensions (exporter name and address) shows its first non-empty one, the
- * others in its tooltip.
+ * dimensions (exporter name and address) shows its first non-empty one
+ * unless another row shares it, the others in its tooltip.
  */
 function TopCard({ title, path, label, column, dims, short }: { title: string; path: string; label?: (v: string) => string; column: string; dims: string; short?: boolean }) {
   const w = useWidget<TableResult>(path);
   const rows = w.data?.rows ?? [];
   const sum = rows.reduce((a, r) => a + r.avg, 0);
+  const shorts = short ? shortLabels(rows.map((r) => r.dimensions), label) : [];
   return (
     <Card title={title} error={w.data ? undefined : w.error} loading={!w.data}>
       {rows.length === 0 ? (
@@ -158,7 +159,7 @@ function TopCard({ title, path, label, column, dims, short }: { title: string; p
                     'Other'
                   ) : (
                     <a href={explore(column, r.dimensions[r.dimensions.length - 1], dims)} onClick={onLinkClick}>
-                      {short ? fmtLabel(r.dimensions.filter((d) => d !== '').slice(0, 1), label) : fmtLabel(r.dimensions, label)}
+                      {short ? shorts[i] : fmtLabel(r.dimensions, label)}
                     </a>
                   )}
                 </td>
