@@ -386,4 +386,25 @@ func testLargeCommunitiesFallbackKept(t *testing.T, srv *chServer) {
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("large communities (-got +want):\n%s", diff)
 	}
+
+	// The console's filters read the same layout.
+	lc := flow.LargeCommunity{ASN: 65000, Local1: 1, Local2: 2}
+	cond, args, err := s.Dialect().Compare(flow.Columns[flow.ColDstLargeCommunities], "HAS", lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, wantN uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".flows WHERE "+cond, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", cond, err)
+	}
+	for i := range 8 {
+		var r flow.Record
+		makeFlow(&r, i, now)
+		if r.DstLargeCommunities.Contains(lc) {
+			wantN++
+		}
+	}
+	if n != wantN || n == 0 {
+		t.Errorf("%s: %d flows, want %d", cond, n, wantN)
+	}
 }
