@@ -461,8 +461,8 @@ func (e *Enricher) Details() any {
 	}
 	for i := range r.peers {
 		p := &r.peers[i]
-		if p.gone {
-			continue
+		if p.gone || (!p.up && p.routes == 0 && r.peerIDs[p.key] != uint32(i)) {
+			continue // free, or replaced by a later session with nothing left
 		}
 		ps := PeerState{Address: p.key.addr.String(), AS: p.as, Table: tableNames[p.key.table], Up: p.up, Routes: p.routes}
 		if p.key.dist != 0 {

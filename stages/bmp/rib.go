@@ -30,10 +30,11 @@ type peerKey struct {
 
 // peer is the state of one peer's table.
 type peer struct {
-	key    peerKey
-	router uint32 // index in RIB.routers
-	as     uint32
-	up     bool
+	key     peerKey
+	router  uint32 // index in RIB.routers
+	as      uint32
+	session uint64 // the BMP session that feeds it: its end takes the peer down
+	up      bool
 	downAt time.Time
 	routes int
 	gone   bool // swept; the index is free
@@ -193,16 +194,23 @@ func (r *RIB) router(a netip.Addr) uint32 {
 	return id
 }
 
-// peerUp returns the index of a peer's table, adding it (or replacing a
-// peer that went down by a new index) as up. Caller holds mu.
-func (r *RIB) peerUp(k peerKey, as uint32) uint32 {
+// peerUp returns the index of a peer's table fed by session, adding it
+// (or replacing a peer that went down by a new index) as up. A peer up
+// from another session than the one feeding the table (a router that
+// reconnected before its old session was seen dead) starts a new index
+// too, the old one down: its routes stay until the new session replaces
+// them or keep ends. Caller holds mu.
+func (r *RIB) peerUp(k peerKey, as uint32, session uint64, t time.Time) uint32 {
 	if id, ok := r.peerIDs[k]; ok {
-		if r.peers[id].up {
-			return id
+		if p := &r.peers[id]; p.up {
+			if p.session == session {
+				return id
+			}
+			r.peerDown(id, t)
 		}
 		delete(r.peerIDs, k) // the old index lives on until swept
 	}
-	p := peer{key: k, router: r.router(k.router), as: as, up: true}
+	p := peer{key: k, router: r.router(k.router), as: as, session: session, up: true}
 	var id uint32
 	if n := len(r.freePeers); n > 0 {
 		id = r.freePeers[n-1]
@@ -220,6 +228,16 @@ func (r *RIB) peerUp(k peerKey, as uint32) uint32 {
 func (r *RIB) peerDown(id uint32, t time.Time) {
 	if p := &r.peers[id]; p.up {
 		p.up, p.downAt = false, t
+	}
+}
+
+// sessionDown marks down at t the peers a BMP session feeds, and no other:
+// another session of the same router keeps its own. Caller holds mu.
+func (r *RIB) sessionDown(session uint64, t time.Time) {
+	for id := range r.peers {
+		if p := &r.peers[id]; !p.gone && p.up && p.session == session {
+			r.peerDown(uint32(id), t)
+		}
 	}
 }
 

@@ -110,9 +110,9 @@ func TestTrieAgainstNaive(t *testing.T) {
 func TestRIBPerRouterAndNextHop(t *testing.T) {
 	r := NewRIB()
 	r1, r2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
-	p1 := r.peerUp(peerKey{router: r1, addr: netip.MustParseAddr("198.51.100.1")}, 64501)
-	p2 := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.2")}, 64502)
-	p2b := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.3")}, 64503)
+	p1 := r.peerUp(peerKey{router: r1, addr: netip.MustParseAddr("198.51.100.1")}, 64501, 1, time.Time{})
+	p2 := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.2")}, 64502, 1, time.Time{})
+	p2b := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.3")}, 64503, 1, time.Time{})
 	pfx := netip.MustParsePrefix("203.0.113.0/24")
 	r.add(pfx, 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65001, []uint32{64501, 65001}, []uint32{100}, nil))
 	r.add(pfx, 0, p2, r.internAttrs(netip.MustParseAddr("198.51.100.2"), 65002, []uint32{64502, 65002}, nil, nil))

@@ -49,6 +49,7 @@ type station struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	lastID   uint64 // of the last session opened
 	wg       sync.WaitGroup
 }
 
@@ -63,6 +64,7 @@ type stationMetrics struct {
 
 // session is one router's BMP connection.
 type session struct {
+	id     uint64 // unique over the station's life; never 0
 	conn   net.Conn
 	router netip.Addr
 	label  string
@@ -93,6 +95,8 @@ func (s *station) serve(ln net.Listener) {
 		s.mu.Lock()
 		full := len(s.sessions) >= maxSessions
 		if !full {
+			s.lastID++
+			ss.id = s.lastID
 			s.sessions[ss] = struct{}{}
 		}
 		s.mu.Unlock()
@@ -131,7 +135,7 @@ func (s *station) closeAll() {
 	}
 }
 
-// run reads one session until it ends, then marks its peers down.
+// run reads one session until it ends, then marks the peers it fed down.
 func (s *station) run(ss *session) {
 	s.m.sessions.WithLabelValues(ss.label).Inc()
 	s.logger.Info("bmp session up", "router", ss.router)
@@ -140,8 +144,9 @@ func (s *station) run(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
+	now := s.now()
 	s.rib.mu.Lock()
-	s.routerDown(ss.router)
+	s.rib.sessionDown(ss.id, now)
 	s.rib.mu.Unlock()
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
@@ -234,6 +239,7 @@ func (s *station) handle(ss *session, data []byte) error {
 		if !ok {
 			return nil
 		}
+		now := s.now()
 		s.rib.mu.Lock()
 		defer s.rib.mu.Unlock()
 		for _, pk := range k {
@@ -243,7 +249,7 @@ func (s *station) handle(ss *session, data []byte) error {
 					return errMaxPeers
 				}
 			}
-			s.rib.peerUp(pk, msg.PeerHeader.PeerAS)
+			s.rib.peerUp(pk, msg.PeerHeader.PeerAS, ss.id, now)
 		}
 		return nil
 	case *bmp.BMPPeerDownNotification:
@@ -444,6 +450,7 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 		origin = asPath[len(asPath)-1]
 	}
 
+	now := s.now()
 	s.rib.mu.Lock()
 	defer s.rib.mu.Unlock()
 	peerID, ok := s.rib.peerIDs[key]
@@ -452,7 +459,12 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 			s.m.errors.WithLabelValues(ss.label, "peers").Inc()
 			return errMaxPeers
 		}
-		peerID = s.rib.peerUp(key, h.PeerAS)
+		peerID = s.rib.peerUp(key, h.PeerAS, ss.id, now)
+	} else if p := &s.rib.peers[peerID]; p.session != ss.id {
+		// Routes for a table another session brought up (without a peer
+		// up of this one): this session feeds it now, and the table goes
+		// down when this one ends.
+		p.session = ss.id
 	}
 	for _, p := range upd.WithdrawnRoutes {
 		if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
@@ -553,16 +565,6 @@ func rdValue(rd bgp.RouteDistinguisherInterface) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(b)
-}
-
-// routerDown marks every peer of a router down. Caller holds rib.mu.
-func (s *station) routerDown(router netip.Addr) {
-	now := s.now()
-	for id := range s.rib.peers {
-		if p := &s.rib.peers[id]; !p.gone && p.up && p.key.router == router {
-			s.rib.peerDown(uint32(id), now)
-		}
-	}
 }
 
 // sweeper removes expired routes until ctx is done.

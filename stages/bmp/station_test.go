@@ -479,3 +479,82 @@ func TestTreatAsWithdraw(t *testing.T) {
 		t.Errorf("treat-as-withdraw counted %v", n)
 	}
 }
+
+// peerStates returns the state of a router's peers as the pipeline API
+// shows them, "address table" to up.
+func peerStates(e *Enricher, router string) map[string]PeerState {
+	got := map[string]PeerState{}
+	for _, r := range e.Details().(map[string]any)["routers"].([]RouterState) {
+		if r.Address == router {
+			for _, p := range r.Peers {
+				got[p.Address+" "+p.Table] = p
+			}
+		}
+	}
+	return got
+}
+
+// TestStationTwoSessionsOneRouter: when one of two BMP sessions from one
+// router ends, only the peers it fed go down; a session that replaces
+// another before the old one is seen dead takes its peers over, and the
+// old one's end leaves them up.
+func TestStationTwoSessionsOneRouter(t *testing.T) {
+	e, _ := newTestEnricher(t, `keep = "1h"`)
+	p1 := newTestPeer("198.51.100.1", 64501, false)
+	p2 := newTestPeer("198.51.100.2", 64502, false)
+	pfx1, pfx2 := mp("203.0.113.0/24"), mp("198.18.0.0/15")
+
+	a := dialStation(t, e.Addr(), "127.0.0.1")
+	a.peerUp(p1)
+	a.announce(p1, "198.51.100.1", []uint32{64501, 65001}, nil, nil, pfx1)
+	a.flush()
+	b := dialStation(t, e.Addr(), "127.0.0.1")
+	b.peerUp(p2)
+	b.announce(p2, "198.51.100.2", []uint32{64502, 65002}, nil, nil, pfx2)
+	b.flush()
+	waitFor(t, 5*time.Second, "2 routes", func() bool { return e.RIB().Stats().Paths == 2 })
+	up := func(peer string) bool { return peerStates(e, "127.0.0.1")[peer+" pre-policy"].Up }
+
+	// Session a ends: its peer goes down, b's stays up.
+	_ = a.conn.Close()
+	waitFor(t, 5*time.Second, "session a down", func() bool { return sessionsOpen(e) == 1 })
+	if up("198.51.100.1") || !up("198.51.100.2") {
+		t.Errorf("after session a ended: peers %+v, want .1 down and .2 up", peerStates(e, "127.0.0.1"))
+	}
+
+	// Session c replaces b (the router reconnected; b is not seen dead
+	// yet): c's peer up and routes take over b's.
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	c.peerUp(p2)
+	c.announce(p2, "198.51.100.2", []uint32{64502, 65012}, nil, nil, pfx2)
+	c.flush()
+	dst := func() uint32 {
+		return enrich(t, e, flow.Record{ExporterAddress: ma("127.0.0.1"), DstAddr: ma("198.19.1.1")})[0].DstAS
+	}
+	waitFor(t, 5*time.Second, "c's route", func() bool { return dst() == 65012 })
+	_ = b.conn.Close()
+	waitFor(t, 5*time.Second, "session b down", func() bool { return sessionsOpen(e) == 1 })
+	if !up("198.51.100.2") {
+		t.Errorf("after session b ended: peers %+v, want .2 up (fed by c)", peerStates(e, "127.0.0.1"))
+	}
+	if got := dst(); got != 65012 {
+		t.Errorf("DstAS = %d after session b ended, want c's 65012", got)
+	}
+	// Peer .1's route (kept) and c's; b's was replaced.
+	if st := e.RIB().Stats(); st.Paths != 2 {
+		t.Errorf("paths = %d, want 2", st.Paths)
+	}
+	if n := len(peerStates(e, "127.0.0.1")); n != 4 { // two peers, pre- and post-policy tables
+		t.Errorf("peers shown: %+v, want 4", peerStates(e, "127.0.0.1"))
+	}
+
+	// c ends: now .2 goes down too, its route kept.
+	_ = c.conn.Close()
+	waitFor(t, 5*time.Second, "session c down", func() bool { return sessionsOpen(e) == 0 })
+	if up("198.51.100.2") {
+		t.Errorf("after session c ended: .2 still up")
+	}
+	if got := dst(); got != 65012 {
+		t.Errorf("DstAS = %d after every session ended, want 65012 (kept)", got)
+	}
+}
