@@ -35,9 +35,9 @@ type peer struct {
 	as      uint32
 	session uint64 // the BMP session that feeds it: its end takes the peer down
 	up      bool
-	downAt time.Time
-	routes int
-	gone   bool // swept; the index is free
+	downAt  time.Time
+	routes  int
+	gone    bool // swept; the index is free
 }
 
 // path is one peer's route for a prefix.
