@@ -44,6 +44,13 @@ const (
 	SourceFlowElseRouting = "flow-else-routing"
 )
 
+// The AS sources, as numbers.
+const (
+	asFlow = iota
+	asRouting
+	asFlowElseRouting
+)
+
 // Spec is the spec of `enricher "bmp"`.
 var Spec = &dsl.Spec{
 	Description: "A BMP station (RFC 7854, Loc-RIB per RFC 9069): routers send their BGP routes over BMP, and each flow " +
@@ -84,6 +91,7 @@ type Enricher struct {
 	listenRange hcl.Range
 	exporters   map[netip.Addr]netip.Addr
 	source      string
+	asSource    int // source, as a number for the flow path
 	overwrite   bool
 	logger      *slog.Logger
 
@@ -122,6 +130,14 @@ func New(cfg *dsl.Config, env engine.Env) (*Enricher, hcl.Diagnostics) {
 	}
 	if e.source == "" {
 		e.source = SourceFlowElseRouting
+	}
+	switch e.source {
+	case SourceFlow:
+		e.asSource = asFlow
+	case SourceRouting:
+		e.asSource = asRouting
+	default:
+		e.asSource = asFlowElseRouting
 	}
 	opts := options{
 		collectASPaths: cfg.Bool("collect_as_paths"), collectComms: cfg.Bool("collect_communities"),
@@ -307,6 +323,11 @@ func (e *Enricher) routerOf(exporter netip.Addr) uint32 {
 	return noRouter
 }
 
+// lookupGroup is how many flows a batch lookup takes at once: enough for
+// their memory accesses to overlap, few enough for the queries to stay in
+// the L1 cache.
+const lookupGroup = 32
+
 // Process fills the routing columns of every flow of b.
 func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 	rib := e.rib
@@ -316,34 +337,44 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 		lastExporter netip.Addr
 		router       = noRouter
 		missed       int
+		qs           [2 * lookupGroup]query // destination and source of each flow
 	)
-	for i := range b.Records {
-		r := &b.Records[i]
-		if i == 0 || r.ExporterAddress != lastExporter {
-			lastExporter, router = r.ExporterAddress, e.routerOf(r.ExporterAddress)
-		}
-		if p, bits, ok := rib.lookup(r.DstAddr, router, r.NextHop); ok {
-			if e.overwrite || r.DstNetMask == 0 {
-				r.DstNetMask = uint8(bits)
+	for start := 0; start < len(b.Records); start += lookupGroup {
+		recs := b.Records[start:min(start+lookupGroup, len(b.Records))]
+		for i := range recs {
+			r := &recs[i]
+			if (start == 0 && i == 0) || r.ExporterAddress != lastExporter {
+				lastExporter, router = r.ExporterAddress, e.routerOf(r.ExporterAddress)
 			}
-			if e.overwrite || !r.NextHop.IsValid() || r.NextHop.IsUnspecified() {
-				if s := &rib.attrs[p.attrs]; s.nh4 {
-					r.NextHop = netip.AddrFrom4([4]byte(s.nextHop[:4]))
-				} else if s.nextHop != ([16]byte{}) {
-					r.NextHop = netip.AddrFrom16(s.nextHop)
+			qs[2*i].addr, qs[2*i].nextHop, qs[2*i].router = r.DstAddr, r.NextHop, router
+			qs[2*i+1].addr, qs[2*i+1].nextHop, qs[2*i+1].router = r.SrcAddr, netip.Addr{}, router
+		}
+		rib.lookupBatch(qs[:2*len(recs)])
+		for i := range recs {
+			r := &recs[i]
+			if q := &qs[2*i]; q.ok {
+				if e.overwrite || r.DstNetMask == 0 {
+					r.DstNetMask = uint8(q.bits)
 				}
+				if e.overwrite || !r.NextHop.IsValid() || r.NextHop.IsUnspecified() {
+					if s := &rib.attrs[q.path.attrs]; s.nh4 {
+						r.NextHop = netip.AddrFrom4([4]byte(s.nextHop[:4]))
+					} else if s.nextHop != ([16]byte{}) {
+						r.NextHop = netip.AddrFrom16(s.nextHop)
+					}
+				}
+				r.DstAS = e.as(r.DstAS, q.path.origin)
+			} else {
+				missed++
 			}
-			r.DstAS = e.as(r.DstAS, p.origin)
-		} else {
-			missed++
-		}
-		if p, bits, ok := rib.lookup(r.SrcAddr, router, netip.Addr{}); ok {
-			if e.overwrite || r.SrcNetMask == 0 {
-				r.SrcNetMask = uint8(bits)
+			if q := &qs[2*i+1]; q.ok {
+				if e.overwrite || r.SrcNetMask == 0 {
+					r.SrcNetMask = uint8(q.bits)
+				}
+				r.SrcAS = e.as(r.SrcAS, q.path.origin)
+			} else {
+				missed++
 			}
-			r.SrcAS = e.as(r.SrcAS, p.origin)
-		} else {
-			missed++
 		}
 	}
 	if missed > 0 {
@@ -353,10 +384,10 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 }
 
 func (e *Enricher) as(flowAS, routeAS uint32) uint32 {
-	switch e.source {
-	case SourceRouting:
+	switch e.asSource {
+	case asRouting:
 		return routeAS
-	case SourceFlowElseRouting:
+	case asFlowElseRouting:
 		if flowAS == 0 {
 			return routeAS
 		}

@@ -192,13 +192,14 @@ func benchProcess(b *testing.B, e *Enricher, tab table) {
 }
 
 var benchTable = sync.OnceValues(func() (*Enricher, table) {
-	tab := genTable(100_000, 20_000)
+	tab := genTable(envInt("BMP_BENCH_V4", 100_000), envInt("BMP_BENCH_V6", 20_000))
 	e, _, _ := loadTable(&testing.B{}, tab, 4)
 	return e, tab
 })
 
 // BenchmarkProcess enriches batches of 256 flows (two lookups each) against
-// a table of 100,000 IPv4 and 20,000 IPv6 prefixes from 4 peers.
+// a table of 100,000 IPv4 and 20,000 IPv6 prefixes from 4 peers
+// (BMP_BENCH_V4 and BMP_BENCH_V6 change the sizes).
 func BenchmarkProcess(b *testing.B) {
 	e, tab := benchTable()
 	benchProcess(b, e, tab)

@@ -2,12 +2,14 @@ package bmp
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
 	"unsafe"
 )
+
 
 // Table kinds a route comes from, in order of preference for a lookup.
 const (
@@ -175,7 +177,7 @@ type RIB struct {
 // NewRIB returns an empty RIB.
 func NewRIB() *RIB {
 	return &RIB{
-		v4: trie[entry]{depth: 3}, v6: trie[entry]{depth: 15},
+		v4: newTrie[entry](3), v6: newTrie[entry](15),
 		attrIDs: map[attrKey]uint32{}, attrs: []attrSet{{}},
 		asPaths: newInterner[uint32](), comms: newInterner[uint32](), lcomms: newInterner[LargeCommunity](),
 		peerIDs: map[peerKey]uint32{}, routerIDs: map[netip.Addr]uint32{},
@@ -436,61 +438,153 @@ func (r *RIB) sweep(deadline time.Time) int {
 // noRouter asks a lookup for routes of every router.
 const noRouter = ^uint32(0)
 
-// lookup finds the route for addr: the longest prefix holding a path from
-// router (or from any router with noRouter), and among its paths the one
-// whose next hop is nextHop, else one of a peer that is up, preferring
-// Loc-RIB over post-policy over pre-policy. Caller holds the read lock.
-// It does not allocate.
-func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (found path, bits int, ok bool) {
-	var a [16]byte
-	t := &r.v6
+// addrKey returns the trie and key of an address (nil for an invalid one).
+func (r *RIB) addrKey(addr netip.Addr, key *[16]byte) *trie[entry] {
 	if addr.Is4() || addr.Is4In6() {
 		b := addr.Unmap().As4()
-		copy(a[:], b[:])
-		t = &r.v4
-	} else if addr.IsValid() {
-		a = addr.As16()
-	} else {
-		return path{}, 0, false
+		*key = [16]byte{b[0], b[1], b[2], b[3]}
+		return &r.v4
 	}
-	var nh [16]byte
-	nh4 := false
+	if addr.IsValid() {
+		*key = addr.As16()
+		return &r.v6
+	}
+	return nil
+}
+
+// nextHopOf returns what a lookup compares paths' next hops with: the
+// address as stored in attribute sets, and its tag; want is false without
+// a next hop.
+func nextHopOf(nextHop netip.Addr) (nh [16]byte, nh4 bool, tag uint32, want bool) {
+	if !nextHop.IsValid() || nextHop.IsUnspecified() {
+		return nh, false, 0, false
+	}
 	if nextHop.Is4() || nextHop.Is4In6() {
 		b := nextHop.Unmap().As4()
-		copy(nh[:], b[:])
-		nh4 = true
-	} else if nextHop.IsValid() {
-		nh = nextHop.As16()
+		nh = [16]byte{b[0], b[1], b[2], b[3]}
+		return nh, true, binary.BigEndian.Uint32(b[:]), true
 	}
-	hasNH := nextHop.IsValid() && !nextHop.IsUnspecified()
-	tag := nextHopTag(&nh, nh4)
+	nh = nextHop.As16()
+	return nh, false, nextHopTag(&nh, false), true
+}
+
+// best returns the index of the path of e a lookup picks: among the paths
+// of router (every path with noRouter), the one whose next hop is nh, else
+// one of a peer that is up, preferring Loc-RIB over post-policy over
+// pre-policy; -1 when router has none. Caller holds the read lock.
+func (r *RIB) best(e *entry, router uint32, nh *[16]byte, nh4 bool, tag uint32, wantNH bool) int {
+	best, bestScore := -1, -1
+	for i := range e.paths {
+		pa := &e.paths[i]
+		p := &r.peers[pa.peer]
+		if router != noRouter && p.router != router {
+			continue
+		}
+		s := int(p.key.table)
+		if p.up {
+			s += 4
+		}
+		if wantNH && pa.nhTag == tag {
+			if k := &r.attrs[pa.attrs].attrKey; k.nh4 == nh4 && k.nextHop == *nh {
+				s += 8
+			}
+		}
+		if s > bestScore {
+			best, bestScore = i, s
+		}
+	}
+	return best
+}
+
+// lookup finds the route for addr: the longest prefix holding a path from
+// router (or from any router with noRouter), and among its paths the one
+// best picks. Caller holds the read lock. It does not allocate.
+func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (found path, bits int, ok bool) {
+	var a [16]byte
+	t := r.addrKey(addr, &a)
+	if t == nil {
+		return path{}, 0, false
+	}
+	nh, nh4, tag, wantNH := nextHopOf(nextHop)
 	ok = t.lookup(&a, func(e *entry, length int) bool {
-		best, bestScore := -1, -1
-		for i := range e.paths {
-			p := &r.peers[e.paths[i].peer]
-			if router != noRouter && p.router != router {
-				continue
-			}
-			s := int(p.key.table)
-			if p.up {
-				s += 4
-			}
-			if hasNH && e.paths[i].nhTag == tag {
-				if k := &r.attrs[e.paths[i].attrs].attrKey; k.nh4 == nh4 && k.nextHop == nh {
-					s += 8
-				}
-			}
-			if s > bestScore {
-				best, bestScore = i, s
-			}
+		if i := r.best(e, router, &nh, nh4, tag, wantNH); i >= 0 {
+			found, bits = e.paths[i], length
+			return true
 		}
-		if best < 0 {
-			return false
-		}
-		found, bits = e.paths[best], length
-		return true
+		return false
 	})
 	return found, bits, ok
+}
+
+// query is one address of a batch lookup: what to look up, and the route
+// found.
+type query struct {
+	// In.
+	addr, nextHop netip.Addr
+	router        uint32
+
+	// Out: the path found and its prefix length, when ok.
+	path path
+	bits int
+	ok   bool
+
+	// The walk.
+	key  [16]byte
+	t    *trie[entry]
+	n    *node[entry] // the deepest node on the address's way down
+	d    int          // its depth
+	e    *entry       // the longest prefix of n containing the address
+	elen int          // its length
+	np   int          // its path count, read ahead
+}
+
+// lookupBatch finds the route of every query, as lookup does, under the
+// caller's read lock. It walks the trie one stage at a time over all the
+// queries (down the nodes, then to the entries, then through their paths)
+// rather than one query after another, so that the memory accesses of
+// different addresses, which miss the cache with a full table, overlap
+// instead of waiting for one another. It does not allocate.
+func (r *RIB) lookupBatch(qs []query) {
+	// Down to the deepest node on each address's way.
+	for i := range qs {
+		q := &qs[i]
+		q.ok, q.e = false, nil
+		if q.t = r.addrKey(q.addr, &q.key); q.t == nil {
+			q.n = nil
+			continue
+		}
+		n, d := q.t.deepest(&q.key)
+		q.n, q.d = n, d
+	}
+	// The longest prefix of that node containing the address; reading its
+	// path count brings the entry in.
+	for i := range qs {
+		q := &qs[i]
+		if q.n == nil {
+			continue
+		}
+		if idx, ok := q.n.longest(q.key[q.d]); ok {
+			q.e, q.elen = &q.n.values[q.n.pfxRank(idx)], q.d*8+bits.Len(idx)-1
+			q.np = len(q.e.paths)
+		}
+	}
+	// The best path of that entry; a query whose deepest node holds no
+	// path it can take walks the whole way (shorter prefixes, up the
+	// trie), as lookup does.
+	for i := range qs {
+		q := &qs[i]
+		if q.n == nil {
+			continue
+		}
+		nh, nh4, tag, wantNH := nextHopOf(q.nextHop)
+		if q.e != nil {
+			if j := r.best(q.e, q.router, &nh, nh4, tag, wantNH); j >= 0 {
+				q.path, q.bits, q.ok = q.e.paths[j], q.elen, true
+				continue
+			}
+		}
+		q.path, q.bits, q.ok = r.lookup(q.addr, q.router, q.nextHop)
+	}
 }
 
 // route returns the interned data of an attribute set. Caller holds the
