@@ -10,7 +10,6 @@ import (
 	"unsafe"
 )
 
-
 // Table kinds a route comes from, in order of preference for a lookup.
 const (
 	tablePrePolicy  uint8 = iota // Adj-RIB-In, pre-policy
