@@ -71,6 +71,9 @@ const (
 	ColForwardingStatus
 	ColBytes
 	ColPackets
+	ColDstASPath
+	ColDstCommunities
+	ColDstLargeCommunities
 
 	// NumColumns is len(Columns).
 	NumColumns
@@ -78,7 +81,9 @@ const (
 
 // ColumnAccessors reads and writes the columns of a Record, by position in
 // Columns. Exactly one pair of functions is set, by column kind: Time for
-// KindTime, String for KindString, Addr for KindAddr, Uint for the others.
+// KindTime, String for KindString, Addr for KindAddr, Uint32s for KindASPath
+// and KindCommunities, LargeCommunities for KindLargeCommunities, Uint for
+// the others.
 var ColumnAccessors = [NumColumns]Accessors{
 	{Time: func(r *Record) time.Time { return r.TimeReceived }, SetTime: func(r *Record, v time.Time) { r.TimeReceived = v }},
 	{Time: func(r *Record) time.Time { return r.TimeFlowStart }, SetTime: func(r *Record, v time.Time) { r.TimeFlowStart = v }},
@@ -141,6 +146,9 @@ var ColumnAccessors = [NumColumns]Accessors{
 	{Uint: func(r *Record) uint64 { return uint64(r.ForwardingStatus) }, SetUint: func(r *Record, v uint64) { r.ForwardingStatus = uint8(v) }},
 	{Uint: func(r *Record) uint64 { return uint64(r.Bytes) }, SetUint: func(r *Record, v uint64) { r.Bytes = uint64(v) }},
 	{Uint: func(r *Record) uint64 { return uint64(r.Packets) }, SetUint: func(r *Record, v uint64) { r.Packets = uint64(v) }},
+	{Uint32s: func(r *Record) Uint32s { return r.DstASPath }, SetUint32s: func(r *Record, v Uint32s) { r.DstASPath = v }},
+	{Uint32s: func(r *Record) Uint32s { return r.DstCommunities }, SetUint32s: func(r *Record, v Uint32s) { r.DstCommunities = v }},
+	{LargeCommunities: func(r *Record) LargeCommunities { return r.DstLargeCommunities }, SetLargeCommunities: func(r *Record, v LargeCommunities) { r.DstLargeCommunities = v }},
 }
 
 // AppendTimes appends column col of recs to dst and returns the extended slice;
@@ -467,6 +475,42 @@ func AppendAddrs(dst []netip.Addr, recs []Record, col int) []netip.Addr {
 		}
 	default:
 		panic(badColumn("AppendAddrs", col))
+	}
+	return dst
+}
+
+// AppendUint32Lists appends column col of recs to dst and returns the extended slice;
+// col is the position of a list column of 32-bit values (KindASPath or KindCommunities). It panics for another column: that is
+// a programming error.
+func AppendUint32Lists(dst []Uint32s, recs []Record, col int) []Uint32s {
+	dst = grow(dst, len(recs))
+	switch col {
+	case ColDstASPath:
+		for i := range recs {
+			dst = append(dst, recs[i].DstASPath)
+		}
+	case ColDstCommunities:
+		for i := range recs {
+			dst = append(dst, recs[i].DstCommunities)
+		}
+	default:
+		panic(badColumn("AppendUint32Lists", col))
+	}
+	return dst
+}
+
+// AppendLargeCommunityLists appends column col of recs to dst and returns the extended slice;
+// col is the position of a large-community list column (KindLargeCommunities). It panics for another column: that is
+// a programming error.
+func AppendLargeCommunityLists(dst []LargeCommunities, recs []Record, col int) []LargeCommunities {
+	dst = grow(dst, len(recs))
+	switch col {
+	case ColDstLargeCommunities:
+		for i := range recs {
+			dst = append(dst, recs[i].DstLargeCommunities)
+		}
+	default:
+		panic(badColumn("AppendLargeCommunityLists", col))
 	}
 	return dst
 }

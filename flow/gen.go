@@ -54,6 +54,8 @@ var readers = []reader{
 	{"AppendUint64s", "uint64", "a 64-bit column (KindUint or KindMAC)", bits(64), same},
 	{"AppendStrings", "string", "a string column (KindString)", kind(flow.KindString), same},
 	{"AppendAddrs", "netip.Addr", "an address column (KindAddr)", kind(flow.KindAddr), same},
+	{"AppendUint32Lists", "Uint32s", "a list column of 32-bit values (KindASPath or KindCommunities)", func(c flow.Column) bool { return c.Kind == flow.KindASPath || c.Kind == flow.KindCommunities }, same},
+	{"AppendLargeCommunityLists", "LargeCommunities", "a large-community list column (KindLargeCommunities)", kind(flow.KindLargeCommunities), same},
 	{"AppendAddrs16", "[16]byte", "an address column (KindAddr) as 16 bytes, IPv4 mapped, the zero address for an absent one", kind(flow.KindAddr), func(_ flow.Column, f string) string { return f + ".As16()" }},
 }
 
@@ -74,6 +76,10 @@ func checkField(c flow.Column) {
 		want = reflect.TypeFor[netip.Addr]()
 	case flow.KindBoundary:
 		want = reflect.TypeFor[flow.Boundary]()
+	case flow.KindASPath, flow.KindCommunities:
+		want = reflect.TypeFor[flow.Uint32s]()
+	case flow.KindLargeCommunities:
+		want = reflect.TypeFor[flow.LargeCommunities]()
 	case flow.KindUint, flow.KindMAC:
 		want = map[int]reflect.Type{8: reflect.TypeFor[uint8](), 16: reflect.TypeFor[uint16](),
 			32: reflect.TypeFor[uint32](), 64: reflect.TypeFor[uint64]()}[c.Bits]
@@ -113,7 +119,9 @@ const (
 
 // ColumnAccessors reads and writes the columns of a Record, by position in
 // Columns. Exactly one pair of functions is set, by column kind: Time for
-// KindTime, String for KindString, Addr for KindAddr, Uint for the others.
+// KindTime, String for KindString, Addr for KindAddr, Uint32s for KindASPath
+// and KindCommunities, LargeCommunities for KindLargeCommunities, Uint for
+// the others.
 var ColumnAccessors = [NumColumns]Accessors{
 `)
 	for _, c := range flow.Columns {
@@ -125,6 +133,10 @@ var ColumnAccessors = [NumColumns]Accessors{
 			fmt.Fprintf(&b, "\t{String: func(r *Record) string { return %s }, SetString: func(r *Record, v string) { %s = v }},\n", f, f)
 		case flow.KindAddr:
 			fmt.Fprintf(&b, "\t{Addr: func(r *Record) netip.Addr { return %s }, SetAddr: func(r *Record, v netip.Addr) { %s = v }},\n", f, f)
+		case flow.KindASPath, flow.KindCommunities:
+			fmt.Fprintf(&b, "\t{Uint32s: func(r *Record) Uint32s { return %s }, SetUint32s: func(r *Record, v Uint32s) { %s = v }},\n", f, f)
+		case flow.KindLargeCommunities:
+			fmt.Fprintf(&b, "\t{LargeCommunities: func(r *Record) LargeCommunities { return %s }, SetLargeCommunities: func(r *Record, v LargeCommunities) { %s = v }},\n", f, f)
 		default:
 			typ := reflect.TypeFor[flow.Record]()
 			sf, _ := typ.FieldByName(c.Name)

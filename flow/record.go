@@ -127,6 +127,12 @@ type Record struct {
 	// Counters, as the exporter reports them (scale by SamplingRate).
 	Bytes   uint64
 	Packets uint64
+
+	// Routing, from the routers' BGP tables (BMP). Lists are shared between
+	// records: see Uint32s.
+	DstASPath           Uint32s
+	DstCommunities      Uint32s // ASN<<16 | value
+	DstLargeCommunities LargeCommunities
 }
 
 // Ethernet types used in EType.

@@ -13,9 +13,19 @@ const (
 	KindAddr                     // netip.Addr; JSON as text
 	KindMAC                      // uint64 holding 48 bits; JSON "aa:bb:cc:dd:ee:ff"
 	KindBoundary                 // Boundary; JSON "external", "internal" or ""
+	// List kinds: variable-length values shared between records.
+	KindASPath           // Uint32s of AS numbers; JSON [64500, 64501]
+	KindCommunities      // Uint32s of RFC 1997 communities; JSON ["65000:100"]
+	KindLargeCommunities // LargeCommunities (RFC 8092); JSON ["65000:1:2"]
 )
 
-// String returns the kind's name: time, uint, string, address, mac or boundary.
+// IsList says whether columns of kind k hold lists.
+func (k Kind) IsList() bool {
+	return k == KindASPath || k == KindCommunities || k == KindLargeCommunities
+}
+
+// String returns the kind's name: time, uint, string, address, mac,
+// boundary, as-path, communities or large-communities.
 func (k Kind) String() string {
 	switch k {
 	case KindTime:
@@ -30,6 +40,12 @@ func (k Kind) String() string {
 		return "mac"
 	case KindBoundary:
 		return "boundary"
+	case KindASPath:
+		return "as-path"
+	case KindCommunities:
+		return "communities"
+	case KindLargeCommunities:
+		return "large-communities"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -40,7 +56,7 @@ func (k Kind) String() string {
 type Column struct {
 	Name        string
 	Kind        Kind
-	Bits        int // width of unsigned columns (KindUint, KindMAC, KindBoundary): 8, 16, 32 or 64
+	Bits        int // width of unsigned columns (KindUint, KindMAC, KindBoundary): 8, 16, 32 or 64; of list elements: 32, or 96 for large communities
 	Proto       int // protobuf field number; never reused
 	Description string
 	// Dimension marks columns the console groups and filters by and the
@@ -137,6 +153,10 @@ var Columns = []Column{
 
 	u("Bytes", 64, 60, false, "layer-3 bytes, as reported (scale by SamplingRate)"),
 	u("Packets", 64, 61, false, "packets, as reported (scale by SamplingRate)"),
+
+	{Name: "DstASPath", Kind: KindASPath, Bits: 32, Proto: 62, Dimension: true, Description: "BGP AS path towards the destination, neighbour first, origin last"},
+	{Name: "DstCommunities", Kind: KindCommunities, Bits: 32, Proto: 63, Dimension: true, Description: "BGP communities of the route to the destination (ASN:value)"},
+	{Name: "DstLargeCommunities", Kind: KindLargeCommunities, Bits: 96, Proto: 64, Dimension: true, Description: "BGP large communities of the route to the destination (ASN:local1:local2)"},
 }
 
 // ColumnByName returns the column called name.

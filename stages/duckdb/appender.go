@@ -59,7 +59,9 @@ const (
 	wU64
 	wAddr
 	wString
-	wFlows // the Flows column of rollups
+	wU32List   // AS paths and communities: UINTEGER[]
+	wLargeList // large communities: UHUGEINT[]
+	wFlows     // the Flows column of rollups
 )
 
 type colWriter struct {
@@ -69,10 +71,15 @@ type colWriter struct {
 	uint   func(*flow.Record) uint64
 	str    func(*flow.Record) string
 	addr   func(*flow.Record) netip.Addr
-	data   unsafe.Pointer
+	u32s   func(*flow.Record) flow.Uint32s
+	large  func(*flow.Record) flow.LargeCommunities
+	data   unsafe.Pointer // of a list: its list_entry (offset, length) pairs
 	vec    mapping.Vector
-	last   string   // the last long string written in this chunk
-	lastST [16]byte // and its string_t
+	child  unsafe.Pointer // a list's elements (moved by reserve)
+	elems  int            // elements written in the child vector
+	cap    int            // elements the child vector holds
+	last   string         // the last long string written in this chunk
+	lastST [16]byte       // and its string_t
 	hasST  bool
 }
 
@@ -91,6 +98,8 @@ type appender struct {
 	times []time.Time
 	addrs [][16]byte
 	strs  []string
+	u32s  []flow.Uint32s
+	large []flow.LargeCommunities
 }
 
 // newAppender prepares appending to table's columns cols (by name: the live
@@ -124,6 +133,10 @@ func newAppender(conn mapping.Connection, table string, cols []column) (*appende
 			w.kind = wAddr
 		case tVarchar:
 			w.kind = wString
+		case tU32List:
+			w.kind = wU32List
+		case tU128List:
+			w.kind = wLargeList
 		}
 		if c.flow.Name == "" {
 			w.kind = wFlows
@@ -131,9 +144,16 @@ func newAppender(conn mapping.Connection, table string, cols []column) (*appende
 			w.col, _ = flow.ColumnIndex(c.flow.Name)
 			acc := flow.ColumnAccessors[w.col]
 			w.time, w.uint, w.str, w.addr = acc.Time, acc.Uint, acc.String, acc.Addr
+			w.u32s, w.large = acc.Uint32s, acc.LargeCommunities
 		}
 		a.cols = append(a.cols, w)
-		a.types = append(a.types, mapping.CreateLogicalType(c.Type.id))
+		if c.Type.id == mapping.TypeList {
+			elem := mapping.CreateLogicalType(c.Type.elem)
+			a.types = append(a.types, mapping.CreateListType(elem))
+			mapping.DestroyLogicalType(&elem)
+		} else {
+			a.types = append(a.types, mapping.CreateLogicalType(c.Type.id))
+		}
 	}
 	a.chunk = mapping.CreateDataChunk(a.types)
 	a.vectors()
@@ -148,7 +168,99 @@ func (a *appender) vectors() {
 		w.data = mapping.VectorGetData(w.vec)
 		w.hasST = false
 		w.last = ""
+		if w.kind == wU32List || w.kind == wLargeList {
+			mapping.ListVectorSetSize(w.vec, 0)
+			w.elems, w.cap, w.child = 0, 0, nil
+		}
 	}
+}
+
+// reserve makes room for n more elements in list column w, and returns where
+// they go.
+func (a *appender) reserve(w *colWriter, n int, size uintptr) (unsafe.Pointer, error) {
+	if w.elems+n > w.cap {
+		want := max(w.elems+n, 2*w.cap, a.size)
+		if mapping.ListVectorReserve(w.vec, mapping.IdxT(want)) == mapping.StateError {
+			return nil, fmt.Errorf("duckdb: %s: cannot reserve %d list elements", a.table, want)
+		}
+		w.cap = want
+		w.child = mapping.VectorGetData(mapping.ListVectorGetChild(w.vec))
+	}
+	return unsafe.Add(w.child, uintptr(w.elems)*size), nil
+}
+
+// grown records n elements written after reserve.
+func (a *appender) grown(w *colWriter, n int) {
+	if n == 0 {
+		return
+	}
+	w.elems += n
+	mapping.ListVectorSetSize(w.vec, mapping.IdxT(w.elems))
+}
+
+// putUint32s writes lists of 32-bit values from row i of list column w on.
+func (a *appender) putUint32s(w *colWriter, i int, lists []flow.Uint32s) error {
+	total := 0
+	for _, l := range lists {
+		total += l.Len()
+	}
+	entries := unsafe.Slice((*[2]uint64)(w.data), a.size)[i:]
+	if total == 0 {
+		off := uint64(w.elems)
+		for j := range lists {
+			entries[j] = [2]uint64{off, 0}
+		}
+		return nil
+	}
+	p, err := a.reserve(w, total, 4)
+	if err != nil {
+		return err
+	}
+	dst := unsafe.Slice((*uint32)(p), total)
+	k := 0
+	for j, l := range lists {
+		entries[j] = [2]uint64{uint64(w.elems + k), uint64(l.Len())}
+		key := l.Key()
+		for b := 0; b+4 <= len(key); b += 4 {
+			dst[k] = uint32(key[b]) | uint32(key[b+1])<<8 | uint32(key[b+2])<<16 | uint32(key[b+3])<<24
+			k++
+		}
+	}
+	a.grown(w, total)
+	return nil
+}
+
+// putLarge writes lists of large communities from row i of list column w on.
+func (a *appender) putLarge(w *colWriter, i int, lists []flow.LargeCommunities) error {
+	total := 0
+	for _, l := range lists {
+		total += l.Len()
+	}
+	entries := unsafe.Slice((*[2]uint64)(w.data), a.size)[i:]
+	if total == 0 {
+		off := uint64(w.elems)
+		for j := range lists {
+			entries[j] = [2]uint64{off, 0}
+		}
+		return nil
+	}
+	p, err := a.reserve(w, total, 16)
+	if err != nil {
+		return err
+	}
+	dst := unsafe.Slice((*[2]uint64)(p), total)
+	k := 0
+	for j, l := range lists {
+		n := l.Len()
+		entries[j] = [2]uint64{uint64(w.elems + k), uint64(n)}
+		for c := range n {
+			hi, lo := l.At(c).Uint128()
+			dst[k] = [2]uint64{lo, hi} // lower, upper
+			k++
+		}
+	}
+	a.grown(w, total)
+	return nil
 }
 
 // close frees the appender without flushing.
@@ -209,6 +321,20 @@ func (a *appender) addRecords(recs []flow.Record) error {
 					a.setString(w, uintptr(n+i), str)
 				}
 				clear(a.strs)
+			case wU32List:
+				a.u32s = flow.AppendUint32Lists(a.u32s[:0], part, w.col)
+				err := a.putUint32s(w, n, a.u32s)
+				clear(a.u32s)
+				if err != nil {
+					return err
+				}
+			case wLargeList:
+				a.large = flow.AppendLargeCommunityLists(a.large[:0], part, w.col)
+				err := a.putLarge(w, n, a.large)
+				clear(a.large)
+				if err != nil {
+					return err
+				}
 			default:
 				return fmt.Errorf("duckdb: column %d of %s is not a flow column", c, a.table)
 			}
@@ -255,6 +381,16 @@ func (a *appender) add(r *flow.Record, flows uint64) error {
 			p[1] = binary.BigEndian.Uint64(b[:8]) // upper
 		case wString:
 			a.setString(w, i, w.str(r))
+		case wU32List:
+			l := [1]flow.Uint32s{w.u32s(r)}
+			if err := a.putUint32s(w, int(i), l[:]); err != nil {
+				return err
+			}
+		case wLargeList:
+			l := [1]flow.LargeCommunities{w.large(r)}
+			if err := a.putLarge(w, int(i), l[:]); err != nil {
+				return err
+			}
 		}
 	}
 	a.n++
@@ -294,13 +430,18 @@ func (a *appender) appendChunk() error {
 	}
 	mapping.DataChunkSetSize(a.chunk, mapping.IdxT(a.n))
 	state := mapping.AppendDataChunk(a.app, a.chunk)
-	mapping.DataChunkReset(a.chunk)
-	a.n = 0
-	a.vectors()
+	a.reset()
 	if state == mapping.StateError {
 		return fmt.Errorf("duckdb: append to %s: %s", a.table, mapping.AppenderError(a.app))
 	}
 	return nil
+}
+
+// reset empties the chunk.
+func (a *appender) reset() {
+	mapping.DataChunkReset(a.chunk)
+	a.n = 0
+	a.vectors()
 }
 
 // flush writes what was appended into the table (in the connection's

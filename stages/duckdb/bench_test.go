@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,14 +43,24 @@ func generated(t testing.TB, n int) []*flow.Batch {
 // batch_size flows. b.N is a number of flows. $FLOWENGINE_BENCH_CONFIG adds
 // settings to the sink's block (e.g. "threads = 1").
 func BenchmarkInsert(b *testing.B) {
-	for _, bc := range []struct{ size, concurrency int }{{122880, 1}, {122880, 2}, {491520, 2}} {
-		b.Run(fmt.Sprintf("batch=%d/concurrency=%d", bc.size, bc.concurrency), func(b *testing.B) {
+	for _, bc := range []struct {
+		size, concurrency int
+		lists             bool
+	}{{122880, 1, false}, {122880, 2, false}, {491520, 2, false}, {122880, 2, true}} {
+		name := fmt.Sprintf("batch=%d/concurrency=%d", bc.size, bc.concurrency)
+		if bc.lists {
+			name += "/lists"
+		}
+		b.Run(name, func(b *testing.B) {
 			s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"),
 				fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d\nbatch_timeout = \"10s\"\n%s", bc.size, bc.concurrency, os.Getenv("FLOWENGINE_BENCH_CONFIG")))
 			provision(b, s)
 			batches := generated(b, 100)
 			for _, bt := range batches {
 				bt.Retain(1 << 30)
+				if bc.lists {
+					setLists(bt.Records)
+				}
 			}
 			in := make(chan *flow.Batch, 16)
 			errc := make(chan error, 1)
@@ -74,6 +85,34 @@ func BenchmarkInsert(b *testing.B) {
 			b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(sent), "cpu-ns/flow")
 			b.ReportMetric(float64(maxRSS())/(1<<20), "maxrss-MiB")
 		})
+	}
+}
+
+// setLists gives flows BGP attributes as the routing enricher does: a few
+// distinct AS paths (2 to 6 ASes), communities (0 to 4) and large
+// communities (0 or 1), each list built once and shared.
+func setLists(recs []flow.Record) {
+	var paths, comms []flow.Uint32s
+	var large []flow.LargeCommunities
+	for i := range 64 {
+		var p, c []uint32
+		for j := range 2 + i%5 {
+			p = append(p, uint32(64500+i*7+j))
+		}
+		for j := range i % 5 {
+			c = append(c, uint32(65000+j)<<16|uint32(i))
+		}
+		paths = append(paths, flow.MakeUint32s(p))
+		comms = append(comms, flow.MakeUint32s(c))
+		var l []flow.LargeCommunity
+		if i%2 == 0 {
+			l = append(l, flow.LargeCommunity{ASN: 4200000000 + uint32(i), Local1: 1, Local2: uint32(i)})
+		}
+		large = append(large, flow.MakeLargeCommunities(l))
+	}
+	for i := range recs {
+		k := (i * 13) % 64
+		recs[i].DstASPath, recs[i].DstCommunities, recs[i].DstLargeCommunities = paths[k], comms[k], large[k]
 	}
 }
 
@@ -116,12 +155,19 @@ func BenchmarkFill(b *testing.B) {
 		recs[i].InIfName = []string{"et-0/0/1", "et-0/0/2", "xe-1/2/3.100"}[i%3]
 		recs[i].InIfDescription = "transit: provider A, circuit 1234"
 	}
-	for _, mode := range []string{"columns", "rows"} {
+	plain := recs
+	withLists := append([]flow.Record(nil), recs...)
+	setLists(withLists)
+	for _, mode := range []string{"columns", "rows", "columns/lists", "rows/lists"} {
+		recs := plain
+		if strings.HasSuffix(mode, "/lists") {
+			recs = withLists
+		}
 		b.Run(mode, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				a.n = 0
-				if mode == "columns" {
+				a.reset()
+				if strings.HasPrefix(mode, "columns") {
 					if err := a.addRecords(recs); err != nil {
 						b.Fatal(err)
 					}
@@ -131,7 +177,7 @@ func BenchmarkFill(b *testing.B) {
 					}
 				}
 			}
-			a.n = 0
+			a.reset()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/flow")
 		})
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/duckdb/duckdb-go/v2/mapping"
+
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
 	"github.com/flowengine/flowengine/store"
@@ -19,6 +21,11 @@ import (
 type change struct {
 	engine.Change
 	stmts []string
+	// last: the change must be the last of its transaction. DuckDB 1.5
+	// fails the commit of a transaction that alters a table after adding
+	// a list column with a default to it ("another transaction has altered
+	// this table"), so such a change commits what came before it and itself.
+	last bool
 }
 
 type liveColumn struct{ Name, Type string }
@@ -95,23 +102,18 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 				len(refused), s.cfg.path, s.id, strings.Join(refused, "; ")))
 		}
 	}
-	if len(changes) > 0 {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("duckdb: %w", err)
-		}
-		for _, c := range changes {
-			for _, stmt := range c.stmts {
-				s.log.Info("duckdb provisioning", "path", s.cfg.path, "change", string(c.Action)+" "+c.Resource)
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					tx.Rollback()
-					return fmt.Errorf("duckdb: %s %s: %w", c.Action, c.Resource, err)
-				}
+	for len(changes) > 0 {
+		n := len(changes)
+		for i, c := range changes {
+			if c.last {
+				n = i + 1
+				break
 			}
 		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("duckdb: provisioning %s: %w", s.cfg.path, err)
+		if err := s.applyTx(ctx, db, changes[:n]); err != nil {
+			return err
 		}
+		changes = changes[n:]
 	}
 	s.mu.Lock()
 	s.live = nil
@@ -122,6 +124,27 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 		}
 	}
 	s.mu.Unlock()
+	return nil
+}
+
+// applyTx makes changes in one transaction.
+func (s *Sink) applyTx(ctx context.Context, db *sql.DB, changes []change) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	for _, c := range changes {
+		for _, stmt := range c.stmts {
+			s.log.Info("duckdb provisioning", "path", s.cfg.path, "change", string(c.Action)+" "+c.Resource)
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("duckdb: %s %s: %w", c.Action, c.Resource, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("duckdb: provisioning %s: %w", s.cfg.path, err)
+	}
 	return nil
 }
 
@@ -180,7 +203,8 @@ func (s *Sink) diff(live map[string][]liveColumn) []change {
 			switch {
 			case !ok:
 				out = append(out, change{Change: engine.Change{Action: engine.ActionCreate, Resource: cres, Details: []string{"type " + c.Type.sql}},
-					stmts: []string{fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", quote(t.Name), columnDef(c, false))}})
+					stmts: []string{fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", quote(t.Name), columnDef(c, false))},
+					last:  c.Type.id == mapping.TypeList})
 			case !strings.EqualFold(typ, c.Type.sql):
 				out = append(out, change{Change: engine.Change{Action: engine.ActionUpdate, Resource: cres, Destructive: true,
 					Details: []string{fmt.Sprintf("type %s -> %s", typ, c.Type.sql), "every row is rewritten; values that do not fit fail the change"}},

@@ -15,23 +15,29 @@ import (
 // unsigned integers take the narrowest unsigned type of their width;
 // addresses are UHUGEINT holding the 16 bytes of the IPv6 (or IPv4-mapped)
 // address, so that a prefix is a range and truncation a pair of shifts;
-// boundaries are UTINYINT (0, 1 external, 2 internal); MACs UBIGINT.
+// boundaries are UTINYINT (0, 1 external, 2 internal); MACs UBIGINT. AS
+// paths and communities are lists of UINTEGER; large communities lists of
+// UHUGEINT holding their 96 bits, ASN<<64 | Local1<<32 | Local2, so that
+// they sort by ASN, then Local1, then Local2.
 
 // colType is the DuckDB type of a column.
 type colType struct {
 	sql  string       // as DuckDB spells it in information_schema
 	id   mapping.Type // the vector type the appender writes
-	size int          // bytes per value in a vector
+	elem mapping.Type // of a list's elements
+	size int          // bytes per value in a vector (of a list: per element)
 }
 
 var (
-	tTimestamp = colType{"TIMESTAMP", mapping.TypeTimestamp, 8}
-	tU8        = colType{"UTINYINT", mapping.TypeUTinyInt, 1}
-	tU16       = colType{"USMALLINT", mapping.TypeUSmallInt, 2}
-	tU32       = colType{"UINTEGER", mapping.TypeUInteger, 4}
-	tU64       = colType{"UBIGINT", mapping.TypeUBigInt, 8}
-	tU128      = colType{"UHUGEINT", mapping.TypeUHugeInt, 16}
-	tVarchar   = colType{"VARCHAR", mapping.TypeVarchar, 16}
+	tTimestamp = colType{"TIMESTAMP", mapping.TypeTimestamp, mapping.TypeInvalid, 8}
+	tU8        = colType{"UTINYINT", mapping.TypeUTinyInt, mapping.TypeInvalid, 1}
+	tU16       = colType{"USMALLINT", mapping.TypeUSmallInt, mapping.TypeInvalid, 2}
+	tU32       = colType{"UINTEGER", mapping.TypeUInteger, mapping.TypeInvalid, 4}
+	tU64       = colType{"UBIGINT", mapping.TypeUBigInt, mapping.TypeInvalid, 8}
+	tU128      = colType{"UHUGEINT", mapping.TypeUHugeInt, mapping.TypeInvalid, 16}
+	tVarchar   = colType{"VARCHAR", mapping.TypeVarchar, mapping.TypeInvalid, 16}
+	tU32List   = colType{"UINTEGER[]", mapping.TypeList, mapping.TypeUInteger, 4}
+	tU128List  = colType{"UHUGEINT[]", mapping.TypeList, mapping.TypeUHugeInt, 16}
 )
 
 // typeOf maps a flow column to its DuckDB type.
@@ -47,6 +53,10 @@ func typeOf(c flow.Column) colType {
 		return tU64
 	case flow.KindBoundary:
 		return tU8
+	case flow.KindASPath, flow.KindCommunities:
+		return tU32List
+	case flow.KindLargeCommunities:
+		return tU128List
 	}
 	switch c.Bits {
 	case 8:
@@ -104,6 +114,9 @@ func wantTables(cols []flow.Column, retention map[string]time.Duration) []tableS
 		name := store.RollupName(iv)
 		t := tableSpec{Name: name, Interval: iv, Retention: retention[name], Flows: true}
 		for _, c := range store.RollupColumns() {
+			if c.Kind.IsList() {
+				continue // lists stay in the raw table
+			}
 			t.Columns = append(t.Columns, column{Name: c.Name, Type: typeOf(c), flow: c})
 		}
 		t.Columns = append(t.Columns, column{Name: "Flows", Type: tU64})
@@ -123,7 +136,7 @@ func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`
 
 // columnDef is a column's definition in CREATE TABLE and ADD COLUMN: every
 // flow column has a default, so that a column added later reads as zero in
-// older rows. DuckDB adds columns without constraints only.
+// older rows (an empty list for lists). DuckDB adds columns without constraints only.
 func columnDef(c column, notNull bool) string {
 	def := "0"
 	switch c.Type {
@@ -131,6 +144,8 @@ func columnDef(c column, notNull bool) string {
 		def = "''"
 	case tTimestamp:
 		def = "'epoch'::TIMESTAMP"
+	case tU32List, tU128List:
+		def = "[]::" + c.Type.sql
 	}
 	nn := ""
 	if notNull {
