@@ -2,7 +2,15 @@
 // with RFC 9069's Loc-RIB) that keeps the routes routers send over BMP, and
 // enriches each flow with the route of its addresses: prefix lengths, next
 // hop and origin AS, taken from the router that exported the flow when it
-// speaks BMP.
+// speaks BMP, and the destination's AS path and communities.
+//
+// DstASPath holds the AS_SEQUENCE segments of the route's AS_PATH, in
+// order (neighbour first): AS_SET segments (left by aggregation, with no
+// order to show) and confederation segments (member ASes inside one AS)
+// are left out, and the origin AS is the last AS so kept, so that
+// DstLastAS and DstAS agree. Each interned attribute set holds its lists
+// ready (flow.Uint32s, flow.LargeCommunities), so that filling a flow
+// copies string headers and allocates nothing.
 //
 // The routes live in one compact RIB: a multibit trie per address family
 // (8-bit strides stored sparsely, so memory follows the prefixes held)
@@ -54,8 +62,9 @@ const (
 // Spec is the spec of `enricher "bmp"`.
 var Spec = &dsl.Spec{
 	Description: "A BMP station (RFC 7854, Loc-RIB per RFC 9069): routers send their BGP routes over BMP, and each flow " +
-		"gets the route of its addresses (DstNetMask, SrcNetMask, NextHop, origin AS in SrcAS/DstAS) from the router " +
-		"that exported it, or from any router when that one does not speak BMP.",
+		"gets the route of its addresses (DstNetMask, SrcNetMask, NextHop, origin AS in SrcAS/DstAS, and the destination's " +
+		"DstASPath, DstCommunities and DstLargeCommunities) from the router that exported it, or from any router when " +
+		"that one does not speak BMP. The AS path keeps the AS_SEQUENCE segments: AS_SET and confederation segments are left out.",
 	Attrs: []dsl.Attr{
 		{Name: "listen", Type: dsl.TypeString, Default: ":10179", Listen: "tcp",
 			Description: "TCP address the station listens on for BMP sessions."},
@@ -77,7 +86,7 @@ var Spec = &dsl.Spec{
 			OneOf:       []string{SourceFlow, SourceRouting, SourceFlowElseRouting},
 			Description: "Where SrcAS/DstAS come from: the flow, the route's origin AS, or the flow unless it is 0."},
 		{Name: "overwrite", Type: dsl.TypeBool, Default: false,
-			Description: "Replace the flow's own prefix lengths and next hop by the route's; otherwise only fill them when the flow has none."},
+			Description: "Replace the flow's own prefix lengths, next hop, AS path and communities by the route's; otherwise only fill them when the flow has none."},
 	},
 }
 
@@ -364,6 +373,9 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 					}
 				}
 				r.DstAS = e.as(r.DstAS, q.path.origin)
+				if s := &rib.attrs[q.path.attrs]; e.overwrite || r.DstASPath.Len() == 0 && r.DstCommunities.Len() == 0 && r.DstLargeCommunities.Len() == 0 {
+					r.DstASPath, r.DstCommunities, r.DstLargeCommunities = s.pathList, s.commList, s.lcommList
+				}
 			} else {
 				missed++
 			}

@@ -60,7 +60,7 @@ func (t table) feed(c *testClient, p testPeer, peerAS uint32, nextHop4, nextHop6
 		for g := 0; g*10 < len(prefixes); g++ {
 			asPath := []uint32{peerAS, 3356 + uint32(g%50), 10000 + uint32(g%5000)}
 			comms := []uint32{peerAS<<16 | uint32(g%100), 65000<<16 | uint32(g%7)}
-			lcomms := []LargeCommunity{{peerAS, uint32(g % 10), 0}}
+			lcomms := []LargeCommunity{{ASN: peerAS, Local1: uint32(g % 10), Local2: 0}}
 			c.announce(p, nh, asPath, comms, lcomms, prefixes[g*10:min(len(prefixes), g*10+10)]...)
 		}
 	}

@@ -7,7 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unsafe"
+
+	"github.com/flowengine/flowengine/flow"
 )
 
 // Table kinds a route comes from, in order of preference for a lookup.
@@ -73,73 +74,86 @@ type attrKey struct {
 	origin  uint32 // the origin AS (kept when the path is not)
 }
 
-// attrSet is an interned attribute set with its reference count.
+// attrSet is an interned attribute set with its reference count, and its
+// lists ready to be copied into flows (no allocation per flow).
 type attrSet struct {
 	attrKey
-	refs uint32
+	refs      uint32
+	pathList  flow.Uint32s
+	commList  flow.Uint32s
+	lcommList flow.LargeCommunities
 }
 
 // LargeCommunity is a large BGP community (RFC 8092).
-type LargeCommunity struct{ ASN, Local1, Local2 uint32 }
+type LargeCommunity = flow.LargeCommunity
 
-// interner stores distinct sequences once, reference counted; index 0 is
-// the empty sequence.
-type interner[T comparable] struct {
-	ids  map[string]uint32
-	seqs [][]T
-	refs []uint32
-	free []uint32
+// list is what an interner stores: flow.Uint32s or flow.LargeCommunities.
+type list interface{ Key() string }
+
+// interner stores distinct lists once, reference counted, by their packed
+// bytes; index 0 is the empty list.
+type interner[L list] struct {
+	ids   map[string]uint32
+	lists []L
+	refs  []uint32
+	free  []uint32
+	make  func(key string) L
 }
 
-func newInterner[T comparable]() interner[T] {
-	return interner[T]{ids: map[string]uint32{}, seqs: [][]T{nil}, refs: []uint32{0}}
+func newInterner[L list](make func(key string) L) interner[L] {
+	var empty L
+	return interner[L]{ids: map[string]uint32{}, lists: []L{empty}, refs: []uint32{0}, make: make}
 }
 
-func seqKey[T any](s []T) string {
-	var zero T
-	return unsafe.String((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
-}
-
-// ref returns the index of s (copied when new) and takes a reference.
-func (in *interner[T]) ref(s []T) uint32 {
-	if len(s) == 0 {
+// ref returns the index of the list packed in key (copied when new) and
+// takes a reference.
+func (in *interner[L]) ref(key []byte) uint32 {
+	if len(key) == 0 {
 		return 0
 	}
-	if id, ok := in.ids[seqKey(s)]; ok {
+	if id, ok := in.ids[string(key)]; ok {
 		in.refs[id]++
 		return id
 	}
-	c := slices.Clone(s)
+	l := in.make(string(key))
 	var id uint32
 	if n := len(in.free); n > 0 {
 		id = in.free[n-1]
 		in.free = in.free[:n-1]
-		in.seqs[id], in.refs[id] = c, 1
+		in.lists[id], in.refs[id] = l, 1
 	} else {
-		id = uint32(len(in.seqs))
-		in.seqs = append(in.seqs, c)
+		id = uint32(len(in.lists))
+		in.lists = append(in.lists, l)
 		in.refs = append(in.refs, 1)
 	}
-	in.ids[seqKey(c)] = id // c is never changed
+	in.ids[l.Key()] = id
 	return id
 }
 
 // unref drops a reference to id.
-func (in *interner[T]) unref(id uint32) {
+func (in *interner[L]) unref(id uint32) {
 	if id == 0 {
 		return
 	}
 	if in.refs[id]--; in.refs[id] == 0 {
-		delete(in.ids, seqKey(in.seqs[id]))
-		in.seqs[id] = nil
+		delete(in.ids, in.lists[id].Key())
+		var empty L
+		in.lists[id] = empty
 		in.free = append(in.free, id)
 	}
 }
 
-func (in *interner[T]) len() int { return len(in.ids) }
+func (in *interner[L]) len() int { return len(in.ids) }
 
-// Route is what a lookup returns: views of interned data, valid until the
-// next change of the RIB (copy what must outlive the read lock).
+// appendUint32s packs v as flow.Uint32s does (the key of the list).
+func appendUint32s(b []byte, v ...uint32) []byte {
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, x)
+	}
+	return b
+}
+
+// Route is what Lookup returns: a copy of a route's data.
 type Route struct {
 	Prefix           netip.Prefix
 	NextHop          netip.Addr
@@ -161,9 +175,10 @@ type RIB struct {
 	attrIDs   map[attrKey]uint32
 	attrs     []attrSet
 	freeAttrs []uint32
-	asPaths   interner[uint32]
-	comms     interner[uint32]
-	lcomms    interner[LargeCommunity]
+	asPaths   interner[flow.Uint32s]
+	comms     interner[flow.Uint32s]
+	lcomms    interner[flow.LargeCommunities]
+	keyBuf    []byte // scratch for the interners' keys
 
 	peers     []peer
 	freePeers []uint32
@@ -178,9 +193,19 @@ func NewRIB() *RIB {
 	return &RIB{
 		v4: newTrie[entry](3), v6: newTrie[entry](15),
 		attrIDs: map[attrKey]uint32{}, attrs: []attrSet{{}},
-		asPaths: newInterner[uint32](), comms: newInterner[uint32](), lcomms: newInterner[LargeCommunity](),
+		asPaths: newInterner(uint32s), comms: newInterner(uint32s), lcomms: newInterner(largeCommunities),
 		peerIDs: map[peerKey]uint32{}, routerIDs: map[netip.Addr]uint32{},
 	}
+}
+
+func uint32s(key string) flow.Uint32s {
+	l, _ := flow.Uint32sFromKey(key)
+	return l
+}
+
+func largeCommunities(key string) flow.LargeCommunities {
+	l, _ := flow.LargeCommunitiesFromKey(key)
+	return l
 }
 
 // router returns the index of a router, adding it. Caller holds mu.
@@ -254,7 +279,15 @@ func (r *RIB) internAttrs(nh netip.Addr, origin uint32, asPath, comms []uint32, 
 		k.nextHop = nh.As16()
 	}
 	// Look the sequences up first without a reference, to find a known set.
-	k.asPath, k.comms, k.lcomms = r.asPaths.ref(asPath), r.comms.ref(comms), r.lcomms.ref(lcomms)
+	r.keyBuf = appendUint32s(r.keyBuf[:0], asPath...)
+	k.asPath = r.asPaths.ref(r.keyBuf)
+	r.keyBuf = appendUint32s(r.keyBuf[:0], comms...)
+	k.comms = r.comms.ref(r.keyBuf)
+	r.keyBuf = r.keyBuf[:0]
+	for _, c := range lcomms {
+		r.keyBuf = appendUint32s(r.keyBuf, c.ASN, c.Local1, c.Local2)
+	}
+	k.lcomms = r.lcomms.ref(r.keyBuf)
 	if id, ok := r.attrIDs[k]; ok {
 		r.asPaths.unref(k.asPath)
 		r.comms.unref(k.comms)
@@ -262,7 +295,7 @@ func (r *RIB) internAttrs(nh netip.Addr, origin uint32, asPath, comms []uint32, 
 		r.attrs[id].refs++
 		return id
 	}
-	s := attrSet{attrKey: k, refs: 1}
+	s := attrSet{attrKey: k, refs: 1, pathList: r.asPaths.lists[k.asPath], commList: r.comms.lists[k.comms], lcommList: r.lcomms.lists[k.lcomms]}
 	var id uint32
 	if n := len(r.freeAttrs); n > 0 {
 		id = r.freeAttrs[n-1]
@@ -586,7 +619,7 @@ func (r *RIB) lookupBatch(qs []query) {
 	}
 }
 
-// route returns the interned data of an attribute set. Caller holds the
+// route returns a copy of the data of an attribute set. Caller holds the
 // read lock.
 func (r *RIB) route(attrs uint32) Route {
 	s := &r.attrs[attrs]
@@ -597,9 +630,9 @@ func (r *RIB) route(attrs uint32) Route {
 		rt.NextHop = netip.AddrFrom16(s.nextHop)
 	}
 	rt.OriginAS = s.origin
-	rt.ASPath = r.asPaths.seqs[s.asPath]
-	rt.Communities = r.comms.seqs[s.comms]
-	rt.LargeCommunities = r.lcomms.seqs[s.lcomms]
+	rt.ASPath = s.pathList.AppendTo(nil)
+	rt.Communities = s.commList.AppendTo(nil)
+	rt.LargeCommunities = s.lcommList.AppendTo(nil)
 	return rt
 }
 
@@ -619,9 +652,6 @@ func (r *RIB) Lookup(addr, routerAddr, nextHop netip.Addr) (Route, bool) {
 	}
 	rt := r.route(p.attrs)
 	rt.Prefix = netip.PrefixFrom(addr.Unmap(), bits).Masked()
-	rt.ASPath = slices.Clone(rt.ASPath)
-	rt.Communities = slices.Clone(rt.Communities)
-	rt.LargeCommunities = slices.Clone(rt.LargeCommunities)
 	return rt, true
 }
 

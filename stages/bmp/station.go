@@ -404,9 +404,16 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 		case *bgp.PathAttributeNextHop:
 			nextHop = netipAddr(a.Value)
 		case *bgp.PathAttributeAsPath:
+			// The AS_SEQUENCE segments only: an AS_SET (left by
+			// aggregation) has no order to show, and confederation
+			// segments name member ASes inside one AS. The origin is
+			// the last AS of the path so kept.
 			for _, seg := range a.Value {
+				if seg.GetType() != bgp.BGP_ASPATH_ATTR_TYPE_SEQ {
+					continue
+				}
 				as := seg.GetAS()
-				if n := len(as); n > 0 && seg.GetType() == bgp.BGP_ASPATH_ATTR_TYPE_SEQ {
+				if n := len(as); n > 0 {
 					origin = as[n-1]
 				}
 				if s.opts.collectASPaths {
@@ -420,7 +427,7 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 		case *bgp.PathAttributeLargeCommunities:
 			if s.opts.collectComms {
 				for _, c := range a.Values {
-					lcomms = append(lcomms, LargeCommunity{c.ASN, c.LocalData1, c.LocalData2})
+					lcomms = append(lcomms, LargeCommunity{ASN: c.ASN, Local1: c.LocalData1, Local2: c.LocalData2})
 				}
 			}
 		case *bgp.PathAttributeMpReachNLRI:

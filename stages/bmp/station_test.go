@@ -75,7 +75,7 @@ func TestStationRoutes(t *testing.T) {
 	p2 := newTestPeer("2001:db8::2", 64502, true)
 	c.peerUp(p1)
 	c.peerUp(p2)
-	c.announce(p1, "198.51.100.1", []uint32{64501, 3356, 65001}, []uint32{64501<<16 | 100}, []LargeCommunity{{64501, 1, 2}},
+	c.announce(p1, "198.51.100.1", []uint32{64501, 3356, 65001}, []uint32{64501<<16 | 100}, []LargeCommunity{{ASN: 64501, Local1: 1, Local2: 2}},
 		mp("203.0.113.0/24"), mp("203.0.0.0/16"))
 	c.announce(p1, "198.51.100.1", []uint32{64501, 65010}, nil, nil, mp("192.0.2.0/24"))
 	c.announce(p2, "2001:db8::2", []uint32{64502, 65006}, []uint32{1, 2}, nil, mp("2001:db8:6::/48"))
@@ -85,7 +85,7 @@ func TestStationRoutes(t *testing.T) {
 
 	rt, ok := e.RIB().Lookup(ma("203.0.113.9"), ma("127.0.0.1"), netip.Addr{})
 	want := Route{Prefix: mp("203.0.113.0/24"), NextHop: ma("198.51.100.1"), OriginAS: 65001, ASPath: []uint32{64501, 3356, 65001},
-		Communities: []uint32{64501<<16 | 100}, LargeCommunities: []LargeCommunity{{64501, 1, 2}}}
+		Communities: []uint32{64501<<16 | 100}, LargeCommunities: []LargeCommunity{{ASN: 64501, Local1: 1, Local2: 2}}}
 	if !ok || fmt.Sprint(rt) != fmt.Sprint(want) {
 		t.Errorf("Lookup = %+v %v, want %+v", rt, ok, want)
 	}
@@ -94,8 +94,10 @@ func TestStationRoutes(t *testing.T) {
 		flow.Record{ExporterAddress: ma("127.0.0.1"), SrcAddr: ma("192.0.2.7"), DstAddr: ma("203.0.9.1")},
 		flow.Record{ExporterAddress: ma("10.0.0.1"), SrcAddr: ma("2001:db8:6::1"), DstAddr: ma("2001:db8:7::1"), SrcAS: 7},
 	)
-	if r := got[0]; r.DstNetMask != 16 || r.SrcNetMask != 24 || r.NextHop != ma("198.51.100.1") || r.DstAS != 65001 || r.SrcAS != 65010 {
-		t.Errorf("flow 0 = mask %d/%d nh %s as %d/%d", r.SrcNetMask, r.DstNetMask, r.NextHop, r.SrcAS, r.DstAS)
+	if r := got[0]; r.DstNetMask != 16 || r.SrcNetMask != 24 || r.NextHop != ma("198.51.100.1") || r.DstAS != 65001 || r.SrcAS != 65010 ||
+		r.DstASPath.String() != "64501 3356 65001" || r.DstCommunities.CommunityString() != "64501:100" || r.DstLargeCommunities.String() != "64501:1:2" {
+		t.Errorf("flow 0 = mask %d/%d nh %s as %d/%d path %s comms %s large %s", r.SrcNetMask, r.DstNetMask, r.NextHop, r.SrcAS, r.DstAS,
+			r.DstASPath, r.DstCommunities.CommunityString(), r.DstLargeCommunities)
 	}
 	if r := got[1]; r.SrcNetMask != 48 || r.DstNetMask != 0 || r.SrcAS != 7 || r.NextHop.IsValid() {
 		t.Errorf("flow 1 = mask %d/%d nh %s as %d/%d", r.SrcNetMask, r.DstNetMask, r.NextHop, r.SrcAS, r.DstAS)
@@ -260,7 +262,7 @@ keep       = "200ms"
 	c.peerUp(p)
 	c.tolerant = true
 	for i := range 20000 {
-		c.announce(p, "198.51.100.1", []uint32{64501, uint32(100000 + i)}, []uint32{uint32(i)}, []LargeCommunity{{1, 2, uint32(i)}},
+		c.announce(p, "198.51.100.1", []uint32{64501, uint32(100000 + i)}, []uint32{uint32(i)}, []LargeCommunity{{ASN: 1, Local1: 2, Local2: uint32(i)}},
 			netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24))
 	}
 	_ = c.w.Flush() // the station may have cut the session already
@@ -347,7 +349,7 @@ func seedMessages() [][]byte {
 	msgs := []*bmp.BMPMessage{
 		bmp.NewBMPInitiation([]bmp.BMPInfoTLVInterface{bmp.NewBMPInfoTLVString(bmp.BMP_INIT_TLV_TYPE_SYS_NAME, "r1")}),
 		bmp.NewBMPPeerUpNotification(p.hdr, "192.0.2.254", 179, 40000, open, open),
-		bmp.NewBMPRouteMonitoring(p.hdr, updateMessage("198.51.100.1", []uint32{64501, 65001}, []uint32{1}, []LargeCommunity{{1, 2, 3}}, mp("203.0.113.0/24"))),
+		bmp.NewBMPRouteMonitoring(p.hdr, updateMessage("198.51.100.1", []uint32{64501, 65001}, []uint32{1}, []LargeCommunity{{ASN: 1, Local1: 2, Local2: 3}}, mp("203.0.113.0/24"))),
 		bmp.NewBMPRouteMonitoring(p6.hdr, updateMessage("2001:db8::1", []uint32{64502}, nil, nil, mp("2001:db8:1::/48"))),
 		bmp.NewBMPRouteMonitoring(p.hdr, vpn),
 		bmp.NewBMPRouteMonitoring(p.hdr, bgp.NewEndOfRib(bgp.RF_IPv6_UC)),
@@ -556,5 +558,25 @@ func TestStationTwoSessionsOneRouter(t *testing.T) {
 	}
 	if got := dst(); got != 65012 {
 		t.Errorf("DstAS = %d after every session ended, want 65012 (kept)", got)
+	}
+}
+
+// TestStationCollect: without collect_as_paths and collect_communities, the
+// flows get the origin AS but no path nor communities.
+func TestStationCollect(t *testing.T) {
+	e, _ := newTestEnricher(t, "collect_as_paths = false\ncollect_communities = false\n")
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	p := newTestPeer("198.51.100.1", 64501, false)
+	c.peerUp(p)
+	c.announce(p, "198.51.100.1", []uint32{64501, 3356, 65001}, []uint32{64501<<16 | 100}, []LargeCommunity{{ASN: 64501, Local1: 1, Local2: 2}},
+		mp("203.0.113.0/24"))
+	c.flush()
+	waitFor(t, 5*time.Second, "route", func() bool { return e.RIB().Stats().Paths == 1 })
+	r := enrich(t, e, flow.Record{ExporterAddress: ma("127.0.0.1"), DstAddr: ma("203.0.113.1")})[0]
+	if r.DstAS != 65001 || r.DstASPath.Len() != 0 || r.DstCommunities.Len() != 0 || r.DstLargeCommunities.Len() != 0 {
+		t.Errorf("flow: as %d path %q comms %q large %q", r.DstAS, r.DstASPath, r.DstCommunities, r.DstLargeCommunities)
+	}
+	if st := e.RIB().Stats(); st.ASPaths != 0 || st.CommunitySets != 0 || st.LargeCommunitySets != 0 {
+		t.Errorf("stats %+v: lists kept", st)
 	}
 }
