@@ -407,13 +407,23 @@ func (e *Enricher) as(flowAS, routeAS uint32) uint32 {
 	return flowAS
 }
 
-// OriginAS returns the origin AS of the route of addr, as the router that
-// exported a flow from exporter sees it (any router when that one does not
-// speak BMP). It is the routing step of the geoip enricher's asn_source.
-func (e *Enricher) OriginAS(exporter, addr netip.Addr) (uint32, bool) {
-	e.rib.mu.RLock()
-	defer e.rib.mu.RUnlock()
-	p, _, ok := e.rib.lookup(addr, e.routerOf(exporter), netip.Addr{})
+// RLockRoutes takes the read lock on the routes, for the geoip enricher's
+// routing step: one per batch of flows.
+func (e *Enricher) RLockRoutes() { e.rib.mu.RLock() }
+
+// RUnlockRoutes releases the read lock RLockRoutes took.
+func (e *Enricher) RUnlockRoutes() { e.rib.mu.RUnlock() }
+
+// RouterOf returns the router whose routes a flow from exporter takes (the
+// exporter itself, through exporters, or every router). Caller holds the
+// read lock.
+func (e *Enricher) RouterOf(exporter netip.Addr) uint32 { return e.routerOf(exporter) }
+
+// RouteOriginAS returns the origin AS of the route of addr, as router
+// (from RouterOf) sees it: the routing step of the geoip enricher's
+// asn_source. Caller holds the read lock.
+func (e *Enricher) RouteOriginAS(router uint32, addr netip.Addr) (uint32, bool) {
+	p, _, ok := e.rib.lookup(addr, router, netip.Addr{})
 	if !ok {
 		return 0, false
 	}
