@@ -423,7 +423,7 @@ func (e *Enricher) RouterOf(exporter netip.Addr) uint32 { return e.routerOf(expo
 // (from RouterOf) sees it: the routing step of the geoip enricher's
 // asn_source. Caller holds the read lock.
 func (e *Enricher) RouteOriginAS(router uint32, addr netip.Addr) (uint32, bool) {
-	p, _, ok := e.rib.lookup(addr, router, netip.Addr{})
+	p, _, ok := e.rib.lookupFast(addr, router, netip.Addr{})
 	if !ok {
 		return 0, false
 	}

@@ -42,6 +42,22 @@ type peer struct {
 	gone    bool // swept; the index is free
 }
 
+// peerLook is what a lookup reads of a peer, kept apart from the rest so
+// that scoring a path touches 8 bytes: the peer's router, and its score
+// (the table kind, plus 4 when the peer is up).
+type peerLook struct {
+	router uint32
+	score  int32
+}
+
+func (p *peer) look() peerLook {
+	s := int32(p.key.table)
+	if p.up {
+		s += 4
+	}
+	return peerLook{router: p.router, score: s}
+}
+
 // path is one peer's route for a prefix.
 type path struct {
 	rd     uint64
@@ -181,6 +197,7 @@ type RIB struct {
 	keyBuf    []byte // scratch for the interners' keys
 
 	peers     []peer
+	looks     []peerLook // by peer index, as peers
 	freePeers []uint32
 	peerIDs   map[peerKey]uint32 // peers up or down, not yet swept
 	routers   []netip.Addr
@@ -241,10 +258,11 @@ func (r *RIB) peerUp(k peerKey, as uint32, session uint64, t time.Time) uint32 {
 	if n := len(r.freePeers); n > 0 {
 		id = r.freePeers[n-1]
 		r.freePeers = r.freePeers[:n-1]
-		r.peers[id] = p
+		r.peers[id], r.looks[id] = p, p.look()
 	} else {
 		id = uint32(len(r.peers))
 		r.peers = append(r.peers, p)
+		r.looks = append(r.looks, p.look())
 	}
 	r.peerIDs[k] = id
 	return id
@@ -254,6 +272,7 @@ func (r *RIB) peerUp(k peerKey, as uint32, session uint64, t time.Time) uint32 {
 func (r *RIB) peerDown(id uint32, t time.Time) {
 	if p := &r.peers[id]; p.up {
 		p.up, p.downAt = false, t
+		r.looks[id] = p.look()
 	}
 }
 
@@ -461,6 +480,7 @@ func (r *RIB) sweep(deadline time.Time) int {
 				delete(r.peerIDs, p.key)
 			}
 			*p = peer{gone: true}
+			r.looks[i] = peerLook{router: noRouter - 1, score: -1} // no path refers to it
 			r.freePeers = append(r.freePeers, uint32(i))
 		}
 	}
@@ -505,27 +525,29 @@ func nextHopOf(nextHop netip.Addr) (nh [16]byte, nh4 bool, tag uint32, want bool
 // one of a peer that is up, preferring Loc-RIB over post-policy over
 // pre-policy; -1 when router has none. Caller holds the read lock.
 func (r *RIB) best(e *entry, router uint32, nh *[16]byte, nh4 bool, tag uint32, wantNH bool) int {
-	best, bestScore := -1, -1
+	looks := r.looks
+	best, bestScore := -1, int32(-1)
 	for i := range e.paths {
 		pa := &e.paths[i]
-		p := &r.peers[pa.peer]
-		if router != noRouter && p.router != router {
+		l := looks[pa.peer]
+		if router != noRouter && l.router != router {
 			continue
 		}
-		s := int(p.key.table)
-		if p.up {
-			s += 4
-		}
-		if wantNH && pa.nhTag == tag {
-			if k := &r.attrs[pa.attrs].attrKey; k.nh4 == nh4 && k.nextHop == *nh {
-				s += 8
-			}
+		s := l.score
+		if wantNH && pa.nhTag == tag && r.nextHopIs(pa.attrs, nh, nh4) {
+			s += 8
 		}
 		if s > bestScore {
 			best, bestScore = i, s
 		}
 	}
 	return best
+}
+
+// nextHopIs says whether attribute set id has next hop nh.
+func (r *RIB) nextHopIs(id uint32, nh *[16]byte, nh4 bool) bool {
+	k := &r.attrs[id].attrKey
+	return k.nh4 == nh4 && k.nextHop == *nh
 }
 
 // lookup finds the route for addr: the longest prefix holding a path from
@@ -548,6 +570,27 @@ func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (found 
 	return found, bits, ok
 }
 
+// lookupFast is lookup by the direct index: down from the node of depth 2
+// to the deepest node on addr's way, its longest prefix containing addr,
+// and the best path there; a query that finds no path it can take there
+// walks the whole way as lookup does. Caller holds the read lock.
+func (r *RIB) lookupFast(addr netip.Addr, router uint32, nextHop netip.Addr) (path, int, bool) {
+	var key [16]byte
+	t := r.addrKey(addr, &key)
+	if t == nil {
+		return path{}, 0, false
+	}
+	n, d := t.deepest(&key)
+	if idx, ok := n.longest(key[d]); ok {
+		e := &n.values[n.pfxRank(idx)]
+		nh, nh4, tag, wantNH := nextHopOf(nextHop)
+		if j := r.best(e, router, &nh, nh4, tag, wantNH); j >= 0 {
+			return e.paths[j], d*8 + bits.Len(idx) - 1, true
+		}
+	}
+	return r.lookup(addr, router, nextHop)
+}
+
 // query is one address of a batch lookup: what to look up, and the route
 // found.
 type query struct {
@@ -561,23 +604,28 @@ type query struct {
 	ok   bool
 
 	// The walk.
-	key  [16]byte
-	t    *trie[entry]
-	n    *node[entry] // the deepest node on the address's way down
-	d    int          // its depth
-	e    *entry       // the longest prefix of n containing the address
-	elen int          // its length
-	np   int          // its path count, read ahead
+	key     [16]byte
+	t       *trie[entry]
+	n       *node[entry] // the deepest node on the address's way down
+	d       int          // its depth
+	e       *entry       // the longest prefix of n containing the address
+	elen    int          // its length
+	np      int          // its path count, read ahead
+	peer0   uint32       // its first path's peer, read ahead
+	j       int          // the path picked, or -1
+	matched bool         // by its next hop's tag
 }
 
 // lookupBatch finds the route of every query, as lookup does, under the
-// caller's read lock. It walks the trie one stage at a time over all the
-// queries (down the nodes, then to the entries, then through their paths)
-// rather than one query after another, so that the memory accesses of
-// different addresses, which miss the cache with a full table, overlap
-// instead of waiting for one another. It does not allocate.
+// caller's read lock. It walks the trie one step at a time over all the
+// queries (the direct index, the node, the entry, its paths, the next hop
+// of the path picked) rather than one query after another, so that the
+// memory accesses of different addresses, which miss the cache with a
+// full table, overlap instead of waiting for one another: each step reads
+// what the step before brought in, and brings in what the next one reads.
+// It does not allocate.
 func (r *RIB) lookupBatch(qs []query) {
-	// Down to the deepest node on each address's way.
+	// The node of depth 2 from the direct index.
 	for i := range qs {
 		q := &qs[i]
 		q.ok, q.e = false, nil
@@ -585,19 +633,27 @@ func (r *RIB) lookupBatch(qs []query) {
 			q.n = nil
 			continue
 		}
-		n, d := q.t.deepest(&q.key)
-		q.n, q.d = n, d
+		q.n = q.t.dir[int(q.key[0])<<8|int(q.key[1])]
 	}
-	// The longest prefix of that node containing the address; reading its
-	// path count brings the entry in.
+	// Down to the deepest node on the address's way, and the longest
+	// prefix there containing the address.
 	for i := range qs {
 		q := &qs[i]
-		if q.n == nil {
+		if q.t == nil {
 			continue
 		}
+		q.n, q.d = q.t.descend(q.n, &q.key)
 		if idx, ok := q.n.longest(q.key[q.d]); ok {
 			q.e, q.elen = &q.n.values[q.n.pfxRank(idx)], q.d*8+bits.Len(idx)-1
+		}
+	}
+	// The entry: its paths.
+	for i := range qs {
+		if q := &qs[i]; q.e != nil {
 			q.np = len(q.e.paths)
+			if q.np > 0 {
+				q.peer0 = q.e.paths[0].peer
+			}
 		}
 	}
 	// The best path of that entry; a query whose deepest node holds no
@@ -605,7 +661,7 @@ func (r *RIB) lookupBatch(qs []query) {
 	// trie), as lookup does.
 	for i := range qs {
 		q := &qs[i]
-		if q.n == nil {
+		if q.t == nil {
 			continue
 		}
 		nh, nh4, tag, wantNH := nextHopOf(q.nextHop)

@@ -168,8 +168,8 @@ func TestRIBPerRouterAndNextHop(t *testing.T) {
 	}
 }
 
-// TestLookupBatchAgainstLookup: the batch lookup (direct index, deepest
-// node first) finds what the plain walk finds, for random prefixes of
+// TestLookupBatchAgainstLookup: the batch lookup and lookupFast (direct
+// index, deepest node first) find what the plain walk finds, for random prefixes of
 // every length from several routers and peers, some down, as prefixes
 // come and go.
 func TestLookupBatchAgainstLookup(t *testing.T) {
@@ -225,6 +225,11 @@ func TestLookupBatchAgainstLookup(t *testing.T) {
 				if ok != q.ok || (ok && (p != q.path || bits != q.bits)) {
 					t.Fatalf("round %d: %s (router %d, nh %s): batch %+v /%d %v, lookup %+v /%d %v",
 						round, q.addr, q.router, q.nextHop, q.path, q.bits, q.ok, p, bits, ok)
+				}
+				fp, fbits, fok := r.lookupFast(q.addr, q.router, q.nextHop)
+				if ok != fok || (ok && (p != fp || bits != fbits)) {
+					t.Fatalf("round %d: %s (router %d, nh %s): lookupFast %+v /%d %v, lookup %+v /%d %v",
+						round, q.addr, q.router, q.nextHop, fp, fbits, fok, p, bits, ok)
 				}
 			}
 		}

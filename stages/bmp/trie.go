@@ -274,15 +274,22 @@ func (t *trie[V]) lookup(addr *[16]byte, visit func(v *V, length int) bool) bool
 
 // deepest returns the deepest node on addr's way down, and its depth.
 func (t *trie[V]) deepest(addr *[16]byte) (*node[V], int) {
-	n, d := t.dir[int(addr[0])<<8|int(addr[1])], 2
+	return t.descend(t.dir[int(addr[0])<<8|int(addr[1])], addr)
+}
+
+// descend returns the deepest node on addr's way down from n, the node of
+// depth 2 that the direct index holds for addr (nil when there is none),
+// and its depth.
+func (t *trie[V]) descend(n *node[V], addr *[16]byte) (*node[V], int) {
 	if n == nil {
 		// Fewer than three levels on the way.
-		n, d = &t.root, 0
+		n = &t.root
 		if c := n.child(addr[0]); c != nil {
-			n, d = c, 1
+			return c, 1
 		}
-		return n, d
+		return n, 0
 	}
+	d := 2
 	for d < t.depth {
 		c := n.child(addr[d])
 		if c == nil {
