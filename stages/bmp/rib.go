@@ -618,8 +618,8 @@ type query struct {
 
 // lookupBatch finds the route of every query, as lookup does, under the
 // caller's read lock. It walks the trie one step at a time over all the
-// queries (the direct index, the node, the entry, its paths, the next hop
-// of the path picked) rather than one query after another, so that the
+// queries (the direct index, then the nodes, then the entries, then their
+// paths and the best one's next hop) rather than one query after another, so that the
 // memory accesses of different addresses, which miss the cache with a
 // full table, overlap instead of waiting for one another: each step reads
 // what the step before brought in, and brings in what the next one reads.
