@@ -20,6 +20,11 @@
 // allocation, under a read lock taken once per batch of flows.
 //
 // Messages are decoded with GoBGP's packet libraries (bgp and bmp). A
+// peer whose peer up shows ADD-PATH (RFC 7911) negotiated (its OPEN can
+// send several paths, the router's can receive them) has its updates
+// decoded with path identifiers in those families: its paths for one
+// prefix are kept side by side, and a lookup picks among them by next hop
+// as among peers. A
 // malformed message closes its session (logged and counted); the routes of
 // a router whose session ends, or of a peer that goes down, stay for `keep`
 // and are then removed.

@@ -58,14 +58,18 @@ func (p *peer) look() peerLook {
 	return peerLook{router: p.router, score: s}
 }
 
-// path is one peer's route for a prefix.
+// path is one peer's route for a prefix: one per route distinguisher and
+// path identifier (ADD-PATH). 28 bytes, 4-byte aligned.
 type path struct {
-	rd     uint64
-	attrs  uint32 // index in RIB.attrs
-	peer   uint32 // index in RIB.peers
-	origin uint32 // the attribute set's origin AS, here to spare a lookup a memory access
-	nhTag  uint32 // nextHopTag of the attribute set's next hop, likewise
+	rd     [2]uint32 // route distinguisher, high and low halves
+	id     uint32    // path identifier (RFC 7911), 0 without ADD-PATH
+	attrs  uint32    // index in RIB.attrs
+	peer   uint32    // index in RIB.peers
+	origin uint32    // the attribute set's origin AS, here to spare a lookup a memory access
+	nhTag  uint32    // nextHopTag of the attribute set's next hop, likewise
 }
+
+func splitRD(rd uint64) [2]uint32 { return [2]uint32{uint32(rd >> 32), uint32(rd)} }
 
 // nextHopTag folds a next hop into 32 bits: the address itself for IPv4.
 func nextHopTag(nh *[16]byte, nh4 bool) uint32 {
@@ -350,23 +354,24 @@ func (r *RIB) trieOf(p netip.Prefix) (*trie[entry], [16]byte) {
 	return &r.v6, p.Addr().As16()
 }
 
-// add sets peer's route for prefix p (masked) in rd to the attribute set
-// attrs, taking over the caller's reference on attrs. It returns whether
-// the route is new. Caller holds mu.
-func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
+// add sets peer's route for prefix p (masked) in rd with path identifier
+// id to the attribute set attrs, taking over the caller's reference on
+// attrs. It returns whether the route is new. Caller holds mu.
+func (r *RIB) add(p netip.Prefix, rd uint64, id, peerID, attrs uint32) bool {
 	t, a := r.trieOf(p)
 	e := t.put(&a, p.Bits())
+	rds := splitRD(rd)
 	for i := range e.paths {
-		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
-			r.unrefAttrs(e.paths[i].attrs)
+		if pa := &e.paths[i]; pa.peer == peerID && pa.rd == rds && pa.id == id {
+			r.unrefAttrs(pa.attrs)
 			k := &r.attrs[attrs].attrKey
-			e.paths[i].attrs, e.paths[i].origin, e.paths[i].nhTag = attrs, k.origin, nextHopTag(&k.nextHop, k.nh4)
+			pa.attrs, pa.origin, pa.nhTag = attrs, k.origin, nextHopTag(&k.nextHop, k.nh4)
 			return false
 		}
 	}
-	// A route from a peer that came back up replaces the one its earlier
+	// A route from a peer that came back up replaces the ones its earlier
 	// session left.
-	r.dropStale(e, peerID, rd)
+	r.dropStale(e, peerID, rds)
 	if len(e.paths) == cap(e.paths) {
 		// Grow by one: most prefixes have a few paths, and exact sizes
 		// save memory over doubling.
@@ -375,30 +380,31 @@ func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
 		e.paths = np
 	}
 	k := &r.attrs[attrs].attrKey
-	e.paths = append(e.paths, path{rd: rd, attrs: attrs, peer: peerID, origin: k.origin, nhTag: nextHopTag(&k.nextHop, k.nh4)})
+	e.paths = append(e.paths, path{rd: rds, id: id, attrs: attrs, peer: peerID, origin: k.origin, nhTag: nextHopTag(&k.nextHop, k.nh4)})
 	r.peers[peerID].routes++
 	r.routes[r.peers[peerID].router]++
 	return true
 }
 
-// withdraw removes peer's route for prefix p in rd. It returns whether
-// there was one. Caller holds mu.
-func (r *RIB) withdraw(p netip.Prefix, rd uint64, peerID uint32) bool {
+// withdraw removes peer's route for prefix p in rd with path identifier
+// id. It returns whether there was one. Caller holds mu.
+func (r *RIB) withdraw(p netip.Prefix, rd uint64, id, peerID uint32) bool {
 	t, a := r.trieOf(p)
 	e := t.get(&a, p.Bits())
 	if e == nil {
 		return false
 	}
 	found := false
+	rds := splitRD(rd)
 	for i := range e.paths {
-		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
+		if pa := &e.paths[i]; pa.peer == peerID && pa.rd == rds && pa.id == id {
 			r.dropPath(e, i)
 			found = true
 			break
 		}
 	}
-	// The peer's earlier session's route goes too.
-	if r.dropStale(e, peerID, rd) {
+	// The peer's earlier session's routes go too.
+	if r.dropStale(e, peerID, rds) {
 		found = true
 	}
 	if len(e.paths) == 0 {
@@ -407,9 +413,10 @@ func (r *RIB) withdraw(p netip.Prefix, rd uint64, peerID uint32) bool {
 	return found
 }
 
-// dropStale removes from e the paths in rd of the earlier sessions (down)
-// of peerID's table. It returns whether there was one. Caller holds mu.
-func (r *RIB) dropStale(e *entry, peerID uint32, rd uint64) bool {
+// dropStale removes from e the paths in rd (whatever their path
+// identifiers) of the earlier sessions (down) of peerID's table. It
+// returns whether there was one. Caller holds mu.
+func (r *RIB) dropStale(e *entry, peerID uint32, rd [2]uint32) bool {
 	dropped := false
 	key := &r.peers[peerID].key
 	for i := 0; i < len(e.paths); {

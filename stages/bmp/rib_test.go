@@ -115,10 +115,10 @@ func TestRIBPerRouterAndNextHop(t *testing.T) {
 	p2 := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.2")}, 64502, 1, time.Time{})
 	p2b := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.3")}, 64503, 1, time.Time{})
 	pfx := netip.MustParsePrefix("203.0.113.0/24")
-	r.add(pfx, 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65001, []uint32{64501, 65001}, []uint32{100}, nil))
-	r.add(pfx, 0, p2, r.internAttrs(netip.MustParseAddr("198.51.100.2"), 65002, []uint32{64502, 65002}, nil, nil))
-	r.add(pfx, 0, p2b, r.internAttrs(netip.MustParseAddr("198.51.100.3"), 65003, []uint32{64503, 65003}, nil, nil))
-	r.add(netip.MustParsePrefix("203.0.0.0/16"), 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65009, []uint32{65009}, nil, nil))
+	r.add(pfx, 0, 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65001, []uint32{64501, 65001}, []uint32{100}, nil))
+	r.add(pfx, 0, 0, p2, r.internAttrs(netip.MustParseAddr("198.51.100.2"), 65002, []uint32{64502, 65002}, nil, nil))
+	r.add(pfx, 0, 0, p2b, r.internAttrs(netip.MustParseAddr("198.51.100.3"), 65003, []uint32{64503, 65003}, nil, nil))
+	r.add(netip.MustParsePrefix("203.0.0.0/16"), 0, 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65009, []uint32{65009}, nil, nil))
 	a := netip.MustParseAddr("203.0.113.7")
 	for _, c := range []struct {
 		router, nh netip.Addr
@@ -142,7 +142,7 @@ func TestRIBPerRouterAndNextHop(t *testing.T) {
 		t.Errorf("router 1 /16 = %+v %v", rt, ok)
 	}
 	// Withdraw router 1's /24: router 1 falls back to its /16.
-	r.withdraw(pfx, 0, p1)
+	r.withdraw(pfx, 0, 0, p1)
 	if rt, ok := r.Lookup(a, r1, netip.Addr{}); !ok || rt.OriginAS != 65009 || rt.Prefix.Bits() != 16 {
 		t.Errorf("after withdraw: %+v %v", rt, ok)
 	}
@@ -189,7 +189,7 @@ func TestLookupBatchAgainstLookup(t *testing.T) {
 			if rng.IntN(3) == 0 && len(present) > 0 {
 				j := rng.IntN(len(present))
 				for _, p := range peers {
-					r.withdraw(present[j], 0, p)
+					r.withdraw(present[j], 0, 0, p)
 				}
 				present = slices.Delete(present, j, j+1)
 				continue
@@ -197,7 +197,7 @@ func TestLookupBatchAgainstLookup(t *testing.T) {
 			p := widePrefix(rng)
 			for _, pe := range peers {
 				if rng.IntN(2) == 0 {
-					r.add(p, 0, pe, r.internAttrs(nextHops[rng.IntN(len(nextHops))], uint32(round*10000+i), nil, nil, nil))
+					r.add(p, 0, 0, pe, r.internAttrs(nextHops[rng.IntN(len(nextHops))], uint32(round*10000+i), nil, nil, nil))
 				}
 			}
 			present = append(present, p)

@@ -311,14 +311,25 @@ func FuzzDecode(f *testing.F) {
 		if len(data) >= 5 {
 			binary.BigEndian.PutUint32(data[1:5], uint32(len(data)))
 		}
-		msg, _, err := decode(data)
-		if err != nil {
-			return
+		// Decoded as is, and as if every peer had ADD-PATH in every
+		// family kept.
+		addPath := &session{router: ma("127.0.0.1"), label: "127.0.0.1", addPath: map[addPathPeer][]*bgp.MarshallingOption{}}
+		if len(data) >= 6+42 {
+			var h bmp.BMPPeerHeader
+			if h.DecodeFromBytes(data[6:]) == nil {
+				addPath.addPath[addPathPeerOf(&h)] = []*bgp.MarshallingOption{{AddPath: map[bgp.RouteFamily]bgp.BGPAddPathMode{
+					bgp.RF_IPv4_UC: bgp.BGP_ADD_PATH_RECEIVE, bgp.RF_IPv6_UC: bgp.BGP_ADD_PATH_RECEIVE,
+					bgp.RF_IPv4_VPN: bgp.BGP_ADD_PATH_RECEIVE, bgp.RF_IPv6_VPN: bgp.BGP_ADD_PATH_RECEIVE}}}
+			}
 		}
-		_ = msg
-		st := &station{rib: NewRIB(), opts: options{collectASPaths: true, collectComms: true, maxRoutes: 1000},
-			logger: discardLogger(), now: time.Now, m: testStationMetrics(), sessions: map[*session]struct{}{}}
-		_ = st.handle(&session{router: ma("127.0.0.1"), label: "127.0.0.1"}, data)
+		for _, ss := range []*session{{router: ma("127.0.0.1"), label: "127.0.0.1"}, addPath} {
+			if _, _, err := decode(data, ss); err != nil {
+				continue
+			}
+			st := &station{rib: NewRIB(), opts: options{collectASPaths: true, collectComms: true, maxRoutes: 1000},
+				logger: discardLogger(), now: time.Now, m: testStationMetrics(), sessions: map[*session]struct{}{}}
+			_ = st.handle(ss, data)
+		}
 	})
 }
 
@@ -578,5 +589,81 @@ func TestStationCollect(t *testing.T) {
 	}
 	if st := e.RIB().Stats(); st.ASPaths != 0 || st.CommunitySets != 0 || st.LargeCommunitySets != 0 {
 		t.Errorf("stats %+v: lists kept", st)
+	}
+}
+
+// TestStationAddPath: a peer with ADD-PATH negotiated (its OPEN can send
+// several paths, the router's can receive them) sends two paths for one
+// prefix in each family; both are kept, told apart by their path
+// identifiers, flows pick theirs by next hop, and the withdrawal of one
+// path leaves the other.
+func TestStationAddPath(t *testing.T) {
+	e, _ := newTestEnricher(t, `keep = "1h"`)
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	p := newTestPeer("198.51.100.1", 64501, false)
+	open := func(mode bgp.BGPAddPathMode) *bgp.BGPMessage {
+		return bgp.NewBGPOpenMessage(64501, 90, "192.0.2.254", []bgp.OptionParameterInterface{
+			bgp.NewOptionParameterCapability([]bgp.ParameterCapabilityInterface{
+				bgp.NewCapAddPath([]*bgp.CapAddPathTuple{bgp.NewCapAddPathTuple(bgp.RF_IPv4_UC, mode), bgp.NewCapAddPathTuple(bgp.RF_IPv6_UC, mode)}),
+			}),
+		})
+	}
+	// Sent: the router's OPEN (it receives); received: the peer's (it sends).
+	c.send(bmp.NewBMPPeerUpNotification(p.hdr, "192.0.2.254", 179, 40000, open(bgp.BGP_ADD_PATH_RECEIVE), open(bgp.BGP_ADD_PATH_SEND)))
+	opt := &bgp.MarshallingOption{AddPath: map[bgp.RouteFamily]bgp.BGPAddPathMode{bgp.RF_IPv4_UC: bgp.BGP_ADD_PATH_SEND, bgp.RF_IPv6_UC: bgp.BGP_ADD_PATH_SEND}}
+	send := func(m *bgp.BGPMessage) {
+		b, err := bmp.NewBMPRouteMonitoring(p.hdr, m).Serialize(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.raw(b)
+	}
+	withID := func(m *bgp.BGPMessage, id uint32) *bgp.BGPMessage {
+		u := m.Body.(*bgp.BGPUpdate)
+		for _, n := range u.NLRI {
+			n.SetPathLocalIdentifier(id)
+		}
+		for _, n := range u.WithdrawnRoutes {
+			n.SetPathLocalIdentifier(id)
+		}
+		for _, a := range u.PathAttributes {
+			if mp, ok := a.(*bgp.PathAttributeMpReachNLRI); ok {
+				for _, n := range mp.Value {
+					n.SetPathLocalIdentifier(id)
+				}
+			}
+		}
+		return m
+	}
+	for id := uint32(1); id <= 2; id++ {
+		send(withID(updateMessage(fmt.Sprintf("198.51.100.1%d", id), []uint32{64501, 65010 + id}, nil, nil, mp("203.0.113.0/24")), id))
+		send(withID(updateMessage(fmt.Sprintf("2001:db8::1%d", id), []uint32{64501, 65020 + id}, nil, nil, mp("2001:db8:1::/48")), id))
+	}
+	c.flush()
+	waitFor(t, 5*time.Second, "4 paths", func() bool { return e.RIB().Stats().Paths == 4 })
+	dst := func(addr, nh string) uint32 {
+		return enrich(t, e, flow.Record{ExporterAddress: ma("127.0.0.1"), DstAddr: ma(addr), NextHop: ma(nh)})[0].DstAS
+	}
+	for _, c := range []struct {
+		addr, nh string
+		want     uint32
+	}{
+		{"203.0.113.1", "198.51.100.11", 65011},
+		{"203.0.113.1", "198.51.100.12", 65012},
+		{"2001:db8:1::1", "2001:db8::11", 65021},
+		{"2001:db8:1::1", "2001:db8::12", 65022},
+	} {
+		if got := dst(c.addr, c.nh); got != c.want {
+			t.Errorf("flow to %s via %s: AS %d, want %d", c.addr, c.nh, got, c.want)
+		}
+	}
+	// Withdraw path 1 of the IPv4 prefix: path 2 stays.
+	w := bgp.NewIPAddrPrefix(24, "203.0.113.0")
+	w.SetPathLocalIdentifier(1)
+	send(bgp.NewBGPUpdateMessage([]*bgp.IPAddrPrefix{w}, nil, nil))
+	c.flush()
+	waitFor(t, 5*time.Second, "3 paths", func() bool { return e.RIB().Stats().Paths == 3 })
+	if got := dst("203.0.113.1", "198.51.100.11"); got != 65012 {
+		t.Errorf("after withdrawing path 1: AS %d, want path 2's 65012", got)
 	}
 }
