@@ -339,8 +339,9 @@ func (e *Enricher) routerOf(exporter netip.Addr) uint32 {
 
 // lookupGroup is how many flows a batch lookup takes at once: enough for
 // their memory accesses to overlap, few enough for the queries to stay in
-// the L1 cache.
-const lookupGroup = 32
+// the L1 cache (measured with a full table: 8 to 16 flows do best, 32 are
+// 10% slower).
+const lookupGroup = 16
 
 // Process fills the routing columns of every flow of b.
 func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
