@@ -31,13 +31,22 @@ source "netflow" "routers" {
 enricher "bmp" "rib" {
   input      = source.netflow.routers
   listen     = "[::]:%[3]d"
-  asn_source = "routing"
+  asn_source = "flow"
   overwrite  = true
   exporters  = { "127.0.0.2" = "::1" }
 }
 
+# The AS numbers come from the routes through the geoip enricher's routing
+# step (the routes cover every address: GeoIP is never asked).
+enricher "geoip" "geo" {
+  input        = enricher.bmp.rib
+  asn_database = %[5]q
+  asn_source   = "routing-else-geoip"
+  routing      = enricher.bmp.rib
+}
+
 sink "file" "out" {
-  input          = enricher.bmp.rib
+  input          = enricher.geoip.geo
   path           = %[4]q
   flush_interval = "100ms"
 }
@@ -73,8 +82,9 @@ type bmpRecord struct {
 // TestBMPEnrichment: two gobgpd routers send their Loc-RIB over BMP to a
 // running pipeline, each with its own routes for the same prefixes; flows
 // from `flowengine exporter` (exporter 127.0.0.1 is router 1, 127.0.0.2 is
-// mapped to router 2) come out with the prefix lengths, next hop, origin
-// AS, AS path and communities of their own router's longest matching route.
+// mapped to router 2) come out with the prefix lengths, next hop, AS path
+// and communities of their own router's longest matching route, and its
+// origin AS through the geoip enricher's routing step.
 func TestBMPEnrichment(t *testing.T) {
 	gobgpdBin := testenv.LookPath(t, "gobgpd", "gobgpd")
 	gobgpCLI := testenv.LookPath(t, "gobgp", "gobgpd")
@@ -83,7 +93,8 @@ func TestBMPEnrichment(t *testing.T) {
 	bmpPort := testenv.FreePort(t, "tcp")
 	out := filepath.Join(dir, "flows.jsonl")
 	pipeline := filepath.Join(dir, "pipeline.hcl")
-	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(bmpPipeline, filepath.Join(dir, "state"), nfPort, bmpPort, out)), 0o644); err != nil {
+	asnPath, _ := writeGeoIP(t, dir)
+	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(bmpPipeline, filepath.Join(dir, "state"), nfPort, bmpPort, out, asnPath)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e := &engineProc{t: t, done: make(chan error, 1)}
