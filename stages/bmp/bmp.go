@@ -368,18 +368,19 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 		for i := range recs {
 			r := &recs[i]
 			if q := &qs[2*i]; q.ok {
+				s := &rib.attrs[q.path.attrs]
 				if e.overwrite || r.DstNetMask == 0 {
 					r.DstNetMask = uint8(q.bits)
 				}
 				if e.overwrite || !r.NextHop.IsValid() || r.NextHop.IsUnspecified() {
-					if s := &rib.attrs[q.path.attrs]; s.nh4 {
+					if s.nh4 {
 						r.NextHop = netip.AddrFrom4([4]byte(s.nextHop[:4]))
 					} else if s.nextHop != ([16]byte{}) {
 						r.NextHop = netip.AddrFrom16(s.nextHop)
 					}
 				}
 				r.DstAS = e.as(r.DstAS, q.path.origin)
-				if s := &rib.attrs[q.path.attrs]; e.overwrite || r.DstASPath.Len() == 0 && r.DstCommunities.Len() == 0 && r.DstLargeCommunities.Len() == 0 {
+				if e.overwrite || r.DstASPath.Len() == 0 && r.DstCommunities.Len() == 0 && r.DstLargeCommunities.Len() == 0 {
 					r.DstASPath, r.DstCommunities, r.DstLargeCommunities = s.pathList, s.commList, s.lcommList
 				}
 			} else {
@@ -520,7 +521,7 @@ func (e *Enricher) Details() any {
 	}
 	for i := range r.peers {
 		p := &r.peers[i]
-		if p.gone || (!p.up && p.routes == 0 && r.peerIDs[p.key] != uint32(i)) {
+		if id, ok := r.peerIDs[p.key]; p.gone || (!p.up && p.routes == 0 && (!ok || id != uint32(i))) {
 			continue // free, or replaced by a later session with nothing left
 		}
 		ps := PeerState{Address: p.key.addr.String(), AS: p.as, Table: tableNames[p.key.table], Up: p.up, Routes: p.routes}
