@@ -611,26 +611,24 @@ type query struct {
 	ok   bool
 
 	// The walk.
-	key     [16]byte
-	t       *trie[entry]
-	n       *node[entry] // the deepest node on the address's way down
-	d       int          // its depth
-	e       *entry       // the longest prefix of n containing the address
-	elen    int          // its length
-	np      int          // its path count, read ahead
-	peer0   uint32       // its first path's peer, read ahead
-	j       int          // the path picked, or -1
-	matched bool         // by its next hop's tag
+	key   [16]byte
+	t     *trie[entry]
+	n     *node[entry] // the deepest node on the address's way down
+	d     int          // its depth
+	e     *entry       // the longest prefix of n containing the address
+	elen  int          // its length
+	np    int          // its path count, read ahead
+	peer0 uint32       // its first path's peer, read ahead
 }
 
 // lookupBatch finds the route of every query, as lookup does, under the
 // caller's read lock. It walks the trie one step at a time over all the
 // queries (the direct index, then the nodes, then the entries, then their
-// paths and the best one's next hop) rather than one query after another, so that the
-// memory accesses of different addresses, which miss the cache with a
-// full table, overlap instead of waiting for one another: each step reads
-// what the step before brought in, and brings in what the next one reads.
-// It does not allocate.
+// paths and the best one's next hop) rather than one query after another,
+// so that the memory accesses of different addresses, which miss the
+// cache with a full table, overlap instead of waiting for one another:
+// each step reads what the step before brought in, and brings in what the
+// next one reads. It does not allocate.
 func (r *RIB) lookupBatch(qs []query) {
 	// The node of depth 2 from the direct index.
 	for i := range qs {
