@@ -128,9 +128,9 @@ func (r *fakeRows) Scan(dest ...any) error {
 }
 
 var (
-	reCond  = regexp.MustCompile(`^(?:"(\w+)" (=|WITHIN) \?|text\((?:trunc\()?"(\w+)"(?:, \?\))?\) = \?|elem\("(\w+)", (-?\d+)\) = \?)$`)
-	reDim   = regexp.MustCompile(`text\((?:elem\()?"(\w+)"(?:, (-?\d+)\))?\)`)
-	reLimit = regexp.MustCompile(`LIMIT (\d+)`)
+	reCond   = regexp.MustCompile(`^(?:"(\w+)" (=|WITHIN) \?|text\((?:trunc\()?"(\w+)"(?:, \?\))?\) = \?|elem\("(\w+)", (-?\d+)\) = \?)$`)
+	reDim    = regexp.MustCompile(`text\((?:elem\()?"(\w+)"(?:, (-?\d+)\))?\)`)
+	reLimit  = regexp.MustCompile(`LIMIT (\d+)`)
 	reUnnest = regexp.MustCompile(`unnest\("(\w+)"\)`)
 )
 
