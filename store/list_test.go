@@ -287,3 +287,20 @@ func TestListComplete(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkFilterLists(b *testing.B) {
+	const text = "DstASPath HAS AS3356 AND NOT DstCommunities HAS 65000:100 AND DstLargeCommunities NOT HAS 65000:1:2 " +
+		"AND DstFirstAS IN (AS174, AS1299) AND DstLastAS != 0 AND DstASPath != '64500 64500 64500' AND SrcAS = AS15169"
+	d := testDialect{}
+	b.ReportAllocs()
+	for b.Loop() {
+		e, errs := filter.Parse(text)
+		if errs != nil {
+			b.Fatal(errs)
+		}
+		var s sqlText
+		if err := renderFilter(&s, d, e, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
