@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,6 +44,8 @@ func generated(t testing.TB, n int) []*flow.Batch {
 // batch_size flows. b.N is a number of flows. $FLOWENGINE_BENCH_CONFIG adds
 // settings to the sink's block (e.g. "threads = 1").
 func BenchmarkInsert(b *testing.B) {
+	emptyAsNull = os.Getenv("FLOWENGINE_BENCH_NULL") != ""
+	flushEvery, _ = strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLUSH"))
 	for _, bc := range []struct {
 		size, concurrency int
 		lists             bool

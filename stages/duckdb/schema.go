@@ -157,7 +157,7 @@ func columnDef(c column, notNull bool) string {
 func createTable(t tableSpec) string {
 	defs := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		defs[i] = columnDef(c, true)
+		defs[i] = columnDef(c, !(emptyAsNull && t.Name == flowsTable && c.Type == tVarchar))
 	}
 	if t.Key != "" {
 		defs = append(defs, fmt.Sprintf("PRIMARY KEY (%s)", quote(t.Key)))
