@@ -71,3 +71,38 @@ func grow[T any](s []T, n int) []T {
 	}
 	return slices.Grow(s, max(n, cap(s)))
 }
+
+// ColumnDiffs compares every column of a and b and returns, for each column
+// that differs, the two values as "a vs b". Times compare as instants.
+func ColumnDiffs(a, b *Record) map[string]string {
+	out := map[string]string{}
+	for i, c := range Columns {
+		acc := ColumnAccessors[i]
+		var x, y any
+		var same bool
+		switch {
+		case acc.Time != nil:
+			tx, ty := acc.Time(a), acc.Time(b)
+			x, y, same = tx, ty, tx.Equal(ty)
+		case acc.Uint != nil:
+			x, y = acc.Uint(a), acc.Uint(b)
+			same = x == y
+		case acc.String != nil:
+			x, y = acc.String(a), acc.String(b)
+			same = x == y
+		case acc.Addr != nil:
+			x, y = acc.Addr(a), acc.Addr(b)
+			same = x == y
+		case acc.Uint32s != nil:
+			lx, ly := acc.Uint32s(a), acc.Uint32s(b)
+			x, y, same = "["+lx.String()+"]", "["+ly.String()+"]", lx.Equal(ly)
+		case acc.LargeCommunities != nil:
+			lx, ly := acc.LargeCommunities(a), acc.LargeCommunities(b)
+			x, y, same = "["+lx.String()+"]", "["+ly.String()+"]", lx.Equal(ly)
+		}
+		if !same {
+			out[c.Name] = fmt.Sprintf("%v vs %v", x, y)
+		}
+	}
+	return out
+}

@@ -34,6 +34,12 @@ func TestAccessors(t *testing.T) {
 			case KindAddr:
 				want = netip.AddrFrom4([4]byte{10, byte(i), byte(n), 1})
 				acc.SetAddr(r, want.(netip.Addr))
+			case KindASPath, KindCommunities:
+				want = MakeUint32s([]uint32{uint32(v), uint32(n)})
+				acc.SetUint32s(r, want.(Uint32s))
+			case KindLargeCommunities:
+				want = MakeLargeCommunities([]LargeCommunity{{uint32(v), uint32(n), 7}})
+				acc.SetLargeCommunities(r, want.(LargeCommunities))
 			default:
 				acc.SetUint(r, v%3) // fits every width, and Boundary
 				want = v % 3
@@ -47,6 +53,10 @@ func TestAccessors(t *testing.T) {
 				got = acc.String(r)
 			case KindAddr:
 				got = acc.Addr(r)
+			case KindASPath, KindCommunities:
+				got = acc.Uint32s(r)
+			case KindLargeCommunities:
+				got = acc.LargeCommunities(r)
 			default:
 				got = acc.Uint(r)
 				if f.Uint() != want {
@@ -74,6 +84,10 @@ func TestAccessors(t *testing.T) {
 				want = append(want, acc.String(&recs[n]))
 			case KindAddr:
 				want = append(want, acc.Addr(&recs[n]))
+			case KindASPath, KindCommunities:
+				want = append(want, acc.Uint32s(&recs[n]))
+			case KindLargeCommunities:
+				want = append(want, acc.LargeCommunities(&recs[n]))
 			default:
 				want = append(want, acc.Uint(&recs[n]))
 			}
@@ -107,6 +121,10 @@ func TestAccessors(t *testing.T) {
 					t.Errorf("%s: AppendAddrs16 = %v, want %v", c.Name, b16[n], want)
 				}
 			}
+		case KindASPath, KindCommunities:
+			collect(AppendUint32Lists(make([]Uint32s, 1), recs, i))
+		case KindLargeCommunities:
+			collect(AppendLargeCommunityLists(make([]LargeCommunities, 1), recs, i))
 		default:
 			switch c.Bits {
 			case 8:

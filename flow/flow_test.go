@@ -34,6 +34,7 @@ func TestSchemaMatchesRecord(t *testing.T) {
 			KindTime: {reflect.Struct}, KindAddr: {reflect.Struct}, KindString: {reflect.String},
 			KindUint: {reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64},
 			KindMAC:  {reflect.Uint64}, KindBoundary: {reflect.Uint8},
+			KindASPath: {reflect.Struct}, KindCommunities: {reflect.Struct}, KindLargeCommunities: {reflect.Struct},
 		}[c.Kind]
 		ok := false
 		for _, k := range want {
@@ -226,6 +227,9 @@ func goldenRecords() []Record {
 		InIfProvider: "cogent", OutIfProvider: "x", InIfBoundary: BoundaryInternal, OutIfBoundary: Boundary(7),
 		EType: ETypeIPv6, Proto: 58, SrcPort: 65535, DstPort: 10, TCPFlags: 255, IPTos: 0xb8, IPTTL: 255,
 		ICMPType: 128, ICMPCode: 1, ForwardingStatus: 64, Bytes: 1 << 50, Packets: 12345678901234567890,
+		DstASPath:           MakeUint32s([]uint32{64500, 4294967295, 0, 10}),
+		DstCommunities:      MakeUint32s([]uint32{65000<<16 | 100, 0xffffffff}),
+		DstLargeCommunities: MakeLargeCommunities([]LargeCommunity{{4200000000, 1, 2}}),
 	}
 	return []Record{sampleRecord(), {}, full}
 }
@@ -234,9 +238,9 @@ func goldenRecords() []Record {
 // same bytes.
 func TestAppendJSONGolden(t *testing.T) {
 	want := []string{
-		"{\"TimeReceived\":\"2026-11-26T09:30:00.5Z\",\"TimeFlowStart\":\"2026-11-26T09:29:00.5Z\",\"TimeFlowEnd\":\"2026-11-26T09:30:00.5Z\",\"SamplingRate\":1000,\"FlowDirection\":0,\"ExporterAddress\":\"192.0.2.1\",\"ExporterName\":\"edge1.par\",\"ExporterGroup\":\"\",\"ExporterRole\":\"\",\"ExporterSite\":\"\",\"ExporterRegion\":\"\",\"ExporterTenant\":\"\",\"SrcAddr\":\"198.51.100.7\",\"DstAddr\":\"2001:db8::1\",\"SrcNetMask\":24,\"DstNetMask\":32,\"NextHop\":null,\"SrcMAC\":\"00:11:22:33:44:ff\",\"DstMAC\":\"00:00:00:00:00:00\",\"SrcVlan\":0,\"DstVlan\":0,\"SrcAS\":64500,\"DstAS\":174,\"SrcCountry\":\"FR\",\"DstCountry\":\"\",\"SrcNetName\":\"\",\"DstNetName\":\"\",\"SrcNetRole\":\"\",\"DstNetRole\":\"\",\"SrcNetSite\":\"\",\"DstNetSite\":\"\",\"SrcNetRegion\":\"\",\"DstNetRegion\":\"\",\"SrcNetTenant\":\"\",\"DstNetTenant\":\"\",\"InIfIndex\":17,\"OutIfIndex\":0,\"InIfName\":\"Gi0/0/17\",\"OutIfName\":\"\",\"InIfDescription\":\"Transit: \\\"Cogent\\\"\\n\\u0001\",\"OutIfDescription\":\"\",\"InIfSpeed\":10000,\"OutIfSpeed\":0,\"InIfConnectivity\":\"\",\"OutIfConnectivity\":\"\",\"InIfProvider\":\"\",\"OutIfProvider\":\"\",\"InIfBoundary\":\"external\",\"OutIfBoundary\":\"internal\",\"EType\":2048,\"Proto\":6,\"SrcPort\":443,\"DstPort\":51000,\"TCPFlags\":18,\"IPTos\":0,\"IPTTL\":0,\"ICMPType\":0,\"ICMPCode\":0,\"ForwardingStatus\":0,\"Bytes\":1500,\"Packets\":1}",
-		"{\"TimeReceived\":null,\"TimeFlowStart\":null,\"TimeFlowEnd\":null,\"SamplingRate\":0,\"FlowDirection\":0,\"ExporterAddress\":null,\"ExporterName\":\"\",\"ExporterGroup\":\"\",\"ExporterRole\":\"\",\"ExporterSite\":\"\",\"ExporterRegion\":\"\",\"ExporterTenant\":\"\",\"SrcAddr\":null,\"DstAddr\":null,\"SrcNetMask\":0,\"DstNetMask\":0,\"NextHop\":null,\"SrcMAC\":\"00:00:00:00:00:00\",\"DstMAC\":\"00:00:00:00:00:00\",\"SrcVlan\":0,\"DstVlan\":0,\"SrcAS\":0,\"DstAS\":0,\"SrcCountry\":\"\",\"DstCountry\":\"\",\"SrcNetName\":\"\",\"DstNetName\":\"\",\"SrcNetRole\":\"\",\"DstNetRole\":\"\",\"SrcNetSite\":\"\",\"DstNetSite\":\"\",\"SrcNetRegion\":\"\",\"DstNetRegion\":\"\",\"SrcNetTenant\":\"\",\"DstNetTenant\":\"\",\"InIfIndex\":0,\"OutIfIndex\":0,\"InIfName\":\"\",\"OutIfName\":\"\",\"InIfDescription\":\"\",\"OutIfDescription\":\"\",\"InIfSpeed\":0,\"OutIfSpeed\":0,\"InIfConnectivity\":\"\",\"OutIfConnectivity\":\"\",\"InIfProvider\":\"\",\"OutIfProvider\":\"\",\"InIfBoundary\":\"\",\"OutIfBoundary\":\"\",\"EType\":0,\"Proto\":0,\"SrcPort\":0,\"DstPort\":0,\"TCPFlags\":0,\"IPTos\":0,\"IPTTL\":0,\"ICMPType\":0,\"ICMPCode\":0,\"ForwardingStatus\":0,\"Bytes\":0,\"Packets\":0}",
-		"{\"TimeReceived\":\"2025-03-01T23:59:59.999999999Z\",\"TimeFlowStart\":\"2025-03-01T23:58:00.000001Z\",\"TimeFlowEnd\":\"2025-03-02T00:00:00Z\",\"SamplingRate\":18446744073709551615,\"FlowDirection\":1,\"ExporterAddress\":\"10.0.0.255\",\"ExporterName\":\"r1\",\"ExporterGroup\":\"edge\",\"ExporterRole\":\"peering\",\"ExporterSite\":\"paris\",\"ExporterRegion\":\"eu\",\"ExporterTenant\":\"acme\",\"SrcAddr\":\"0.0.0.0\",\"DstAddr\":\"fe80::1%eth0\",\"SrcNetMask\":128,\"DstNetMask\":9,\"NextHop\":\"2001:db8:0:1:2:3:4:5\",\"SrcMAC\":\"ff:ff:ff:ff:ff:ff\",\"DstMAC\":\"0a:0b:0c:0d:0e:0f\",\"SrcVlan\":4095,\"DstVlan\":1,\"SrcAS\":4294967295,\"DstAS\":10,\"SrcCountry\":\"FR\",\"DstCountry\":\"US\",\"SrcNetName\":\"Ünïcødé ✓\",\"DstNetName\":\"tab\\there\",\"SrcNetRole\":\"back\\\\slash\",\"DstNetRole\":\"\u2028\u2029\",\"SrcNetSite\":\"\\u0000\\u001f\x7f\",\"DstNetSite\":\"<html>&\",\"SrcNetRegion\":\"bad\\ufffd\\ufffdutf8\\ufffd\\ufffd\",\"DstNetRegion\":\"r\",\"SrcNetTenant\":\"t1\",\"DstNetTenant\":\"t2\",\"InIfIndex\":99,\"OutIfIndex\":100,\"InIfName\":\"xe-0/0/0\",\"OutIfName\":\"et-1/0/0\",\"InIfDescription\":\"Transit: Cogent\",\"OutIfDescription\":\"core\\r\\n\",\"InIfSpeed\":100000,\"OutIfSpeed\":400000,\"InIfConnectivity\":\"transit\",\"OutIfConnectivity\":\"core\",\"InIfProvider\":\"cogent\",\"OutIfProvider\":\"x\",\"InIfBoundary\":\"internal\",\"OutIfBoundary\":\"\",\"EType\":34525,\"Proto\":58,\"SrcPort\":65535,\"DstPort\":10,\"TCPFlags\":255,\"IPTos\":184,\"IPTTL\":255,\"ICMPType\":128,\"ICMPCode\":1,\"ForwardingStatus\":64,\"Bytes\":1125899906842624,\"Packets\":12345678901234567890}",
+		"{\"TimeReceived\":\"2026-11-26T09:30:00.5Z\",\"TimeFlowStart\":\"2026-11-26T09:29:00.5Z\",\"TimeFlowEnd\":\"2026-11-26T09:30:00.5Z\",\"SamplingRate\":1000,\"FlowDirection\":0,\"ExporterAddress\":\"192.0.2.1\",\"ExporterName\":\"edge1.par\",\"ExporterGroup\":\"\",\"ExporterRole\":\"\",\"ExporterSite\":\"\",\"ExporterRegion\":\"\",\"ExporterTenant\":\"\",\"SrcAddr\":\"198.51.100.7\",\"DstAddr\":\"2001:db8::1\",\"SrcNetMask\":24,\"DstNetMask\":32,\"NextHop\":null,\"SrcMAC\":\"00:11:22:33:44:ff\",\"DstMAC\":\"00:00:00:00:00:00\",\"SrcVlan\":0,\"DstVlan\":0,\"SrcAS\":64500,\"DstAS\":174,\"SrcCountry\":\"FR\",\"DstCountry\":\"\",\"SrcNetName\":\"\",\"DstNetName\":\"\",\"SrcNetRole\":\"\",\"DstNetRole\":\"\",\"SrcNetSite\":\"\",\"DstNetSite\":\"\",\"SrcNetRegion\":\"\",\"DstNetRegion\":\"\",\"SrcNetTenant\":\"\",\"DstNetTenant\":\"\",\"InIfIndex\":17,\"OutIfIndex\":0,\"InIfName\":\"Gi0/0/17\",\"OutIfName\":\"\",\"InIfDescription\":\"Transit: \\\"Cogent\\\"\\n\\u0001\",\"OutIfDescription\":\"\",\"InIfSpeed\":10000,\"OutIfSpeed\":0,\"InIfConnectivity\":\"\",\"OutIfConnectivity\":\"\",\"InIfProvider\":\"\",\"OutIfProvider\":\"\",\"InIfBoundary\":\"external\",\"OutIfBoundary\":\"internal\",\"EType\":2048,\"Proto\":6,\"SrcPort\":443,\"DstPort\":51000,\"TCPFlags\":18,\"IPTos\":0,\"IPTTL\":0,\"ICMPType\":0,\"ICMPCode\":0,\"ForwardingStatus\":0,\"Bytes\":1500,\"Packets\":1,\"DstASPath\":[],\"DstCommunities\":[],\"DstLargeCommunities\":[]}",
+		"{\"TimeReceived\":null,\"TimeFlowStart\":null,\"TimeFlowEnd\":null,\"SamplingRate\":0,\"FlowDirection\":0,\"ExporterAddress\":null,\"ExporterName\":\"\",\"ExporterGroup\":\"\",\"ExporterRole\":\"\",\"ExporterSite\":\"\",\"ExporterRegion\":\"\",\"ExporterTenant\":\"\",\"SrcAddr\":null,\"DstAddr\":null,\"SrcNetMask\":0,\"DstNetMask\":0,\"NextHop\":null,\"SrcMAC\":\"00:00:00:00:00:00\",\"DstMAC\":\"00:00:00:00:00:00\",\"SrcVlan\":0,\"DstVlan\":0,\"SrcAS\":0,\"DstAS\":0,\"SrcCountry\":\"\",\"DstCountry\":\"\",\"SrcNetName\":\"\",\"DstNetName\":\"\",\"SrcNetRole\":\"\",\"DstNetRole\":\"\",\"SrcNetSite\":\"\",\"DstNetSite\":\"\",\"SrcNetRegion\":\"\",\"DstNetRegion\":\"\",\"SrcNetTenant\":\"\",\"DstNetTenant\":\"\",\"InIfIndex\":0,\"OutIfIndex\":0,\"InIfName\":\"\",\"OutIfName\":\"\",\"InIfDescription\":\"\",\"OutIfDescription\":\"\",\"InIfSpeed\":0,\"OutIfSpeed\":0,\"InIfConnectivity\":\"\",\"OutIfConnectivity\":\"\",\"InIfProvider\":\"\",\"OutIfProvider\":\"\",\"InIfBoundary\":\"\",\"OutIfBoundary\":\"\",\"EType\":0,\"Proto\":0,\"SrcPort\":0,\"DstPort\":0,\"TCPFlags\":0,\"IPTos\":0,\"IPTTL\":0,\"ICMPType\":0,\"ICMPCode\":0,\"ForwardingStatus\":0,\"Bytes\":0,\"Packets\":0,\"DstASPath\":[],\"DstCommunities\":[],\"DstLargeCommunities\":[]}",
+		"{\"TimeReceived\":\"2025-03-01T23:59:59.999999999Z\",\"TimeFlowStart\":\"2025-03-01T23:58:00.000001Z\",\"TimeFlowEnd\":\"2025-03-02T00:00:00Z\",\"SamplingRate\":18446744073709551615,\"FlowDirection\":1,\"ExporterAddress\":\"10.0.0.255\",\"ExporterName\":\"r1\",\"ExporterGroup\":\"edge\",\"ExporterRole\":\"peering\",\"ExporterSite\":\"paris\",\"ExporterRegion\":\"eu\",\"ExporterTenant\":\"acme\",\"SrcAddr\":\"0.0.0.0\",\"DstAddr\":\"fe80::1%eth0\",\"SrcNetMask\":128,\"DstNetMask\":9,\"NextHop\":\"2001:db8:0:1:2:3:4:5\",\"SrcMAC\":\"ff:ff:ff:ff:ff:ff\",\"DstMAC\":\"0a:0b:0c:0d:0e:0f\",\"SrcVlan\":4095,\"DstVlan\":1,\"SrcAS\":4294967295,\"DstAS\":10,\"SrcCountry\":\"FR\",\"DstCountry\":\"US\",\"SrcNetName\":\"Ünïcødé ✓\",\"DstNetName\":\"tab\\there\",\"SrcNetRole\":\"back\\\\slash\",\"DstNetRole\":\"\u2028\u2029\",\"SrcNetSite\":\"\\u0000\\u001f\x7f\",\"DstNetSite\":\"<html>&\",\"SrcNetRegion\":\"bad\\ufffd\\ufffdutf8\\ufffd\\ufffd\",\"DstNetRegion\":\"r\",\"SrcNetTenant\":\"t1\",\"DstNetTenant\":\"t2\",\"InIfIndex\":99,\"OutIfIndex\":100,\"InIfName\":\"xe-0/0/0\",\"OutIfName\":\"et-1/0/0\",\"InIfDescription\":\"Transit: Cogent\",\"OutIfDescription\":\"core\\r\\n\",\"InIfSpeed\":100000,\"OutIfSpeed\":400000,\"InIfConnectivity\":\"transit\",\"OutIfConnectivity\":\"core\",\"InIfProvider\":\"cogent\",\"OutIfProvider\":\"x\",\"InIfBoundary\":\"internal\",\"OutIfBoundary\":\"\",\"EType\":34525,\"Proto\":58,\"SrcPort\":65535,\"DstPort\":10,\"TCPFlags\":255,\"IPTos\":184,\"IPTTL\":255,\"ICMPType\":128,\"ICMPCode\":1,\"ForwardingStatus\":64,\"Bytes\":1125899906842624,\"Packets\":12345678901234567890,\"DstASPath\":[64500,4294967295,0,10],\"DstCommunities\":[\"65000:100\",\"65535:65535\"],\"DstLargeCommunities\":[\"4200000000:1:2\"]}",
 	}
 	var e JSONEncoder
 	for i, r := range goldenRecords() {
@@ -283,9 +287,37 @@ func refAppendJSON(dst []byte, r *Record) []byte {
 			}
 		case KindString:
 			dst = refAppendJSONString(dst, acc.String(r))
+		case KindASPath, KindCommunities:
+			var vals []any
+			for v := range acc.Uint32s(r).All() {
+				if c.Kind == KindASPath {
+					vals = append(vals, v)
+				} else {
+					vals = append(vals, fmt.Sprintf("%d:%d", v>>16, v&0xffff))
+				}
+			}
+			dst = refAppendJSONList(dst, vals)
+		case KindLargeCommunities:
+			var vals []any
+			for v := range acc.LargeCommunities(r).All() {
+				vals = append(vals, fmt.Sprintf("%d:%d:%d", v.ASN, v.Local1, v.Local2))
+			}
+			dst = refAppendJSONList(dst, vals)
 		}
 	}
 	return append(dst, '}', '\n')
+}
+
+// refAppendJSONList writes vals as a JSON array through encoding/json.
+func refAppendJSONList(dst []byte, vals []any) []byte {
+	if vals == nil {
+		vals = []any{}
+	}
+	b, err := json.Marshal(vals)
+	if err != nil {
+		panic(err)
+	}
+	return append(dst, b...)
 }
 
 // refAppendJSONString quotes s rune by rune: ", \ and control characters
@@ -382,6 +414,18 @@ func randomRecord(rng *rand.Rand) Record {
 			default:
 				acc.SetAddr(&r, netip.AddrFrom16(b))
 			}
+		case KindASPath, KindCommunities:
+			v := make([]uint32, rng.IntN(12))
+			for i := range v {
+				v[i] = rng.Uint32() >> (rng.IntN(4) * 8)
+			}
+			acc.SetUint32s(&r, MakeUint32s(v))
+		case KindLargeCommunities:
+			v := make([]LargeCommunity, rng.IntN(4))
+			for i := range v {
+				v[i] = LargeCommunity{rng.Uint32(), rng.Uint32N(100), rng.Uint32() >> 8}
+			}
+			acc.SetLargeCommunities(&r, MakeLargeCommunities(v))
 		}
 	}
 	return r
@@ -436,6 +480,7 @@ var jsonZeroGroups = [][]string{
 		"SrcNetRegion", "DstNetRegion", "SrcNetTenant", "DstNetTenant"},
 	{"InIfConnectivity", "OutIfConnectivity", "InIfProvider", "OutIfProvider", "InIfBoundary", "OutIfBoundary"},
 	{"ICMPType", "ICMPCode"},
+	{"DstASPath", "DstCommunities", "DstLargeCommunities"},
 }
 
 // jsonGen writes the generated encoder. Constant text (keys and punctuation)
@@ -469,6 +514,8 @@ func jsonZeroText(c Column) string {
 		return `""`
 	case KindMAC:
 		return `"00:00:00:00:00:00"`
+	case KindASPath, KindCommunities, KindLargeCommunities:
+		return `[]`
 	}
 	panic("column " + c.Name + " can not be in a zero group")
 }
@@ -508,6 +555,10 @@ func (g *jsonGen) column(c Column, first bool) {
 			w("\tcase %s:\n\t\tdst = append(dst, %s...)\n", b.name, goLiteral(in+key+`"`+b.v.String()+`"`))
 		}
 		w("\tdefault:\n\t\tdst = append(dst, %s...)\n\t}\n", goLiteral(in+key+`""`))
+	case KindASPath, KindCommunities, KindLargeCommunities:
+		fn := map[Kind]string{KindASPath: "appendJSONASPath", KindCommunities: "appendJSONCommunities",
+			KindLargeCommunities: "appendJSONLargeCommunities"}[c.Kind]
+		w("\tdst = append(dst, %s...)\n\tdst = %s(dst, %s)\n", g.take(key), fn, f)
 	default:
 		panic(fmt.Sprintf("column %s: unknown kind %d", c.Name, c.Kind))
 	}
@@ -545,6 +596,8 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 			zero += `,"` + c.Name + `":` + jsonZeroText(c)
 			if c.Kind == KindString {
 				cond = append(cond, "uint64(len(r."+c.Name+"))")
+			} else if c.Kind.IsList() {
+				cond = append(cond, "uint64(len(r."+c.Name+".Key()))")
 			} else {
 				cond = append(cond, "uint64(r."+c.Name+")")
 			}

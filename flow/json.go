@@ -376,3 +376,43 @@ func appendJSONEscaped(dst []byte, s string, i int) []byte {
 	}
 	return append(dst, s[start:]...)
 }
+
+// appendJSONASPath appends l as an array of numbers: [64500,64501].
+func appendJSONASPath(dst []byte, l Uint32s) []byte {
+	dst = append(dst, '[')
+	for i := range l.Len() {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendUint(dst, uint64(l.At(i)))
+	}
+	return append(dst, ']')
+}
+
+// appendJSONCommunities appends l as an array of strings: ["65000:100"].
+func appendJSONCommunities(dst []byte, l Uint32s) []byte {
+	dst = append(dst, '[')
+	for i := range l.Len() {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = AppendCommunity(dst, l.At(i))
+		dst = append(dst, '"')
+	}
+	return append(dst, ']')
+}
+
+// appendJSONLargeCommunities appends l as an array of strings: ["65000:1:2"].
+func appendJSONLargeCommunities(dst []byte, l LargeCommunities) []byte {
+	dst = append(dst, '[')
+	for i := range l.Len() {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = l.At(i).Append(dst)
+		dst = append(dst, '"')
+	}
+	return append(dst, ']')
+}

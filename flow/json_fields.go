@@ -368,6 +368,19 @@ func (e *JSONEncoder) appendFields(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"Packets":`...)
 		dst = appendUint(dst, uint64(r.Packets))
 	}
+	// DstASPath to DstLargeCommunities, all zero or not.
+	if uint64(len(r.DstASPath.Key()))|uint64(len(r.DstCommunities.Key()))|uint64(len(r.DstLargeCommunities.Key())) == 0 {
+		dst = append(dst, `,"DstASPath":[],"DstCommunities":[],"DstLargeCommunities":[]`...)
+	} else {
+		dst = append(dst, `,"DstASPath":`...)
+		dst = appendJSONASPath(dst, r.DstASPath)
+		dst = append(dst, `,"DstCommunities`...)
+		dst = append(dst, `":`...)
+		dst = appendJSONCommunities(dst, r.DstCommunities)
+		dst = append(dst, `,"DstLargeCommun`...)
+		dst = append(dst, `ities":`...)
+		dst = appendJSONLargeCommunities(dst, r.DstLargeCommunities)
+	}
 	return append(dst, "}\n"...)
 }
 

@@ -141,10 +141,12 @@ type ColumnInfo struct {
 	Dimension   bool   `json:"dimension"`
 }
 
-// Columns lists the flow columns.
+// Columns lists the flow columns, then the derived ones (DstFirstAS,
+// DstLastAS: computed from DstASPath).
 func (s *Store) Columns() []ColumnInfo {
-	out := make([]ColumnInfo, len(flow.Columns))
-	for i, c := range flow.Columns {
+	all := filter.AllColumns()
+	out := make([]ColumnInfo, len(all))
+	for i, c := range all {
 		out[i] = ColumnInfo{Name: c.Name, Type: typeName(c), Description: c.Description, Dimension: c.Dimension}
 	}
 	return out
@@ -164,6 +166,8 @@ func typeName(c flow.Column) string {
 		return "mac"
 	case flow.KindBoundary:
 		return "boundary"
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		return c.Kind.String() // as-path, communities, large-communities
 	}
 	return "unknown"
 }

@@ -67,7 +67,7 @@ func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
 				if i > 0 {
 					s.w(" OR ")
 				}
-				sql, args, err := d.Compare(c, "=", v)
+				sql, args, err := compare(d, c, "=", v)
 				if err != nil {
 					return fmt.Errorf("filter on %s: %w", c.Name, err)
 				}
@@ -79,7 +79,7 @@ func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
 			if strings.HasSuffix(e.Op, "LIKE") {
 				v = canonicalLike(v.(string))
 			}
-			sql, args, err := d.Compare(c, e.Op, v)
+			sql, args, err := compare(d, c, e.Op, v)
 			if err != nil {
 				return fmt.Errorf("filter on %s: %w", c.Name, err)
 			}
@@ -89,6 +89,108 @@ func renderFilter(s *sqlText, d Dialect, e filter.Expr, swap bool) error {
 		return fmt.Errorf("filter: unexpected node %T", e)
 	}
 	return nil
+}
+
+// derivedSource returns the list column and element a derived column is
+// read from.
+func derivedSource(c flow.Column) (flow.Column, int, bool) {
+	dv, ok := filter.DerivedFrom(c.Name)
+	if !ok {
+		return flow.Column{}, 0, false
+	}
+	from, ok := flow.ColumnByName(dv.From)
+	return from, dv.Index, ok
+}
+
+// sourceName is the column of the table a column is read from: the list
+// of a derived column, else the column itself.
+func sourceName(name string) string {
+	if dv, ok := filter.DerivedFrom(name); ok {
+		return dv.From
+	}
+	return name
+}
+
+// sqlOps are the comparisons of derived columns, written by the builder.
+var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+// compare renders one comparison of column c of a table: derived columns
+// as a comparison of their list element, NOT HAS as the negation of HAS,
+// the rest through Dialect.Compare.
+func compare(d Dialect, c flow.Column, op string, v any) (string, []any, error) {
+	if from, i, ok := derivedSource(c); ok {
+		n, isUint := v.(uint64)
+		sqlOp, known := sqlOps[op]
+		if !isUint || !known {
+			return "", nil, fmt.Errorf("%w: %s cannot be compared with %s %v", ErrInvalid, c.Name, op, v)
+		}
+		return d.ListElement(from, i) + " " + sqlOp + " ?", []any{n}, nil
+	}
+	if op == "NOT HAS" {
+		sql, args, err := d.Compare(c, "HAS", v)
+		if err != nil {
+			return "", nil, err
+		}
+		return "NOT (" + sql + ")", args, nil
+	}
+	return d.Compare(c, op, v)
+}
+
+// dimText is column c of a table as text (Dialect.Dimension), derived
+// columns computed from their list.
+func dimText(d Dialect, c flow.Column, truncate int) (string, []any) {
+	if from, i, ok := derivedSource(c); ok {
+		return d.UintText(d.ListElement(from, i)), nil
+	}
+	return d.Dimension(c, truncate)
+}
+
+// dimKey is column c of a table as a Key, derived columns computed from
+// their list.
+func dimKey(d Dialect, c flow.Column, truncate int) (string, []any) {
+	if from, i, ok := derivedSource(c); ok {
+		return d.ListElement(from, i), nil
+	}
+	return d.Key(c, truncate)
+}
+
+// parseList reads a list column's value back from its text (Dimension).
+func parseList(c flow.Column, text string) (any, bool) {
+	fields := strings.Fields(text)
+	if strings.Join(fields, " ") != text {
+		return nil, false
+	}
+	switch c.Kind {
+	case flow.KindLargeCommunities:
+		l := make([]flow.LargeCommunity, len(fields))
+		for i, f := range fields {
+			v, ok := flow.ParseLargeCommunity(f)
+			if !ok {
+				return nil, false
+			}
+			l[i] = v
+		}
+		return flow.MakeLargeCommunities(l), true
+	case flow.KindASPath, flow.KindCommunities:
+		l := make([]uint32, len(fields))
+		for i, f := range fields {
+			if c.Kind == flow.KindCommunities {
+				v, ok := flow.ParseCommunity(f)
+				if !ok {
+					return nil, false
+				}
+				l[i] = v
+				continue
+			}
+			v, err := strconv.ParseUint(f, 10, 32)
+			if err != nil {
+				return nil, false
+			}
+			l[i] = uint32(v)
+		}
+		return flow.MakeUint32s(l), true
+	}
+	return nil, false
 }
 
 // canonicalLike rewrites a LIKE pattern so that a backslash only ever
@@ -202,12 +304,18 @@ func (q *query) from(s *sqlText, table Table) error {
 	return nil
 }
 
-func (q *query) selectDims(s *sqlText) {
+// selectDims writes the dimensions as text: read from the table, or from
+// the Key columns of a subquery renamed to their columns' names (outer).
+func (q *query) selectDims(s *sqlText, outer bool) {
 	for i, dm := range q.p.dims {
 		if i > 0 {
 			s.w(", ")
 		}
-		s.part(q.d.Dimension(q.col(dm.col), dm.trunc))
+		if outer {
+			s.part(q.d.Dimension(q.col(dm.col), dm.trunc))
+		} else {
+			s.part(dimText(q.d, q.col(dm.col), dm.trunc))
+		}
 		s.w(" AS ", q.alias("d", i))
 	}
 }
@@ -241,7 +349,7 @@ func (q *query) selectKeys(s *sqlText) {
 		if i > 0 {
 			s.w(", ")
 		}
-		s.part(q.d.Key(q.col(dm.col), dm.trunc))
+		s.part(dimKey(q.d, q.col(dm.col), dm.trunc))
 		s.w(" AS ", q.alias("k", i))
 	}
 }
@@ -265,7 +373,7 @@ func (q *query) outer(s *sqlText, step bool) {
 	if step {
 		s.w(t, ", ")
 	}
-	q.selectDims(s)
+	q.selectDims(s, true)
 	s.w(", ", v, " FROM (SELECT ")
 	if step {
 		s.w(t, ", ")
@@ -290,7 +398,7 @@ func (q *query) topSQL(limit int, atLeast float64) (*sqlText, error) {
 		q.selectKeys(s)
 	} else {
 		s.w("SELECT ")
-		q.selectDims(s)
+		q.selectDims(s, false)
 	}
 	s.w(", ", qty, " AS ", q.d.Ident("v"))
 	if err := q.from(s, q.topTable()); err != nil {
@@ -356,14 +464,18 @@ func (q *query) match(s *sqlText, dm dim, text string) error {
 				}
 			}
 		}
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		if l, ok := parseList(c, text); ok {
+			op, v = "=", l
+		}
 	}
 	if op != "" {
-		if sql, args, err := q.d.Compare(c, op, v); err == nil {
+		if sql, args, err := compare(q.d, c, op, v); err == nil {
 			s.part(sql, args)
 			return nil
 		}
 	}
-	s.part(q.d.Dimension(c, dm.trunc))
+	s.part(dimText(q.d, c, dm.trunc))
 	s.w(" = ?")
 	s.args = append(s.args, text)
 	return nil
@@ -399,7 +511,7 @@ func (q *query) seriesSQL(sets [][]string) (*sqlText, error) {
 		if keyed {
 			q.selectKeys(s)
 		} else {
-			q.selectDims(s)
+			q.selectDims(s, false)
 		}
 	}
 	s.w(", ", qty, " AS ", q.d.Ident("v"))

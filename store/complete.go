@@ -48,7 +48,7 @@ func (s *Store) Complete(ctx context.Context, text string, offset int) ([]Comple
 // typed in a filter.
 func (s *Store) seen(ctx context.Context, c flow.Column, prefix string, quoted bool) ([]string, error) {
 	now := s.now()
-	t, ok := chooseTable(s.backend.Tables(), []string{c.Name}, false, 24*time.Hour, now.Add(-24*time.Hour), now)
+	t, ok := chooseTable(s.backend.Tables(), []string{sourceName(c.Name)}, false, 24*time.Hour, now.Add(-24*time.Hour), now)
 	if !ok {
 		return nil, nil
 	}
@@ -56,7 +56,7 @@ func (s *Store) seen(ctx context.Context, c flow.Column, prefix string, quoted b
 	qty, _ := quantity(d, t, MetricFlows)
 	st := &sqlText{}
 	st.w("SELECT ")
-	st.part(d.Dimension(c, 0))
+	st.part(dimText(d, c, 0))
 	st.w(" AS ", d.Ident("d0"), ", ", qty, " AS ", d.Ident("v"), " FROM ", d.Ident(t.Name), " WHERE ")
 	st.part(d.TimeRange(now.Add(-24*time.Hour), now.Add(time.Minute)))
 	if c.Kind == flow.KindString && prefix != "" && !strings.ContainsAny(prefix, `%_\`) {

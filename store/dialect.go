@@ -26,7 +26,15 @@ import (
 //     so Dimension reads them as it reads the table's columns.
 //   - Plain SQL the builder writes around the pieces: SUM, CASE WHEN … THEN
 //     … ELSE … END, + - * / on integer columns, = on integer columns,
+//     = != < <= > >= between ListElement and a uint64 parameter,
 //     AND/OR/NOT, parentheses, "LIMIT n" with a literal integer.
+//   - List columns (KindASPath, KindCommunities, KindLargeCommunities) live
+//     in the raw flows table only. Their Key is the list itself (grouped by
+//     the store's native list type); their Dimension is its text as the
+//     flow package writes it, elements separated by one space: "64500
+//     64501" (Uint32s.String), "65000:100 65000:200"
+//     (Uint32s.CommunityString), "65000:1:2 65000:1:3"
+//     (LargeCommunities.String), "" for an empty list.
 type Dialect interface {
 	// Name is "duckdb" or "clickhouse".
 	Name() string
@@ -56,11 +64,24 @@ type Dialect interface {
 	// Compare is one filter comparison. v is uint64 (KindUint, KindMAC),
 	// string (KindString), netip.Addr or, for op "<<", netip.Prefix
 	// (KindAddr), flow.Boundary (KindBoundary) or time.Time (KindTime).
-	// op is one of = != < <= > >= LIKE ILIKE UNLIKE IUNLIKE <<.
+	// op is one of = != < <= > >= LIKE ILIKE UNLIKE IUNLIKE << HAS.
+	// List columns take = and != with a whole list (flow.Uint32s for
+	// KindASPath and KindCommunities, flow.LargeCommunities), and HAS (the
+	// list holds the element v) with uint64 (an AS number, a community as
+	// ASN<<16 | value) or flow.LargeCommunity; the builder writes NOT HAS as
+	// NOT (… HAS …). Lists and elements reach the SQL as parameters, one
+	// per element.
 	// LIKE patterns (all four operators) come with % (any text), _ (one
 	// character) and backslash escapes only before %, _ or a backslash, and
 	// must be read so: as ClickHouse does, and DuckDB with ESCAPE '\'.
 	Compare(c flow.Column, op string, v any) (sql string, args []any, err error)
 	// Float casts a numeric expression to a 64-bit float.
 	Float(expr string) string
+	// ListElement yields element i of list column c (KindASPath or
+	// KindCommunities; 1 the first, -1 the last) as an unsigned integer, 0
+	// when the list is shorter. The derived columns (DstFirstAS, DstLastAS)
+	// are computed with it.
+	ListElement(c flow.Column, i int) string
+	// UintText yields the unsigned integer expression expr as decimal text.
+	UintText(expr string) string
 }

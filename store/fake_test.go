@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store/filter"
 )
 
 // testDialect renders readable SQL for the builder's tests.
@@ -52,6 +53,10 @@ func (d testDialect) Compare(c flow.Column, op string, v any) (string, []any, er
 	return d.Ident(c.Name) + " " + op + " ?", []any{v}, nil
 }
 func (testDialect) Float(e string) string { return "float(" + e + ")" }
+func (d testDialect) ListElement(c flow.Column, i int) string {
+	return "elem(" + d.Ident(c.Name) + ", " + strconv.Itoa(i) + ")"
+}
+func (testDialect) UintText(e string) string { return "text(" + e + ")" }
 
 // fakeBackend answers the builder's SQL (as testDialect renders it, without
 // filters) from records in memory, as a store would: it reads the
@@ -120,8 +125,8 @@ func (r *fakeRows) Scan(dest ...any) error {
 }
 
 var (
-	reCond  = regexp.MustCompile(`^(?:"(\w+)" (=|WITHIN) \?|text\((?:trunc\()?"(\w+)"(?:, \?\))?\) = \?)$`)
-	reDim   = regexp.MustCompile(`text\("(\w+)"\)`)
+	reCond  = regexp.MustCompile(`^(?:"(\w+)" (=|WITHIN) \?|text\((?:trunc\()?"(\w+)"(?:, \?\))?\) = \?|elem\("(\w+)", (-?\d+)\) = \?)$`)
+	reDim   = regexp.MustCompile(`text\((?:elem\()?"(\w+)"(?:, (-?\d+)\))?\)`)
 	reLimit = regexp.MustCompile(`LIMIT (\d+)`)
 )
 
@@ -138,10 +143,46 @@ func typedText(v any) string {
 	return fmt.Sprint(v)
 }
 
+// fakeColumn finds a column by its name, or a derived one by its list and
+// element.
+func fakeColumn(name, index string) flow.Column {
+	if index != "" {
+		for _, d := range filter.DerivedColumns {
+			if d.From == name && strconv.Itoa(d.Index) == index {
+				return d.Column
+			}
+		}
+	}
+	c, _ := filter.LookupColumn(name)
+	return c
+}
+
+// fakeElem is element i of list column name (1 first, -1 last), 0 past
+// its end.
+func fakeElem(r *flow.Record, name string, i int) uint64 {
+	l := flow.Access(name).Uint32s(r)
+	if i < 0 {
+		i += l.Len() + 1
+	}
+	if i < 1 || i > l.Len() {
+		return 0
+	}
+	return uint64(l.At(i - 1))
+}
+
 // fakeText is a column as text, as a store would return it.
 func fakeText(r *flow.Record, c flow.Column) string {
+	if d, ok := filter.DerivedFrom(c.Name); ok {
+		return strconv.FormatUint(fakeElem(r, d.From, d.Index), 10)
+	}
 	a := flow.Access(c.Name)
 	switch c.Kind {
+	case flow.KindASPath:
+		return a.Uint32s(r).String()
+	case flow.KindCommunities:
+		return a.Uint32s(r).CommunityString()
+	case flow.KindLargeCommunities:
+		return a.LargeCommunities(r).String()
 	case flow.KindString:
 		return a.String(r)
 	case flow.KindAddr:
@@ -166,8 +207,7 @@ func (b *fakeBackend) Query(_ context.Context, sql string, args ...any) (Rows, e
 	from := strings.Index(sql, " FROM ")
 	var dims []flow.Column
 	for _, m := range reDim.FindAllStringSubmatch(sql[:from], -1) {
-		c, _ := flow.ColumnByName(m[1])
-		dims = append(dims, c)
+		dims = append(dims, fakeColumn(m[1], m[2]))
 	}
 	args = slices.Clone(args)
 	var step int64
@@ -218,11 +258,24 @@ func (b *fakeBackend) Query(_ context.Context, sql string, args ...any) (Rows, e
 					return nil, fmt.Errorf("fake: condition %q", cond)
 				}
 				switch {
+				case m[4] != "":
+					i, _ := strconv.Atoi(m[5])
+					want, name := args[0].(uint64), m[4]
+					args = args[1:]
+					conds = append(conds, func(r *flow.Record) bool { return fakeElem(r, name, i) == want })
 				case m[1] != "" && m[2] == "=":
 					c, _ := flow.ColumnByName(m[1])
 					want := args[0]
 					args = args[1:]
-					conds = append(conds, func(r *flow.Record) bool { return fakeText(r, c) == typedText(want) })
+					conds = append(conds, func(r *flow.Record) bool {
+						switch w := want.(type) {
+						case flow.Uint32s:
+							return flow.Access(c.Name).Uint32s(r).Equal(w)
+						case flow.LargeCommunities:
+							return flow.Access(c.Name).LargeCommunities(r).Equal(w)
+						}
+						return fakeText(r, c) == typedText(want)
+					})
 				case m[1] != "":
 					c, _ := flow.ColumnByName(m[1])
 					pf := args[0].(netip.Prefix)

@@ -14,6 +14,8 @@ func FuzzFilterSQL(f *testing.F) {
 		f.Add("ExporterName = " + filter.Literal(n) + " OR SrcAS IN (1, AS2) AND NOT InIfName LIKE " + filter.Literal(n))
 	}
 	f.Add("SrcAddr << 192.0.2.0/24 AND InIfBoundary = external AND TimeReceived > 2026-01-01")
+	f.Add("DstASPath HAS AS3356 AND NOT DstCommunities HAS 65000:100 OR DstLargeCommunities NOT HAS 1:2:3 AND DstFirstAS = 1")
+	f.Add("DstASPath IN ('1 2', '') AND DstCommunities != '65000:1 0:0' AND DstLastAS >= AS15169")
 	f.Fuzz(func(t *testing.T, text string) {
 		e, errs := filter.Parse(text)
 		if errs != nil || e == nil {

@@ -160,6 +160,17 @@ func setText(r *flow.Record, c flow.Column, s string) error {
 			ad = netip.Addr{} // "::" is how a store without nulls keeps no address
 		}
 		a.SetAddr(r, ad)
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		l, ok := parseList(c, strings.Join(strings.Fields(s), " "))
+		if !ok {
+			return fmt.Errorf("%s %q not understood", c.Kind, s)
+		}
+		switch l := l.(type) {
+		case flow.Uint32s:
+			a.SetUint32s(r, l)
+		case flow.LargeCommunities:
+			a.SetLargeCommunities(r, l)
+		}
 	}
 	return nil
 }

@@ -180,6 +180,7 @@ func (s *Store) plan(q Query, minDims int) (*plan, error) {
 	var need []string
 	rawOnly := false
 	addCol := func(n string) {
+		n = sourceName(n) // derived columns read their list
 		if !slices.Contains(need, n) {
 			need = append(need, n)
 		}

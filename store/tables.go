@@ -16,13 +16,14 @@ var rawOnly = map[string]bool{"SrcAddr": true, "DstAddr": true, "SrcPort": true,
 
 // RollupColumns are the columns a rollup table has, in schema order:
 // TimeReceived (the start of the interval), every dimension but the raw-only
-// ones, and Bytes and Packets (sums, already multiplied by SamplingRate). A
-// rollup table also has a Flows column (flows, multiplied by SamplingRate),
-// which is not a column of the flow record.
+// ones and the lists (AS paths and communities: the raw flows table alone
+// keeps them), and Bytes and Packets (sums, already multiplied by
+// SamplingRate). A rollup table also has a Flows column (flows, multiplied
+// by SamplingRate), which is not a column of the flow record.
 func RollupColumns() []flow.Column {
 	var out []flow.Column
 	for _, c := range flow.Columns {
-		if c.Name == "TimeReceived" || c.Name == "Bytes" || c.Name == "Packets" || (c.Dimension && !rawOnly[c.Name]) {
+		if inRollups(c) {
 			out = append(out, c)
 		}
 	}
@@ -32,5 +33,13 @@ func RollupColumns() []flow.Column {
 // InRollups says whether rollup tables keep column name.
 func InRollups(name string) bool {
 	c, ok := flow.ColumnByName(name)
-	return ok && (c.Dimension && !rawOnly[name] || name == "TimeReceived" || name == "Bytes" || name == "Packets")
+	return ok && inRollups(c)
+}
+
+func inRollups(c flow.Column) bool {
+	switch c.Name {
+	case "TimeReceived", "Bytes", "Packets":
+		return true
+	}
+	return c.Dimension && !rawOnly[c.Name] && !c.Kind.IsList()
 }

@@ -14,7 +14,12 @@
 //     written as IPv4), 16 bytes for IPv6, absent for no address; the decoder
 //     accepts 4 or 16 bytes (a 16-byte IPv4-mapped address decodes as IPv4)
 //     and rejects other lengths; IPv6 zones are not carried;
-//   - boundaries: the enum Boundary.
+//   - boundaries: the enum Boundary;
+//   - AS paths and communities: packed repeated uint32 (a community is
+//     ASN<<16 | value); large communities: packed repeated uint32, three
+//     values (ASN, local1, local2) per community. Empty lists are omitted;
+//     the decoder also takes unpacked values, and interns lists like
+//     strings.
 //
 // Zero values are omitted, as proto3 does, and unknown fields are skipped by
 // the decoder, so adding a column is compatible; anything else bumps
@@ -258,4 +263,125 @@ func intern(b []byte) string {
 		second.Store(&s)
 	}
 	return s
+}
+
+// appendUint32s appends l as a packed repeated uint32 field; an empty list
+// is omitted.
+func appendUint32s(dst []byte, num protowire.Number, l flow.Uint32s) []byte {
+	n := l.Len()
+	if n == 0 {
+		return dst
+	}
+	size := 0
+	for i := range n {
+		size += protowire.SizeVarint(uint64(l.At(i)))
+	}
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(size))
+	for i := range n {
+		dst = protowire.AppendVarint(dst, uint64(l.At(i)))
+	}
+	return dst
+}
+
+// appendLargeCommunities appends l as a packed repeated uint32 field, three
+// values (ASN, Local1, Local2) per community; an empty list is omitted.
+func appendLargeCommunities(dst []byte, num protowire.Number, l flow.LargeCommunities) []byte {
+	n := l.Len()
+	if n == 0 {
+		return dst
+	}
+	size := 0
+	for i := range n {
+		c := l.At(i)
+		size += protowire.SizeVarint(uint64(c.ASN)) + protowire.SizeVarint(uint64(c.Local1)) + protowire.SizeVarint(uint64(c.Local2))
+	}
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(size))
+	for i := range n {
+		c := l.At(i)
+		dst = protowire.AppendVarint(dst, uint64(c.ASN))
+		dst = protowire.AppendVarint(dst, uint64(c.Local1))
+		dst = protowire.AppendVarint(dst, uint64(c.Local2))
+	}
+	return dst
+}
+
+// maxListValues bounds the values of one list field: a longer list is
+// refused rather than interned.
+const maxListValues = 1024
+
+// unpackUint32s decodes the payload of a packed repeated uint32 field into
+// the packed little-endian form of flow lists, appended to prev (a repeated
+// field may come in several pieces), interned. It returns false on a
+// malformed payload, a value over 32 bits or more than maxListValues values.
+func unpackUint32s(prev string, b []byte) (string, bool) {
+	var stack [256]byte
+	buf := append(stack[:0], prev...)
+	for len(b) > 0 {
+		v, n := protowire.ConsumeVarint(b)
+		if n < 0 || v > 0xffffffff || len(buf) >= 4*maxListValues {
+			return "", false
+		}
+		b = b[n:]
+		buf = append(buf, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+	}
+	return intern(buf), true
+}
+
+// appendUint32Value appends one unpacked value to a packed list.
+func appendUint32Value(prev string, v uint64) (string, bool) {
+	if v > 0xffffffff || len(prev) >= 4*maxListValues {
+		return "", false
+	}
+	var b [4]byte
+	b = [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+	return intern(append([]byte(prev), b[:]...)), true
+}
+
+// decodeUint32List decodes one field of a repeated uint32 column, packed or
+// not, appending to prev.
+func decodeUint32List(num protowire.Number, typ protowire.Type, data []byte, prev string) (string, int, error) {
+	switch typ {
+	case protowire.BytesType:
+		v, n := protowire.ConsumeBytes(data)
+		if n < 0 {
+			return "", n, wireError(num, n)
+		}
+		s, ok := unpackUint32s(prev, v)
+		if !ok {
+			return "", n, listError(num)
+		}
+		return s, n, nil
+	case protowire.VarintType:
+		v, n := protowire.ConsumeVarint(data)
+		if n < 0 {
+			return "", n, wireError(num, n)
+		}
+		s, ok := appendUint32Value(prev, v)
+		if !ok {
+			return "", n, listError(num)
+		}
+		return s, n, nil
+	}
+	return "", errWireType, wireError(num, errWireType)
+}
+
+func listError(num protowire.Number) error {
+	return fmt.Errorf("%w: field %d: list value over 32 bits or more than %d values", ErrInvalid, num, maxListValues)
+}
+
+func setUint32s(dst *flow.Uint32s, s string) {
+	*dst, _ = flow.Uint32sFromKey(s)
+}
+
+// setLargeCommunities sets dst from packed values, which must be whole
+// communities (three values each).
+func setLargeCommunities(num protowire.Number, dst *flow.LargeCommunities, s string) error {
+	l, ok := flow.LargeCommunitiesFromKey(s)
+	if !ok {
+		return fmt.Errorf("%w: field %d: large communities need three values each", ErrInvalid, num)
+	}
+	*dst = l
+	return nil
 }

@@ -537,6 +537,9 @@ func AppendRecord(dst []byte, r *flow.Record) []byte {
 			dst = protowire.AppendVarint(dst, v)
 		}
 	}
+	dst = appendUint32s(dst, 62, r.DstASPath)
+	dst = appendUint32s(dst, 63, r.DstCommunities)
+	dst = appendLargeCommunities(dst, 64, r.DstLargeCommunities)
 	return dst
 }
 
@@ -546,7 +549,15 @@ const stringColumns = 26
 // decodeFields fills r from the fields of a FlowV1 protobuf message, in any
 // order, interning strings through memo when it is not nil. Columns absent
 // from data are left as they are.
-func decodeFields(data []byte, r *flow.Record, memo *stringMemo) error {
+func decodeFields(data []byte, r *flow.Record, memo *stringMemo) (err error) {
+	// Large communities may come in pieces: their values are gathered, then
+	// checked to be whole communities.
+	largePending, largeSeen := r.DstLargeCommunities.Key(), false
+	defer func() {
+		if err == nil && largeSeen {
+			err = setLargeCommunities(64, &r.DstLargeCommunities, largePending)
+		}
+	}()
 	for len(data) > 0 {
 		// The tag, with the one- and two-byte cases inline.
 		var (
@@ -1259,6 +1270,27 @@ func decodeFields(data []byte, r *flow.Record, memo *stringMemo) error {
 				v, n = protowire.ConsumeVarint(data)
 			}
 			r.Packets = uint64(v)
+		case 62: // DstASPath
+			var s string
+			var err error
+			if s, n, err = decodeUint32List(num, typ, data, r.DstASPath.Key()); err != nil {
+				return err
+			}
+			setUint32s(&r.DstASPath, s)
+		case 63: // DstCommunities
+			var s string
+			var err error
+			if s, n, err = decodeUint32List(num, typ, data, r.DstCommunities.Key()); err != nil {
+				return err
+			}
+			setUint32s(&r.DstCommunities, s)
+		case 64: // DstLargeCommunities
+			var s string
+			var err error
+			if s, n, err = decodeUint32List(num, typ, data, largePending); err != nil {
+				return err
+			}
+			largePending, largeSeen = s, true
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, data)
 		}
@@ -2307,6 +2339,53 @@ func decodeOrdered(data []byte, r *flow.Record, memo *stringMemo) ([]byte, bool)
 		}
 	} else {
 		r.Packets = 0
+	}
+	// DstASPath (62)
+	if len(data) > 2 && data[0] == 0xf2 && data[1] == 0x03 {
+		v, n := protowire.ConsumeBytes(data[2:])
+		if n < 0 {
+			return nil, false
+		}
+		s, ok := unpackUint32s("", v)
+		if !ok {
+			return nil, false
+		}
+		setUint32s(&r.DstASPath, s)
+		data = data[2+n:]
+	} else {
+		r.DstASPath = flow.Uint32s{}
+	}
+	// DstCommunities (63)
+	if len(data) > 2 && data[0] == 0xfa && data[1] == 0x03 {
+		v, n := protowire.ConsumeBytes(data[2:])
+		if n < 0 {
+			return nil, false
+		}
+		s, ok := unpackUint32s("", v)
+		if !ok {
+			return nil, false
+		}
+		setUint32s(&r.DstCommunities, s)
+		data = data[2+n:]
+	} else {
+		r.DstCommunities = flow.Uint32s{}
+	}
+	// DstLargeCommunities (64)
+	if len(data) > 2 && data[0] == 0x82 && data[1] == 0x04 {
+		v, n := protowire.ConsumeBytes(data[2:])
+		if n < 0 {
+			return nil, false
+		}
+		s, ok := unpackUint32s("", v)
+		if !ok {
+			return nil, false
+		}
+		if setLargeCommunities(64, &r.DstLargeCommunities, s) != nil {
+			return nil, false
+		}
+		data = data[2+n:]
+	} else {
+		r.DstLargeCommunities = flow.LargeCommunities{}
 	}
 	return data, true
 }

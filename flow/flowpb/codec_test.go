@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,8 +51,13 @@ func sample(i int) flow.Record {
 		EType: flow.ETypeIPv6, Proto: 6, SrcPort: 443, DstPort: 65535, TCPFlags: 0x1b, IPTos: 0xb8, IPTTL: 64,
 		ICMPType: 3, ICMPCode: 4, ForwardingStatus: 64,
 		Bytes: 1 << 50, Packets: uint64(i + 1),
+		DstASPath:           paths[i%len(paths)],
+		DstCommunities:      flow.MakeUint32s([]uint32{65000<<16 | 100, 65000<<16 | uint32(i%3)}),
+		DstLargeCommunities: flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: 4200000000, Local1: 1, Local2: uint32(i % 2)}}),
 	}
 }
+
+var paths = []flow.Uint32s{flow.MakeUint32s([]uint32{174, 3356, 64500}), flow.MakeUint32s([]uint32{6939, 4200000000}), {}}
 
 var cmpAddr = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 
@@ -73,6 +79,12 @@ func valuesOf(c flow.Column) []any {
 	case flow.KindAddr:
 		return []any{netip.Addr{}, netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("192.0.2.1"),
 			netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::"), netip.MustParseAddr("::ffff:203.0.113.9")}
+	case flow.KindASPath, flow.KindCommunities:
+		return []any{flow.Uint32s{}, flow.MakeUint32s([]uint32{0}), flow.MakeUint32s([]uint32{64500, 127, 128, 0xffffffff}),
+			flow.MakeUint32s(make([]uint32, 300))}
+	case flow.KindLargeCommunities:
+		return []any{flow.LargeCommunities{}, flow.MakeLargeCommunities([]flow.LargeCommunity{{}}),
+			flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: 4200000000, Local1: 1, Local2: 2}, {ASN: 65000, Local1: 0xffffffff, Local2: 128}})}
 	}
 	panic("unknown kind")
 }
@@ -88,7 +100,27 @@ func set(r *flow.Record, c flow.Column, v any) {
 		acc.SetString(r, v)
 	case netip.Addr:
 		acc.SetAddr(r, v)
+	case flow.Uint32s:
+		acc.SetUint32s(r, v)
+	case flow.LargeCommunities:
+		acc.SetLargeCommunities(r, v)
 	}
+}
+
+// wireList is the repeated uint32 values a list column value goes on the
+// wire as.
+func wireList(v any) ([]uint32, bool) {
+	switch v := v.(type) {
+	case flow.Uint32s:
+		return v.AppendTo([]uint32{}), true
+	case flow.LargeCommunities:
+		out := []uint32{}
+		for c := range v.All() {
+			out = append(out, c.ASN, c.Local1, c.Local2)
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 func TestRoundTripEveryColumn(t *testing.T) {
@@ -162,15 +194,30 @@ func TestWireCompatibility(t *testing.T) {
 				if err := proto.Unmarshal(AppendRecord(nil, &r), msg); err != nil {
 					t.Fatalf("dynamicpb unmarshal: %v", err)
 				}
-				want := wireValue(c, v)
-				if got := msg.Get(fd); !valueEqual(got, want) {
-					t.Errorf("protobuf runtime read %v, want %v", got, want)
-				}
-
-				// Protobuf runtime → ours.
-				msg = dynamicpb.NewMessage(md)
-				if want.IsValid() {
-					msg.Set(fd, want)
+				if vals, ok := wireList(v); ok {
+					l := msg.Get(fd).List()
+					got := []uint32{}
+					for i := range l.Len() {
+						got = append(got, uint32(l.Get(i).Uint()))
+					}
+					if !slices.Equal(got, vals) {
+						t.Errorf("protobuf runtime read %v, want %v", got, vals)
+					}
+					msg = dynamicpb.NewMessage(md)
+					l = msg.Mutable(fd).List()
+					for _, x := range vals {
+						l.Append(protoreflect.ValueOfUint32(x))
+					}
+				} else {
+					want := wireValue(c, v)
+					if got := msg.Get(fd); !valueEqual(got, want) {
+						t.Errorf("protobuf runtime read %v, want %v", got, want)
+					}
+					// Protobuf runtime → ours.
+					msg = dynamicpb.NewMessage(md)
+					if want.IsValid() {
+						msg.Set(fd, want)
+					}
 				}
 				buf, err := proto.Marshal(msg)
 				if err != nil {
@@ -251,6 +298,40 @@ func TestUnknownFieldsSkipped(t *testing.T) {
 	}
 	if diff := cmp.Diff(out, in, cmpAddr); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
+// Lists decode from packed and unpacked fields, in pieces, and a large
+// community list must hold whole communities.
+func TestDecodeLists(t *testing.T) {
+	var msg []byte
+	msg = protowire.AppendTag(msg, 62, protowire.VarintType)
+	msg = protowire.AppendVarint(msg, 174)
+	msg = protowire.AppendTag(msg, 62, protowire.BytesType)
+	msg = protowire.AppendBytes(msg, protowire.AppendVarint(protowire.AppendVarint(nil, 3356), 64500))
+	msg = protowire.AppendTag(msg, 64, protowire.BytesType)
+	msg = protowire.AppendBytes(msg, protowire.AppendVarint(protowire.AppendVarint(nil, 65000), 1))
+	msg = protowire.AppendTag(msg, 64, protowire.VarintType)
+	msg = protowire.AppendVarint(msg, 2)
+	var r flow.Record
+	if err := DecodeRecord(msg, &r); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.DstASPath.String(); got != "174 3356 64500" {
+		t.Errorf("DstASPath = %q", got)
+	}
+	if got := r.DstLargeCommunities.String(); got != "65000:1:2" {
+		t.Errorf("DstLargeCommunities = %q", got)
+	}
+	for name, bad := range map[string][]byte{
+		"two values of a large community": protowire.AppendBytes(protowire.AppendTag(nil, 64, protowire.BytesType), []byte{1, 2}),
+		"a value over 32 bits":            protowire.AppendBytes(protowire.AppendTag(nil, 63, protowire.BytesType), protowire.AppendVarint(nil, 1<<32)),
+		"a truncated varint":              protowire.AppendBytes(protowire.AppendTag(nil, 62, protowire.BytesType), []byte{0x80}),
+		"a fixed32 value":                 protowire.AppendFixed32(protowire.AppendTag(nil, 62, protowire.Fixed32Type), 1),
+	} {
+		if err := DecodeRecord(bad, &r); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: error %v, want ErrInvalid", name, err)
+		}
 	}
 }
 

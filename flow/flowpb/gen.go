@@ -94,6 +94,10 @@ func AppendRecord(dst []byte, r *flow.Record) []byte {
 `, c.Name, tag(c.Proto, protowire.BytesType))
 		case flow.KindAddr:
 			fmt.Fprintf(&b, "\tdst = appendAddr(dst, %d, r.%s)\n", c.Proto, c.Name)
+		case flow.KindASPath, flow.KindCommunities:
+			fmt.Fprintf(&b, "\tdst = appendUint32s(dst, %d, r.%s)\n", c.Proto, c.Name)
+		case flow.KindLargeCommunities:
+			fmt.Fprintf(&b, "\tdst = appendLargeCommunities(dst, %d, r.%s)\n", c.Proto, c.Name)
 		default:
 			log.Fatalf("column %s: unknown kind %d", c.Name, c.Kind)
 		}
@@ -107,7 +111,15 @@ const stringColumns = ` + fmt.Sprint(len(stringColumns())) + `
 // decodeFields fills r from the fields of a FlowV` + fmt.Sprint(flow.SchemaVersion) + ` protobuf message, in any
 // order, interning strings through memo when it is not nil. Columns absent
 // from data are left as they are.
-func decodeFields(data []byte, r *flow.Record, memo *stringMemo) error {
+func decodeFields(data []byte, r *flow.Record, memo *stringMemo) (err error) {
+	// Large communities may come in pieces: their values are gathered, then
+	// checked to be whole communities.
+	largePending, largeSeen := r.DstLargeCommunities.Key(), false
+	defer func() {
+		if err == nil && largeSeen {
+			err = setLargeCommunities(64, &r.DstLargeCommunities, largePending)
+		}
+	}()
 	for len(data) > 0 {
 		// The tag, with the one- and two-byte cases inline.
 		var (
@@ -147,6 +159,10 @@ func decodeFields(data []byte, r *flow.Record, memo *stringMemo) error {
 			fmt.Fprintf(&b, "%s\t\t\tr.%s = internColumn(memo, %d, v)\n", bytes, c.Name, stringColumns()[c.Name])
 		case flow.KindAddr:
 			fmt.Fprintf(&b, "%s\t\t\tvar ok bool\n\t\t\tif r.%s, ok = bytesToAddr(v); !ok {\n\t\t\t\treturn addrError(num, len(v))\n\t\t\t}\n", bytes, c.Name)
+		case flow.KindASPath, flow.KindCommunities:
+			fmt.Fprintf(&b, "\t\t\tvar s string\n\t\t\tvar err error\n\t\t\tif s, n, err = decodeUint32List(num, typ, data, r.%[1]s.Key()); err != nil {\n\t\t\t\treturn err\n\t\t\t}\n\t\t\tsetUint32s(&r.%[1]s, s)\n", c.Name)
+		case flow.KindLargeCommunities:
+			fmt.Fprintf(&b, "\t\t\tvar s string\n\t\t\tvar err error\n\t\t\tif s, n, err = decodeUint32List(num, typ, data, largePending); err != nil {\n\t\t\t\treturn err\n\t\t\t}\n\t\t\tlargePending, largeSeen = s, true\n")
 		}
 	}
 	b.WriteString(`		default:
@@ -269,6 +285,26 @@ func decodeOrdered(data []byte, r *flow.Record, memo *stringMemo) ([]byte, bool)
 		%[3]s = netip.Addr{}
 	}
 `, cond, t, f)
+		case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+			set := fmt.Sprintf("setUint32s(&%s, s)", f)
+			if c.Kind == flow.KindLargeCommunities {
+				set = fmt.Sprintf("if setLargeCommunities(%d, &%s, s) != nil {\n\t\t\treturn nil, false\n\t\t}", c.Proto, f)
+			}
+			fmt.Fprintf(b, `	if %[1]s {
+		v, n := protowire.ConsumeBytes(data[%[2]d:])
+		if n < 0 {
+			return nil, false
+		}
+		s, ok := unpackUint32s("", v)
+		if !ok {
+			return nil, false
+		}
+		%[3]s
+		data = data[%[2]d+n:]
+	} else {
+		%[4]s = %[5]s{}
+	}
+`, cond, t, set, f, map[flow.Kind]string{flow.KindASPath: "flow.Uint32s", flow.KindCommunities: "flow.Uint32s", flow.KindLargeCommunities: "flow.LargeCommunities"}[c.Kind])
 		default:
 			log.Fatalf("column %s: unknown kind %d", c.Name, c.Kind)
 		}

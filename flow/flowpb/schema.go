@@ -50,6 +50,8 @@ func protoType(c flow.Column) (string, descriptorpb.FieldDescriptorProto_Type) {
 		return "bytes", descriptorpb.FieldDescriptorProto_TYPE_BYTES
 	case flow.KindBoundary:
 		return "Boundary", descriptorpb.FieldDescriptorProto_TYPE_ENUM
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		return "uint32", descriptorpb.FieldDescriptorProto_TYPE_UINT32
 	}
 	panic(fmt.Sprintf("flowpb: column %s has unknown kind %d", c.Name, c.Kind))
 }
@@ -66,6 +68,10 @@ func comment(c flow.Column) string {
 		s += " (4 bytes IPv4, 16 bytes IPv6)"
 	case flow.KindMAC:
 		s += " (48 bits in the low bits)"
+	case flow.KindCommunities:
+		s += " (ASN<<16 | value each)"
+	case flow.KindLargeCommunities:
+		s += " (three values per community: ASN, local1, local2)"
 	}
 	return s
 }
@@ -89,7 +95,11 @@ func Proto() string {
 	for _, c := range flow.Columns {
 		typ, _ := protoType(c)
 		fmt.Fprintf(&b, "  // %s\n", comment(c))
-		fmt.Fprintf(&b, "  %s %s = %d;\n", typ, c.Name, c.Proto)
+		repeated := ""
+		if c.Kind.IsList() {
+			repeated = "repeated "
+		}
+		fmt.Fprintf(&b, "  %s%s %s = %d;\n", repeated, typ, c.Name, c.Proto)
 	}
 	b.WriteString("}\n")
 	return b.String()
@@ -111,6 +121,10 @@ func FileDescriptorProto() *descriptorpb.FileDescriptorProto {
 		_, typ := protoType(c)
 		num := int32(c.Proto)
 		f := &descriptorpb.FieldDescriptorProto{Name: str(c.Name), JsonName: str(c.Name), Number: &num, Label: &label, Type: &typ}
+		if c.Kind.IsList() {
+			repeated := descriptorpb.FieldDescriptorProto_LABEL_REPEATED
+			f.Label = &repeated
+		}
 		if c.Kind == flow.KindBoundary {
 			f.TypeName = str("." + Package + "." + MessageName(Version) + ".Boundary")
 		}

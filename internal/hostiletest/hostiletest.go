@@ -271,3 +271,72 @@ func (s *Sender) Close() {
 		c.Close()
 	}
 }
+
+// Stats is what a child reports about the flows its source handed on.
+type Stats struct {
+	Flows    int64 // all flows handed on
+	Clean    int   // flows from the clean stream's exporter
+	Mismatch int   // flows from that exporter not in the clean stream
+	Series   int   // metric series in the registry
+	Want     int   // flows the clean stream carries
+}
+
+// Sequence is one hostile sequence of packets.
+type Sequence struct {
+	Name string
+	Send func(s *Sender) error
+}
+
+// PeakMemory runs each sequence against a fresh child running test, then
+// sends the clean stream from cleanFrom: the source must stay up, deliver the
+// clean stream exactly (the child counts it in Stats), and keep its peak
+// resident memory under limit.
+func PeakMemory(t *testing.T, test string, seqs []Sequence, cleanFrom netip.Addr, clean [][]byte, limit int64) {
+	for _, seq := range seqs {
+		t.Run(seq.Name, func(t *testing.T) {
+			c := Start(t, test)
+			s := NewSender(c)
+			defer s.Close()
+			start := time.Now()
+			if err := seq.Send(s); err != nil {
+				t.Fatal(err)
+			}
+			drops, err := s.Drain()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range clean {
+				if err := s.Send(cleanFrom, p, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Wait for the clean stream, then for the flows to stop coming.
+			var st Stats
+			deadline := time.Now().Add(time.Minute)
+			for last := int64(-1); ; last = st.Flows {
+				if err := c.Stats(&st); err != nil {
+					t.Fatalf("the source is down: %v", err)
+				}
+				if st.Clean >= st.Want && st.Flows == last {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("clean stream: %d of %d flows after a minute", st.Clean, st.Want)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			peak, err := c.PeakRSS()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("peak RSS %.1f MiB; sent %.1f MB in %v, %d kernel drops; %d flows handed on, %d metric series",
+				float64(peak)/(1<<20), float64(s.Sent)/1e6, time.Since(start).Round(time.Millisecond), drops, st.Flows, st.Series)
+			if st.Clean != st.Want || st.Mismatch != 0 {
+				t.Errorf("clean stream: %d flows, %d not sent, want the %d sent", st.Clean, st.Mismatch, st.Want)
+			}
+			if peak > limit {
+				t.Errorf("peak RSS %d bytes, over %d", peak, limit)
+			}
+		})
+	}
+}

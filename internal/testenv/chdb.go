@@ -136,28 +136,7 @@ func NewChdbClickHouse(server, lib string, tcpPort, httpPort int) (*ClickHouseSe
   <keep_alive_timeout>1</keep_alive_timeout>
 </clickhouse>
 `, dir)
-	users := fmt.Sprintf(`<clickhouse>
-  <profiles><default><max_threads>2</max_threads></default></profiles>
-  <users>
-    <default><password></password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></default>
-    <%[1]s><password>%[2]s</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></%[1]s>
-  </users>
-  <quotas><default></default></quotas>
-</clickhouse>
-`, ClickHouseUser, ClickHousePassword)
-	if err := os.WriteFile(config, []byte(configText), 0o644); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o644); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := s.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return s, nil
+	return startWithConfig(s, "clickhouse", configText, "")
 }
 
 // shared holds the test process's servers, one per version.

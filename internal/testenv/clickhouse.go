@@ -93,16 +93,25 @@ func NewClickHouse(bin string, tcpPort, httpPort int) (*ClickHouseServer, error)
   <shutdown_wait_unfinished>1</shutdown_wait_unfinished>
 </yandex>
 `, dir, tcpPort, httpPort)
-	users := fmt.Sprintf(`<yandex>
-  <profiles><default><max_threads>2</max_threads><poll_interval>1</poll_interval></default></profiles>
+	return startWithConfig(s, "yandex", configText, "<poll_interval>1</poll_interval>")
+}
+
+// startWithConfig writes the server's configuration file, and a users file
+// (root element root, extra settings in the default profile) with the
+// passwordless default user and the test user, then starts s. The server's
+// directory is removed when that fails.
+func startWithConfig(s *ClickHouseServer, root, configText, profile string) (*ClickHouseServer, error) {
+	dir := s.Dir
+	users := fmt.Sprintf(`<%[3]s>
+  <profiles><default><max_threads>2</max_threads>%[4]s</default></profiles>
   <users>
     <default><password></password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></default>
     <%[1]s><password>%[2]s</password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></%[1]s>
   </users>
   <quotas><default></default></quotas>
-</yandex>
-`, ClickHouseUser, ClickHousePassword)
-	if err := os.WriteFile(config, []byte(configText), 0o644); err != nil {
+</%[3]s>
+`, ClickHouseUser, ClickHousePassword, root, profile)
+	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(configText), 0o644); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}

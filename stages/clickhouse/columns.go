@@ -18,7 +18,10 @@ import (
 // on the wire, addresses as 16 bytes. Strings are kept as Go strings (the
 // batches holding them are not released before the INSERT) and encoded at
 // insert time, as String, FixedString or LowCardinality(String) according
-// to the server's column. Exactly one slice is used, by column kind.
+// to the server's column. Lists (AS paths, communities) are kept as the
+// records hold them, packed and shared, and flattened at insert time into
+// an Array column: the offsets, then the values. Exactly one slice is used,
+// by column kind.
 type colBuf struct {
 	col      flow.Column
 	pos      int // position of col in flow.Columns, for the batch readers
@@ -30,7 +33,9 @@ type colBuf struct {
 	u64   []uint64
 	str   []string
 	addr  [][16]byte
-	times []time.Time // scratch for the times of one batch
+	times []time.Time             // scratch for the times of one batch
+	u32l  []flow.Uint32s          // KindASPath, KindCommunities
+	lcl   []flow.LargeCommunities // KindLargeCommunities
 
 	// LowCardinality encoding scratch, reused.
 	dict map[string]uint32
@@ -115,6 +120,10 @@ func (cb *colBuf) append(recs []flow.Record) {
 		cb.str = flow.AppendStrings(cb.str, recs, cb.pos)
 	case flow.KindAddr:
 		cb.addr = flow.AppendAddrs16(cb.addr, recs, cb.pos) // absent: ::
+	case flow.KindASPath, flow.KindCommunities:
+		cb.u32l = flow.AppendUint32Lists(cb.u32l, recs, cb.pos)
+	case flow.KindLargeCommunities:
+		cb.lcl = flow.AppendLargeCommunityLists(cb.lcl, recs, cb.pos)
 	default: // KindUint, KindMAC, KindBoundary
 		switch cb.col.Bits {
 		case 8:
@@ -172,6 +181,20 @@ func (cb *colBuf) encode(b *proto.Buffer, typ string, lo, hi int) error {
 		b.Buf = append(b.Buf, cb.u8[lo:hi]...)
 	case flow.KindString:
 		return cb.encodeStrings(b, typ, lo, hi)
+	case flow.KindASPath, flow.KindCommunities:
+		if typ != "Array(UInt32)" {
+			return bad()
+		}
+		cb.encodeUint32Lists(b, lo, hi)
+	case flow.KindLargeCommunities:
+		switch typ {
+		case "Array(UInt128)":
+			cb.encodeLargeCommunities(b, lo, hi, 16)
+		case largeCommunitiesFallback:
+			cb.encodeLargeCommunities(b, lo, hi, 12)
+		default:
+			return bad()
+		}
 	default:
 		if typ != fmt.Sprintf("UInt%d", c.Bits) {
 			return bad()
@@ -188,6 +211,59 @@ func (cb *colBuf) encode(b *proto.Buffer, typ string, lo, hi int) error {
 		}
 	}
 	return nil
+}
+
+// An Array column of a block is the end offset of each row's array (UInt64,
+// counted from the block's first row), then the values of every row, one
+// after the other.
+
+// encodeUint32Lists appends rows [lo, hi) as Array(UInt32). The packed
+// lists are the values in the wire format already (four little-endian
+// bytes each).
+func (cb *colBuf) encodeUint32Lists(b *proto.Buffer, lo, hi int) {
+	lists := cb.u32l[lo:hi]
+	var n int
+	for _, l := range lists {
+		n += len(l.Key())
+	}
+	b.Buf = grow(b.Buf, 8*len(lists)+n)
+	var off uint64
+	for _, l := range lists {
+		off += uint64(l.Len())
+		b.PutUInt64(off)
+	}
+	for _, l := range lists {
+		b.Buf = append(b.Buf, l.Key()...)
+	}
+}
+
+// encodeLargeCommunities appends rows [lo, hi) as Array(UInt128) (width 16:
+// ASN<<64 | Local1<<32 | Local2, little endian) or Array(FixedString(12))
+// (width 12: ASN, Local1 and Local2 big endian). The packed lists hold each
+// community as ASN, Local1, Local2, four little-endian bytes each.
+func (cb *colBuf) encodeLargeCommunities(b *proto.Buffer, lo, hi, width int) {
+	lists := cb.lcl[lo:hi]
+	var n int
+	for _, l := range lists {
+		n += l.Len()
+	}
+	b.Buf = grow(b.Buf, 8*len(lists)+width*n)
+	var off uint64
+	for _, l := range lists {
+		off += uint64(l.Len())
+		b.PutUInt64(off)
+	}
+	for _, l := range lists {
+		k := l.Key()
+		for ; len(k) >= 12; k = k[12:] {
+			if width == 16 {
+				// Low 64 bits: Local2, then Local1; high: ASN, then zeros.
+				b.Buf = append(b.Buf, k[8], k[9], k[10], k[11], k[4], k[5], k[6], k[7], k[0], k[1], k[2], k[3], 0, 0, 0, 0)
+				continue
+			}
+			b.Buf = append(b.Buf, k[3], k[2], k[1], k[0], k[7], k[6], k[5], k[4], k[11], k[10], k[9], k[8])
+		}
+	}
 }
 
 // LowCardinality serialization (ClickHouse's SerializationLowCardinality):
@@ -296,6 +372,12 @@ func (cb *colBuf) value(i int) any {
 		return netip.AddrFrom16(cb.addr[i]).Unmap()
 	case flow.KindBoundary:
 		return flow.Boundary(cb.u8[i]).String()
+	case flow.KindASPath:
+		return cb.u32l[i].String()
+	case flow.KindCommunities:
+		return cb.u32l[i].CommunityString()
+	case flow.KindLargeCommunities:
+		return cb.lcl[i].String()
 	}
 	switch cb.col.Bits {
 	case 8:
@@ -312,7 +394,10 @@ func (cb *colBuf) value(i int) any {
 func (rb *rowBuffer) reset() {
 	for _, cb := range rb.cols {
 		clear(cb.str) // let released batches' strings be collected
+		clear(cb.u32l)
+		clear(cb.lcl)
 		cb.str, cb.addr = cb.str[:0], cb.addr[:0]
+		cb.u32l, cb.lcl = cb.u32l[:0], cb.lcl[:0]
 		cb.u8, cb.u16, cb.u32, cb.u64 = cb.u8[:0], cb.u16[:0], cb.u32[:0], cb.u64[:0]
 	}
 	rb.rows = 0

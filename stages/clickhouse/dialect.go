@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"net/netip"
 	"strings"
 	"time"
@@ -90,8 +91,101 @@ func (d dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 		return fmt.Sprintf("IPv6NumToString(if(%s, %s, %s))", d.isIPv4(col), maskBytes(col, v4), maskBytes(col, truncate)), nil
 	case flow.KindTime:
 		return "toString(toUInt32(" + col + "))", nil
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		return fmt.Sprintf("arrayStringConcat(arrayMap(x -> %s, %s), ' ')", d.elementText(c, "x"), col), nil
 	}
 	return d.text(c), nil
+}
+
+// largeUInt128 says whether DstLargeCommunities is Array(UInt128) on the
+// server (ASN<<64 | Local1<<32 | Local2), from 21.6; before, it is
+// Array(FixedString(12)): ASN, Local1 and Local2 as four big-endian bytes
+// each.
+func (d dialect) largeUInt128() bool { return d.f.Version.atLeast(21, 6) }
+
+// elementText is element x of list column c as text: an AS number in
+// decimal, a community as ASN:value, a large community as
+// ASN:Local1:Local2. It needs nothing newer than 18.x but for UInt128.
+func (d dialect) elementText(c flow.Column, x string) string {
+	switch c.Kind {
+	case flow.KindCommunities:
+		return fmt.Sprintf("concat(toString(intDiv(%[1]s, 65536)), ':', toString(%[1]s %% 65536))", x)
+	case flow.KindLargeCommunities:
+		if d.largeUInt128() {
+			return fmt.Sprintf("concat(toString(bitShiftRight(%[1]s, 64)), ':', toString(bitAnd(bitShiftRight(%[1]s, 32), 4294967295)), ':', toString(bitAnd(%[1]s, 4294967295)))", x)
+		}
+		return fmt.Sprintf("concat(toString(reinterpretAsUInt32(reverse(substring(%[1]s, 1, 4)))), ':', toString(reinterpretAsUInt32(reverse(substring(%[1]s, 5, 4)))), ':', toString(reinterpretAsUInt32(reverse(substring(%[1]s, 9, 4)))))", x)
+	}
+	return "toString(" + x + ")"
+}
+
+// ListElement implements store.Dialect: element i of list column c (1 the
+// first, -1 the last); ClickHouse gives 0 past the end.
+func (dialect) ListElement(c flow.Column, i int) string {
+	return fmt.Sprintf("arrayElement(%s, %d)", quote(c.Name), i)
+}
+
+// UintText implements store.Dialect.
+func (dialect) UintText(expr string) string { return "toString(" + expr + ")" }
+
+// largeParam is large community c as a bound value and the SQL reading it
+// in the column's element type.
+func (d dialect) largeParam(c flow.LargeCommunity) (string, any) {
+	if d.largeUInt128() {
+		hi, lo := c.Uint128()
+		v := new(big.Int).Lsh(new(big.Int).SetUint64(hi), 64)
+		return "toUInt128(?)", v.Or(v, new(big.Int).SetUint64(lo)).String()
+	}
+	return "toFixedString(unhex(?), 12)", fmt.Sprintf("%08X%08X%08X", c.ASN, c.Local1, c.Local2)
+}
+
+// compareList is one comparison of list column c: has() an element, or =
+// and != with a whole list, one parameter per element.
+func (d dialect) compareList(c flow.Column, op string, v any) (string, []any, string) {
+	col := quote(c.Name)
+	large := c.Kind == flow.KindLargeCommunities
+	var elems []string
+	var args []any
+	switch v := v.(type) {
+	case uint64:
+		if op != "HAS" || large || v > math.MaxUint32 {
+			return "", nil, "want HAS and a 32-bit value"
+		}
+		return fmt.Sprintf("has(%s, toUInt32(?))", col), []any{v}, ""
+	case flow.LargeCommunity:
+		if op != "HAS" || !large {
+			return "", nil, "want HAS on large communities"
+		}
+		sql, arg := d.largeParam(v)
+		return fmt.Sprintf("has(%s, %s)", col, sql), []any{arg}, ""
+	case flow.Uint32s:
+		if large {
+			return "", nil, "want large communities"
+		}
+		for x := range v.All() {
+			elems, args = append(elems, "toUInt32(?)"), append(args, uint64(x))
+		}
+	case flow.LargeCommunities:
+		if !large {
+			return "", nil, "want a list of 32-bit values"
+		}
+		for x := range v.All() {
+			sql, arg := d.largeParam(x)
+			elems, args = append(elems, sql), append(args, arg)
+		}
+	default:
+		return "", nil, "want a list or an element"
+	}
+	if op != "=" && op != "!=" {
+		return "", nil, "lists take HAS, = and !="
+	}
+	if len(elems) == 0 {
+		if op == "=" {
+			return "empty(" + col + ")", nil, ""
+		}
+		return "notEmpty(" + col + ")", nil, ""
+	}
+	return fmt.Sprintf("%s %s [%s]", col, op, strings.Join(elems, ", ")), args, ""
 }
 
 // Key implements store.Dialect: column c as stored, addresses truncated as
@@ -143,9 +237,12 @@ func (d dialect) Compare(c flow.Column, op string, v any) (string, []any, error)
 	}
 	col := quote(c.Name)
 	switch op {
-	case "=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "UNLIKE", "IUNLIKE", "<<":
+	case "=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "UNLIKE", "IUNLIKE", "<<", "HAS":
 	default:
 		return bad("unknown operator")
+	}
+	if op == "HAS" && !c.Kind.IsList() {
+		return bad("HAS applies to list columns only")
 	}
 	like := strings.HasSuffix(op, "LIKE")
 	if like && c.Kind != flow.KindString {
@@ -215,6 +312,12 @@ func (d dialect) Compare(c flow.Column, op string, v any) (string, []any, error)
 			return bad("want an address")
 		}
 		return fmt.Sprintf("%s %s %s", col, op, d.addrParam()), []any{addrText(a)}, nil
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		sql, args, why := d.compareList(c, op, v)
+		if why != "" {
+			return bad(why)
+		}
+		return sql, args, nil
 	}
 	return bad("unsupported column")
 }

@@ -282,7 +282,8 @@ func TestFeatures(t *testing.T) {
 		{"19.1.6", features{Codecs: true}},
 		{"19.3.3", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true}},
 		{"19.6.2.11", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true}},
-		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true, ILike: true, DedupToken: true}},
+		{"21.6.3", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true, ILike: true, UInt128: true}},
+		{"25.8.1.1", features{Codecs: true, IPv6: true, LowCardinality: true, StartOfInterval: true, TTL: true, ILike: true, DedupToken: true, UInt128: true}},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			v, err := parseVersion(tc.version)
@@ -307,13 +308,15 @@ func TestDDL(t *testing.T) {
 		viewContains string
 	}{
 		{
-			version:      "24.8.4",
-			contains:     []string{"`SrcAddr` IPv6", "`ExporterName` LowCardinality(String)", "TTL `TimeReceived` + INTERVAL 2592000 SECOND", "`TimeReceived` DateTime CODEC(Delta, LZ4)"},
+			version: "24.8.4",
+			contains: []string{"`SrcAddr` IPv6", "`ExporterName` LowCardinality(String)", "TTL `TimeReceived` + INTERVAL 2592000 SECOND", "`TimeReceived` DateTime CODEC(Delta, LZ4)",
+				"`Packets` UInt64, `DstASPath` Array(UInt32), `DstCommunities` Array(UInt32), `DstLargeCommunities` Array(UInt128))"},
 			viewContains: "toStartOfInterval(TimeReceived, INTERVAL 300 SECOND) AS TimeReceived",
 		},
 		{
-			version:      "18.16.1",
-			contains:     []string{"`SrcAddr` FixedString(16)", "`ExporterName` String", "PARTITION BY toYYYYMMDD(TimeReceived)"},
+			version: "18.16.1",
+			contains: []string{"`SrcAddr` FixedString(16)", "`ExporterName` String", "PARTITION BY toYYYYMMDD(TimeReceived)",
+				"`Packets` UInt64, `DstASPath` Array(UInt32), `DstCommunities` Array(UInt32), `DstLargeCommunities` Array(FixedString(12)))"},
 			doesNotHave:  []string{" TTL ", "CODEC", "LowCardinality", "IPv6"},
 			viewContains: "toStartOfFiveMinute(TimeReceived) AS TimeReceived",
 		},
@@ -334,6 +337,17 @@ func TestDDL(t *testing.T) {
 			}
 			if view := sc.createView(sc.Views[1]); !strings.Contains(view, tc.viewContains) {
 				t.Errorf("view lacks %q:\n%s", tc.viewContains, view)
+			}
+			// The lists stay in the raw table: no rollup table nor view has them.
+			for _, t2 := range sc.Tables[1:] {
+				if ddl := sc.createTable(t2); strings.Contains(ddl, "Array(") || strings.Contains(ddl, "Communities") || strings.Contains(ddl, "ASPath") {
+					t.Errorf("%s has a list column:\n%s", t2.Name, ddl)
+				}
+			}
+			for _, v := range sc.Views {
+				if view := sc.createView(v); strings.Contains(view, "Communities") || strings.Contains(view, "ASPath") {
+					t.Errorf("%s reads a list column:\n%s", v.Name, view)
+				}
 			}
 		})
 	}

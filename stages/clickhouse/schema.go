@@ -49,6 +49,8 @@ func (v version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Min
 //     ready (before it needs allow_experimental_low_cardinality_type);
 //   - 19.6: TTL expressions for tables and columns;
 //   - 20.6: ILIKE;
+//   - 21.6: UInt128 without experimental settings (big integers made
+//     production ready, ClickHouse#23631);
 //   - 22.2: insert_deduplication_token (with the table setting
 //     non_replicated_deduplication_window, from 20.10).
 type features struct {
@@ -60,6 +62,7 @@ type features struct {
 	TTL              bool
 	ILike            bool
 	DedupToken       bool
+	UInt128          bool
 	MaterializedView bool // always true; kept for symmetry in the plan output
 }
 
@@ -73,6 +76,7 @@ func featuresOf(v version) features {
 		TTL:              v.atLeast(19, 6),
 		ILike:            v.atLeast(20, 6),
 		DedupToken:       v.atLeast(22, 2),
+		UInt128:          v.atLeast(21, 6),
 		MaterializedView: true,
 	}
 }
@@ -82,6 +86,9 @@ func (f features) columnType(c flow.Column) string {
 	t := clickhouseType(c)
 	if c.Kind == flow.KindAddr && !f.IPv6 {
 		return "FixedString(16)"
+	}
+	if c.Kind == flow.KindLargeCommunities && !f.UInt128 {
+		return largeCommunitiesFallback
 	}
 	if !f.LowCardinality && strings.HasPrefix(t, "LowCardinality(") {
 		return strings.TrimSuffix(strings.TrimPrefix(t, "LowCardinality("), ")")
@@ -354,11 +361,12 @@ func rollupTable(db string, f features, cols []flow.Column, cn consolidation) (t
 }
 
 // rollupColumns are the columns of store.RollupColumns that cols has, in
-// schema order.
+// schema order. Lists (AS paths, communities) are never among them: they
+// stay in the raw flows table.
 func rollupColumns(cols []flow.Column) []flow.Column {
 	var out []flow.Column
 	for _, c := range store.RollupColumns() {
-		if hasColumn(cols, c.Name) {
+		if hasColumn(cols, c.Name) && !c.Kind.IsList() {
 			out = append(out, c)
 		}
 	}

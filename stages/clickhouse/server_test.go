@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"regexp"
@@ -203,4 +204,30 @@ func makeFlow(r *flow.Record, i int, now time.Time) {
 	r.ForwardingStatus = 64
 	r.Bytes = uint64(100 + i)
 	r.Packets = uint64(1 + i%7)
+	r.DstASPath = testASPaths[i%len(testASPaths)]
+	r.DstCommunities = testCommunities[i%len(testCommunities)]
+	r.DstLargeCommunities = testLargeCommunities[i%len(testLargeCommunities)]
 }
+
+// Lists of the test flows, built once as a routing enricher would: empty,
+// one value, many values, the largest values.
+var (
+	testASPaths = []flow.Uint32s{
+		{},
+		flow.MakeUint32s([]uint32{64500}),
+		flow.MakeUint32s([]uint32{64500, 3356, 3356, 3356, 1299, 174, 6939, 2914, 6453, 15169}),
+		flow.MakeUint32s([]uint32{math.MaxUint32, 0, 4200000000, 65535, 65536}),
+	}
+	testCommunities = []flow.Uint32s{
+		{},
+		flow.MakeUint32s([]uint32{65000<<16 | 100}),
+		flow.MakeUint32s([]uint32{65000<<16 | 100, 65000<<16 | 200, 3356<<16 | 2, math.MaxUint32, 0}),
+	}
+	testLargeCommunities = []flow.LargeCommunities{
+		{},
+		flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: 65000, Local1: 1, Local2: 2}}),
+		flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: 65000, Local1: 1, Local2: 2}, {ASN: 4200000000, Local1: 0, Local2: 7},
+			{ASN: math.MaxUint32, Local1: math.MaxUint32, Local2: math.MaxUint32}, {}, {ASN: 1, Local1: math.MaxUint32, Local2: 0}}),
+		flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: 0x01020304, Local1: 0x05060708, Local2: 0x090a0b0c}}),
+	}
+)

@@ -124,7 +124,7 @@ func testInsertAndReadBack(t *testing.T, srv *chServer, consolidateIn string) {
 	for _, i := range []int{0, 1, 3, 4999, n - 1} {
 		makeFlow(&r, i, now)
 		got, ptrs := scanStrings(len(flow.Columns))
-		if err := conn.QueryRow(ctx, "SELECT "+readColumns(flow.Columns)+" FROM "+db+".flows WHERE SrcPort = ? AND Bytes = ?", r.SrcPort, r.Bytes).
+		if err := conn.QueryRow(ctx, "SELECT "+readColumns(*s.features, flow.Columns)+" FROM "+db+".flows WHERE SrcPort = ? AND Bytes = ?", r.SrcPort, r.Bytes).
 			Scan(ptrs...); err != nil {
 			t.Fatalf("flow %d: %v", i, err)
 		}
@@ -190,11 +190,16 @@ func totals(t *testing.T, conn driver.Conn, q string) []string {
 	return out
 }
 
-// readColumns renders every flow column as text, server side.
-func readColumns(cols []flow.Column) string {
+// readColumns renders every flow column as text, server side, on a server
+// with f.
+func readColumns(f features, cols []flow.Column) string {
 	var exprs []string
 	for _, c := range cols {
 		switch c.Kind {
+		case flow.KindASPath, flow.KindCommunities:
+			exprs = append(exprs, fmt.Sprintf("arrayStringConcat(arrayMap(x -> toString(x), %s), ' ')", c.Name))
+		case flow.KindLargeCommunities:
+			exprs = append(exprs, fmt.Sprintf("arrayStringConcat(arrayMap(x -> %s, %s), ' ')", largeCommunityText(f, "x"), c.Name))
 		case flow.KindTime:
 			exprs = append(exprs, fmt.Sprintf("toString(toUnixTimestamp(%s))", c.Name))
 		case flow.KindAddr:
@@ -208,12 +213,25 @@ func readColumns(cols []flow.Column) string {
 	return strings.Join(exprs, ", ")
 }
 
+// largeCommunityText renders large community x as "ASN:Local1:Local2",
+// server side.
+func largeCommunityText(f features, x string) string {
+	if f.UInt128 {
+		return fmt.Sprintf("concat(toString(bitShiftRight(%[1]s, 64)), ':', toString(bitAnd(bitShiftRight(%[1]s, 32), 4294967295)), ':', toString(bitAnd(%[1]s, 4294967295)))", x)
+	}
+	return fmt.Sprintf("concat(toString(reinterpretAsUInt32(reverse(substring(%[1]s, 1, 4)))), ':', toString(reinterpretAsUInt32(reverse(substring(%[1]s, 5, 4)))), ':', toString(reinterpretAsUInt32(reverse(substring(%[1]s, 9, 4)))))", x)
+}
+
 // expectRow renders r as readColumns does.
 func expectRow(cols []flow.Column, r *flow.Record) []string {
 	var out []string
 	for _, c := range cols {
 		acc := flow.Access(c.Name)
 		switch c.Kind {
+		case flow.KindASPath, flow.KindCommunities:
+			out = append(out, acc.Uint32s(r).String())
+		case flow.KindLargeCommunities:
+			out = append(out, acc.LargeCommunities(r).String())
 		case flow.KindTime:
 			out = append(out, strconv.FormatInt(clampTime(acc.Time(r)).Unix(), 10))
 		case flow.KindAddr:
@@ -501,6 +519,10 @@ func testLowCardinality(t *testing.T, srv *chServer) {
 		switch c.Kind {
 		case flow.KindAddr:
 			typ = "FixedString(16)"
+		case flow.KindLargeCommunities:
+			if srv.Version == testenv.ClickHouse18 {
+				typ = largeCommunitiesFallback
+			}
 		case flow.KindString:
 			if typ == "String" {
 				typ = "LowCardinality(String)"
@@ -555,7 +577,7 @@ func testLowCardinality(t *testing.T, srv *chServer) {
 		makeFlow(&r, i, now)
 		edit(i, &r)
 		got, ptrs := scanStrings(len(flow.Columns))
-		if err := conn.QueryRow(ctx, "SELECT "+readColumns(flow.Columns)+" FROM "+db+".flows WHERE SrcPort = ? AND Bytes = ?", r.SrcPort, r.Bytes).
+		if err := conn.QueryRow(ctx, "SELECT "+readColumns(*s.features, flow.Columns)+" FROM "+db+".flows WHERE SrcPort = ? AND Bytes = ?", r.SrcPort, r.Bytes).
 			Scan(ptrs...); err != nil {
 			t.Fatalf("flow %d: %v", i, err)
 		}

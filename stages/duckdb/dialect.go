@@ -54,8 +54,91 @@ func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 		return fmt.Sprintf(`strftime(%s, '%%Y-%%m-%%dT%%H:%%M:%%S.%%fZ')`, col), nil
 	case flow.KindAddr:
 		return addrText(col, truncate), nil
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		return listText(c), nil
 	}
 	return fmt.Sprintf("CAST(%s AS VARCHAR)", col), nil
+}
+
+// listText is list column c as text, its elements separated by spaces, as
+// the flow package writes them: AS numbers in decimal, communities as
+// ASN:value, large communities (UHUGEINT: ASN<<64 | Local1<<32 | Local2)
+// as ASN:Local1:Local2; "" for an empty list.
+func listText(c flow.Column) string {
+	col := quote(c.Name)
+	var elem string
+	switch c.Kind {
+	case flow.KindCommunities:
+		elem = "printf('%d:%d', x >> 16, x & 65535)"
+	case flow.KindLargeCommunities:
+		elem = "printf('%d:%d:%d', CAST(x >> 64 AS UBIGINT), CAST((x >> 32) & 4294967295 AS UBIGINT), CAST(x & 4294967295 AS UBIGINT))"
+	default:
+		return fmt.Sprintf("COALESCE(array_to_string(%s, ' '), '')", col)
+	}
+	return fmt.Sprintf("COALESCE(array_to_string(list_transform(%s, lambda x: %s), ' '), '')", col, elem)
+}
+
+// ListElement implements store.Dialect: element i (1 the first, -1 the
+// last) of list column c, 0 past its end.
+func (Dialect) ListElement(c flow.Column, i int) string {
+	return fmt.Sprintf("COALESCE(%s[%d], 0)", quote(c.Name), i)
+}
+
+// UintText implements store.Dialect.
+func (Dialect) UintText(expr string) string { return "CAST((" + expr + ") AS VARCHAR)" }
+
+// largeParam is large community c as the decimal text of its UHUGEINT.
+func largeParam(c flow.LargeCommunity) string {
+	hi, lo := c.Uint128()
+	return new(big.Int).Or(new(big.Int).Lsh(new(big.Int).SetUint64(hi), 64), new(big.Int).SetUint64(lo)).String()
+}
+
+// compareList is one comparison of list column c: HAS an element, or = and
+// != with a whole list, one parameter per element.
+func compareList(c flow.Column, op string, v any) (string, []any, bool) {
+	col := quote(c.Name)
+	typ := "UINTEGER"
+	if c.Kind == flow.KindLargeCommunities {
+		typ = "UHUGEINT"
+	}
+	var args []any
+	switch v := v.(type) {
+	case uint64:
+		if op != "HAS" || c.Kind == flow.KindLargeCommunities || v > 1<<32-1 {
+			return "", nil, false
+		}
+		return fmt.Sprintf("list_contains(%s, CAST(? AS UINTEGER))", col), []any{v}, true
+	case flow.LargeCommunity:
+		if op != "HAS" || c.Kind != flow.KindLargeCommunities {
+			return "", nil, false
+		}
+		return fmt.Sprintf("list_contains(%s, CAST(? AS UHUGEINT))", col), []any{largeParam(v)}, true
+	case flow.Uint32s:
+		if c.Kind == flow.KindLargeCommunities {
+			return "", nil, false
+		}
+		for x := range v.All() {
+			args = append(args, uint64(x))
+		}
+	case flow.LargeCommunities:
+		if c.Kind != flow.KindLargeCommunities {
+			return "", nil, false
+		}
+		for x := range v.All() {
+			args = append(args, largeParam(x))
+		}
+	default:
+		return "", nil, false
+	}
+	cmp, ok := map[string]string{"=": "=", "!=": "<>"}[op]
+	if !ok {
+		return "", nil, false
+	}
+	if len(args) == 0 {
+		return fmt.Sprintf("COALESCE(len(%s), 0) %s 0", col, cmp), nil, true
+	}
+	elems := strings.TrimSuffix(strings.Repeat("CAST(? AS "+typ+"), ", len(args)), ", ")
+	return fmt.Sprintf("%s %s [%s]", col, cmp, elems), args, true
 }
 
 // Key is column c as stored, addresses truncated as Dimension truncates
@@ -191,6 +274,10 @@ func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 			return bad()
 		}
 		return fmt.Sprintf("%s %s CAST(? AS UHUGEINT)", col, cmp), []any{u128(a)}, nil
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		if sql, args, ok := compareList(c, op, v); ok {
+			return sql, args, nil
+		}
 	}
 	return bad()
 }

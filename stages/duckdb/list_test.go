@@ -71,7 +71,7 @@ func readLists(t *testing.T, db *sql.DB) map[uint16]string {
 }
 
 // listText is how DuckDB prints r's lists (readLists).
-func listText(r flow.Record) string {
+func recordListsText(r flow.Record) string {
 	u32 := func(l flow.Uint32s) string {
 		var s []string
 		for v := range l.All() {
@@ -121,7 +121,7 @@ func TestLists(t *testing.T) {
 	db, _ := s.open(ctx)
 	want := map[uint16]string{}
 	for i := range n {
-		want[uint16(i)] = listText(listRecord(i, base))
+		want[uint16(i)] = recordListsText(listRecord(i, base))
 	}
 	if diff := cmp.Diff(readLists(t, db), want); diff != "" {
 		t.Errorf("lists (-got +want):\n%s", diff)
@@ -229,7 +229,7 @@ func TestListsUpgrade(t *testing.T) {
 	wantLists := map[uint16]string{}
 	for i := range 100 {
 		wantLists[uint16(i)] = "[]|[]|[]"
-		wantLists[uint16(100+i)] = listText(listRecord(100+i, base))
+		wantLists[uint16(100+i)] = recordListsText(listRecord(100+i, base))
 	}
 	if diff := cmp.Diff(readLists(t, db), wantLists); diff != "" {
 		t.Errorf("lists (-got +want):\n%s", diff)

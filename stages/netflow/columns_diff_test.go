@@ -18,59 +18,9 @@ import (
 
 	feexporter "github.com/flowengine/flowengine/exporter"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/goflowref"
 	"github.com/flowengine/flowengine/internal/testenv"
 )
-
-// goflowRecord maps a goflow2 message onto a flow.Record, column for column.
-// TimeReceived and ExporterAddress come from the socket in both collectors,
-// so they are filled the way this decoder is given them.
-func goflowRecord(m *protoproducer.ProtoProducerMessage, exp netip.Addr, now time.Time) flow.Record {
-	nsTime := func(ns uint64) time.Time {
-		if ns == 0 {
-			return time.Time{}
-		}
-		return time.Unix(0, int64(ns)).UTC()
-	}
-	return flow.Record{
-		TimeReceived: now, ExporterAddress: exp,
-		TimeFlowStart: nsTime(m.TimeFlowStartNs), TimeFlowEnd: nsTime(m.TimeFlowEndNs), SamplingRate: m.SamplingRate,
-		SrcAddr: addrOf(m.SrcAddr), DstAddr: addrOf(m.DstAddr), SrcNetMask: uint8(m.SrcNet), DstNetMask: uint8(m.DstNet),
-		NextHop: addrOf(m.NextHop), SrcMAC: m.SrcMac, DstMAC: m.DstMac, SrcVlan: uint16(m.SrcVlan), DstVlan: uint16(m.DstVlan),
-		SrcAS: m.SrcAs, DstAS: m.DstAs, InIfIndex: m.InIf, OutIfIndex: m.OutIf,
-		EType: uint16(m.Etype), Proto: uint8(m.Proto), SrcPort: uint16(m.SrcPort), DstPort: uint16(m.DstPort),
-		TCPFlags: uint8(m.TcpFlags), IPTos: uint8(m.IpTos), IPTTL: uint8(m.IpTtl), ICMPType: uint8(m.IcmpType),
-		ICMPCode: uint8(m.IcmpCode), ForwardingStatus: uint8(m.ForwardingStatus), Bytes: m.Bytes, Packets: m.Packets,
-	}
-}
-
-// columnDiffs compares every column of flow.Columns in got and want and
-// returns, for each column that differs, one example "got vs want".
-func columnDiffs(got, want *flow.Record) map[string]string {
-	out := map[string]string{}
-	for i, c := range flow.Columns {
-		acc := flow.ColumnAccessors[i]
-		var g, w any
-		same := true
-		switch {
-		case acc.Time != nil:
-			gt, wt := acc.Time(got), acc.Time(want)
-			g, w, same = gt, wt, gt.Equal(wt)
-		case acc.Uint != nil:
-			g, w = acc.Uint(got), acc.Uint(want)
-			same = g == w
-		case acc.String != nil:
-			g, w = acc.String(got), acc.String(want)
-			same = g == w
-		case acc.Addr != nil:
-			g, w = acc.Addr(got), acc.Addr(want)
-			same = g == w
-		}
-		if !same {
-			out[c.Name] = fmt.Sprintf("%v vs %v", g, w)
-		}
-	}
-	return out
-}
 
 // compareSource decodes pkts with this decoder and with goflow2, compares
 // every column of every flow, and checks that the columns that differ are
@@ -116,8 +66,8 @@ func compareSource(t *testing.T, pkts [][]byte, known map[string]string) {
 			t.Fatalf("packet %d: %d flows, goflow2 %d", p, len(b.Records), len(msgs))
 		}
 		for i := range b.Records {
-			want := goflowRecord(msgs[i].(*protoproducer.ProtoProducerMessage), testExporter, testNow)
-			for col, ex := range columnDiffs(&b.Records[i], &want) {
+			want := goflowref.Record(msgs[i].(*protoproducer.ProtoProducerMessage), testExporter, testNow)
+			for col, ex := range flow.ColumnDiffs(&b.Records[i], &want) {
 				if _, ok := seen[col]; !ok {
 					seen[col] = fmt.Sprintf("packet %d flow %d: %s", p, i, ex)
 				}

@@ -13,6 +13,7 @@ import (
 	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/goflowref"
 )
 
 // projection holds the columns both goflow2 and this decoder produce.
@@ -43,17 +44,12 @@ func project(r *flow.Record) projection {
 		ICMPType: r.ICMPType, ICMPCode: r.ICMPCode}
 }
 
-func addrOf(b []byte) netip.Addr {
-	a, _ := netip.AddrFromSlice(b)
-	return a.Unmap()
-}
-
 func projectGoflow(m *protoproducer.ProtoProducerMessage) projection {
 	rate := m.SamplingRate
 	if rate == 0 {
 		rate = 1 // unknown: this decoder keeps the flow with rate 1
 	}
-	return projection{Src: addrOf(m.SrcAddr), Dst: addrOf(m.DstAddr), NextHop: addrOf(m.NextHop),
+	return projection{Src: goflowref.Addr(m.SrcAddr), Dst: goflowref.Addr(m.DstAddr), NextHop: goflowref.Addr(m.NextHop),
 		SrcPort: uint16(m.SrcPort), DstPort: uint16(m.DstPort), Proto: uint8(m.Proto), Tos: uint8(m.IpTos),
 		TCP: uint8(m.TcpFlags), TTL: uint8(m.IpTtl), Bytes: m.Bytes, Packets: m.Packets, In: m.InIf, Out: m.OutIf,
 		SrcAS: m.SrcAs, DstAS: m.DstAs, SrcMask: uint8(m.SrcNet), DstMask: uint8(m.DstNet), SrcMAC: m.SrcMac,

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,14 +45,6 @@ type flowKey struct {
 	bytes, packets uint64
 }
 
-// childStats is what the child reports.
-type childStats struct {
-	Flows    int64 // all flows handed on
-	Clean    int   // flows from cleanExporter
-	Mismatch int   // flows from cleanExporter not in the clean stream
-	Series   int   // metric series in the registry
-}
-
 // TestHostileChild runs a netflow source with default settings for
 // TestHostilePeakMemory, in a process of its own.
 func TestHostileChild(t *testing.T) {
@@ -75,7 +66,7 @@ func TestHostileChild(t *testing.T) {
 		left[flowKey{f.src, f.dst, f.sport, f.dport, f.bytes, f.packets}]++
 	}
 	var mu sync.Mutex
-	var st childStats
+	st := hostiletest.Stats{Want: len(want)}
 	out := engine.OutputFunc(func(ctx context.Context, b *flow.Batch) bool {
 		mu.Lock()
 		st.Flows += int64(b.Len())
@@ -126,12 +117,9 @@ func loopback(a, b, c byte) netip.Addr { return netip.AddrFrom4([4]byte{127, a, 
 
 // hostileSequences are the sequences of the hostile input items, each sent
 // to a fresh source.
-var hostileSequences = []struct {
-	name string
-	send func(s *hostiletest.Sender) error
-}{
-	{"clean stream only", func(s *hostiletest.Sender) error { return nil }},
-	{"held data amplification", func(s *hostiletest.Sender) error {
+var hostileSequences = []hostiletest.Sequence{
+	{Name: "clean stream only", Send: func(s *hostiletest.Sender) error { return nil }},
+	{Name: "held data amplification", Send: func(s *hostiletest.Sender) error {
 		// 80 exporters hold 16 data sets of 64,000 bytes each, more than
 		// pending_bytes per exporter and pending_bytes_total; then 8 send a
 		// template with one 1-byte field: a flow per byte held.
@@ -150,7 +138,7 @@ var hostileSequences = []struct {
 		}
 		return nil
 	}},
-	{"sequence domains", func(s *hostiletest.Sender) error {
+	{Name: "sequence domains", Send: func(s *hostiletest.Sender) error {
 		// 100,000 observation domains from one exporter.
 		for i := uint32(0); i < 50000; i++ {
 			if err := s.Send(loopback(2, 0, 1), v9Packet(1, 1, i, i), true); err != nil {
@@ -162,7 +150,7 @@ var hostileSequences = []struct {
 		}
 		return nil
 	}},
-	{"exporter table flood", func(s *hostiletest.Sender) error {
+	{Name: "exporter table flood", Send: func(s *hostiletest.Sender) error {
 		// 70,000 spoofed exporters, each with a v9 and an IPFIX template
 		// and a held data set: the table, the series and the state fill.
 		tv9, _, _ := generatedPackets(rand.New(rand.NewPCG(1, 1)), false, false, 1)
@@ -178,7 +166,7 @@ var hostileSequences = []struct {
 		}
 		return nil
 	}},
-	{"IPFIX data before template", func(s *hostiletest.Sender) error {
+	{Name: "IPFIX data before template", Send: func(s *hostiletest.Sender) error {
 		tp := set(2, tmpl(300, fs{t: ieOctetDeltaCount, l: 4}))
 		for x := 0; x < 200; x++ {
 			from := loopback(4, 0, byte(x))
@@ -191,7 +179,7 @@ var hostileSequences = []struct {
 		}
 		return nil
 	}},
-	{"templates announcing 65535 fields", func(s *hostiletest.Sender) error {
+	{Name: "templates announcing 65535 fields", Send: func(s *hostiletest.Sender) error {
 		var sets []byte
 		for len(sets) < 1400 {
 			sets = cat(sets, set(2, cat(u16(300), u16(65535), u16(ieOctetDeltaCount), u16(4))))
@@ -220,52 +208,6 @@ func TestHostilePeakMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sends hundreds of megabytes over loopback")
 	}
-	clean, want := cleanStream()
-	for _, seq := range hostileSequences {
-		t.Run(seq.name, func(t *testing.T) {
-			c := hostiletest.Start(t, "TestHostileChild")
-			s := hostiletest.NewSender(c)
-			defer s.Close()
-			start := time.Now()
-			if err := seq.send(s); err != nil {
-				t.Fatal(err)
-			}
-			drops, err := s.Drain()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range clean {
-				if err := s.Send(cleanExporter, p, true); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// Wait for the clean stream, then for the flows to stop coming.
-			var st childStats
-			deadline := time.Now().Add(time.Minute)
-			for last := int64(-1); ; last = st.Flows {
-				if err := c.Stats(&st); err != nil {
-					t.Fatalf("the source is down: %v", err)
-				}
-				if st.Clean >= len(want) && st.Flows == last {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("clean stream: %d of %d flows after a minute", st.Clean, len(want))
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			peak, err := c.PeakRSS()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("peak RSS %.1f MiB; sent %.1f MB in %v, %d kernel drops; %d flows handed on, %d metric series",
-				float64(peak)/(1<<20), float64(s.Sent)/1e6, time.Since(start).Round(time.Millisecond), drops, st.Flows, st.Series)
-			if st.Clean != len(want) || st.Mismatch != 0 {
-				t.Errorf("clean stream: %d flows, %d not sent, want the %d sent", st.Clean, st.Mismatch, len(want))
-			}
-			if peak > peakLimit {
-				t.Errorf("peak RSS %d bytes, over %d", peak, peakLimit)
-			}
-		})
-	}
+	clean, _ := cleanStream()
+	hostiletest.PeakMemory(t, "TestHostileChild", hostileSequences, cleanExporter, clean, peakLimit)
 }

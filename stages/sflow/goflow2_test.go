@@ -10,6 +10,7 @@ import (
 	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/goflowref"
 )
 
 // comparable is what both decoders must agree on. Bytes differs on purpose:
@@ -32,11 +33,6 @@ type comparable struct {
 	Packets            uint64
 }
 
-func addrOf(b []byte) netip.Addr {
-	a, _ := netip.AddrFromSlice(b)
-	return a.Unmap()
-}
-
 // goflow2Decode decodes with goflow2's sFlow decoder and its producer (which
 // parses sampled headers).
 func goflow2Decode(t *testing.T, d []byte) []comparable {
@@ -53,13 +49,13 @@ func goflow2Decode(t *testing.T, d []byte) []comparable {
 	for _, m := range msgs {
 		fm := m.(*protoproducer.ProtoProducerMessage)
 		c := comparable{
-			Src: addrOf(fm.SrcAddr), Dst: addrOf(fm.DstAddr), EType: uint16(fm.Etype), Proto: uint8(fm.Proto),
+			Src: goflowref.Addr(fm.SrcAddr), Dst: goflowref.Addr(fm.DstAddr), EType: uint16(fm.Etype), Proto: uint8(fm.Proto),
 			SrcPort: uint16(fm.SrcPort), DstPort: uint16(fm.DstPort), TCPFlags: uint8(fm.TcpFlags),
 			Tos: uint8(fm.IpTos), TTL: uint8(fm.IpTtl), ICMPType: uint8(fm.IcmpType), ICMPCode: uint8(fm.IcmpCode),
 			SrcMAC: fm.SrcMac, DstMAC: fm.DstMac, SrcVlan: uint16(fm.SrcVlan), DstVlan: uint16(fm.DstVlan),
-			In: fm.InIf, Out: fm.OutIf, Rate: fm.SamplingRate, NextHop: addrOf(fm.NextHop),
+			In: fm.InIf, Out: fm.OutIf, Rate: fm.SamplingRate, NextHop: goflowref.Addr(fm.NextHop),
 			SrcMask: uint8(fm.SrcNet), DstMask: uint8(fm.DstNet), SrcAS: fm.SrcAs, DstAS: fm.DstAs,
-			Exporter: addrOf(fm.SamplerAddress), Packets: fm.Packets,
+			Exporter: goflowref.Addr(fm.SamplerAddress), Packets: fm.Packets,
 		}
 		// goflow2 v2.2.6 never fills ICMP type and code from sFlow headers
 		// (its parser sees Calls == 1 on the first ICMP layer); TestDecode
@@ -67,7 +63,7 @@ func goflow2Decode(t *testing.T, d []byte) []comparable {
 		if c.SrcVlan == 0 {
 			c.SrcVlan = uint16(fm.VlanId & 0xfff) // from the 802.1Q tag
 		}
-		if nh := addrOf(fm.BgpNextHop); nh.IsValid() && !nh.IsUnspecified() {
+		if nh := goflowref.Addr(fm.BgpNextHop); nh.IsValid() && !nh.IsUnspecified() {
 			c.NextHop = nh // flowengine keeps the BGP next hop when there is one
 		}
 		if c.NextHop.IsValid() && c.NextHop.IsUnspecified() {

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -71,7 +70,7 @@ func TestHostileChild(t *testing.T) {
 	}
 	// What the clean stream must give, from the decoder itself.
 	left := map[flowKey]int{}
-	var st childStats
+	var st hostiletest.Stats
 	for _, p := range cleanStream() {
 		b := flow.NewBatch()
 		if _, err := (&Decoder{}).Decode(p, testSrc, testNow, b); err != nil {
@@ -130,12 +129,9 @@ func TestHostileChild(t *testing.T) {
 	}
 }
 
-var hostileSequences = []struct {
-	name string
-	send func(s *hostiletest.Sender) error
-}{
-	{"clean stream only", func(s *hostiletest.Sender) error { return nil }},
-	{"agents flood", func(s *hostiletest.Sender) error {
+var hostileSequences = []hostiletest.Sequence{
+	{Name: "clean stream only", Send: func(s *hostiletest.Sender) error { return nil }},
+	{Name: "agents flood", Send: func(s *hostiletest.Sender) error {
 		// 300,000 agent and sub-agent pairs, from 64 source addresses:
 		// sequence tracking and exporter series fill.
 		for i := 0; i < 300000; i++ {
@@ -147,7 +143,7 @@ var hostileSequences = []struct {
 		}
 		return nil
 	}},
-	{"sequence chaos", func(s *hostiletest.Sender) error {
+	{Name: "sequence chaos", Send: func(s *hostiletest.Sender) error {
 		// One agent's sub-agents jumping back and forth.
 		agent := netip.MustParseAddr("192.0.2.1")
 		for i := uint32(0); i < 100000; i++ {
@@ -174,50 +170,5 @@ func TestHostilePeakMemory(t *testing.T) {
 		t.Skip("sends hundreds of thousands of datagrams over loopback")
 	}
 	clean := cleanStream()
-	for _, seq := range hostileSequences {
-		t.Run(seq.name, func(t *testing.T) {
-			c := hostiletest.Start(t, "TestHostileChild")
-			s := hostiletest.NewSender(c)
-			defer s.Close()
-			start := time.Now()
-			if err := seq.send(s); err != nil {
-				t.Fatal(err)
-			}
-			drops, err := s.Drain()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range clean {
-				if err := s.Send(netip.MustParseAddr("127.0.0.1"), p, true); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var st childStats
-			deadline := time.Now().Add(time.Minute)
-			for last := int64(-1); ; last = st.Flows {
-				if err := c.Stats(&st); err != nil {
-					t.Fatalf("the source is down: %v", err)
-				}
-				if st.Clean >= st.Want && st.Flows == last {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("clean stream: %d of %d flows after a minute", st.Clean, st.Want)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			peak, err := c.PeakRSS()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("peak RSS %.1f MiB; sent %.1f MB in %v, %d kernel drops; %d flows handed on, %d metric series",
-				float64(peak)/(1<<20), float64(s.Sent)/1e6, time.Since(start).Round(time.Millisecond), drops, st.Flows, st.Series)
-			if st.Clean != st.Want || st.Mismatch != 0 {
-				t.Errorf("clean stream: %d flows, %d not sent, want the %d sent", st.Clean, st.Mismatch, st.Want)
-			}
-			if peak > peakLimit {
-				t.Errorf("peak RSS %d bytes, over %d", peak, peakLimit)
-			}
-		})
-	}
+	hostiletest.PeakMemory(t, "TestHostileChild", hostileSequences, netip.MustParseAddr("127.0.0.1"), clean, peakLimit)
 }

@@ -296,9 +296,10 @@ func TestRefreshAndExpiry(t *testing.T) {
 	d.SysName = "edge1-renamed.par"
 	agent.SetData(d)
 	// Eleven minutes later the refresher polls again.
+	before := testutil.ToFloat64(e.m.polls)
 	e.sweep(time.Now().Add(11 * time.Minute))
 	st := (*e.exporters.Load())[netip.MustParseAddr("127.0.0.1")]
-	waitPoll(t, st)
+	waitPoll(t, e, st, before)
 	if got := process(t, e, []rec{{Exporter: "127.0.0.1", In: 1}}); got[0].ExporterName != "edge1-renamed.par" {
 		t.Errorf("after refresh: %+v", got[0])
 	}
@@ -309,18 +310,28 @@ func TestRefreshAndExpiry(t *testing.T) {
 	}
 }
 
-func waitPoll(t *testing.T, st *exporterState) {
+// waitPoll waits until a poll of st started after the poll counter read
+// before has ended: it may have ended already.
+func waitPoll(t *testing.T, e *Enricher, st *exporterState, before float64) {
 	t.Helper()
-	st.mu.Lock()
-	ch := st.inflight
-	st.mu.Unlock()
-	if ch == nil {
-		t.Fatal("no poll in flight")
-	}
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("poll did not end")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st.mu.Lock()
+		ch := st.inflight
+		st.mu.Unlock()
+		if ch != nil {
+			select {
+			case <-ch:
+			case <-time.After(time.Until(deadline)):
+				t.Fatal("poll did not end")
+			}
+		} else if testutil.ToFloat64(e.m.polls) > before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no poll started")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

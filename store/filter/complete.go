@@ -28,6 +28,8 @@ type Suggestions struct {
 	Start  int
 	// Quoted is set when the offset is within a quoted string.
 	Quoted bool
+	// Op is the operator before the value expected (HAS, =, IN...).
+	Op string
 }
 
 // Literal returns text as it is typed in a filter: bare when it reads back as
@@ -47,6 +49,7 @@ var operatorDetails = map[string]string{
 	"LIKE": "matches a pattern (% any text, _ one character)", "ILIKE": "matches a pattern, ignoring case",
 	"UNLIKE": "does not match a pattern", "IUNLIKE": "does not match a pattern, ignoring case",
 	"<<": "address within a prefix", "IN": "one of a list of values", "NOT IN": "none of a list of values",
+	"HAS": "the list holds the value", "NOT HAS": "the list does not hold the value",
 }
 
 type state uint8
@@ -131,7 +134,7 @@ func Complete(src string, offset int) Suggestions {
 	}
 	switch st {
 	case wantColumn:
-		for _, c := range flow.Columns {
+		for _, c := range allColumns {
 			add(c.Name, c.Description, "column")
 		}
 		add("NOT", "negates the condition that follows", "operator")
@@ -141,8 +144,12 @@ func Complete(src string, offset int) Suggestions {
 		}
 	case wantNotIn:
 		add("IN", operatorDetails["NOT IN"], "operator")
+		if col.Kind.IsList() {
+			add("HAS", operatorDetails["NOT HAS"], "operator")
+		}
 	case wantValue, wantListValue:
 		out.Values = &col
+		out.Op = op
 		for _, n := range NamesOf(col) {
 			add(n.Name, col.Name+" "+uintText(n.Value), "value")
 		}
@@ -203,12 +210,15 @@ func step(st state, col flow.Column, op string, t token) (state, flow.Column, st
 			return wantListOpen, col, "IN"
 		case kw == "NOT":
 			return wantNotIn, col, ""
-		case kw == "LIKE" || kw == "ILIKE" || kw == "UNLIKE" || kw == "IUNLIKE":
+		case kw == "LIKE" || kw == "ILIKE" || kw == "UNLIKE" || kw == "IUNLIKE" || kw == "HAS":
 			return wantValue, col, kw
 		}
 	case wantNotIn:
-		if kw == "IN" {
+		switch kw {
+		case "IN":
 			return wantListOpen, col, "NOT IN"
+		case "HAS":
+			return wantValue, col, "NOT HAS"
 		}
 	case wantListOpen:
 		if t.kind == tokLParen {

@@ -24,6 +24,7 @@ func TestComplete(t *testing.T) {
 		values string // column whose store values are wanted
 		prefix string
 		start  int
+		op     string
 	}{
 		{text: "SrcAS", offset: -1, want: []string{"column:SrcAS"}, prefix: "SrcAS"},
 		{text: "inifb", offset: -1, want: []string{"column:InIfBoundary"}, prefix: "inifb"},
@@ -31,6 +32,13 @@ func TestComplete(t *testing.T) {
 		{text: "SrcAddr <", offset: -1, start: 8, prefix: "<", want: []string{"operator:<<"}},
 		{text: "ExporterName i", offset: -1, start: 13, prefix: "i", want: []string{"operator:ILIKE", "operator:IUNLIKE", "operator:IN"}},
 		{text: "SrcPort NOT ", offset: -1, start: 12, want: []string{"operator:IN"}},
+		{text: "DstCommunities ", offset: -1, start: 15, want: []string{"operator:HAS", "operator:NOT HAS", "operator:=", "operator:!=", "operator:IN", "operator:NOT IN"}},
+		{text: "DstASPath NOT ", offset: -1, start: 14, want: []string{"operator:IN", "operator:HAS"}},
+		{text: "DstASPath h", offset: -1, start: 10, prefix: "h", want: []string{"operator:HAS"}},
+		{text: "DstASPath HAS ", offset: -1, start: 14, values: "DstASPath", op: "HAS"},
+		{text: "DstCommunities NOT HAS 65", offset: -1, start: 23, prefix: "65", values: "DstCommunities", op: "NOT HAS"},
+		{text: "DstASPath HAS 1 ", offset: -1, start: 16, want: []string{"operator:AND", "operator:OR"}},
+		{text: "DstFir", offset: -1, prefix: "DstFir", want: []string{"column:DstFirstAS"}},
 		{text: "Proto = ", offset: -1, start: 8, values: "Proto", want: []string{"value:icmp", "value:igmp", "value:ipip", "value:tcp", "value:egp", "value:udp", "value:ipv6", "value:rsvp", "value:gre", "value:esp", "value:ah", "value:ipv6-icmp", "value:icmpv6", "value:eigrp", "value:ospf", "value:pim", "value:vrrp", "value:l2tp", "value:sctp"}},
 		{text: "Proto = ic", offset: -1, start: 8, prefix: "ic", values: "Proto", want: []string{"value:icmp", "value:icmpv6"}},
 		{text: "EType IN (ipv4, i", offset: -1, start: 16, prefix: "i", values: "EType", want: []string{"value:ipv4", "value:ipv6"}},
@@ -72,6 +80,9 @@ func TestComplete(t *testing.T) {
 			}
 			if values != tc.values || sg.Prefix != tc.prefix || sg.Start != tc.start {
 				t.Errorf("values %q, prefix %q, start %d; want %q, %q, %d", values, sg.Prefix, sg.Start, tc.values, tc.prefix, tc.start)
+			}
+			if tc.op != "" && sg.Op != tc.op {
+				t.Errorf("op %q, want %q", sg.Op, tc.op)
 			}
 		})
 	}

@@ -18,7 +18,7 @@
 //	comparison = column operator value
 //	           | column [ "NOT" ] "IN" "(" value { "," value } ")" .
 //	operator   = "=" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | "<<"
-//	           | "LIKE" | "ILIKE" | "UNLIKE" | "IUNLIKE" .
+//	           | "LIKE" | "ILIKE" | "UNLIKE" | "IUNLIKE" | [ "NOT" ] "HAS" .
 //	value      = word | 'text' | "text" .
 //
 // A word is a run of characters other than blanks, parentheses, commas,
@@ -30,8 +30,14 @@
 //
 // Operators by kind of column: numbers and times take = != < <= > >=; text
 // takes = != LIKE ILIKE UNLIKE IUNLIKE; addresses take = != and << (within
-// a prefix); MACs and boundaries take = and !=; every kind takes IN and NOT
-// IN. Numbers are decimal or 0x hexadecimal; AS numbers may be written
+// a prefix); MACs and boundaries take = and !=; lists (DstASPath,
+// DstCommunities, DstLargeCommunities) take HAS and NOT HAS (the list holds,
+// or does not hold, an element: DstASPath HAS AS3356, DstCommunities HAS
+// 65000:100, DstLargeCommunities HAS 65000:1:2), and = and != on the whole
+// list, written as text ('64500 64501', '65000:100 65000:200', an empty
+// quoted string for an empty list); every kind takes IN and NOT IN. The derived columns
+// DstFirstAS and DstLastAS (first and last AS of DstASPath, 0 when it is
+// empty) are AS numbers. Numbers are decimal or 0x hexadecimal; AS numbers may be written
 // AS15169; Proto takes IANA protocol names (tcp, udp, icmp, ipv6-icmp...),
 // EType ipv4, ipv6, arp, vlan, mpls, FlowDirection ingress and egress;
 // boundaries are external, internal or an empty quoted string (none); times are RFC 3339,
@@ -263,7 +269,7 @@ func quoteText(s string, q byte) string {
 	return qs + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), qs, `\`+qs) + qs
 }
 
-var keywords = [...]string{"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "UNLIKE", "IUNLIKE"}
+var keywords = [...]string{"AND", "OR", "NOT", "IN", "LIKE", "ILIKE", "UNLIKE", "IUNLIKE", "HAS"}
 
 func isKeyword(w string) bool { return keyword(w) != "" }
 

@@ -23,10 +23,14 @@ type Not struct{ X Expr }
 // Compare is one comparison of a column with typed values. Values hold one
 // value, or several for IN and NOT IN: uint64 (KindUint and KindMAC), string
 // (KindString), netip.Addr (KindAddr; netip.Prefix for <<), flow.Boundary
-// (KindBoundary) or time.Time (KindTime).
+// (KindBoundary) or time.Time (KindTime). List columns compared whole (=,
+// !=, IN, NOT IN) take flow.Uint32s (KindASPath, KindCommunities) or
+// flow.LargeCommunities; with HAS and NOT HAS they take one element: uint64
+// (an AS number, or a community as ASN<<16 | value) or flow.LargeCommunity.
+// Column may be a derived column (see DerivedColumns).
 type Compare struct {
 	Column flow.Column
-	Op     string // = != < <= > >= LIKE ILIKE UNLIKE IUNLIKE << IN "NOT IN"
+	Op     string // = != < <= > >= LIKE ILIKE UNLIKE IUNLIKE << IN "NOT IN" HAS "NOT HAS"
 	Values []any
 	Start  int // byte offset of the column name
 	End    int // byte offset past the comparison
@@ -68,16 +72,58 @@ func newError(src string, offset int, format string, args ...any) Error {
 // columnsByLower maps lower-case names to columns, columnsByName the names
 // as the schema spells them.
 var columnsByLower, columnsByName = func() (map[string]flow.Column, map[string]flow.Column) {
-	lower := make(map[string]flow.Column, len(flow.Columns))
-	exact := make(map[string]flow.Column, len(flow.Columns))
-	for _, c := range flow.Columns {
+	lower := make(map[string]flow.Column, len(allColumns))
+	exact := make(map[string]flow.Column, len(allColumns))
+	for _, c := range allColumns {
 		lower[strings.ToLower(c.Name)] = c
 		exact[c.Name] = c
 	}
 	return lower, exact
 }()
 
-// LookupColumn finds a column by name, ignoring case.
+// Derived is a column computed at query time from an element of a list
+// column: a dimension and a filter column like the others, which no table
+// stores.
+type Derived struct {
+	Column flow.Column // the derived column (KindUint)
+	From   string      // the list column it is read from
+	Index  int         // the element: 1 for the first, -1 for the last
+}
+
+// DerivedColumns are the derived columns: the first AS of the AS path (the
+// neighbour) and the last one (the origin).
+var DerivedColumns = []Derived{
+	{flow.Column{Name: "DstFirstAS", Kind: flow.KindUint, Bits: 32, Dimension: true,
+		Description: "first AS of DstASPath (the neighbour AS the traffic leaves to), 0 when the path is empty"}, "DstASPath", 1},
+	{flow.Column{Name: "DstLastAS", Kind: flow.KindUint, Bits: 32, Dimension: true,
+		Description: "last AS of DstASPath (the origin AS of the route), 0 when the path is empty"}, "DstASPath", -1},
+}
+
+// DerivedFrom returns the derived column called name (as the schema spells
+// it).
+func DerivedFrom(name string) (Derived, bool) {
+	for _, d := range DerivedColumns {
+		if d.Column.Name == name {
+			return d, true
+		}
+	}
+	return Derived{}, false
+}
+
+// AllColumns are the flow columns followed by the derived ones: every column
+// a filter or a dimension may name.
+func AllColumns() []flow.Column { return allColumns }
+
+var allColumns = func() []flow.Column {
+	out := append([]flow.Column(nil), flow.Columns...)
+	for _, d := range DerivedColumns {
+		out = append(out, d.Column)
+	}
+	return out
+}()
+
+// LookupColumn finds a column by name, ignoring case: a flow column or a
+// derived one.
 func LookupColumn(name string) (flow.Column, bool) {
 	if c, ok := columnsByName[name]; ok {
 		return c, true
@@ -254,6 +300,8 @@ func operators(k flow.Kind) []string {
 		return []string{"=", "!=", "LIKE", "ILIKE", "UNLIKE", "IUNLIKE"}
 	case flow.KindAddr:
 		return []string{"=", "!=", "<<"}
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		return []string{"HAS", "NOT HAS", "=", "!="}
 	}
 	return []string{"=", "!="} // MAC, boundary
 }
@@ -294,10 +342,16 @@ func (p *parser) parseCompare() Expr {
 		if cmp.Op == "NOT" {
 			p.advance()
 			p.check()
-			if !p.isKeyword("IN") {
+			switch {
+			case p.isKeyword("IN"):
+				cmp.Op = "NOT IN"
+			case p.isKeyword("HAS"):
+				cmp.Op = "NOT HAS"
+			case known && col.Kind.IsList():
+				p.fail(p.tok.start, "expected IN or HAS after NOT, got %s", describe(p.tok))
+			default:
 				p.fail(p.tok.start, "expected IN after NOT, got %s", describe(p.tok))
 			}
-			cmp.Op = "NOT IN"
 		}
 	default:
 		what := "an operator"
@@ -379,7 +433,7 @@ func (p *parser) parseValue(col flow.Column, check bool, op string) any {
 func suggest(name string) string {
 	best, bestD := "", 4
 	ln := strings.ToLower(name)
-	for _, c := range flow.Columns {
+	for _, c := range allColumns {
 		d := distance(ln, strings.ToLower(c.Name))
 		if d < bestD {
 			best, bestD = c.Name, d

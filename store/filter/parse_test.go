@@ -43,6 +43,14 @@ func TestParseValid(t *testing.T) {
 		{"ExporterName = naïve", "ExporterName = naïve"},
 		{"Bytes > 1000000 AND Packets >= 0x10", "Bytes > 1000000 AND Packets >= 16"},
 		{"SamplingRate = 18446744073709551615", "SamplingRate = 18446744073709551615"},
+		{"DstASPath HAS AS3356 AND dstaspath has 174", "DstASPath HAS AS3356 AND DstASPath HAS AS174"},
+		{"DstCommunities HAS 65000:100 OR DstCommunities NOT HAS 0:65535", "DstCommunities HAS 65000:100 OR DstCommunities NOT HAS 0:65535"},
+		{"NOT DstLargeCommunities HAS 65000:1:2", "NOT DstLargeCommunities HAS 65000:1:2"},
+		{"DstLargeCommunities has 4294967295:0:4294967295", "DstLargeCommunities HAS 4294967295:0:4294967295"},
+		{"DstASPath = 'AS64500  64501' OR DstASPath = 64502 OR DstASPath != ''", "DstASPath = '64500 64501' OR DstASPath = 64502 OR DstASPath != ''"},
+		{"DstCommunities IN ('65000:100 65000:200', '') AND DstLargeCommunities = '1:2:3'", "DstCommunities IN ('65000:100 65000:200', '') AND DstLargeCommunities = 1:2:3"},
+		{"DstFirstAS = AS3356 AND dstlastas IN (15169, 13335) AND DstLastAS > 0", "DstFirstAS = AS3356 AND DstLastAS IN (AS15169, AS13335) AND DstLastAS > AS0"},
+		{"ExporterName = 'has'", "ExporterName = 'has'"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
@@ -74,6 +82,30 @@ func TestParseValues(t *testing.T) {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
 	if got := Columns(e); strings.Join(got, ",") != "SrcAddr,SrcMAC,InIfBoundary,TimeReceived" {
+		t.Errorf("Columns = %v", got)
+	}
+}
+
+func TestParseListValues(t *testing.T) {
+	e, errs := Parse("DstASPath HAS AS3356 AND DstCommunities HAS 65000:100 AND DstLargeCommunities NOT HAS 65000:1:2 AND " +
+		"DstASPath = '64500 AS64501' AND DstCommunities = '' AND DstLargeCommunities IN ('1:2:3 4:5:6') AND DstLastAS = 15169")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	var got []any
+	Walk(e, func(c *Compare) { got = append(got, c.Values...) })
+	want := []any{uint64(3356), uint64(65000<<16 | 100), flow.LargeCommunity{ASN: 65000, Local1: 1, Local2: 2},
+		flow.MakeUint32s([]uint32{64500, 64501}), flow.Uint32s{},
+		flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: 1, Local1: 2, Local2: 3}, {ASN: 4, Local1: 5, Local2: 6}}), uint64(15169)}
+	if len(got) != len(want) {
+		t.Fatalf("values %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("value %d: %#v, want %#v", i, got[i], want[i])
+		}
+	}
+	if got := Columns(e); strings.Join(got, ",") != "DstASPath,DstCommunities,DstLargeCommunities,DstLastAS" {
 		t.Errorf("Columns = %v", got)
 	}
 }
@@ -118,6 +150,18 @@ func TestParseErrors(t *testing.T) {
 		{"ExporterName = AND", []string{`15 1:16 expected a value, got keyword AND (quote it to use it as text: 'AND')`}},
 		{"ExporterName =", []string{`14 1:15 expected a quoted or bare string, got end of filter`}},
 		{"SrcPort NOT 3", []string{`12 1:13 expected IN after NOT, got "3"`}},
+		{"DstCommunities HAS x", []string{`19 1:20 expected a community (65000:100) for DstCommunities, got "x"`}},
+		{"DstCommunities HAS 65536:1", []string{`19 1:20 expected a community (65000:100) for DstCommunities, got "65536:1"`}},
+		{"DstASPath HAS 65000:1", []string{`14 1:15 expected an AS number (AS3356 or 3356) for DstASPath, got "65000:1"`}},
+		{"DstASPath HAS 4294967296", []string{`14 1:15 expected an AS number (AS3356 or 3356) for DstASPath, got "4294967296"`}},
+		{"DstLargeCommunities HAS 1:2", []string{`24 1:25 expected a large community (65000:1:2) for DstLargeCommunities, got "1:2"`}},
+		{"DstASPath = '1 x'", []string{`12 1:13 expected an AS path ('64500 64501', '' when empty) for DstASPath, got quoted string '1 x'`}},
+		{"DstCommunities = 1", []string{`17 1:18 expected a list of communities ('65000:100 65000:200', '' when empty) for DstCommunities, got "1"`}},
+		{"DstASPath NOT 3", []string{`14 1:15 expected IN or HAS after NOT, got "3"`}},
+		{"DstASPath < 3", []string{`10 1:11 operator < does not apply to DstASPath (AS path); expected one of HAS, NOT HAS, =, !=, IN, NOT IN`}},
+		{"SrcAS HAS 3", []string{`6 1:7 operator HAS does not apply to SrcAS (AS number); expected one of =, !=, <, <=, >, >=, IN, NOT IN`}},
+		{"DstFirstAS = x", []string{`13 1:14 expected an AS number (AS15169 or 15169) for DstFirstAS, got "x"`}},
+		{"ExporterName = has", []string{`15 1:16 expected a value, got keyword HAS (quote it to use it as text: 'has')`}},
 		{"SrcPort IN 3", []string{`11 1:12 expected "(" after IN, got "3"`}},
 		{"SrcPort IN (3 4)", []string{`14 1:15 expected "," or ")" in the list of values, got "4"`}},
 		{"SrcPort IN ()", []string{`12 1:13 expected a number from 0 to 65535, got ")"`}},

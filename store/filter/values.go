@@ -73,9 +73,18 @@ func kindName(c flow.Column) string {
 		return "boundary"
 	case flow.KindTime:
 		return "time"
+	case flow.KindASPath:
+		return "AS path"
+	case flow.KindCommunities:
+		return "communities"
+	case flow.KindLargeCommunities:
+		return "large communities"
 	}
 	return "value"
 }
+
+// hasOp says whether op compares a list with one of its elements.
+func hasOp(op string) bool { return op == "HAS" || op == "NOT HAS" }
 
 // valueExpectation says what value col takes with op, for messages.
 func valueExpectation(c flow.Column, op string) string {
@@ -105,8 +114,75 @@ func valueExpectation(c flow.Column, op string) string {
 		return "a boundary (external or internal)"
 	case flow.KindTime:
 		return "a time (2006-01-02T15:04:05Z)"
+	case flow.KindASPath:
+		if hasOp(op) {
+			return "an AS number (AS3356 or 3356)"
+		}
+		return "an AS path ('64500 64501', '' when empty)"
+	case flow.KindCommunities:
+		if hasOp(op) {
+			return "a community (65000:100)"
+		}
+		return "a list of communities ('65000:100 65000:200', '' when empty)"
+	case flow.KindLargeCommunities:
+		if hasOp(op) {
+			return "a large community (65000:1:2)"
+		}
+		return "a list of large communities ('65000:1:2 65000:1:3', '' when empty)"
 	}
 	return "a value"
+}
+
+// parseAS reads an AS number, with or without "AS".
+func parseAS(s string) (uint32, bool) {
+	if len(s) > 2 && strings.EqualFold(s[:2], "AS") {
+		s = s[2:]
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	return uint32(v), err == nil
+}
+
+// typeList types a list column's value: one element for HAS and NOT HAS,
+// else the whole list, its elements separated by blanks.
+func typeList(c flow.Column, op, text string) (any, bool) {
+	if hasOp(op) {
+		switch c.Kind {
+		case flow.KindASPath:
+			v, ok := parseAS(text)
+			return uint64(v), ok
+		case flow.KindCommunities:
+			v, ok := flow.ParseCommunity(text)
+			return uint64(v), ok
+		case flow.KindLargeCommunities:
+			return flow.ParseLargeCommunity(text)
+		}
+		return nil, false
+	}
+	fields := strings.Fields(text)
+	if c.Kind == flow.KindLargeCommunities {
+		l := make([]flow.LargeCommunity, len(fields))
+		for i, f := range fields {
+			v, ok := flow.ParseLargeCommunity(f)
+			if !ok {
+				return nil, false
+			}
+			l[i] = v
+		}
+		return flow.MakeLargeCommunities(l), true
+	}
+	l := make([]uint32, len(fields))
+	for i, f := range fields {
+		var ok bool
+		if c.Kind == flow.KindASPath {
+			l[i], ok = parseAS(f)
+		} else {
+			l[i], ok = flow.ParseCommunity(f)
+		}
+		if !ok {
+			return nil, false
+		}
+	}
+	return flow.MakeUint32s(l), true
 }
 
 func maxUint(c flow.Column) uint64 {
@@ -197,6 +273,11 @@ func typeValue(c flow.Column, op, text string, quoted bool) (any, string) {
 			}
 		}
 		return bad()
+	case flow.KindASPath, flow.KindCommunities, flow.KindLargeCommunities:
+		if v, ok := typeList(c, op, text); ok {
+			return v, ""
+		}
+		return bad()
 	}
 	return bad()
 }
@@ -215,7 +296,10 @@ func FormatValue(c flow.Column, v any) string {
 		if c.Kind == flow.KindMAC {
 			return string(flow.AppendMAC(nil, v))
 		}
-		if IsAS(c) {
+		if c.Kind == flow.KindCommunities {
+			return string(flow.AppendCommunity(nil, uint32(v)))
+		}
+		if IsAS(c) || c.Kind == flow.KindASPath {
 			return "AS" + strconv.FormatUint(v, 10)
 		}
 		return strconv.FormatUint(v, 10)
@@ -229,6 +313,15 @@ func FormatValue(c flow.Column, v any) string {
 		return Literal(v.String())
 	case time.Time:
 		return v.Format(time.RFC3339Nano)
+	case flow.LargeCommunity:
+		return v.String()
+	case flow.Uint32s:
+		if c.Kind == flow.KindCommunities {
+			return Literal(v.CommunityString())
+		}
+		return Literal(v.String())
+	case flow.LargeCommunities:
+		return Literal(v.String())
 	}
 	return fmt.Sprint(v)
 }

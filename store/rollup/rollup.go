@@ -197,4 +197,5 @@ func copyDimensions(dst, src *flow.Record) {
 	dst.SrcPort, dst.DstPort = 0, 0
 	dst.TCPFlags, dst.IPTos, dst.IPTTL = 0, 0, 0
 	dst.Bytes, dst.Packets = 0, 0
+	dst.DstASPath, dst.DstCommunities, dst.DstLargeCommunities = flow.Uint32s{}, flow.Uint32s{}, flow.LargeCommunities{}
 }

@@ -22,6 +22,10 @@ func filled() flow.Record {
 			a.SetString(&r, c.Name)
 		case a.SetAddr != nil:
 			a.SetAddr(&r, netip.MustParseAddr("2001:db8::1"))
+		case a.SetUint32s != nil:
+			a.SetUint32s(&r, flow.MakeUint32s([]uint32{uint32(i), 2}))
+		case a.SetLargeCommunities != nil:
+			a.SetLargeCommunities(&r, flow.MakeLargeCommunities([]flow.LargeCommunity{{ASN: uint32(i), Local1: 1, Local2: 2}}))
 		}
 	}
 	return r
@@ -43,6 +47,10 @@ func TestCopyDimensions(t *testing.T) {
 			zero = a.String(&dst) == ""
 		case a.Addr != nil:
 			zero = !a.Addr(&dst).IsValid()
+		case a.Uint32s != nil:
+			zero = a.Uint32s(&dst).Len() == 0
+		case a.LargeCommunities != nil:
+			zero = a.LargeCommunities(&dst).Len() == 0
 		}
 		keep := store.InRollups(c.Name) && c.Name != "TimeReceived" && c.Name != "Bytes" && c.Name != "Packets"
 		if keep == zero {
@@ -148,6 +156,10 @@ func TestDimensionFields(t *testing.T) {
 			a.SetString(&r, a.String(&r)+"x")
 		case a.SetAddr != nil:
 			a.SetAddr(&r, a.Addr(&r).Next())
+		case a.SetUint32s != nil:
+			a.SetUint32s(&r, flow.MakeUint32s([]uint32{7}))
+		case a.SetLargeCommunities != nil:
+			a.SetLargeCommunities(&r, flow.LargeCommunities{})
 		}
 		keep := store.InRollups(c.Name)
 		if same := sameDims(&base, &r); same == keep {
