@@ -42,10 +42,18 @@ func generated(t testing.TB, n int) []*flow.Batch {
 // BenchmarkInsert measures the sink alone: prepared batches of generated
 // flows (reused), appended with their rollups, one transaction per
 // batch_size flows. b.N is a number of flows. $FLOWENGINE_BENCH_CONFIG adds
-// settings to the sink's block (e.g. "threads = 1").
+// settings to the sink's block (e.g. "threads = 1"); $FLOWENGINE_BENCH_NULL
+// stores empty text as NULL (emptyAsNull), $FLOWENGINE_BENCH_FLUSH sets
+// flushRows. The /lists case gives flows AS paths and communities.
 func BenchmarkInsert(b *testing.B) {
-	emptyAsNull = os.Getenv("FLOWENGINE_BENCH_NULL") != ""
-	flushEvery, _ = strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLUSH"))
+	if os.Getenv("FLOWENGINE_BENCH_NULL") != "" {
+		emptyAsNull = true
+		defer func() { emptyAsNull = false }()
+	}
+	if n, err := strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLUSH")); err == nil {
+		defer func(old int) { flushRows = old }(flushRows)
+		flushRows = n
+	}
 	for _, bc := range []struct {
 		size, concurrency int
 		lists             bool

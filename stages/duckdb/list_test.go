@@ -235,3 +235,33 @@ func TestListsUpgrade(t *testing.T) {
 		t.Errorf("lists (-got +want):\n%s", diff)
 	}
 }
+
+// TestEmptyAsNull: with emptyAsNull, the text columns of the flows table are
+// nullable and empty strings stored as NULL, others as written; the rollups
+// keep ''.
+func TestEmptyAsNull(t *testing.T) {
+	emptyAsNull = true
+	defer func() { emptyAsNull = false }()
+	path := filepath.Join(t.TempDir(), "flows.duckdb")
+	s, _ := newSink(t, path, "")
+	provision(t, s)
+	ctx := context.Background()
+	in := make(chan *flow.Batch, 1)
+	var done atomic.Int64
+	go func() {
+		feed(ctx, in, 0, 3000, 1000, time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), &done)
+		close(in)
+	}()
+	if err := s.Run(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := s.open(ctx)
+	got := query[string](t, db, `SELECT CAST(count(*) FILTER ("ExporterGroup" IS NULL) AS VARCHAR) || ' ' ||
+		CAST(count(*) FILTER ("ExporterName" IS NULL) AS VARCHAR) || ' ' || CAST(count(DISTINCT "InIfName") AS VARCHAR) FROM flows`)
+	if got != "3000 0 4" {
+		t.Errorf("NULL groups, NULL names, distinct interface names: %s, want 3000 0 4", got)
+	}
+	if n := query[int64](t, db, `SELECT count(*) FROM flows_1m0s WHERE "ExporterGroup" IS NULL`); n != 0 {
+		t.Errorf("%d rollup rows with NULL text", n)
+	}
+}
