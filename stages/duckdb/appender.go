@@ -407,7 +407,7 @@ func (a *appender) add(r *flow.Record, flows uint64) error {
 // emptyAsNull stores the empty strings of the flows table as NULL, its text
 // columns being nullable. DuckDB then skips them when it keeps statistics
 // and compresses, which saves about a sixth of the CPU time of an insert;
-// but queries must read NULL as '' (COALESCE), and a file made without it
+// but queries must read NULL as the empty string (COALESCE), and a file made without it
 // has NOT NULL text columns. Off until the dialect does; the insert
 // benchmark measures it with $FLOWENGINE_BENCH_NULL set.
 var emptyAsNull = false

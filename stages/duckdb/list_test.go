@@ -238,7 +238,7 @@ func TestListsUpgrade(t *testing.T) {
 
 // TestEmptyAsNull: with emptyAsNull, the text columns of the flows table are
 // nullable and empty strings stored as NULL, others as written; the rollups
-// keep ''.
+// keep empty strings.
 func TestEmptyAsNull(t *testing.T) {
 	emptyAsNull = true
 	defer func() { emptyAsNull = false }()
