@@ -407,9 +407,10 @@ func (a *appender) add(r *flow.Record, flows uint64) error {
 // emptyAsNull stores the empty strings of the flows table as NULL, its text
 // columns being nullable. DuckDB then skips them when it keeps statistics
 // and compresses, which saves about a sixth of the CPU time of an insert;
-// but queries must read NULL as the empty string (COALESCE), and a file made without it
-// has NOT NULL text columns. Off until the dialect does; the insert
-// benchmark measures it with $FLOWENGINE_BENCH_NULL set.
+// but queries must read NULL as the empty string (COALESCE). Provisioning
+// drops NOT NULL from the text columns of a file made without it. Off until
+// the dialect reads NULL so; the insert benchmark measures it with
+// $FLOWENGINE_BENCH_NULL set.
 var emptyAsNull = false
 
 // setString writes a string_t: up to 12 bytes inline, longer ones copied by
