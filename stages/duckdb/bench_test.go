@@ -44,7 +44,8 @@ func generated(t testing.TB, n int) []*flow.Batch {
 // batch_size flows. b.N is a number of flows. $FLOWENGINE_BENCH_CONFIG adds
 // settings to the sink's block (e.g. "threads = 1"); $FLOWENGINE_BENCH_NULL
 // stores empty text as NULL (emptyAsNull), $FLOWENGINE_BENCH_FLUSH sets
-// flushRows. The /lists case gives flows AS paths and communities.
+// flushRows, $FLOWENGINE_BENCH_SQL is run before inserting (e.g. "SET GLOBAL
+// disabled_compression_methods = 'fsst'"). The /lists case gives flows AS paths and communities.
 func BenchmarkInsert(b *testing.B) {
 	if os.Getenv("FLOWENGINE_BENCH_NULL") != "" {
 		emptyAsNull = true
@@ -66,6 +67,11 @@ func BenchmarkInsert(b *testing.B) {
 			s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"),
 				fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d\nbatch_timeout = \"10s\"\n%s", bc.size, bc.concurrency, os.Getenv("FLOWENGINE_BENCH_CONFIG")))
 			provision(b, s)
+			if q := os.Getenv("FLOWENGINE_BENCH_SQL"); q != "" {
+				if _, err := s.mustDB(b).Exec(q); err != nil {
+					b.Fatal(err)
+				}
+			}
 			batches := generated(b, 100)
 			for _, bt := range batches {
 				bt.Retain(1 << 30)
