@@ -221,12 +221,16 @@ func (s *server) deleteFilter(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *server) pipeline(w http.ResponseWriter, _ *http.Request) {
+func (s *server) pipeline(w http.ResponseWriter, r *http.Request) {
 	if s.Pipeline == nil {
 		writeError(w, http.StatusServiceUnavailable, "No pipeline is running in this process.")
 		return
 	}
-	writeIndented(w, s.Pipeline.Stats())
+	st := s.Pipeline.Stats()
+	if s.Store != nil && unnamed(&st) {
+		nameExporters(&st, s.exporterNames(r.Context(), &st))
+	}
+	writeIndented(w, st)
 }
 
 func serveSchemas(w http.ResponseWriter, _ *http.Request) {

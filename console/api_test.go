@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
@@ -25,13 +26,15 @@ import (
 // was given; what it answers is set per test. The queries themselves are
 // tested against real stores in cmd/flowengine (TestConsoleAPI).
 type recordingStore struct {
-	mu      sync.Mutex
-	queries []store.Query
-	err     error
-	block   bool          // wait for the request's context to end
-	hold    chan struct{} // wait for this to close, whatever the context
-	panics  bool
-	saved   map[string]store.SavedFilter
+	mu         sync.Mutex
+	queries    []store.Query
+	err        error
+	block      bool          // wait for the request's context to end
+	hold       chan struct{} // wait for this to close, whatever the context
+	panics     bool
+	saved      map[string]store.SavedFilter
+	names      map[netip.Addr]string // ExporterNames answers these
+	askedNames int
 }
 
 func (s *recordingStore) record(ctx context.Context, q store.Query) error {
@@ -95,6 +98,16 @@ func (s *recordingStore) FlowRate(context.Context) (*store.FlowRate, error) {
 
 func (s *recordingStore) Exporters(ctx context.Context) (*store.TableResult, error) {
 	return s.Table(ctx, store.Query{})
+}
+
+func (s *recordingStore) ExporterNames(ctx context.Context) (map[netip.Addr]string, error) {
+	s.mu.Lock()
+	s.askedNames++
+	s.mu.Unlock()
+	if err := s.record(ctx, store.Query{}); err != nil {
+		return nil, err
+	}
+	return s.names, nil
 }
 
 func (s *recordingStore) Top(ctx context.Context, dimension string) (*store.TableResult, error) {
@@ -212,6 +225,13 @@ func TestQueryDecoding(t *testing.T) {
 	if code != 200 || len(body["links"].([]any)) != 1 {
 		t.Errorf("sankey: %d %v", code, body)
 	}
+	// The list columns and those the store derives from DstASPath.
+	code, _ = call(t, srv, "POST", api+"/graph/sankey", `{"start": "2026-11-30T10:00:00Z", "end": "2026-11-30T11:00:00Z",
+		"dimensions": ["dstfirstas", "DstLastAS", "DstASPath", "dstcommunities", "DstLargeCommunities"]}`)
+	wantDims := []store.Dimension{{Column: "DstFirstAS"}, {Column: "DstLastAS"}, {Column: "DstASPath"}, {Column: "DstCommunities"}, {Column: "DstLargeCommunities"}}
+	if got := st.queries[len(st.queries)-1].Dimensions; code != 200 || !reflect.DeepEqual(got, wantDims) {
+		t.Errorf("BGP dimensions: %d %+v", code, got)
+	}
 }
 
 func TestBadRequests(t *testing.T) {
@@ -235,6 +255,8 @@ func TestBadRequests(t *testing.T) {
 		{"end before start", "/table", `{"start": "2026-11-30T11:00:00Z", "end": "2026-11-30T10:00:00Z"}`, 400, "must come after start"},
 		{"unknown metric", "/graph/line", `{` + rng + `, "metric": "bps"}`, 400, `Unknown metric "bps": use one of l3bps, l2bps, pps, flows, inl2%, outl2%`},
 		{"unknown column", "/table", `{` + rng + `, "dimensions": ["SrcASN"]}`, 400, `There is no column "SrcASN". Did you mean "SrcAS"?`},
+		{"misspelt derived column", "/table", `{` + rng + `, "dimensions": ["DstFirstASN"]}`, 400, `Did you mean "DstFirstAS"?`},
+		{"truncated list", "/table", `{` + rng + `, "dimensions": ["DstASPath/8"]}`, 400, "Only addresses can be truncated"},
 		{"counter as dimension", "/table", `{` + rng + `, "dimensions": ["Bytes"]}`, 400, "Bytes cannot be a dimension"},
 		{"duplicate dimension", "/table", `{` + rng + `, "dimensions": ["SrcAS", "srcas"]}`, 400, "listed twice"},
 		{"bad prefix", "/table", `{` + rng + `, "dimensions": ["SrcAddr/x"]}`, 400, "must be a number"},
@@ -488,5 +510,54 @@ func TestBusy(t *testing.T) {
 	close(st.hold)
 	if code := <-first; code != 200 {
 		t.Errorf("first request: %d", code)
+	}
+}
+
+// exporterStats is a pipeline whose source lists exporters, one of them
+// named by the source itself.
+type exporterStats struct{}
+
+func (exporterStats) Stats() engine.PipelineStats {
+	return engine.PipelineStats{Uptime: "1s", Stages: []engine.StageStats{{ID: "source.netflow.n", Exporters: []engine.ExporterStats{
+		{Address: "192.0.2.1"}, {Address: "2001:db8::9"}, {Address: "192.0.2.7", Name: "from-source"}, {Address: "192.0.2.8"},
+	}}}}
+}
+
+// TestPipelineExporterNames checks that /api/v0/pipeline names the
+// exporters with the names the store knows, asks the store once per TTL,
+// and answers without names when the store fails.
+func TestPipelineExporterNames(t *testing.T) {
+	names := func(body map[string]any) []string {
+		var out []string
+		for _, e := range body["stages"].([]any)[0].(map[string]any)["exporters"].([]any) {
+			n, _ := e.(map[string]any)["name"].(string)
+			out = append(out, n)
+		}
+		return out
+	}
+	st := &recordingStore{names: map[netip.Addr]string{
+		netip.MustParseAddr("192.0.2.1"):   "edge1",
+		netip.MustParseAddr("2001:db8::9"): "v6-core",
+		netip.MustParseAddr("192.0.2.7"):   "from-store",
+	}}
+	srv := serve(t, console.Options{Store: st, Pipeline: exporterStats{}})
+	for range 3 {
+		code, body := call(t, srv, "GET", "/api/v0/pipeline", "")
+		if want := []string{"edge1", "v6-core", "from-source", ""}; code != 200 || !reflect.DeepEqual(names(body), want) {
+			t.Errorf("names %d %q, want %q", code, names(body), want)
+		}
+	}
+	if st.askedNames != 1 {
+		t.Errorf("the store was asked %d times in the TTL, want once", st.askedNames)
+	}
+
+	failing := &recordingStore{err: errors.New("induced")}
+	srv = serve(t, console.Options{Store: failing, Pipeline: exporterStats{}})
+	if code, body := call(t, srv, "GET", "/api/v0/pipeline", ""); code != 200 || !reflect.DeepEqual(names(body), []string{"", "", "from-source", ""}) {
+		t.Errorf("failing store: %d %q", code, names(body))
+	}
+	srv = serve(t, console.Options{Pipeline: exporterStats{}})
+	if code, body := call(t, srv, "GET", "/api/v0/pipeline", ""); code != 200 || names(body)[0] != "" {
+		t.Errorf("no store: %d %v", code, body)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/flow"
 	"github.com/flowengine/flowengine/store"
+	"github.com/flowengine/flowengine/store/filter"
 )
 
 // queryJSON is the body of graph/line, graph/sankey and table.
@@ -128,7 +129,7 @@ func fieldHint(name string, v any) string {
 // dimensionNames are the columns a query may group by, for messages.
 func dimensionNames() []string {
 	var out []string
-	for _, c := range flow.Columns {
+	for _, c := range filter.AllColumns() {
 		if c.Dimension {
 			out = append(out, c.Name)
 		}
@@ -136,15 +137,14 @@ func dimensionNames() []string {
 	return out
 }
 
-// column finds a dimension column by name, case-insensitively.
+// column finds a dimension column by name, case-insensitively: a flow
+// column or one the store derives (DstFirstAS from DstASPath).
 func column(name string) (flow.Column, error) {
-	for _, c := range flow.Columns {
-		if strings.EqualFold(c.Name, name) {
-			if !c.Dimension {
-				return c, badf("%s cannot be a dimension (it is a counter or a time); dimensions are columns such as SrcAS, DstCountry, InIfProvider (GET /api/v0/console/columns lists them).", c.Name)
-			}
-			return c, nil
+	if c, ok := filter.LookupColumn(name); ok {
+		if !c.Dimension {
+			return c, badf("%s cannot be a dimension (it is a counter or a time); dimensions are columns such as SrcAS, DstCountry, InIfProvider (GET /api/v0/console/columns lists them).", c.Name)
 		}
+		return c, nil
 	}
 	msg := fmt.Sprintf("There is no column %q.", name)
 	if s := dsl.DidYouMean(name, dimensionNames()); s != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ type Store interface {
 	Columns() []store.ColumnInfo
 	FlowRate(ctx context.Context) (*store.FlowRate, error)
 	Exporters(ctx context.Context) (*store.TableResult, error)
+	ExporterNames(ctx context.Context) (map[netip.Addr]string, error)
 	Top(ctx context.Context, dimension string) (*store.TableResult, error)
 	LastFlow(ctx context.Context) (map[string]any, error)
 	SavedFilters(ctx context.Context) ([]store.SavedFilter, error)
@@ -69,6 +71,7 @@ func (c *Config) NewOptions(p Pipeline, logger *slog.Logger) Options {
 type server struct {
 	Options
 	slots chan struct{} // one per store request running
+	names exporterNames // of the pipeline's exporters, from the store
 }
 
 // Handler returns the console: the web console (its pages and assets),

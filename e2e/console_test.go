@@ -17,14 +17,17 @@ import (
 )
 
 // TestConsoleBrowser runs a pipeline with its console (netflow and sflow
-// sources, an enricher, a classifier, the DuckDB store), feeds it with
+// sources, two enrichers, a classifier, the DuckDB store), feeds it with
 // `flowengine exporter`, and drives the web console in Debian's chromium
-// through playwright-core (console/web/e2e/console.mjs): home shows a
-// non-zero flow rate; visualize draws a stacked graph and a sankey; a filter
-// with a typo shows the error under the typo and a valid one changes the
-// graph; a copied URL reproduces the view; the pipeline page shows every
-// stage with counters that move. Screenshots of every page land in
-// $CONSOLE_SCREENSHOTS (a temporary directory when unset).
+// through playwright-core (console/web/e2e/console.mjs): home shows a non-zero
+// flow rate, its first load under 40 kB without ECharts and CodeMirror;
+// visualize draws a stacked graph and a sankey; a filter with a typo shows the
+// error under the typo and a valid one changes the graph; a sankey of one
+// dimension says it needs two, and the dimension picker finds the second by
+// its description; a copied URL reproduces the view; the pipeline page shows
+// every stage with counters that move, and the exporters with the names the
+// store has for them (the sources know addresses only). Screenshots of every
+// page land in $CONSOLE_SCREENSHOTS (a temporary directory when unset).
 func TestConsoleBrowser(t *testing.T) {
 	web, err := filepath.Abs("../console/web")
 	if err != nil {
@@ -60,8 +63,14 @@ source "netflow" "routers" {
 source "sflow" "switches" {
   listen = "127.0.0.1:%d"
 }
+enricher "metadata" "names" {
+  input = [source.netflow.routers, source.sflow.switches]
+  exporter "127.0.0.1" {
+    name = "edge-1"
+  }
+}
 enricher "networks" "private" {
-  input    = [source.netflow.routers, source.sflow.switches]
+  input    = enricher.metadata.names
   networks = { "10.0.0.0/8" = { name = "rfc1918", role = "private" } }
 }
 classifier "exporter" "sites" {
@@ -114,6 +123,11 @@ console {
 		defer resp.Body.Close()
 		var line struct{ Series []struct{ Total float64 } }
 		return json.NewDecoder(resp.Body).Decode(&line) == nil && len(line.Series) > 0 && line.Series[0].Total > 0
+	})
+	// The pipeline API names 127.0.0.1 with what enricher "metadata" wrote
+	// in its stored flows.
+	e.waitFor("the exporter name in /api/v0/pipeline", 30*time.Second, func() bool {
+		return strings.Contains(get(t, base+"/api/v0/pipeline"), `"name": "edge-1"`)
 	})
 
 	shots := os.Getenv("CONSOLE_SCREENSHOTS")

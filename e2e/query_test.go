@@ -78,6 +78,32 @@ func (g *flowGen) next(k int) int {
 var (
 	genCountries = []string{"FR", "US", "DE", "", "JP"}
 	genProviders = []string{"cogent", "level3", "", "zayo", nastyText[0]}
+	// Routes: paths by shape (the destination AS last), communities and
+	// large communities, extremes and empty lists included; each list is
+	// built once and shared, as the routing enricher interns them.
+	genPaths = func() map[uint32][]flow.Uint32s {
+		out := map[uint32][]flow.Uint32s{}
+		for _, as := range []uint32{64500, 64501, 15169, 13335} {
+			for _, p := range [][]uint32{{174, as}, {3356, 6939, as}, {as}, {as, as, as}, {}, {4294967295, as}} {
+				out[as] = append(out[as], flow.MakeUint32s(p))
+			}
+		}
+		return out
+	}()
+	genCommunities = func() []flow.Uint32s {
+		var out []flow.Uint32s
+		for _, c := range [][]uint32{{}, {65000<<16 | 100}, {65000<<16 | 100, 65000<<16 | 200}, {0, 1<<32 - 1}, {174<<16 | 2000, 65000<<16 | 100}} {
+			out = append(out, flow.MakeUint32s(c))
+		}
+		return out
+	}()
+	genLarge = func() []flow.LargeCommunities {
+		var out []flow.LargeCommunities
+		for _, l := range [][]flow.LargeCommunity{{}, {{ASN: 65000, Local1: 1, Local2: 2}}, {{ASN: 4294967295, Local1: 0, Local2: 4294967295}, {ASN: 65000, Local1: 1, Local2: 2}}} {
+			out = append(out, flow.MakeLargeCommunities(l))
+		}
+		return out
+	}()
 )
 
 func (g *flowGen) fill(r *flow.Record) {
@@ -126,6 +152,11 @@ func (g *flowGen) fill(r *flow.Record) {
 	r.ForwardingStatus = 64
 	r.Bytes = uint64(40 + next(1500))
 	r.Packets = uint64(1 + next(10))
+	if paths := genPaths[r.DstAS]; paths != nil {
+		r.DstASPath = paths[next(len(paths))]
+		r.DstCommunities = genCommunities[next(len(genCommunities))]
+		r.DstLargeCommunities = genLarge[next(len(genLarge))]
+	}
 }
 
 // loadedStore is a store holding the generated flows.
@@ -246,6 +277,13 @@ func queryCases() []queryCase {
 		}), false, nil},
 		{"sankey", "sankey", q(12, store.MetricL3bps, 5, "SrcAS", "InIfProvider", "DstCountry"), false, nil},
 		{"MAC and more", "table", q(12, store.MetricL3bps, 10, "NextHop", "EType", "SrcNetName", "ForwardingStatus"), true, nil},
+		{"by AS path", "table", q(12, store.MetricL3bps, 30, "DstASPath"), true, nil},
+		{"by AS path, top 5", "line", q(36, store.MetricL3bps, 5, "DstASPath"), true, nil},
+		{"by first and last AS", "line", q(12, store.MetricPPS, 4, "DstFirstAS", "DstLastAS"), true, nil},
+		{"by communities", "table", q(12, store.MetricL3bps, 10, "DstCommunities", "DstLargeCommunities"), true, nil},
+		{"by first AS and communities", "sankey", q(12, store.MetricL3bps, 8, "DstFirstAS", "DstCommunities", "DstLargeCommunities"), false, nil},
+		{"by path twice", "table", q(12, store.MetricFlows, 10, "DstLastAS", "DstLastAS", "DstASPath"), false, nil},
+		{"path, bidirectional", "line", with(q(12, store.MetricL3bps, 3, "DstASPath"), func(q *store.Query) { q.Bidirectional = true }), false, nil},
 	}
 	filters := []string{
 		"InIfBoundary = external AND SrcAS IN (AS15169, 13335) AND NOT DstPort = 443 AND SrcAddr << 10.0.0.0/14",
@@ -257,6 +295,39 @@ func queryCases() []queryCase {
 		"SrcCountry = FR OR (DstCountry = US AND OutIfBoundary = internal)",
 		"TimeReceived >= " + queryBase.Add(time.Hour).Format(time.RFC3339) + " AND SrcAS > 64500",
 		"ExporterAddress = 2001:db8::e OR NextHop << 203.0.113.0/31",
+	}
+	listFilters := []struct {
+		text  string
+		match func(r *flow.Record) bool
+	}{
+		{"DstASPath HAS AS3356", func(r *flow.Record) bool { return r.DstASPath.Contains(3356) }},
+		{"DstASPath HAS 4294967295 OR DstCommunities HAS 0:0", func(r *flow.Record) bool { return r.DstASPath.Contains(4294967295) || r.DstCommunities.Contains(0) }},
+		{"DstCommunities HAS 65000:100 AND NOT DstLargeCommunities HAS 65000:1:2", func(r *flow.Record) bool {
+			return r.DstCommunities.Contains(65000<<16|100) && !r.DstLargeCommunities.Contains(flow.LargeCommunity{ASN: 65000, Local1: 1, Local2: 2})
+		}},
+		{"DstLargeCommunities HAS 4294967295:0:4294967295", func(r *flow.Record) bool {
+			return r.DstLargeCommunities.Contains(flow.LargeCommunity{ASN: 4294967295, Local2: 4294967295})
+		}},
+		{"DstCommunities NOT HAS 65535:65535 AND DstLargeCommunities != ''", func(r *flow.Record) bool {
+			return !r.DstCommunities.Contains(1<<32-1) && r.DstLargeCommunities.Len() > 0
+		}},
+		{"DstFirstAS = AS174 OR DstLastAS IN (AS15169, 13335)", func(r *flow.Record) bool {
+			p := r.DstASPath
+			return p.Len() > 0 && (p.At(0) == 174 || p.At(p.Len()-1) == 15169 || p.At(p.Len()-1) == 13335)
+		}},
+		{"DstFirstAS = 0 AND DstLastAS < 64500", func(r *flow.Record) bool { return r.DstASPath.Len() == 0 }},
+		{"DstASPath IN ('3356 6939 15169', '') OR DstCommunities = '65000:100 65000:200'", func(r *flow.Record) bool {
+			return r.DstASPath.String() == "3356 6939 15169" || r.DstASPath.Len() == 0 || r.DstCommunities.CommunityString() == "65000:100 65000:200"
+		}},
+		{"DstASPath != '64500 64500 64500' AND DstLargeCommunities NOT IN ('4294967295:0:4294967295 65000:1:2')", func(r *flow.Record) bool {
+			return r.DstASPath.String() != "64500 64500 64500" && r.DstLargeCommunities.String() != "4294967295:0:4294967295 65000:1:2"
+		}},
+	}
+	for i, lf := range listFilters {
+		cases = append(cases, queryCase{name: fmt.Sprintf("list filter %d", i), kind: "table",
+			q: with(q(12, store.MetricL3bps, 0), func(q *store.Query) { q.Filter = lf.text }), match: lf.match})
+		cases = append(cases, queryCase{name: fmt.Sprintf("list filter %d by path", i), kind: "line",
+			q: with(q(12, store.MetricL3bps, 50, "DstASPath", "DstCommunities"), func(q *store.Query) { q.Filter = lf.text }), match: lf.match})
 	}
 	for _, n := range nastyText {
 		lit := filter.Literal(n)
@@ -405,7 +476,7 @@ func TestQueryStores(t *testing.T) {
 			s := store.New(ls.b)
 			s.Now = func() time.Time { return queryNow }
 			var got []store.Completion
-			for _, text := range []string{"ExporterName = ", "InIfProvider IN ('co", "SrcAS = AS6", "srccountry = f"} {
+			for _, text := range []string{"ExporterName = ", "InIfProvider IN ('co", "SrcAS = AS6", "srccountry = f", "DstASPath ", "DstFirstAS = AS3", "dstlastas IN (AS1"} {
 				c, err := s.Complete(ctx, text, len(text))
 				if err != nil {
 					t.Fatalf("%s: %q: %v", ls.name, text, err)
@@ -414,7 +485,7 @@ func TestQueryStores(t *testing.T) {
 			}
 			if i == 0 {
 				first = got
-				for _, want := range []string{filter.Literal(nastyText[0]), "'cogent'", "AS64500", "FR"} {
+				for _, want := range []string{filter.Literal(nastyText[0]), "'cogent'", "AS64500", "FR", "HAS", "NOT HAS", "AS3356", "AS15169"} {
 					if !slices.ContainsFunc(got, func(c store.Completion) bool { return c.Label == want }) {
 						t.Errorf("%s: no completion %s in %v", ls.name, want, got)
 					}

@@ -33,6 +33,13 @@ type Flow struct {
 	SrcMAC, DstMAC   uint64
 	Bytes, Packets   uint64 // layer-3 bytes; for per-packet flows (sFlow) Packets is 1
 	Start, End       time.Time
+	// The route towards DstAddr, as a BMP routing enricher would find it
+	// (no exporter protocol carries it): the AS path ends with DstAS;
+	// flows towards the network's own prefixes have empty lists. The
+	// lists are shared between flows (built once per route).
+	DstASPath           flow.Uint32s
+	DstCommunities      flow.Uint32s
+	DstLargeCommunities flow.LargeCommunities
 }
 
 // IsIPv6 reports whether the flow is IPv6.
@@ -165,6 +172,7 @@ type Generator struct {
 	svc              []int // service index per weight unit
 	external         []Interface
 	internal         []Interface
+	routes4, routes6 [][]route // [remote prefix][external interface]
 }
 
 // NewGenerator returns a generator; the same options give the same flows.
@@ -234,6 +242,8 @@ func NewGenerator(opts GeneratorOptions) *Generator {
 	if len(g.external) == 0 {
 		g.external = g.internal
 	}
+	g.routes4 = makeRoutes(g.remote4, g.external, g.localAS)
+	g.routes6 = makeRoutes(g.remote6, g.external, g.localAS)
 	return g
 }
 
@@ -298,15 +308,19 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 		v6 = !v6 // the mix has one family only
 	}
 	remote4, remote6, local4, local6 := g.remote4, g.remote6, g.local4, g.local6
+	var ri int // index of rp
 	if v6 {
-		rp = remote6[g.zipf6.Uint64()]
+		ri = int(g.zipf6.Uint64())
+		rp = remote6[ri]
 		lp = local6[rng.IntN(len(local6))]
 	} else {
-		rp = remote4[g.zipf4.Uint64()]
+		ri = int(g.zipf4.Uint64())
+		rp = remote4[ri]
 		lp = local4[rng.IntN(len(local4))]
 	}
 	s := g.services[g.svc[rng.IntN(len(g.svc))]]
-	ext := g.external[int(g.zipfIndex(len(g.external)))]
+	ei := g.zipfIndex(len(g.external))
+	ext := g.external[ei]
 	in := g.internal[rng.IntN(len(g.internal))]
 	var remote, local netip.Addr
 	if g.zipfHost != nil {
@@ -316,7 +330,8 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 			rps, lps = remote6, local6
 		}
 		n := g.zipfHost.Uint64()
-		rp = rps[n%uint64(len(rps))]
+		ri = int(n % uint64(len(rps)))
+		rp = rps[ri]
 		remote = hostN(rp.p, n/uint64(len(rps)))
 		n = g.zipfHost.Uint64()
 		lp = lps[n%uint64(len(lps))]
@@ -338,6 +353,12 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 		f.SrcMask, f.DstMask = uint8(lp.Bits()), uint8(rp.p.Bits())
 		f.SrcAS, f.DstAS = g.localAS, rp.as
 		f.InIfIndex, f.OutIfIndex = in.Index, ext.Index
+		rt := g.routes4
+		if v6 {
+			rt = g.routes6
+		}
+		r := &rt[ri][ei]
+		f.DstASPath, f.DstCommunities, f.DstLargeCommunities = r.path, r.communities, r.large
 	}
 	f.Proto = s.proto
 	if s.proto == 1 {
@@ -420,7 +441,8 @@ func (g *Generator) zipfIndex(n int) int {
 // Record fills r with the columns of a flow record the flow has:
 // addresses, masks, ports, AS numbers, interfaces, VLANs, MACs, TCP flags,
 // TOS, ICMP type and code, counters, start and end. The exporter address,
-// sampling rate, TimeReceived and what enrichers fill are left to the caller.
+// sampling rate, TimeReceived and what enrichers fill (Routing fills the
+// route's columns) are left to the caller.
 func (f *Flow) Record(r *flow.Record) {
 	*r = flow.Record{
 		TimeFlowStart: f.Start.UTC(),

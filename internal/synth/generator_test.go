@@ -74,3 +74,63 @@ func TestDefaultMix(t *testing.T) {
 		t.Errorf("%d IPv6 flows of 1000, want about 300", v6)
 	}
 }
+
+// TestRoutes: flows towards remote prefixes carry the route's AS path,
+// ending with DstAS, and communities; flows towards the network's own
+// prefixes none. Lists are shared: drawing a flow allocates nothing.
+func TestRoutes(t *testing.T) {
+	g := NewGenerator(GeneratorOptions{Seed: 7, IPv6Share: 0.2, Interfaces: 14})
+	var f Flow
+	var outbound, noComms, large, prepended, threeHops int
+	firsts := map[uint32]bool{}
+	for range 5000 {
+		g.Next(time.Now(), &f)
+		if f.DstAS == LocalAS {
+			if f.DstASPath.Len() != 0 || f.DstCommunities.Len() != 0 || f.DstLargeCommunities.Len() != 0 {
+				t.Fatalf("inbound flow with a route: %v %v %v", f.DstASPath, f.DstCommunities, f.DstLargeCommunities)
+			}
+			continue
+		}
+		outbound++
+		p := f.DstASPath
+		if p.Len() == 0 || p.At(p.Len()-1) != f.DstAS {
+			t.Fatalf("path %v towards AS%d", p, f.DstAS)
+		}
+		firsts[p.At(0)] = true
+		if p.Len() == 3 && p.At(0) == p.At(2) {
+			prepended++
+		} else if p.Len() == 3 {
+			threeHops++
+		}
+		if f.DstCommunities.Len() == 0 {
+			noComms++
+		}
+		for c := range f.DstCommunities.All() {
+			if c>>16 != LocalAS && p.At(0) != c>>16 {
+				t.Fatalf("community %s from neither the network nor the neighbour (path %v)", f.DstCommunities.CommunityString(), p)
+			}
+		}
+		if f.DstLargeCommunities.Len() > 0 {
+			large++
+			if c := f.DstLargeCommunities.At(0); c.ASN != LocalAS || c.Local2 != f.OutIfIndex {
+				t.Fatalf("large community %v on a flow out of ifIndex %d", c, f.OutIfIndex)
+			}
+		}
+	}
+	if outbound < 1000 || noComms == 0 || noComms == outbound || large == 0 || large == outbound || prepended == 0 || threeHops == 0 || len(firsts) < 4 {
+		t.Errorf("%d outbound flows: %d without communities, %d with a large one, %d prepended, %d through a middle AS, %d first ASes",
+			outbound, noComms, large, prepended, threeHops, len(firsts))
+	}
+	if n := testing.AllocsPerRun(1000, func() { g.Next(time.Now(), &f) }); n != 0 {
+		t.Errorf("Next allocates %v times", n)
+	}
+
+	// A network whose AS does not fit in 16 bits tags with large communities.
+	g = NewGenerator(GeneratorOptions{Seed: 7, LocalAS: 4200000000, Local: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, InboundPercent: 1})
+	for range 100 {
+		g.Next(time.Now(), &f)
+		if f.DstAS != 4200000000 && (f.DstCommunities.Len() != 0 || f.DstLargeCommunities.Len() != 1) {
+			t.Fatalf("communities %v %v with a 32-bit local AS", f.DstCommunities, f.DstLargeCommunities)
+		}
+	}
+}

@@ -13,25 +13,35 @@ type Interface struct {
 	External    bool // faces another network (transit, PNI, IX); Core interfaces are internal
 }
 
+// Kinds of external interfaces, as the routes learned over them show it.
+const (
+	linkCore = iota
+	linkTransit
+	linkPNI
+	linkIX
+)
+
 var interfaceKinds = []struct {
 	desc     string
 	speed    uint64
 	external bool
+	link     int
+	asn      uint32 // the neighbour's AS number (transit, PNI); 0 at an IX
 }{
-	{"Transit: Cogent", 100000, true},
-	{"Core: spine1", 400000, false},
-	{"PNI: Google", 100000, true},
-	{"Transit: Lumen", 100000, true},
-	{"IX: FranceIX", 10000, true},
-	{"Core: spine2", 400000, false},
-	{"PNI: Netflix", 100000, true},
-	{"IX: AMS-IX", 100000, true},
-	{"PNI: Facebook", 100000, true},
-	{"Core: spine3", 400000, false},
-	{"Transit: Telia", 100000, true},
-	{"IX: DE-CIX", 100000, true},
-	{"Core: spine4", 400000, false},
-	{"PNI: Akamai", 10000, true},
+	{"Transit: Cogent", 100000, true, linkTransit, 174},
+	{"Core: spine1", 400000, false, linkCore, 0},
+	{"PNI: Google", 100000, true, linkPNI, 15169},
+	{"Transit: Lumen", 100000, true, linkTransit, 3356},
+	{"IX: FranceIX", 10000, true, linkIX, 0},
+	{"Core: spine2", 400000, false, linkCore, 0},
+	{"PNI: Netflix", 100000, true, linkPNI, 2906},
+	{"IX: AMS-IX", 100000, true, linkIX, 0},
+	{"PNI: Facebook", 100000, true, linkPNI, 32934},
+	{"Core: spine3", 400000, false, linkCore, 0},
+	{"Transit: Telia", 100000, true, linkTransit, 1299},
+	{"IX: DE-CIX", 100000, true, linkIX, 0},
+	{"Core: spine4", 400000, false, linkCore, 0},
+	{"PNI: Akamai", 10000, true, linkPNI, 20940},
 }
 
 // Interfaces returns the n interfaces every synthetic exporter has, ifIndex

@@ -101,7 +101,7 @@ func (d dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 // server (ASN<<64 | Local1<<32 | Local2), from 21.6; before, it is
 // Array(FixedString(12)): ASN, Local1 and Local2 as four big-endian bytes
 // each.
-func (d dialect) largeUInt128() bool { return d.f.Version.atLeast(21, 6) }
+func (d dialect) largeUInt128() bool { return d.f.UInt128 }
 
 // elementText is element x of list column c as text: an AS number in
 // decimal, a community as ASN:value, a large community as

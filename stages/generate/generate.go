@@ -221,6 +221,7 @@ func (s *Source) prepare() {
 		r := &s.templates[i]
 		gen.Next(now, &f)
 		f.Record(r)
+		f.Routing(r) // as a BMP routing enricher would
 		if r.Proto == 1 || r.Proto == 58 {
 			r.SrcPort, r.DstPort = 0, 0 // ICMP has no ports
 		}

@@ -379,21 +379,28 @@ func TestBrokerRestart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sink.Run(context.Background(), in) }()
 	var wg sync.WaitGroup
-	send := func(first, n int) {
+	// send hands batches to the sink; while the broker is down the sink
+	// takes only what its buffers hold, so the sender waits as a router's
+	// flows would.
+	send := func(first, n int) error {
 		for _, b := range flows(first, n) {
 			wg.Add(1)
 			b.OnDone(wg.Done)
 			select {
 			case in <- b:
 			case <-time.After(2 * time.Minute):
-				t.Fatalf("the sink took no batch for 2 minutes (retries %v)", testutil.ToFloat64(sink.retries))
+				return fmt.Errorf("the sink took no batch for 2 minutes (retries %v)", testutil.ToFloat64(sink.retries))
 			}
 		}
+		return nil
 	}
-	send(0, 3000)
+	if err := send(0, 3000); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the first flows", 30*time.Second, func() bool { return testutil.ToFloat64(sink.messages) == 3000 })
 	c1.Close()
-	send(3000, 3000) // written while the broker is down
+	sent := make(chan error, 1)
+	go func() { sent <- send(3000, 3000) }() // written while the broker is down
 	waitFor(t, "retries", 30*time.Second, func() bool { return testutil.ToFloat64(sink.retries) >= 2 })
 	// The broker comes back on the same port; make sure it listens there
 	// before counting on it (a restart that did not bind is tried again).
@@ -407,7 +414,12 @@ func TestBrokerRestart(t *testing.T) {
 		}
 		c2.Close()
 	}
-	send(6000, 3000)
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if err := send(6000, 3000); err != nil {
+		t.Fatal(err)
+	}
 	close(in)
 	if err := <-done; err != nil {
 		t.Fatal(err)

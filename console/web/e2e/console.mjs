@@ -57,6 +57,20 @@ try {
   const rate = Number(await page.getAttribute('[data-testid=flow-rate]', 'data-value'));
   check(rate > 0, `the flow rate is ${rate}`);
   console.log(`metric first-load domcontentloaded=${nav.dcl}ms load=${nav.load}ms flow-rate-shown=${shown}ms`);
+  // The first load stays small: the home page needs neither ECharts nor
+  // CodeMirror, which are fetched once it shows (and the user reads it).
+  const assets = await page.evaluate((load) =>
+    performance
+      .getEntriesByType('resource')
+      .filter((r) => /\/assets\//.test(r.name) && r.startTime <= load)
+      .map((r) => ({ name: r.name.replace(/.*\/assets\//, ''), bytes: r.encodedBodySize })),
+    nav.load,
+  );
+  const heavy = assets.filter((a) => /^(echarts|cm)-/.test(a.name));
+  check(heavy.length === 0, `the home page's first load has ${heavy.map((a) => a.name).join(', ')}`);
+  const firstLoad = assets.reduce((n, a) => n + a.bytes, 0);
+  console.log(`metric first-load-assets=${firstLoad}B (${assets.map((a) => `${a.name} ${a.bytes}B`).join(', ')})`);
+  check(firstLoad < 40_000, `the home page's assets weigh ${firstLoad} bytes, over the 40 kB budget`);
   await page.waitForSelector('.card.rate .sparkline svg');
   ok(`${rate} flows/s`);
   await shot('home-first-minute');
@@ -96,6 +110,31 @@ try {
   await page.waitForTimeout(400);
   ok(`${n} links`);
   await shot('sankey');
+
+  step = 'sankey of one dimension';
+  await page.goto(base + '/visualize?range=last+2+minutes&dims=Proto&graph=sankey');
+  const blocked = page.locator('[data-testid=graph][data-state=blocked] [data-testid=graph-blocked]');
+  await blocked.waitFor();
+  const says = await blocked.innerText();
+  check(/two dimensions/.test(says), `the graph says ${JSON.stringify(says)}`);
+  ok(JSON.stringify(says));
+
+  step = 'dimension picker';
+  await page.click('input[aria-label="Add a dimension"]');
+  await page.keyboard.type('address the flow', { delay: 5 });
+  const option = page.locator('[data-testid=dimension-list] [role=option]').first();
+  check((await option.getAttribute('data-name')) === 'ExporterAddress', `the picker offers ${await option.getAttribute('data-name')} first`);
+  const desc = await option.locator('.desc').innerText();
+  await page.keyboard.press('Enter');
+  await page.click('input[aria-label="Add a dimension"]');
+  await page.keyboard.type('bgp', { delay: 5 });
+  const bgp = await page.$$eval('[data-testid=dimension-list] [role=option]', (els) => els.map((e) => e.dataset.name));
+  for (const c of ['DstASPath', 'DstCommunities', 'DstLargeCommunities', 'DstFirstAS', 'DstLastAS']) check(bgp.includes(c), `"bgp" does not find ${c} (found ${bgp.join(', ')})`);
+  await page.keyboard.press('Escape');
+  await page.waitForURL(/dims=Proto%2CExporterAddress/);
+  n = await graphReady(page, 'sankey');
+  check(n > 0, `${n} links once a second dimension is added`);
+  ok(`found ExporterAddress by its description (${JSON.stringify(desc)}); the sankey draws ${n} links`);
 
   step = 'filter typo';
   await page.goto(base + '/visualize?range=last+2+minutes&dims=Proto');
@@ -203,6 +242,10 @@ try {
   const cells = await page.$eval(row, (tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText));
   check(cells.some((c) => /\/s$/.test(c) && !c.startsWith('0')), `no flow rate on ${known[0]}: ${cells.join(' | ')}`);
   ok(`${listed.length} exporters listed (${cells.join(' | ')})`);
+  // The sources know addresses; the names come from the store.
+  const named = page.locator('[data-testid=exporter][data-address="127.0.0.1"] td').first();
+  await named.filter({ hasText: 'edge-1' }).waitFor();
+  ok(`127.0.0.1 is named: ${await named.innerText()}`);
   await shot('pipeline');
 
   step = 'docs';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { byteOffset, charOffset, tokenEnd } from './filtertext';
+import { byteOffset, charOffset, tokenEnd, wordKind } from './filtertext';
 
 describe('offsets', () => {
   const s = "InIfDescription = 'Café 🚀' AND SrcAS = 1";
@@ -25,4 +25,25 @@ describe('tokenEnd', () => {
     ['SrcAdr = 1', 0, 6],
     ['(a)', 0, 1],
   ])('%j at %i ends at %i', (s, i, want) => expect(tokenEnd(s, i)).toBe(want));
+});
+
+describe('wordKind', () => {
+  const cols = new Set(['dstcommunities', 'dstaspath', 'dstlargecommunities', 'srcas']);
+  it.each([
+    ['HAS', 'operator'],
+    ['has', 'operator'],
+    ['LIKE', 'operator'],
+    ['IN', 'operator'],
+    ['NOT', 'keyword'],
+    ['and', 'keyword'],
+    ['DstCommunities', 'propertyName'],
+    ['DstLargeCommunities', 'propertyName'],
+    ['65000:100', 'number'],
+    ['65000:1:2', 'number'],
+    ['AS3356', 'number'],
+    ['192.0.2.0/24', 'number'],
+    ['tcp', 'atom'],
+  ])('%s is %s', (w, kind) => {
+    expect(wordKind(w, cols)).toBe(kind);
+  });
 });

@@ -32,4 +32,25 @@ export function tokenEnd(s: string, i: number): number {
 }
 
 /** keywords of the filter language, for highlighting. */
-export const keywords = new Set(['AND', 'OR', 'NOT', 'IN', 'LIKE', 'ILIKE', 'UNLIKE', 'IUNLIKE']);
+export const keywords = new Set(['AND', 'OR', 'NOT']);
+
+/** wordOperators are the operators written as words (HAS: a list holds a value). */
+export const wordOperators = new Set(['IN', 'LIKE', 'ILIKE', 'UNLIKE', 'IUNLIKE', 'HAS']);
+
+/** WordKind is how the editor highlights a word of a filter. */
+export type WordKind = 'keyword' | 'operator' | 'propertyName' | 'number' | 'atom';
+
+/**
+ * wordKind classifies a word of a filter (no spaces, quotes, brackets or
+ * symbol operators in it) given the column names in lower case: AND/OR/NOT,
+ * word operators, columns, numbers (AS64500, addresses and prefixes,
+ * communities 65000:100 and large communities 65000:1:2), other values.
+ */
+export function wordKind(w: string, columns: Set<string>): WordKind {
+  const up = w.toUpperCase();
+  if (keywords.has(up)) return 'keyword';
+  if (wordOperators.has(up)) return 'operator';
+  if (columns.has(w.toLowerCase())) return 'propertyName';
+  if (/^(AS)?\d+$/i.test(w) || /^[0-9a-f:.]+(\/\d+)?$/i.test(w)) return 'number';
+  return 'atom';
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaults, fromSearch, moveDimension, queryBody, splitDimension, toSearch, type VizState } from './state';
+import { defaults, fromSearch, moveDimension, queryBody, splitDimension, toSearch, unanswerable, type VizState } from './state';
 
 describe('state and URL', () => {
   it('leaves defaults out', () => {
@@ -63,5 +63,20 @@ describe('queryBody', () => {
     const b = queryBody({ ...defaults, graph: 'sankey', bidirectional: true, previous: true }, start, end, 200);
     expect(b).toMatchObject({ start: '2026-11-30T06:00:00.000Z', end: '2026-11-30T12:00:00.000Z', bidirectional: false, previous_period: false });
     expect(queryBody({ ...defaults, previous: true }, start, end, 200).previous_period).toBe(true);
+  });
+});
+
+describe('unanswerable', () => {
+  it('says a sankey needs two dimensions instead of asking', () => {
+    expect(unanswerable({ ...defaults, graph: 'sankey', dimensions: ['SrcAS'] })).toBe('A sankey needs at least two dimensions: add one after SrcAS.');
+    expect(unanswerable({ ...defaults, graph: 'sankey', dimensions: ['DstAddr/24'] })).toContain('after DstAddr.');
+    expect(unanswerable({ ...defaults, graph: 'sankey', dimensions: [] })).toContain('add two');
+    expect(unanswerable({ ...defaults, graph: 'sankey', dimensions: ['SrcAS', 'InIfName'] })).toBeNull();
+  });
+  it('lets other graphs ask with one dimension or none', () => {
+    for (const graph of ['stacked', 'lines', 'stacked100', 'grid', 'table'] as const) {
+      expect(unanswerable({ ...defaults, graph, dimensions: [] })).toBeNull();
+      expect(unanswerable({ ...defaults, graph, dimensions: ['SrcAS'] })).toBeNull();
+    }
   });
 });

@@ -140,3 +140,15 @@ export function queryBody(s: VizState, start: Date, end: Date, points: number): 
     previous_period: !sankey && s.graph !== 'table' && s.previous,
   };
 }
+
+/**
+ * unanswerable says why a state cannot be asked of the API as it stands (a
+ * sankey of fewer than two dimensions), or returns null when it can.
+ */
+export function unanswerable(s: VizState): string | null {
+  if (s.graph === 'sankey' && s.dimensions.length < 2)
+    return s.dimensions.length === 0
+      ? 'A sankey needs at least two dimensions: add two, like SrcAS and InIfProvider.'
+      : `A sankey needs at least two dimensions: add one after ${splitDimension(s.dimensions[0]).column}.`;
+  return null;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LineResult, Series } from '../api';
-import { complete, lineOption, nodeLabel, percent, seriesName } from './options';
+import { complete, lineOption, nodeLabel, percent, sankeyOption, sankeyRight, seriesName } from './options';
 
 function series(dimensions: string[], axis: number, values: number[]): Series {
   return { dimensions, axis, values, total: 0, min: 0, max: 0, avg: 0, p95: 0 };
@@ -40,5 +40,16 @@ describe('chart options', () => {
     expect(nodeLabel('0:AS64501')).toBe('AS64501');
     expect(nodeLabel('1:')).toBe('(empty)');
     expect(nodeLabel('0:2001:db8::1')).toBe('2001:db8::1');
+  });
+  it('leaves room for the labels of the last sankey column', () => {
+    const sk = (nodes: string[]) => ({ table: 'flows', dimensions: ['DstFirstAS', 'DstLargeCommunities'], rows: [], links: [], nodes });
+    expect(sankeyRight(sk(['0:AS3356', '1:a']))).toBe(80);
+    const wide = sankeyRight(sk(['0:AS3356', '1:64512:10:20 64512:11:0', '1:65000:1:2']));
+    expect(wide).toBeGreaterThan(150);
+    expect(sankeyRight(sk(['0:x', '1:' + '65000:1:2 '.repeat(40)]))).toBe(320);
+    const o = sankeyOption(sk(['0:AS3356', '1:64512:10:20 64512:11:0']), 'l3bps') as { series: { right: number }[]; graphic: Record<string, unknown>[] };
+    expect(o.series[0].right).toBe(wide);
+    expect(o.graphic[1].right).toBe(8);
+    expect(o.graphic[0].left).toBe(8);
   });
 });

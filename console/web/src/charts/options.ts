@@ -143,9 +143,23 @@ export function nodeLabel(n: string): string {
   return i >= 0 && /^\d+$/.test(n.slice(0, i)) ? n.slice(i + 1) || '(empty)' : n;
 }
 
+/**
+ * sankeyRight is the room the labels of the last column of a sankey need at
+ * its right (they are drawn right of their nodes): from the longest, within
+ * bounds, in pixels.
+ */
+export function sankeyRight(res: SankeyResult): number {
+  const last = res.dimensions.length - 1;
+  let longest = 0;
+  for (const n of res.nodes) if (Number(n.split(':')[0]) === last) longest = Math.max(longest, nodeLabel(n).length);
+  return Math.min(320, Math.max(80, Math.round(longest * 6.8) + 20));
+}
+
 export function sankeyOption(res: SankeyResult, metric: Metric): Record<string, unknown> {
   const depth = new Map<string, number>();
   res.nodes.forEach((n) => depth.set(n, Number(n.split(':')[0]) || 0));
+  const right = sankeyRight(res);
+  const last = res.dimensions.length - 1;
   return {
     tooltip: {
       trigger: 'item',
@@ -159,7 +173,7 @@ export function sankeyOption(res: SankeyResult, metric: Metric): Record<string, 
       {
         type: 'sankey',
         left: 8,
-        right: 140,
+        right,
         top: 30,
         bottom: 10,
         nodeGap: 10,
@@ -169,12 +183,14 @@ export function sankeyOption(res: SankeyResult, metric: Metric): Record<string, 
         data: res.nodes.map((n, i) => ({ name: n, depth: depth.get(n), itemStyle: { color: palette[i % palette.length] } })),
         links: res.links,
         lineStyle: { color: 'gradient', opacity: 0.35, curveness: 0.5 },
-        label: { formatter: (p: { name: string }) => nodeLabel(p.name) },
+        label: { formatter: (p: { name: string }) => nodeLabel(p.name), width: right - 12, overflow: 'truncate' },
       },
     ],
+    // The dimensions' names over their columns; the last one ends at the
+    // right edge, over its labels.
     graphic: res.dimensions.map((d, i) => ({
       type: 'text',
-      left: `${(i / Math.max(1, res.dimensions.length - 1)) * 85 + 1}%`,
+      ...(i === last && i > 0 ? { right: 8 } : { left: i === 0 ? 8 : `${(i / Math.max(1, last)) * 80 + 1}%` }),
       top: 6,
       style: { text: d, fontWeight: 'bold', fill: '#8d99a8' },
     })),

@@ -9,7 +9,7 @@ import { linter, type Diagnostic } from '@codemirror/lint';
 import { HighlightStyle, StreamLanguage, syntaxHighlighting } from '@codemirror/language';
 import { tags } from '@lezer/highlight';
 import { api, type Completion, type FilterError } from '../api';
-import { byteOffset, charOffset, keywords, tokenEnd } from '../filtertext';
+import { byteOffset, charOffset, tokenEnd, wordKind } from '../filtertext';
 
 export interface EditorOptions {
   doc: string;
@@ -43,11 +43,7 @@ function language(columns: Set<string>) {
       if (stream.match(/^(<<|<=|>=|!=|<>|=|<|>)/)) return 'operator';
       if (stream.match(/^[(),]/)) return 'bracket';
       if (stream.match(/^[^\s()',"=!<>]+/)) {
-        const w = stream.current();
-        if (keywords.has(w.toUpperCase())) return 'keyword';
-        if (columns.has(w.toLowerCase())) return 'propertyName';
-        if (/^(AS)?\d+$/i.test(w) || /^[0-9a-f:.]+(\/\d+)?$/i.test(w)) return 'number';
-        return 'atom';
+        return wordKind(stream.current(), columns);
       }
       stream.next();
       return null;
@@ -142,7 +138,7 @@ export function createEditor(parent: HTMLElement, o: EditorOptions): Editor {
         lang.of(language(columnSet(o.columns))),
         syntaxHighlighting(highlight),
         placeholderExt(o.placeholder ?? ''),
-        autocompletion({ override: [complete], activateOnTyping: true, maxRenderedOptions: 50 }),
+        autocompletion({ override: [complete], activateOnTyping: true, maxRenderedOptions: 50, icons: false }),
         check,
         keymap.of([{ key: 'Enter', run: submit }, { key: 'Mod-Enter', run: submit }, ...completionKeymap, ...historyKeymap, ...defaultKeymap]),
         EditorView.updateListener.of((u) => {

@@ -6,7 +6,7 @@ import { Sparkline } from '../components/Sparkline';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
 import { palette } from '../theme';
-import { condition, label as fmtLabel, protoName } from '../labels';
+import { condition, fieldText, label as fmtLabel, protoName, shortLabels } from '../labels';
 import { ago, rate as fmtRate, si } from '../units';
 
 const refresh = 10_000;
@@ -134,10 +134,16 @@ function explore(column: string, value: string, dims: string): string {
   return '/visualize?' + q.toString();
 }
 
-function TopCard({ title, path, label, column, dims }: { title: string; path: string; label?: (v: string) => string; column: string; dims: string }) {
+/**
+ * TopCard lists the top values of a widget; with short, a row of several
+ * dimensions (exporter name and address) shows its first non-empty one
+ * unless another row shares it, the others in its tooltip.
+ */
+function TopCard({ title, path, label, column, dims, short }: { title: string; path: string; label?: (v: string) => string; column: string; dims: string; short?: boolean }) {
   const w = useWidget<TableResult>(path);
   const rows = w.data?.rows ?? [];
   const sum = rows.reduce((a, r) => a + r.avg, 0);
+  const shorts = short ? shortLabels(rows.map((r) => r.dimensions), label) : [];
   return (
     <Card title={title} error={w.data ? undefined : w.error} loading={!w.data}>
       {rows.length === 0 ? (
@@ -153,7 +159,7 @@ function TopCard({ title, path, label, column, dims }: { title: string; path: st
                     'Other'
                   ) : (
                     <a href={explore(column, r.dimensions[r.dimensions.length - 1], dims)} onClick={onLinkClick}>
-                      {fmtLabel(r.dimensions, label)}
+                      {short ? shorts[i] : fmtLabel(r.dimensions, label)}
                     </a>
                   )}
                 </td>
@@ -172,7 +178,9 @@ function TopCard({ title, path, label, column, dims }: { title: string; path: st
 }
 
 function LastFlow({ w }: { w: Loaded<Record<string, unknown>> }) {
-  const entries = Object.entries(w.data ?? {}).filter(([, v]) => v !== '' && v !== 0 && v !== null && v !== undefined);
+  const entries = Object.entries(w.data ?? {})
+    .map(([k, v]) => [k, fieldText(v)])
+    .filter(([, v]) => v !== null);
   const received = w.data?.TimeReceived as string | undefined;
   return (
     <Card title={received ? `Last flow received, ${ago(new Date(received))}` : 'Last flow received'} class="lastflow" error={w.data || w.status === 404 ? undefined : w.error} loading={!w.data && !w.error}>
@@ -181,7 +189,7 @@ function LastFlow({ w }: { w: Loaded<Record<string, unknown>> }) {
         {entries.map(([k, v]) => (
           <>
             <dt>{k}</dt>
-            <dd>{typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>
+            <dd>{v}</dd>
           </>
         ))}
       </dl>
@@ -225,7 +233,7 @@ export function Home() {
       <div class="grid-home">
         <RateCard w={rate} live={live} recent={recent} />
         <LastFlow w={last} />
-        <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" />
+        <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" short />
         <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} column="SrcAS" dims="DstAS" />
         <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" column="DstCountry" dims="DstAS" />
         <TopCard title="Top protocols" path="console/widgets/top/Proto" label={protoName} column="Proto" dims="DstPort" />

@@ -92,13 +92,13 @@ function Node({ s, r, x, y, w }: { s: StageStats; r?: Rates; x: number; y: numbe
 }
 
 /** Exporters lists what each NetFlow/sFlow source knows of its exporters. */
-function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats }) {
+function Exporters({ rows, stats, stale }: { rows: ExporterRow[]; stats: PipelineStats; stale: boolean }) {
   const sources = stats.stages.filter((s) => exportersOf(s) !== null);
   if (!sources.length) return null;
   const total = sources.reduce((a, s) => a + Number(s.exporters_total ?? 0), 0);
   const shown = rows.length;
   return (
-    <section class="card exporters" data-testid="exporters">
+    <section class={'card exporters' + (stale ? ' stale' : '')} data-testid="exporters" title={stale ? 'The last state the server sent' : undefined}>
       <h2>
         Exporters <span class="muted">{total > shown ? `${shown} most active of ${total}` : `${shown}`}</span>
       </h2>
@@ -130,9 +130,14 @@ function Exporters({ rows, stats }: { rows: ExporterRow[]; stats: PipelineStats 
                 const p = protocolText(r.protocol);
                 return (
                   <tr key={`${r.source} ${r.address}`} class={r.stale ? 'stale' : ''} data-testid="exporter" data-address={r.address} data-flows={r.flows}>
-                    <td>
-                      {r.address}
-                      {r.name ? <span class="muted"> {r.name}</span> : null}
+                    <td title={r.name ? `${r.name} (${r.address})` : r.address}>
+                      {r.name ? (
+                        <>
+                          {r.name} <span class="muted">{r.address}</span>
+                        </>
+                      ) : (
+                        r.address
+                      )}
                     </td>
                     {sources.length > 1 && <td class="muted">{r.source.split('.').slice(1).join(' ')}</td>}
                     <td>{p.name}</td>
@@ -289,7 +294,7 @@ export function Pipeline() {
           })}
         </div>
       )}
-      <Exporters rows={exporters} stats={stats} />
+      <Exporters rows={exporters} stats={stats} stale={error !== ''} />
       <Details stages={stats.stages} />
     </div>
   );

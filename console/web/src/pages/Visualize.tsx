@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, isAbort, Latest, type ColumnInfo, type LineResult, type SankeyResult, type Series, type TableResult } from '../api';
 import { Chart } from '../components/Chart';
+import { DimensionPicker } from '../components/DimensionPicker';
 import { FilterBar } from '../components/FilterBar';
 import { colorOf, colors, lineOption, sankeyOption, seriesName, smallOption } from '../charts/options';
 import { navigate, useLocation } from '../router';
@@ -16,6 +17,7 @@ import {
   queryBody,
   splitDimension,
   toSearch,
+  unanswerable,
   type VizState,
 } from '../state';
 import { useTheme } from '../theme';
@@ -92,7 +94,11 @@ export function Visualize() {
   const key = JSON.stringify({ ...state, tick });
   useEffect(() => {
     if ('error' in range) return;
-    if (state.graph === 'sankey' && state.dimensions.length < 2) return;
+    if (unanswerable(state)) {
+      latest.current.cancel();
+      setLoad({ loading: false });
+      return;
+    }
     const t = setTimeout(async () => {
       const signal = latest.current.signal();
       const r = parseRange(state.range);
@@ -142,26 +148,10 @@ export function Visualize() {
           onApply={(f) => set({ filter: f.trim() }, true)}
           serverError={load.filterError}
         />
-        <GraphCard state={state} load={load} dark={dark} onSpan={onSpan} onRefresh={() => setTick((n) => n + 1)} />
+        <GraphCard state={state} load={load} blocked={unanswerable(state)} dark={dark} onSpan={onSpan} onRefresh={() => setTick((n) => n + 1)} />
       </div>
     </div>
   );
-}
-
-const groupOrder: [string, RegExp][] = [
-  ['Exporter', /^Exporter/],
-  ['Source', /^Src/],
-  ['Destination', /^(Dst|NextHop)/],
-  ['Input interface', /^InIf/],
-  ['Output interface', /^OutIf/],
-  ['Other', /./],
-];
-
-/** groups sorts dimension columns into groups for the picker. */
-function groups(cols: ColumnInfo[]): [string, ColumnInfo[]][] {
-  const out = new Map<string, ColumnInfo[]>(groupOrder.map(([g]) => [g, []]));
-  for (const c of cols) out.get(groupOrder.find(([, re]) => re.test(c.name))![0])!.push(c);
-  return [...out].filter(([, cs]) => cs.length > 0);
 }
 
 function Field(props: { label: string; children: preact.ComponentChildren; for?: string }) {
@@ -192,9 +182,9 @@ function Controls({
   const [rangeText, setRangeText] = useState(state.range);
   useEffect(() => setRangeText(state.range), [state.range]);
   const typed = parseRange(rangeText);
-  const [adding, setAdding] = useState('');
   const types = new Map(dimCols.map((c) => [c.name, c.type]));
-  const used = new Set(state.dimensions.map((d) => splitDimension(d).column));
+  const descriptions = new Map(dimCols.map((c) => [c.name, c.description]));
+  const used = useMemo(() => new Set(state.dimensions.map((d) => splitDimension(d).column)), [state.dimensions]);
   const applyRange = () => {
     if (!('error' in typed)) set({ range: rangeText.trim() }, true);
   };
@@ -231,7 +221,9 @@ function Controls({
             const addr = types.get(column) === 'address';
             return (
               <li>
-                <span class="dname">{column}</span>
+                <span class="dname" title={descriptions.get(column) ? `${column}: ${descriptions.get(column)}` : column}>
+                  {column}
+                </span>
                 {addr && (
                   <input
                     type="number"
@@ -261,29 +253,7 @@ function Controls({
             );
           })}
         </ul>
-        {state.dimensions.length < maxDimensions && (
-          <select
-            value={adding}
-            aria-label="Add a dimension"
-            onChange={(e) => {
-              const v = e.currentTarget.value;
-              setAdding('');
-              e.currentTarget.value = '';
-              if (v) set({ dimensions: [...state.dimensions, v] });
-            }}
-          >
-            <option value="">+ add a dimension…</option>
-            {groups(dimCols.filter((c) => !used.has(c.name))).map(([g, cols]) => (
-              <optgroup label={g}>
-                {cols.map((c) => (
-                  <option value={c.name} title={c.description}>
-                    {c.name}
-                  </option>
-                ))}
-              </optgroup>
-            ))}
-          </select>
-        )}
+        {state.dimensions.length < maxDimensions && <DimensionPicker columns={dimCols} used={used} onPick={(v) => set({ dimensions: [...state.dimensions, v] })} />}
         {state.graph === 'sankey' && state.dimensions.length < 2 && <span class="err">A sankey needs two dimensions or more.</span>}
         {over('dimensions')}
       </Field>
@@ -359,8 +329,22 @@ function friendly(r: Result | undefined, dims: string[]): Result | undefined {
   };
 }
 
-function GraphCard({ state, load, dark, onSpan, onRefresh }: { state: VizState; load: Load; dark: boolean; onSpan: (a: number, b: number) => void; onRefresh: () => void }) {
-  const res = useMemo(() => friendly(load.result, state.dimensions), [load.result]);
+function GraphCard({
+  state,
+  load,
+  blocked,
+  dark,
+  onSpan,
+  onRefresh,
+}: {
+  state: VizState;
+  load: Load;
+  blocked: string | null;
+  dark: boolean;
+  onSpan: (a: number, b: number) => void;
+  onRefresh: () => void;
+}) {
+  const res = useMemo(() => (blocked ? undefined : friendly(load.result, state.dimensions)), [load.result, blocked]);
   const [hidden, setHidden] = useState<Set<string>>(new Set());
   const [hover, setHover] = useState<string | null>(null);
   const toggle = (name: string) =>
@@ -383,21 +367,27 @@ function GraphCard({ state, load, dark, onSpan, onRefresh }: { state: VizState; 
       (res.kind === 'table' && res.data.rows.length === 0));
 
   let body: preact.ComponentChildren = null;
-  if (!res) body = load.error ? null : <div class="empty-graph" style={{ height: '380px' }}>Loading…</div>;
+  if (blocked)
+    body = (
+      <div class="empty-graph" style={{ height: '240px' }} data-testid="graph-blocked">
+        {blocked}
+      </div>
+    );
+  else if (!res) body = load.error ? null : <div class="empty-graph" style={{ height: '380px' }}>Loading…</div>;
   else if (empty) body = <div class="empty-graph" style={{ height: '240px' }}>No traffic matches in this range{state.filter ? ' with this filter' : ''}.</div>;
   else if (res.kind === 'line' && state.graph === 'grid') body = <Smalls res={res.data} metric={state.metric} />;
   else if (option)
     body = <Chart option={option} height={res.kind === 'sankey' ? 460 : 380} onSpan={res.kind === 'line' ? onSpan : undefined} label="Traffic graph" class="main-chart" highlight={res.kind === 'line' ? hover : null} />;
 
   return (
-    <section class="card graph-card" data-testid="graph" data-state={load.loading ? 'loading' : load.error ? 'error' : res ? 'ready' : 'idle'} data-kind={res?.kind} data-series={res?.kind === 'line' ? res.data.series.length : res?.kind === 'sankey' ? res.data.links.length : res?.data.rows.length}>
+    <section class="card graph-card" data-testid="graph" data-state={blocked ? 'blocked' : load.loading ? 'loading' : load.error ? 'error' : res ? 'ready' : 'idle'} data-kind={res?.kind} data-series={res?.kind === 'line' ? res.data.series.length : res?.kind === 'sankey' ? res.data.links.length : res?.data.rows.length}>
       <div class="status" title="The table the store read and the time the request took">
         {load.loading ? 'Loading…' : res ? `${res.data.table}${load.took ? ` · ${Math.round(load.took)} ms` : ''}` : '\u00a0'}{' '}
         <button class="icon refresh" onClick={onRefresh} title="Ask again now (relative ranges refresh every minute)" aria-label="Refresh">
           ↻
         </button>
       </div>
-      {load.error && <div class="error-box" role="alert">{load.error}</div>}
+      {load.error && !blocked && <div class="error-box" role="alert">{load.error}</div>}
       {body}
       {res?.kind === 'line' && state.graph !== 'grid' && !empty && <div class="hint">Drag across the graph to zoom in; Back zooms out.</div>}
       {res && !empty && <StatsTable res={res} metric={state.metric} dims={state.dimensions} hidden={res.kind === 'line' ? hidden : undefined} onToggle={res.kind === 'line' && state.graph !== 'grid' ? toggle : undefined} onHover={setHover} />}
