@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,8 +42,19 @@ func generated(t testing.TB, n int) []*flow.Batch {
 // BenchmarkInsert measures the sink alone: prepared batches of generated
 // flows (reused), appended with their rollups, one transaction per
 // batch_size flows. b.N is a number of flows. $FLOWENGINE_BENCH_CONFIG adds
-// settings to the sink's block (e.g. "threads = 1").
+// settings to the sink's block (e.g. "threads = 1"); $FLOWENGINE_BENCH_NULL
+// stores empty text as NULL (emptyAsNull), $FLOWENGINE_BENCH_FLUSH sets
+// flushRows, $FLOWENGINE_BENCH_SQL is run before inserting (e.g. "SET GLOBAL
+// disabled_compression_methods = 'fsst'"). The /lists case gives flows AS paths and communities.
 func BenchmarkInsert(b *testing.B) {
+	if os.Getenv("FLOWENGINE_BENCH_NULL") != "" {
+		emptyAsNull = true
+		defer func() { emptyAsNull = false }()
+	}
+	if n, err := strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLUSH")); err == nil {
+		defer func(old int) { flushRows = old }(flushRows)
+		flushRows = n
+	}
 	for _, bc := range []struct {
 		size, concurrency int
 		lists             bool
@@ -55,6 +67,11 @@ func BenchmarkInsert(b *testing.B) {
 			s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"),
 				fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d\nbatch_timeout = \"10s\"\n%s", bc.size, bc.concurrency, os.Getenv("FLOWENGINE_BENCH_CONFIG")))
 			provision(b, s)
+			if q := os.Getenv("FLOWENGINE_BENCH_SQL"); q != "" {
+				if _, err := s.mustDB(b).Exec(q); err != nil {
+					b.Fatal(err)
+				}
+			}
 			batches := generated(b, 100)
 			for _, bt := range batches {
 				bt.Retain(1 << 30)

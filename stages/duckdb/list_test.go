@@ -235,3 +235,68 @@ func TestListsUpgrade(t *testing.T) {
 		t.Errorf("lists (-got +want):\n%s", diff)
 	}
 }
+
+// TestEmptyAsNull: with emptyAsNull, the text columns of the flows table are
+// nullable (a file made without it has them altered, in place) and empty
+// strings stored as NULL, others as written; the rollups keep empty strings.
+func TestEmptyAsNull(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flows.duckdb")
+	ctx := context.Background()
+	base := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	var done atomic.Int64
+	run := func(s *Sink, first int) {
+		in := make(chan *flow.Batch, 1)
+		go func() {
+			feed(ctx, in, first, 3000, 1000, base, &done)
+			close(in)
+		}()
+		if err := s.Run(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, _ := newSink(t, path, "")
+	provision(t, old)
+	run(old, 0)
+	old.Close()
+
+	emptyAsNull = true
+	defer func() { emptyAsNull = false }()
+	s, _ := newSink(t, path, "")
+	plan, err := s.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, c := range flow.Columns {
+		if c.Kind == flow.KindString {
+			want = append(want, "~ duckdb column flows."+c.Name)
+		}
+	}
+	if diff := cmp.Diff(actions(plan), want); diff != "" {
+		t.Fatalf("plan (-got +want):\n%s", diff)
+	}
+	if err := s.Apply(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.Plan(ctx); len(again.Changes) != 0 {
+		t.Fatalf("plan after apply: %q", actions(again))
+	}
+	run(s, 3000)
+	db, _ := s.open(ctx)
+	got := query[string](t, db, `SELECT CAST(count(*) FILTER ("ExporterGroup" IS NULL) AS VARCHAR) || ' ' ||
+		CAST(count(*) FILTER ("ExporterGroup" = '') AS VARCHAR) || ' ' ||
+		CAST(count(*) FILTER ("ExporterName" IS NULL) AS VARCHAR) || ' ' || CAST(count(DISTINCT "InIfName") AS VARCHAR) FROM flows`)
+	if got != "3000 3000 0 4" {
+		t.Errorf("NULL groups, empty groups, NULL names, distinct interface names: %s, want 3000 3000 0 4", got)
+	}
+	if n := query[int64](t, db, `SELECT count(*) FROM flows_1m0s WHERE "ExporterGroup" IS NULL`); n != 0 {
+		t.Errorf("%d rollup rows with NULL text", n)
+	}
+
+	// A new file has nullable text columns from the start.
+	fresh, _ := newSink(t, filepath.Join(t.TempDir(), "flows.duckdb"), "")
+	provision(t, fresh)
+	if again, _ := fresh.Plan(ctx); len(again.Changes) != 0 {
+		t.Fatalf("plan after apply: %q", actions(again))
+	}
+}

@@ -28,7 +28,10 @@ type change struct {
 	last bool
 }
 
-type liveColumn struct{ Name, Type string }
+type liveColumn struct {
+	Name, Type string
+	NotNull    bool
+}
 
 // Plan compares the database file with what the pipeline wants. It changes
 // nothing: a missing file is not created, an existing one is opened read-only
@@ -162,7 +165,7 @@ func sameChanges(a []engine.Change, b []change) bool {
 
 // readSchema reads the tables of the database and their columns, in order.
 func readSchema(ctx context.Context, db *sql.DB) (map[string][]liveColumn, error) {
-	rows, err := db.QueryContext(ctx, `SELECT table_name, column_name, data_type FROM information_schema.columns
+	rows, err := db.QueryContext(ctx, `SELECT table_name, column_name, data_type, is_nullable = 'NO' FROM information_schema.columns
 		WHERE table_schema = 'main' ORDER BY table_name, ordinal_position`)
 	if err != nil {
 		return nil, err
@@ -172,7 +175,7 @@ func readSchema(ctx context.Context, db *sql.DB) (map[string][]liveColumn, error
 	for rows.Next() {
 		var t string
 		var c liveColumn
-		if err := rows.Scan(&t, &c.Name, &c.Type); err != nil {
+		if err := rows.Scan(&t, &c.Name, &c.Type, &c.NotNull); err != nil {
 			return nil, err
 		}
 		live[t] = append(live[t], c)
@@ -192,8 +195,10 @@ func (s *Sink) diff(live map[string][]liveColumn) []change {
 			continue
 		}
 		have := map[string]string{}
+		notNull := map[string]bool{}
 		for _, c := range cols {
 			have[c.Name] = c.Type
+			notNull[c.Name] = c.NotNull
 		}
 		wanted := map[string]bool{}
 		for _, c := range t.Columns {
@@ -209,6 +214,9 @@ func (s *Sink) diff(live map[string][]liveColumn) []change {
 				out = append(out, change{Change: engine.Change{Action: engine.ActionUpdate, Resource: cres, Destructive: true,
 					Details: []string{fmt.Sprintf("type %s -> %s", typ, c.Type.sql), "every row is rewritten; values that do not fit fail the change"}},
 					stmts: []string{fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DATA TYPE %s", quote(t.Name), quote(c.Name), c.Type.sql)}})
+			case notNull[c.Name] && nullable(t, c):
+				out = append(out, change{Change: engine.Change{Action: engine.ActionUpdate, Resource: cres, Details: []string{"drop NOT NULL: empty text is stored as NULL"}},
+					stmts: []string{fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", quote(t.Name), quote(c.Name))}})
 			}
 		}
 		for _, c := range cols {

@@ -154,10 +154,16 @@ func columnDef(c column, notNull bool) string {
 	return fmt.Sprintf("%s %s%s DEFAULT %s", quote(c.Name), c.Type.sql, nn, def)
 }
 
+// nullable says whether column c of table t holds NULLs: the text columns
+// of the flows table with emptyAsNull.
+func nullable(t tableSpec, c column) bool {
+	return emptyAsNull && t.Name == flowsTable && c.Type == tVarchar
+}
+
 func createTable(t tableSpec) string {
 	defs := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		defs[i] = columnDef(c, true)
+		defs[i] = columnDef(c, !nullable(t, c))
 	}
 	if t.Key != "" {
 		defs = append(defs, fmt.Sprintf("PRIMARY KEY (%s)", quote(t.Key)))

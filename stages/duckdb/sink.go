@@ -58,7 +58,7 @@ var Spec = &dsl.Spec{
 		{Name: "retention_interval", Type: dsl.TypeDuration, Default: 15 * time.Minute, Description: "how often rows past their retention are deleted"},
 		{Name: "memory_limit", Type: dsl.TypeString, Default: "", Description: "DuckDB memory limit, e.g. \"2GB\" (default: DuckDB's, 80% of the RAM)"},
 		{Name: "threads", Type: dsl.TypeInt, Default: int64(0), Description: "DuckDB worker threads for queries (0: one per core)"},
-		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(122880), Description: "flows per transaction: a transaction is committed when this many flows wait (DuckDB writes full row groups of 122880 rows straight into the file; smaller transactions go through its write-ahead log). Each flow waiting takes about 500 bytes"},
+		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(122880), Description: "flows per transaction: a transaction is committed when this many flows wait (DuckDB writes full row groups of 122880 rows straight into the file; smaller transactions go through its write-ahead log). Each flow waiting takes about 750 bytes, and about 400 more in DuckDB while its transaction runs"},
 		{Name: "insert_concurrency", Type: dsl.TypeInt, Default: int64(2), Description: "transactions in flight at once, each on its own connection (batches are still released in order); DuckDB compresses and writes one while the next is appended"},
 		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 2 * time.Second, Description: "longest time a flow waits before its transaction is committed"},
 		{Name: "allow_destructive", Type: dsl.TypeBool, Default: false, Description: "let provisioning drop or retype columns (data loss)"},
