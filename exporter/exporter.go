@@ -26,6 +26,9 @@
 //   - Limiter paces flows to a rate (token bucket, accurate at 1M flows/s).
 //   - Run sends to a collector from N exporters (distinct source addresses
 //     127.0.0.1..N when the collector is on loopback).
+//   - BMPSpeaker sends a synthetic router's routes (Generator.Routes: the
+//     AS paths and communities its flows carry) to a BMP station; Run
+//     starts one per exporter with Config.BMP.
 //
 // A test building packets with known flows:
 //
@@ -51,6 +54,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +81,21 @@ type Config struct {
 	// flow record columns (flow.AppendJSON), in the order
 	// sent: what a collector must decode.
 	Truth io.Writer
+	// BMP, when not empty, is a BMP station (host:port) each exporter
+	// sends its routes to (a BMPSpeaker per exporter, named SysName(i)),
+	// from its own source address when the collector is on loopback (as
+	// its flows), so that a station matches routers to exporters; one
+	// speaker otherwise.
+	BMP string
+}
+
+// demoSites name the synthetic exporters: edge1.par, edge2.fra, ...
+var demoSites = []string{"par", "fra", "ams", "lon", "nyc", "sjc", "sin", "tyo"}
+
+// SysName returns the name of synthetic exporter i (0-based), as its SNMP
+// agent and BMP speaker announce it: edge1.par, edge2.fra, ...
+func SysName(i int) string {
+	return fmt.Sprintf("edge%d.%s", i+1, demoSites[i%len(demoSites)])
 }
 
 // Stats counts what Run sent. Its fields are updated atomically while Run
@@ -187,6 +206,28 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 			enc:   enc,
 			buf:   make([]byte, 0, 65536),
 			store: make([]Flow, chunk),
+		}
+	}
+	if cfg.BMP != "" {
+		speakers := exps
+		if !loopback {
+			speakers = exps[:1]
+		}
+		bmpCtx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		for i, e := range speakers {
+			sp := &BMPSpeaker{Station: cfg.BMP, SysName: SysName(i), RouterAS: LocalAS, Routes: e.gen.Routes(), Logger: logger}
+			if loopback {
+				sp.Local = e.agent
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := sp.Run(bmpCtx); err != nil {
+					logger.Error("bmp speaker stopped", "router", sp.SysName, "error", err)
+				}
+			}()
 		}
 	}
 	logger.Info("sending synthetic flows", slog.String("collector", raddr.String()), slog.String("protocol", cfg.Protocol),
