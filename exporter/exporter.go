@@ -216,11 +216,13 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 		bmpCtx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		defer func() { cancel(); wg.Wait() }()
+		sps := make([]*BMPSpeaker, len(speakers))
 		for i, e := range speakers {
 			sp := &BMPSpeaker{Station: cfg.BMP, SysName: SysName(i), RouterAS: LocalAS, Routes: e.gen.Routes(), Logger: logger}
 			if loopback {
 				sp.Local = e.agent
 			}
+			sps[i] = sp
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -229,6 +231,9 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 				}
 			}()
 		}
+		// Flows wait (a little) for the routes, so that the first ones
+		// find them at the station.
+		waitBMP(ctx, sps, 2*time.Second)
 	}
 	logger.Info("sending synthetic flows", slog.String("collector", raddr.String()), slog.String("protocol", cfg.Protocol),
 		slog.Int("exporters", cfg.Exporters), slog.Float64("rate", cfg.Rate), slog.Bool("loopback_sources", loopback))
@@ -279,6 +284,23 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 		stats.Flows.Add(uint64(encoded))
 		stats.Packets.Add(1)
 		stats.Bytes.Add(uint64(len(pkt)))
+	}
+}
+
+// waitBMP returns once every speaker sent its table, or after at most d.
+func waitBMP(ctx context.Context, sps []*BMPSpeaker, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		up := 0
+		for _, sp := range sps {
+			if sp.Sessions.Load() > 0 {
+				up++
+			}
+		}
+		if up == len(sps) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
