@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -524,13 +526,15 @@ func TestDefaultPipeline(t *testing.T) {
 	ports := udpPorts(t, 3)
 	nfPort, sfPort, snmpPort := ports[0], ports[1], ports[2]
 	out := filepath.Join(dir, "flows.jsonl")
+	bmpPort := testenv.FreePort(t, "tcp")
 	e := startEngine(t, dir, "-listen", "127.0.0.1:0", "-console-listen", "127.0.0.1:0",
 		"-var", fmt.Sprintf("netflow_listen=127.0.0.1:%d", nfPort),
 		"-var", fmt.Sprintf("sflow_listen=127.0.0.1:%d", sfPort),
 		"-var", fmt.Sprintf("snmp_port=%d", snmpPort),
+		"-var", fmt.Sprintf("bmp_listen=127.0.0.1:%d", bmpPort),
 		"-var", "output="+out, pipeline, jsonl)
 	truthPath := filepath.Join(dir, "truth.jsonl")
-	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count, truthPath)
+	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count, truthPath, "-bmp", fmt.Sprintf("127.0.0.1:%d", bmpPort))
 	e.waitLines(out, count)
 	metrics := e.scrape()
 	e.stop()
@@ -541,6 +545,7 @@ func TestDefaultPipeline(t *testing.T) {
 	}
 	pc := pipelineCase{ipv6: true, mayPassUnenriched: true}
 	unenriched := checkRecords(t, records, checkTruth(t, out, truthPath, exporter.NetFlow9, pc), pc)
+	checkRoutes(t, out)
 	checkMetrics(t, metrics, []sample{
 		{`flowengine_snmp_exporters{stage="enricher.snmp.interfaces"}`, numExporters},
 		{`flowengine_snmp_polls_total{stage="enricher.snmp.interfaces"}`, numExporters},
@@ -551,6 +556,7 @@ func TestDefaultPipeline(t *testing.T) {
 		"source.netflow.routers":        {0, count},
 		"source.sflow.switches":         {0, 0},
 		"enricher.snmp.interfaces":      {count, count},
+		"enricher.bmp.routes":           {count, count},
 		"enricher.networks.private":     {count, count},
 		"classifier.exporter.sites":     {count, count},
 		"classifier.interface.boundary": {count, count},
@@ -563,6 +569,72 @@ func TestDefaultPipeline(t *testing.T) {
 	if t.Failed() {
 		t.Logf("engine output:\n%s", e.log.String())
 	}
+}
+
+// checkRoutes checks the routing columns of the flows in out against the
+// routes the synthetic exporters announced over BMP: a flow leaving
+// through an external interface has the AS path (ending with its DstAS)
+// and communities of the route for its destination and next hop; a flow
+// towards the network's own prefixes has none.
+func checkRoutes(t *testing.T, out string) {
+	t.Helper()
+	routes := exporter.NewGenerator(exporter.GeneratorOptions{Interfaces: numInterfaces}).Routes()
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var routed, outbound, wrong int
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r struct {
+			DstAddr, NextHop    netip.Addr
+			DstAS               uint32
+			DstASPath           []uint32
+			DstCommunities      []string
+			DstLargeCommunities []string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		var want *exporter.Route
+		for i := range routes {
+			if routes[i].Prefix.Contains(r.DstAddr) && routes[i].NextHop == r.NextHop {
+				want = &routes[i]
+			}
+		}
+		if want == nil {
+			if len(r.DstASPath)+len(r.DstCommunities)+len(r.DstLargeCommunities) != 0 {
+				t.Errorf("flow to %v via %v (no route): path %v, communities %v %v", r.DstAddr, r.NextHop, r.DstASPath, r.DstCommunities, r.DstLargeCommunities)
+			}
+			continue
+		}
+		outbound++
+		comms := []string{}
+		for c := range want.Communities.All() {
+			comms = append(comms, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
+		}
+		large := []string{}
+		for c := range want.LargeCommunities.All() {
+			large = append(large, c.String())
+		}
+		if len(r.DstASPath) > 0 {
+			routed++
+		}
+		if !slices.Equal(r.DstASPath, want.ASPath.AppendTo(nil)) || len(r.DstASPath) == 0 || r.DstASPath[len(r.DstASPath)-1] != r.DstAS ||
+			!slices.Equal(r.DstCommunities, comms) || !slices.Equal(r.DstLargeCommunities, large) {
+			wrong++
+			if wrong <= 5 {
+				t.Errorf("flow to %v via %v: path %v communities %v %v, want %v %v %v",
+					r.DstAddr, r.NextHop, r.DstASPath, r.DstCommunities, r.DstLargeCommunities, want.ASPath, comms, large)
+			}
+		}
+	}
+	if outbound == 0 || routed == 0 || wrong > 0 {
+		t.Errorf("%d outbound flows, %d with an AS path, %d with other routing columns than their route", outbound, routed, wrong)
+	}
+	t.Logf("%d outbound flows, %d with an AS path", outbound, routed)
 }
 
 // checkTruth compares every decoded flow of the file sink's output with
