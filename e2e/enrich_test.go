@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/maxmind/mmdbwriter"
@@ -536,6 +540,7 @@ func TestDefaultPipeline(t *testing.T) {
 	truthPath := filepath.Join(dir, "truth.jsonl")
 	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count, truthPath, "-bmp", fmt.Sprintf("127.0.0.1:%d", bmpPort))
 	e.waitLines(out, count)
+	checkConsoleRoutes(t, e)
 	metrics := e.scrape()
 	e.stop()
 
@@ -568,6 +573,53 @@ func TestDefaultPipeline(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("engine output:\n%s", e.log.String())
+	}
+}
+
+// consoleURL finds the console's address in the engine's log.
+var consoleURL = regexp.MustCompile(`msg="serving the console" url=(\S+?)/? `)
+
+// checkConsoleRoutes asks the console for the traffic through AS15169 by
+// first AS and AS path (`DstASPath HAS AS15169`): the store has rows, each
+// path holding 15169 and starting with the row's first AS.
+func checkConsoleRoutes(t *testing.T, e *engineProc) {
+	t.Helper()
+	m := consoleURL.FindStringSubmatch(e.log.String())
+	if m == nil {
+		t.Fatalf("no console address in the engine's log")
+	}
+	now := time.Now().UTC()
+	body := fmt.Sprintf(`{"start": %q, "end": %q, "metric": "flows", "dimensions": ["DstFirstAS", "DstASPath"], "limit": 20, "filter": "DstASPath HAS AS15169"}`,
+		now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Minute).Format(time.RFC3339))
+	var res struct {
+		Rows []struct {
+			Dimensions []string
+			Total      float64
+		}
+	}
+	var last string
+	e.waitFor("flows towards AS15169 in the console", 20*time.Second, func() bool {
+		resp, err := http.Post(m[1]+"/api/v0/console/table", "application/json", strings.NewReader(body))
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		res.Rows = nil
+		return resp.StatusCode == 200 && json.Unmarshal(b, &res) == nil && len(res.Rows) > 0 && res.Rows[0].Total > 0
+	})
+	for _, r := range res.Rows {
+		if len(r.Dimensions) != 2 || r.Dimensions[1] != "Other" && !slices.Contains(strings.Fields(r.Dimensions[1]), "15169") ||
+			r.Dimensions[0] != "Other" && !strings.HasPrefix(r.Dimensions[1], r.Dimensions[0]+" ") && r.Dimensions[1] != r.Dimensions[0] {
+			t.Errorf("row %v", r)
+		}
+	}
+	if t.Failed() {
+		t.Logf("the console's flows through AS15169: %s", last)
+	} else {
+		t.Logf("the console's flows through AS15169: %d rows by first AS and path, first %v", len(res.Rows), res.Rows[0])
 	}
 }
 
