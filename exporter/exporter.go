@@ -83,9 +83,9 @@ type Config struct {
 	Truth io.Writer
 	// BMP, when not empty, is a BMP station (host:port) each exporter
 	// sends its routes to (a BMPSpeaker per exporter, named SysName(i)),
-	// from its own source address when the collector is on loopback (as
-	// its flows), so that a station matches routers to exporters; one
-	// speaker otherwise.
+	// from its own source address when the collector and the station are
+	// on loopback (as its flows), so that a station matches routers to
+	// exporters; one speaker otherwise.
 	BMP string
 }
 
@@ -209,8 +209,15 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 		}
 	}
 	if cfg.BMP != "" {
+		station, err := net.ResolveTCPAddr("tcp", cfg.BMP)
+		if err != nil {
+			return fmt.Errorf("resolve bmp station: %w", err)
+		}
+		// Each exporter's own loopback address when both ends are on
+		// loopback; one speaker from the system's choice otherwise.
+		bind := loopback && station.IP.To4() != nil && station.IP.IsLoopback()
 		speakers := exps
-		if !loopback {
+		if !bind {
 			speakers = exps[:1]
 		}
 		bmpCtx, cancel := context.WithCancel(ctx)
@@ -219,7 +226,7 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 		sps := make([]*BMPSpeaker, len(speakers))
 		for i, e := range speakers {
 			sp := &BMPSpeaker{Station: cfg.BMP, SysName: SysName(i), RouterAS: LocalAS, Routes: e.gen.Routes(), Logger: logger}
-			if loopback {
+			if bind {
 				sp.Local = e.agent
 			}
 			sps[i] = sp
