@@ -16,11 +16,7 @@ import (
 
 	"github.com/flowengine/flowengine/flow"
 	"github.com/flowengine/flowengine/internal/bmpmsg"
-	"github.com/flowengine/flowengine/internal/synth"
 )
-
-// Route is a route of a synthetic router's BGP table (synth.Route).
-type Route = synth.Route
 
 // BMPSpeaker is a synthetic router's BMP client: it connects to a BMP
 // station, sends Initiation, a Peer Up for the BGP peer over each external
