@@ -626,8 +626,9 @@ func checkConsoleRoutes(t *testing.T, e *engineProc) {
 // checkRoutes checks the routing columns of the flows in out against the
 // routes the synthetic exporters announced over BMP: a flow leaving
 // through an external interface has the AS path (ending with its DstAS)
-// and communities of the route for its destination and next hop; a flow
-// towards the network's own prefixes has none.
+// and communities of the route for its destination and next hop (or, for
+// at most 2% of them, none yet); a flow towards the network's own
+// prefixes has none.
 func checkRoutes(t *testing.T, out string) {
 	t.Helper()
 	routes := exporter.NewGenerator(exporter.GeneratorOptions{Interfaces: numInterfaces}).Routes()
@@ -671,9 +672,10 @@ func checkRoutes(t *testing.T, out string) {
 		for c := range want.LargeCommunities.All() {
 			large = append(large, c.String())
 		}
-		if len(r.DstASPath) > 0 {
-			routed++
+		if len(r.DstASPath)+len(r.DstCommunities)+len(r.DstLargeCommunities) == 0 {
+			continue // before the station had the routes: counted below
 		}
+		routed++
 		if !slices.Equal(r.DstASPath, want.ASPath.AppendTo(nil)) || len(r.DstASPath) == 0 || r.DstASPath[len(r.DstASPath)-1] != r.DstAS ||
 			!slices.Equal(r.DstCommunities, comms) || !slices.Equal(r.DstLargeCommunities, large) {
 			wrong++
@@ -683,7 +685,9 @@ func checkRoutes(t *testing.T, out string) {
 			}
 		}
 	}
-	if outbound == 0 || routed == 0 || wrong > 0 {
+	// The exporters send their routes before their flows: at most a few
+	// of the first flows may come before the station has them.
+	if outbound == 0 || routed < outbound*98/100 || wrong > 0 {
 		t.Errorf("%d outbound flows, %d with an AS path, %d with other routing columns than their route", outbound, routed, wrong)
 	}
 	t.Logf("%d outbound flows, %d with an AS path", outbound, routed)
