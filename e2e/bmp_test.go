@@ -31,13 +31,22 @@ source "netflow" "routers" {
 enricher "bmp" "rib" {
   input      = source.netflow.routers
   listen     = "[::]:%[3]d"
-  asn_source = "routing"
+  asn_source = "flow"
   overwrite  = true
   exporters  = { "127.0.0.2" = "::1" }
 }
 
+# The AS numbers come from the routes through the geoip enricher's routing
+# step (the routes cover every address: GeoIP is never asked).
+enricher "geoip" "geo" {
+  input        = enricher.bmp.rib
+  asn_database = %[5]q
+  asn_source   = "routing-else-geoip"
+  routing      = enricher.bmp.rib
+}
+
 sink "file" "out" {
-  input          = enricher.bmp.rib
+  input          = enricher.geoip.geo
   path           = %[4]q
   flush_interval = "100ms"
 }
@@ -47,8 +56,12 @@ sink "file" "out" {
 type bmpRoute struct {
 	prefix  netip.Prefix
 	nextHop netip.Addr
-	origin  uint32
+	asPath  []uint32 // the origin last
+	comms   []string
+	lcomms  []string
 }
+
+func (r bmpRoute) origin() uint32 { return r.asPath[len(r.asPath)-1] }
 
 // bmpRecord holds the columns the bmp enricher fills.
 type bmpRecord struct {
@@ -60,13 +73,18 @@ type bmpRecord struct {
 	NextHop         netip.Addr
 	SrcAS           uint32
 	DstAS           uint32
+
+	DstASPath           []uint32
+	DstCommunities      []string
+	DstLargeCommunities []string
 }
 
 // TestBMPEnrichment: two gobgpd routers send their Loc-RIB over BMP to a
 // running pipeline, each with its own routes for the same prefixes; flows
 // from `flowengine exporter` (exporter 127.0.0.1 is router 1, 127.0.0.2 is
-// mapped to router 2) come out with the prefix lengths, next hop and origin
-// AS of their own router's longest matching route.
+// mapped to router 2) come out with the prefix lengths, next hop, AS path
+// and communities of their own router's longest matching route, and its
+// origin AS through the geoip enricher's routing step.
 func TestBMPEnrichment(t *testing.T) {
 	gobgpdBin := testenv.LookPath(t, "gobgpd", "gobgpd")
 	gobgpCLI := testenv.LookPath(t, "gobgp", "gobgpd")
@@ -75,7 +93,8 @@ func TestBMPEnrichment(t *testing.T) {
 	bmpPort := testenv.FreePort(t, "tcp")
 	out := filepath.Join(dir, "flows.jsonl")
 	pipeline := filepath.Join(dir, "pipeline.hcl")
-	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(bmpPipeline, filepath.Join(dir, "state"), nfPort, bmpPort, out)), 0o644); err != nil {
+	asnPath, _ := writeGeoIP(t, dir)
+	if err := os.WriteFile(pipeline, []byte(fmt.Sprintf(bmpPipeline, filepath.Join(dir, "state"), nfPort, bmpPort, out, asnPath)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e := &engineProc{t: t, done: make(chan error, 1)}
@@ -100,18 +119,34 @@ func TestBMPEnrichment(t *testing.T) {
 	// Router r's routes: halves and quarters of both address families,
 	// and /8s over every tenth first octet, so that lookups fall on
 	// prefixes of several lengths; origins differ per router.
+	// Paths of two or three ASes, communities on some routes, large
+	// communities on others, all told apart by router and route.
 	routes := func(r int) []bmpRoute {
 		var rs []bmpRoute
 		nh4 := netip.AddrFrom4([4]byte{198, 51, 100, byte(r)})
 		nh6 := netip.MustParseAddr(fmt.Sprintf("2001:db8::%d", r))
+		route := func(p netip.Prefix, nh netip.Addr, origin uint32) {
+			i := len(rs)
+			rt := bmpRoute{prefix: p, nextHop: nh, asPath: []uint32{uint32(64500 + r), origin}}
+			if i%3 == 1 {
+				rt.asPath = []uint32{uint32(64500 + r), uint32(3356 + r), origin}
+			}
+			if i%2 == 0 {
+				rt.comms = []string{fmt.Sprintf("%d:%d", 64500+r, i), fmt.Sprintf("65000:%d", 100+i)}
+			}
+			if i%4 != 3 {
+				rt.lcomms = []string{fmt.Sprintf("%d:%d:%d", 64500+r, origin, i)}
+			}
+			rs = append(rs, rt)
+		}
 		for i := range 2 {
-			rs = append(rs, bmpRoute{netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(i * 128)}), 1), nh4, uint32(65000 + 100*r + i)})
+			route(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(i * 128)}), 1), nh4, uint32(65000+100*r+i))
 			var b [16]byte
 			b[0] = byte(i * 128)
-			rs = append(rs, bmpRoute{netip.PrefixFrom(netip.AddrFrom16(b), 1), nh6, uint32(65000 + 100*r + 10 + i)})
+			route(netip.PrefixFrom(netip.AddrFrom16(b), 1), nh6, uint32(65000+100*r+10+i))
 		}
 		for o := 0; o < 256; o += 10 {
-			rs = append(rs, bmpRoute{netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(o)}), 8), nh4, uint32(4200000000 + 1000*r + o)})
+			route(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(o)}), 8), nh4, uint32(4200000000+1000*r+o))
 		}
 		return rs
 	}
@@ -162,7 +197,17 @@ func TestBMPEnrichment(t *testing.T) {
 			if rt.prefix.Addr().Is6() {
 				args = append(args, "-a", "ipv6")
 			}
-			args = append(args, "add", rt.prefix.String(), "aspath", fmt.Sprintf("%d,%d", 64500+r, rt.origin), "nexthop", rt.nextHop.String())
+			path := make([]string, len(rt.asPath))
+			for i, as := range rt.asPath {
+				path[i] = strconv.FormatUint(uint64(as), 10)
+			}
+			args = append(args, "add", rt.prefix.String(), "aspath", strings.Join(path, ","), "nexthop", rt.nextHop.String())
+			if len(rt.comms) > 0 {
+				args = append(args, "community", strings.Join(rt.comms, ","))
+			}
+			if len(rt.lcomms) > 0 {
+				args = append(args, "large-community", strings.Join(rt.lcomms, ","))
+			}
 			if out, err := exec.Command(gobgpCLI, args...).CombinedOutput(); err != nil {
 				t.Fatalf("gobgp %s: %v\n%s", strings.Join(args, " "), err, out)
 			}
@@ -219,10 +264,15 @@ func TestBMPEnrichment(t *testing.T) {
 		if !ok {
 			t.Fatalf("flow %d: no route for %s", i, r.DstAddr)
 		}
-		got := [...]any{r.DstNetMask, r.NextHop, r.DstAS, r.SrcNetMask, r.SrcAS}
-		exp := [...]any{uint8(dst.prefix.Bits()), dst.nextHop, dst.origin, uint8(src.prefix.Bits()), src.origin}
+		// The lists are always there, empty as [].
+		if r.DstASPath == nil || r.DstCommunities == nil || r.DstLargeCommunities == nil {
+			t.Fatalf("flow %d: a list column is missing from the JSON: %+v", i, r)
+		}
+		got := fmt.Sprint(r.DstNetMask, r.NextHop, r.DstAS, r.SrcNetMask, r.SrcAS, r.DstASPath, r.DstCommunities, r.DstLargeCommunities)
+		exp := fmt.Sprint(uint8(dst.prefix.Bits()), dst.nextHop, dst.origin(), uint8(src.prefix.Bits()), src.origin(), dst.asPath,
+			nonNil(dst.comms), nonNil(dst.lcomms))
 		if got != exp {
-			t.Errorf("flow %d (%s %s -> %s): got mask/nh/as %v, want %v", i, r.ExporterAddress, r.SrcAddr, r.DstAddr, got, exp)
+			t.Errorf("flow %d (%s %s -> %s): got mask/nh/as/path/communities %v, want %v", i, r.ExporterAddress, r.SrcAddr, r.DstAddr, got, exp)
 			if i > 20 {
 				t.FailNow()
 			}
@@ -231,6 +281,13 @@ func TestBMPEnrichment(t *testing.T) {
 	if len(perRouter) != 2 {
 		t.Errorf("flows per exporter = %v, want both", perRouter)
 	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // readJSONLines decodes a JSON-lines file into values of T.

@@ -13,8 +13,9 @@ import (
 
 // TestQuerySpeed loads $FLOWENGINE_QUERY_SPEED_FLOWS generated flows over 24
 // hours into every store and times the console's two heavy questions: a
-// top-10 time series by SrcAS over the 24 hours (200 points), and a sankey
-// SrcAS → InIfProvider → DstCountry. It reports the first run (cold) and the
+// top-10 time series by SrcAS over the 24 hours (200 points), a sankey
+// SrcAS → InIfProvider → DstCountry, and the raw table's: by SrcAddr/24, by
+// DstASPath, and by DstFirstAS filtered on communities and the path. It reports the first run (cold) and the
 // best of three more (warm). Skipped unless the variable is set (10000000
 // for the figure of the issue).
 func TestQuerySpeed(t *testing.T) {
@@ -48,6 +49,15 @@ func TestQuerySpeed(t *testing.T) {
 		}},
 		{"top-10 SrcAddr/24 table, 1h (raw flows)", func(ctx context.Context, s *store.Store) error {
 			_, err := s.Table(ctx, store.Query{Start: end.Add(-time.Hour), End: end, Points: 60, Limit: 10, Dimensions: dims("SrcAddr/24")})
+			return err
+		}},
+		{"top-10 DstASPath line, 24h (raw flows)", func(ctx context.Context, s *store.Store) error {
+			_, err := s.Line(ctx, store.Query{Start: start, End: end, Points: 200, Limit: 10, Dimensions: dims("DstASPath")})
+			return err
+		}},
+		{"top-10 DstFirstAS, DstCommunities HAS, 24h", func(ctx context.Context, s *store.Store) error {
+			_, err := s.Line(ctx, store.Query{Start: start, End: end, Points: 200, Limit: 10, Dimensions: dims("DstFirstAS"),
+				Filter: "DstCommunities HAS 65000:100 AND NOT DstASPath HAS AS6939"})
 			return err
 		}},
 	}

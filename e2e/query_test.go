@@ -476,7 +476,7 @@ func TestQueryStores(t *testing.T) {
 			s := store.New(ls.b)
 			s.Now = func() time.Time { return queryNow }
 			var got []store.Completion
-			for _, text := range []string{"ExporterName = ", "InIfProvider IN ('co", "SrcAS = AS6", "srccountry = f", "DstASPath ", "DstFirstAS = AS3", "dstlastas IN (AS1"} {
+			for _, text := range []string{"ExporterName = ", "InIfProvider IN ('co", "SrcAS = AS6", "srccountry = f", "DstASPath ", "DstFirstAS = AS3", "dstlastas IN (AS1", "DstASPath HAS AS33", "DstCommunities NOT HAS 65", "DstLargeCommunities HAS "} {
 				c, err := s.Complete(ctx, text, len(text))
 				if err != nil {
 					t.Fatalf("%s: %q: %v", ls.name, text, err)
@@ -485,7 +485,7 @@ func TestQueryStores(t *testing.T) {
 			}
 			if i == 0 {
 				first = got
-				for _, want := range []string{filter.Literal(nastyText[0]), "'cogent'", "AS64500", "FR", "HAS", "NOT HAS", "AS3356", "AS15169"} {
+				for _, want := range []string{filter.Literal(nastyText[0]), "'cogent'", "AS64500", "FR", "HAS", "NOT HAS", "AS3356", "AS15169", "65000:100", "65000:200", "65000:1:2", "4294967295:0:4294967295"} {
 					if !slices.ContainsFunc(got, func(c store.Completion) bool { return c.Label == want }) {
 						t.Errorf("%s: no completion %s in %v", ls.name, want, got)
 					}

@@ -16,7 +16,10 @@ const maxValueCompletions = 50
 // Complete suggests what may be typed at offset (bytes) of a filter:
 // columns, operators valid after a column, and values: named ones (protocols,
 // Ethernet types, boundaries) and, for text, AS and exporter address columns,
-// the values the store saw in the last day, most frequent first.
+// the values the store saw in the last day, most frequent first. Values of
+// the list columns after HAS (AS numbers of paths, communities) and of the
+// columns derived from them are the ones seen in the last hour: only the
+// raw flows table has them.
 func (s *Store) Complete(ctx context.Context, text string, offset int) ([]Completion, error) {
 	sg := filter.Complete(text, offset)
 	out := make([]Completion, 0, len(sg.Completions))
@@ -31,34 +34,53 @@ func (s *Store) Complete(ctx context.Context, text string, offset int) ([]Comple
 		return out, nil
 	}
 	c := *sg.Values
-	if c.Kind != flow.KindString && !filter.IsAS(c) && c.Name != "ExporterAddress" {
+	elements := c.Kind.IsList() && (sg.Op == "HAS" || sg.Op == "NOT HAS")
+	if c.Kind != flow.KindString && !filter.IsAS(c) && c.Name != "ExporterAddress" && !elements {
 		return out, nil
 	}
-	vals, err := s.seen(ctx, c, sg.Prefix, sg.Quoted)
+	vals, span, err := s.seen(ctx, c, elements, sg.Prefix, sg.Quoted)
 	if err != nil {
 		return out, err
 	}
+	detail := c.Name + " seen in the last day"
+	if span == time.Hour {
+		detail = c.Name + " seen in the last hour"
+	}
 	for _, v := range vals {
-		out = append(out, Completion{Label: v, Detail: c.Name + " seen in the last day", Kind: "value"})
+		out = append(out, Completion{Label: v, Detail: detail, Kind: "value"})
 	}
 	return out, nil
 }
 
-// seen returns values of c seen in the last day that start with prefix, as
-// typed in a filter.
-func (s *Store) seen(ctx context.Context, c flow.Column, prefix string, quoted bool) ([]string, error) {
+// seen returns values of c seen lately that start with prefix, as typed in
+// a filter, and how far back it looked: a day, or an hour for the columns
+// of the raw table only (lists and what derives from them). With elements,
+// c is a list column and the values are its elements.
+func (s *Store) seen(ctx context.Context, c flow.Column, elements bool, prefix string, quoted bool) ([]string, time.Duration, error) {
 	now := s.now()
-	t, ok := chooseTable(s.backend.Tables(), []string{sourceName(c.Name)}, false, 24*time.Hour, now.Add(-24*time.Hour), now)
+	span := 24 * time.Hour
+	if !InRollups(sourceName(c.Name)) {
+		span = time.Hour
+	}
+	t, ok := chooseTable(s.backend.Tables(), []string{sourceName(c.Name)}, false, span, now.Add(-span), now)
 	if !ok {
-		return nil, nil
+		return nil, span, nil
 	}
 	d := s.backend.Dialect()
 	qty, _ := quantity(d, t, MetricFlows)
 	st := &sqlText{}
-	st.w("SELECT ")
-	st.part(dimText(d, c, 0))
-	st.w(" AS ", d.Ident("d0"), ", ", qty, " AS ", d.Ident("v"), " FROM ", d.Ident(t.Name), " WHERE ")
-	st.part(d.TimeRange(now.Add(-24*time.Hour), now.Add(time.Minute)))
+	if elements {
+		// One row per element, grouped by its text.
+		st.w("SELECT ", d.Ident("e"), " AS ", d.Ident("d0"), ", ", d.Float("COUNT(*)"), " AS ", d.Ident("v"), " FROM (SELECT ", d.ListElements(c), " AS ", d.Ident("e"),
+			" FROM ", d.Ident(t.Name), " WHERE ")
+		st.part(d.TimeRange(now.Add(-span), now.Add(time.Minute)))
+		st.w(")")
+	} else {
+		st.w("SELECT ")
+		st.part(dimText(d, c, 0))
+		st.w(" AS ", d.Ident("d0"), ", ", qty, " AS ", d.Ident("v"), " FROM ", d.Ident(t.Name), " WHERE ")
+		st.part(d.TimeRange(now.Add(-span), now.Add(time.Minute)))
+	}
 	if c.Kind == flow.KindString && prefix != "" && !strings.ContainsAny(prefix, `%_\`) {
 		sql, args, err := d.Compare(c, "ILIKE", prefix+"%")
 		if err == nil {
@@ -69,27 +91,32 @@ func (s *Store) seen(ctx context.Context, c flow.Column, prefix string, quoted b
 	st.w(" GROUP BY ", d.Ident("d0"), " ORDER BY ", d.Ident("v"), " DESC, ", d.Ident("d0"), " LIMIT 1000")
 	rows, err := s.backend.Query(ctx, st.String(), st.args...)
 	if err != nil {
-		return nil, fmt.Errorf("values of %s: %w", c.Name, err)
+		return nil, span, fmt.Errorf("values of %s: %w", c.Name, err)
 	}
 	var out []string
 	var v string
 	var n float64
 	want := strings.ToLower(prefix)
-	if filter.IsAS(c) && len(want) >= 2 && want[:2] == "as" {
+	asNumbers := filter.IsAS(c) || c.Kind == flow.KindASPath
+	if asNumbers && len(want) >= 2 && want[:2] == "as" {
 		want = want[2:]
 	}
 	for rows.Next() {
 		if err := rows.Scan(&v, &n); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("values of %s: %w", c.Name, err)
+			return nil, span, fmt.Errorf("values of %s: %w", c.Name, err)
 		}
-		v = normalize(c, v)
+		if !elements {
+			v = normalize(c, v)
+		}
 		if v == "" || len(out) >= maxValueCompletions || !strings.HasPrefix(strings.ToLower(v), want) {
 			continue
 		}
 		switch {
-		case filter.IsAS(c):
-			if v == "0" {
+		case elements && !asNumbers:
+			out = append(out, v) // communities: words as they are
+		case asNumbers:
+			if v == "0" && !elements {
 				continue
 			}
 			out = append(out, "AS"+v)
@@ -100,7 +127,7 @@ func (s *Store) seen(ctx context.Context, c flow.Column, prefix string, quoted b
 		}
 	}
 	if err := rowsErr(rows, nil); err != nil {
-		return nil, fmt.Errorf("values of %s: %w", c.Name, err)
+		return nil, span, fmt.Errorf("values of %s: %w", c.Name, err)
 	}
-	return out, nil
+	return out, span, nil
 }

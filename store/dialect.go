@@ -84,4 +84,8 @@ type Dialect interface {
 	ListElement(c flow.Column, i int) string
 	// UintText yields the unsigned integer expression expr as decimal text.
 	UintText(expr string) string
+	// ListElements, in a SELECT list, yields one row per element of list
+	// column c, as text as in Dimension (unnest, arrayJoin): filter
+	// completion offers the elements seen.
+	ListElements(c flow.Column) string
 }

@@ -57,6 +57,9 @@ func (d testDialect) ListElement(c flow.Column, i int) string {
 	return "elem(" + d.Ident(c.Name) + ", " + strconv.Itoa(i) + ")"
 }
 func (testDialect) UintText(e string) string { return "text(" + e + ")" }
+func (d testDialect) ListElements(c flow.Column) string {
+	return "unnest(" + d.Ident(c.Name) + ")"
+}
 
 // fakeBackend answers the builder's SQL (as testDialect renders it, without
 // filters) from records in memory, as a store would: it reads the
@@ -125,9 +128,10 @@ func (r *fakeRows) Scan(dest ...any) error {
 }
 
 var (
-	reCond  = regexp.MustCompile(`^(?:"(\w+)" (=|WITHIN) \?|text\((?:trunc\()?"(\w+)"(?:, \?\))?\) = \?|elem\("(\w+)", (-?\d+)\) = \?)$`)
-	reDim   = regexp.MustCompile(`text\((?:elem\()?"(\w+)"(?:, (-?\d+)\))?\)`)
-	reLimit = regexp.MustCompile(`LIMIT (\d+)`)
+	reCond   = regexp.MustCompile(`^(?:"(\w+)" (=|WITHIN) \?|text\((?:trunc\()?"(\w+)"(?:, \?\))?\) = \?|elem\("(\w+)", (-?\d+)\) = \?)$`)
+	reDim    = regexp.MustCompile(`text\((?:elem\()?"(\w+)"(?:, (-?\d+)\))?\)`)
+	reLimit  = regexp.MustCompile(`LIMIT (\d+)`)
+	reUnnest = regexp.MustCompile(`unnest\("(\w+)"\)`)
 )
 
 // typedText is a typed value as fakeText writes it.
@@ -239,6 +243,30 @@ func (b *fakeBackend) Query(_ context.Context, sql string, args ...any) (Rows, e
 			row = append(row, fakeText(last, c))
 		}
 		return &fakeRows{rows: [][]any{row}}, nil
+	}
+	if m := reUnnest.FindStringSubmatch(sql); m != nil { // elements seen
+		c, _ := flow.ColumnByName(m[1])
+		count := map[string]float64{}
+		for i := range b.recs {
+			r := &b.recs[i]
+			if r.TimeReceived.Before(start) || !r.TimeReceived.Before(end) {
+				continue
+			}
+			for _, e := range strings.Fields(fakeText(r, c)) {
+				count[e]++
+			}
+		}
+		var rows [][]any
+		for e, n := range count {
+			rows = append(rows, []any{e, n})
+		}
+		slices.SortFunc(rows, func(a, b []any) int {
+			if c := cmp.Compare(b[1].(float64), a[1].(float64)); c != 0 {
+				return c
+			}
+			return strings.Compare(a[0].(string), b[0].(string))
+		})
+		return &fakeRows{rows: rows}, nil
 	}
 	var having float64 = -1
 	if strings.Contains(sql, " HAVING ") {

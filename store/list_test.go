@@ -252,3 +252,55 @@ func TestSetTextLists(t *testing.T) {
 		t.Errorf("empty communities: %v, %v", err, r.DstCommunities)
 	}
 }
+
+func TestListComplete(t *testing.T) {
+	recs := listRecords()
+	for i := range recs {
+		recs[i].TimeReceived = recs[i].TimeReceived.Add(time.Hour) // the last hour
+	}
+	s := newTestStore(&fakeBackend{recs: recs})
+	ctx := context.Background()
+	v := func(label, col string) Completion {
+		return Completion{Label: label, Detail: col + " seen in the last hour", Kind: "value"}
+	}
+	for _, tc := range []struct {
+		text string
+		want []Completion
+	}{
+		{"DstASPath HAS ", []Completion{v("AS15169", "DstASPath"), v("AS64500", "DstASPath"), v("AS64501", "DstASPath"), v("AS3356", "DstASPath")}},
+		{"DstASPath HAS as645", []Completion{v("AS64500", "DstASPath"), v("AS64501", "DstASPath")}},
+		{"DstCommunities NOT HAS 65000:1", []Completion{v("65000:100", "DstCommunities")}},
+		{"DstLargeCommunities HAS ", []Completion{v("65000:1:2", "DstLargeCommunities")}},
+		{"DstFirstAS = ", []Completion{v("AS64500", "DstFirstAS")}},
+		{"DstASPath = ", []Completion{}},
+		{"DstASPath N", []Completion{
+			{Label: "NOT HAS", Detail: "the list does not hold the value", Kind: "operator"},
+			{Label: "NOT IN", Detail: "none of a list of values", Kind: "operator"},
+		}},
+	} {
+		got, err := s.Complete(ctx, tc.text, len(tc.text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("Complete(%q) (-want +got):\n%s", tc.text, diff)
+		}
+	}
+}
+
+func BenchmarkFilterLists(b *testing.B) {
+	const text = "DstASPath HAS AS3356 AND NOT DstCommunities HAS 65000:100 AND DstLargeCommunities NOT HAS 65000:1:2 " +
+		"AND DstFirstAS IN (AS174, AS1299) AND DstLastAS != 0 AND DstASPath != '64500 64500 64500' AND SrcAS = AS15169"
+	d := testDialect{}
+	b.ReportAllocs()
+	for b.Loop() {
+		e, errs := filter.Parse(text)
+		if errs != nil {
+			b.Fatal(errs)
+		}
+		var s sqlText
+		if err := renderFilter(&s, d, e, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -98,7 +98,7 @@ func TestReplayGoBGPSession(t *testing.T) {
 		}
 	}
 	if rt, ok := e.RIB().Lookup(ma("203.0.113.1"), netipAddr(nil), ma("0.0.0.0")); !ok ||
-		!slices.Equal(rt.Communities, []uint32{65000<<16 | 100, 65000<<16 | 200}) || !slices.Equal(rt.LargeCommunities, []LargeCommunity{{65000, 1, 2}}) {
+		!slices.Equal(rt.Communities, []uint32{65000<<16 | 100, 65000<<16 | 200}) || !slices.Equal(rt.LargeCommunities, []LargeCommunity{{ASN: 65000, Local1: 1, Local2: 2}}) {
 		t.Errorf("communities: %+v", rt)
 	}
 	if _, ok := e.RIB().Lookup(ma("192.0.2.1"), ma("127.0.0.1"), ma("0.0.0.0")); ok {

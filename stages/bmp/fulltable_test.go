@@ -60,7 +60,7 @@ func (t table) feed(c *testClient, p testPeer, peerAS uint32, nextHop4, nextHop6
 		for g := 0; g*10 < len(prefixes); g++ {
 			asPath := []uint32{peerAS, 3356 + uint32(g%50), 10000 + uint32(g%5000)}
 			comms := []uint32{peerAS<<16 | uint32(g%100), 65000<<16 | uint32(g%7)}
-			lcomms := []LargeCommunity{{peerAS, uint32(g % 10), 0}}
+			lcomms := []LargeCommunity{{ASN: peerAS, Local1: uint32(g % 10), Local2: 0}}
 			c.announce(p, nh, asPath, comms, lcomms, prefixes[g*10:min(len(prefixes), g*10+10)]...)
 		}
 	}
@@ -192,36 +192,46 @@ func benchProcess(b *testing.B, e *Enricher, tab table) {
 }
 
 var benchTable = sync.OnceValues(func() (*Enricher, table) {
-	tab := genTable(100_000, 20_000)
+	tab := genTable(envInt("BMP_BENCH_V4", 100_000), envInt("BMP_BENCH_V6", 20_000))
 	e, _, _ := loadTable(&testing.B{}, tab, 4)
 	return e, tab
 })
 
 // BenchmarkProcess enriches batches of 256 flows (two lookups each) against
-// a table of 100,000 IPv4 and 20,000 IPv6 prefixes from 4 peers.
+// a table of 100,000 IPv4 and 20,000 IPv6 prefixes from 4 peers
+// (BMP_BENCH_V4 and BMP_BENCH_V6 change the sizes).
 func BenchmarkProcess(b *testing.B) {
 	e, tab := benchTable()
 	benchProcess(b, e, tab)
 }
 
-// BenchmarkLookup is one longest-prefix lookup.
+// BenchmarkLookup is one longest-prefix lookup of a destination: by the
+// walk from the root (lookup, the fallback) and by the direct index
+// (lookupFast, the geoip enricher's routing step).
 func BenchmarkLookup(b *testing.B) {
 	e, tab := benchTable()
 	recs := flowsFor(tab, 1024)
 	r := e.RIB()
 	router := r.routerIDs[netip.MustParseAddr("127.0.0.1")]
-	b.ReportAllocs()
-	cpu := startCPUClock()
-	b.ResetTimer()
-	n := 0
-	for i := range b.N {
-		if _, _, ok := r.lookup(recs[i%len(recs)].DstAddr, router, netip.Addr{}); ok {
-			n++
-		}
-	}
-	b.ReportMetric(float64(cpu())/float64(b.N), "cpu-ns/op")
-	if n != b.N {
-		b.Fatalf("%d of %d found", n, b.N)
+	for _, bc := range []struct {
+		name   string
+		lookup func(addr netip.Addr, router uint32, nextHop netip.Addr) (path, int, bool)
+	}{{"walk", r.lookup}, {"direct", r.lookupFast}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := startCPUClock()
+			b.ResetTimer()
+			n := 0
+			for i := range b.N {
+				if _, _, ok := bc.lookup(recs[i%len(recs)].DstAddr, router, netip.Addr{}); ok {
+					n++
+				}
+			}
+			b.ReportMetric(float64(cpu())/float64(b.N), "cpu-ns/op")
+			if n != b.N {
+				b.Fatalf("%d of %d found", n, b.N)
+			}
+		})
 	}
 }
 

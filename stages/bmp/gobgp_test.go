@@ -112,13 +112,16 @@ exporters = { "192.0.2.1" = "127.0.0.1", "192.0.2.2" = "::1" }
 	r1.rib("add", "203.0.0.0/16", "aspath", "64501,65009", "nexthop", "198.51.100.1")
 	r1.rib("-a", "ipv6", "add", "2001:db8:100::/48", "aspath", "64501,65006", "community", "65000:6", "nexthop", "2001:db8::1")
 	r2.rib("add", "203.0.113.0/24", "aspath", "64601,174,65002", "nexthop", "198.51.100.2")
-	waitFor(t, 20*time.Second, "routes over BMP", func() bool { return e.RIB().Stats().Paths == 4 })
+	// An aggregate whose path ends in an AS_SET: the set is left out, the
+	// origin is the last AS before it.
+	r2.rib("add", "198.18.0.0/15", "aspath", "64601 1299 {65030,65031}", "community", "65000:300", "large-community", "65000:3:4,64601:0:7", "nexthop", "198.51.100.2")
+	waitFor(t, 20*time.Second, "routes over BMP", func() bool { return e.RIB().Stats().Paths == 5 })
 
 	rt, ok := e.RIB().Lookup(ma("203.0.113.10"), ma("127.0.0.1"), netip.Addr{})
 	if !ok || rt.Prefix != mp("203.0.113.0/24") || rt.NextHop != ma("198.51.100.1") || rt.OriginAS != 65001 ||
 		!slices.Equal(rt.ASPath, []uint32{64501, 3356, 65001}) ||
 		!slices.Equal(rt.Communities, []uint32{65000<<16 | 100, 65000<<16 | 200}) ||
-		!slices.Equal(rt.LargeCommunities, []LargeCommunity{{65000, 1, 2}}) {
+		!slices.Equal(rt.LargeCommunities, []LargeCommunity{{ASN: 65000, Local1: 1, Local2: 2}}) {
 		t.Errorf("router 1's route = %+v %v", rt, ok)
 	}
 
@@ -127,21 +130,25 @@ exporters = { "192.0.2.1" = "127.0.0.1", "192.0.2.2" = "::1" }
 			flow.Record{ExporterAddress: ma("192.0.2.1"), SrcAddr: ma("203.0.5.5"), DstAddr: ma("203.0.113.10")},
 			flow.Record{ExporterAddress: ma("192.0.2.2"), SrcAddr: ma("203.0.5.5"), DstAddr: ma("203.0.113.10")},
 			flow.Record{ExporterAddress: ma("192.0.2.1"), SrcAddr: ma("2001:db8:100::1"), DstAddr: ma("2001:db8:100::2")},
+			flow.Record{ExporterAddress: ma("192.0.2.2"), SrcAddr: ma("203.0.113.1"), DstAddr: ma("198.19.0.1")},
 		)
 	}
 	got := flows()
 	type cols struct {
-		SrcMask, DstMask uint8
-		NextHop          string
-		SrcAS, DstAS     uint32
+		SrcMask, DstMask      uint8
+		NextHop               string
+		SrcAS, DstAS          uint32
+		ASPath, Comms, LComms string
 	}
 	colsOf := func(r flow.Record) cols {
-		return cols{r.SrcNetMask, r.DstNetMask, r.NextHop.String(), r.SrcAS, r.DstAS}
+		return cols{r.SrcNetMask, r.DstNetMask, r.NextHop.String(), r.SrcAS, r.DstAS,
+			r.DstASPath.String(), r.DstCommunities.CommunityString(), r.DstLargeCommunities.String()}
 	}
 	for i, want := range []cols{
-		{16, 24, "198.51.100.1", 65009, 65001},
-		{0, 24, "198.51.100.2", 0, 65002}, // router 2 has no /16
-		{48, 48, "2001:db8::1", 65006, 65006},
+		{16, 24, "198.51.100.1", 65009, 65001, "64501 3356 65001", "65000:100 65000:200", "65000:1:2"},
+		{0, 24, "198.51.100.2", 0, 65002, "64601 174 65002", "", ""}, // router 2 has no /16
+		{48, 48, "2001:db8::1", 65006, 65006, "64501 65006", "65000:6", ""},
+		{24, 15, "198.51.100.2", 65002, 1299, "64601 1299", "65000:300", "65000:3:4 64601:0:7"},
 	} {
 		if c := colsOf(got[i]); c != want {
 			t.Errorf("flow %d = %+v, want %+v", i, c, want)
@@ -150,8 +157,8 @@ exporters = { "192.0.2.1" = "127.0.0.1", "192.0.2.2" = "::1" }
 
 	// Withdrawal.
 	r1.rib("del", "203.0.113.0/24")
-	waitFor(t, 20*time.Second, "withdrawal", func() bool { return e.RIB().Stats().Paths == 3 })
-	if c := colsOf(flows()[0]); c.DstMask != 16 || c.DstAS != 65009 {
+	waitFor(t, 20*time.Second, "withdrawal", func() bool { return e.RIB().Stats().Paths == 4 })
+	if c := colsOf(flows()[0]); c.DstMask != 16 || c.DstAS != 65009 || c.ASPath != "64501 65009" || c.Comms != "" {
 		t.Errorf("after withdrawal, flow 0 = %+v, want the /16", c)
 	}
 
@@ -174,11 +181,11 @@ exporters = { "192.0.2.1" = "127.0.0.1", "192.0.2.2" = "::1" }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"address":"::1","connected":true,"routes":1,"peers":[{"address":"`; !strings.Contains(string(details), want) ||
-		!strings.Contains(string(details), `"table":"loc-rib","up":true,"routes":1}`) {
+	if want := `{"address":"::1","connected":true,"routes":2,"peers":[{"address":"`; !strings.Contains(string(details), want) ||
+		!strings.Contains(string(details), `"table":"loc-rib","up":true,"routes":2}`) {
 		t.Errorf("Details = %s", details)
 	}
-	if n := counter(t, reg, "flowengine_bmp_routes", "router", "::1", "table", "loc-rib"); n != 1 {
-		t.Errorf("routes of router 2 = %v, want 1", n)
+	if n := counter(t, reg, "flowengine_bmp_routes", "router", "::1", "table", "loc-rib"); n != 2 {
+		t.Errorf("routes of router 2 = %v, want 2", n)
 	}
 }

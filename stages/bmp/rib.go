@@ -2,11 +2,13 @@ package bmp
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
-	"unsafe"
+
+	"github.com/flowengine/flowengine/flow"
 )
 
 // Table kinds a route comes from, in order of preference for a lookup.
@@ -30,23 +32,44 @@ type peerKey struct {
 
 // peer is the state of one peer's table.
 type peer struct {
-	key    peerKey
-	router uint32 // index in RIB.routers
-	as     uint32
-	up     bool
-	downAt time.Time
-	routes int
-	gone   bool // swept; the index is free
+	key     peerKey
+	router  uint32 // index in RIB.routers
+	as      uint32
+	session uint64 // the BMP session that feeds it: its end takes the peer down
+	up      bool
+	downAt  time.Time
+	routes  int
+	gone    bool // swept; the index is free
 }
 
-// path is one peer's route for a prefix.
-type path struct {
-	rd     uint64
-	attrs  uint32 // index in RIB.attrs
-	peer   uint32 // index in RIB.peers
-	origin uint32 // the attribute set's origin AS, here to spare a lookup a memory access
-	nhTag  uint32 // nextHopTag of the attribute set's next hop, likewise
+// peerLook is what a lookup reads of a peer, kept apart from the rest so
+// that scoring a path touches 8 bytes: the peer's router, and its score
+// (the table kind, plus 4 when the peer is up).
+type peerLook struct {
+	router uint32
+	score  int32
 }
+
+func (p *peer) look() peerLook {
+	s := int32(p.key.table)
+	if p.up {
+		s += 4
+	}
+	return peerLook{router: p.router, score: s}
+}
+
+// path is one peer's route for a prefix: one per route distinguisher and
+// path identifier (ADD-PATH). 28 bytes, 4-byte aligned.
+type path struct {
+	rd     [2]uint32 // route distinguisher, high and low halves
+	id     uint32    // path identifier (RFC 7911), 0 without ADD-PATH
+	attrs  uint32    // index in RIB.attrs
+	peer   uint32    // index in RIB.peers
+	origin uint32    // the attribute set's origin AS, here to spare a lookup a memory access
+	nhTag  uint32    // nextHopTag of the attribute set's next hop, likewise
+}
+
+func splitRD(rd uint64) [2]uint32 { return [2]uint32{uint32(rd >> 32), uint32(rd)} }
 
 // nextHopTag folds a next hop into 32 bits: the address itself for IPv4.
 func nextHopTag(nh *[16]byte, nh4 bool) uint32 {
@@ -71,73 +94,86 @@ type attrKey struct {
 	origin  uint32 // the origin AS (kept when the path is not)
 }
 
-// attrSet is an interned attribute set with its reference count.
+// attrSet is an interned attribute set with its reference count, and its
+// lists ready to be copied into flows (no allocation per flow).
 type attrSet struct {
 	attrKey
-	refs uint32
+	refs      uint32
+	pathList  flow.Uint32s
+	commList  flow.Uint32s
+	lcommList flow.LargeCommunities
 }
 
 // LargeCommunity is a large BGP community (RFC 8092).
-type LargeCommunity struct{ ASN, Local1, Local2 uint32 }
+type LargeCommunity = flow.LargeCommunity
 
-// interner stores distinct sequences once, reference counted; index 0 is
-// the empty sequence.
-type interner[T comparable] struct {
-	ids  map[string]uint32
-	seqs [][]T
-	refs []uint32
-	free []uint32
+// list is what an interner stores: flow.Uint32s or flow.LargeCommunities.
+type list interface{ Key() string }
+
+// interner stores distinct lists once, reference counted, by their packed
+// bytes; index 0 is the empty list.
+type interner[L list] struct {
+	ids   map[string]uint32
+	lists []L
+	refs  []uint32
+	free  []uint32
+	make  func(key string) L
 }
 
-func newInterner[T comparable]() interner[T] {
-	return interner[T]{ids: map[string]uint32{}, seqs: [][]T{nil}, refs: []uint32{0}}
+func newInterner[L list](make func(key string) L) interner[L] {
+	var empty L
+	return interner[L]{ids: map[string]uint32{}, lists: []L{empty}, refs: []uint32{0}, make: make}
 }
 
-func seqKey[T any](s []T) string {
-	var zero T
-	return unsafe.String((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
-}
-
-// ref returns the index of s (copied when new) and takes a reference.
-func (in *interner[T]) ref(s []T) uint32 {
-	if len(s) == 0 {
+// ref returns the index of the list packed in key (copied when new) and
+// takes a reference.
+func (in *interner[L]) ref(key []byte) uint32 {
+	if len(key) == 0 {
 		return 0
 	}
-	if id, ok := in.ids[seqKey(s)]; ok {
+	if id, ok := in.ids[string(key)]; ok {
 		in.refs[id]++
 		return id
 	}
-	c := slices.Clone(s)
+	l := in.make(string(key))
 	var id uint32
 	if n := len(in.free); n > 0 {
 		id = in.free[n-1]
 		in.free = in.free[:n-1]
-		in.seqs[id], in.refs[id] = c, 1
+		in.lists[id], in.refs[id] = l, 1
 	} else {
-		id = uint32(len(in.seqs))
-		in.seqs = append(in.seqs, c)
+		id = uint32(len(in.lists))
+		in.lists = append(in.lists, l)
 		in.refs = append(in.refs, 1)
 	}
-	in.ids[seqKey(c)] = id // c is never changed
+	in.ids[l.Key()] = id
 	return id
 }
 
 // unref drops a reference to id.
-func (in *interner[T]) unref(id uint32) {
+func (in *interner[L]) unref(id uint32) {
 	if id == 0 {
 		return
 	}
 	if in.refs[id]--; in.refs[id] == 0 {
-		delete(in.ids, seqKey(in.seqs[id]))
-		in.seqs[id] = nil
+		delete(in.ids, in.lists[id].Key())
+		var empty L
+		in.lists[id] = empty
 		in.free = append(in.free, id)
 	}
 }
 
-func (in *interner[T]) len() int { return len(in.ids) }
+func (in *interner[L]) len() int { return len(in.ids) }
 
-// Route is what a lookup returns: views of interned data, valid until the
-// next change of the RIB (copy what must outlive the read lock).
+// appendUint32s packs v as flow.Uint32s does (the key of the list).
+func appendUint32s(b []byte, v ...uint32) []byte {
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, x)
+	}
+	return b
+}
+
+// Route is what Lookup returns: a copy of a route's data.
 type Route struct {
 	Prefix           netip.Prefix
 	NextHop          netip.Addr
@@ -159,11 +195,13 @@ type RIB struct {
 	attrIDs   map[attrKey]uint32
 	attrs     []attrSet
 	freeAttrs []uint32
-	asPaths   interner[uint32]
-	comms     interner[uint32]
-	lcomms    interner[LargeCommunity]
+	asPaths   interner[flow.Uint32s]
+	comms     interner[flow.Uint32s]
+	lcomms    interner[flow.LargeCommunities]
+	keyBuf    []byte // scratch for the interners' keys
 
 	peers     []peer
+	looks     []peerLook // by peer index, as peers
 	freePeers []uint32
 	peerIDs   map[peerKey]uint32 // peers up or down, not yet swept
 	routers   []netip.Addr
@@ -174,11 +212,21 @@ type RIB struct {
 // NewRIB returns an empty RIB.
 func NewRIB() *RIB {
 	return &RIB{
-		v4: trie[entry]{depth: 3}, v6: trie[entry]{depth: 15},
+		v4: newTrie[entry](3), v6: newTrie[entry](15),
 		attrIDs: map[attrKey]uint32{}, attrs: []attrSet{{}},
-		asPaths: newInterner[uint32](), comms: newInterner[uint32](), lcomms: newInterner[LargeCommunity](),
+		asPaths: newInterner(uint32s), comms: newInterner(uint32s), lcomms: newInterner(largeCommunities),
 		peerIDs: map[peerKey]uint32{}, routerIDs: map[netip.Addr]uint32{},
 	}
+}
+
+func uint32s(key string) flow.Uint32s {
+	l, _ := flow.Uint32sFromKey(key)
+	return l
+}
+
+func largeCommunities(key string) flow.LargeCommunities {
+	l, _ := flow.LargeCommunitiesFromKey(key)
+	return l
 }
 
 // router returns the index of a router, adding it. Caller holds mu.
@@ -193,24 +241,32 @@ func (r *RIB) router(a netip.Addr) uint32 {
 	return id
 }
 
-// peerUp returns the index of a peer's table, adding it (or replacing a
-// peer that went down by a new index) as up. Caller holds mu.
-func (r *RIB) peerUp(k peerKey, as uint32) uint32 {
+// peerUp returns the index of a peer's table fed by session, adding it
+// (or replacing a peer that went down by a new index) as up. A peer up
+// from another session than the one feeding the table (a router that
+// reconnected before its old session was seen dead) starts a new index
+// too, the old one down: its routes stay until the new session replaces
+// them or keep ends. Caller holds mu.
+func (r *RIB) peerUp(k peerKey, as uint32, session uint64, t time.Time) uint32 {
 	if id, ok := r.peerIDs[k]; ok {
-		if r.peers[id].up {
-			return id
+		if p := &r.peers[id]; p.up {
+			if p.session == session {
+				return id
+			}
+			r.peerDown(id, t)
 		}
 		delete(r.peerIDs, k) // the old index lives on until swept
 	}
-	p := peer{key: k, router: r.router(k.router), as: as, up: true}
+	p := peer{key: k, router: r.router(k.router), as: as, session: session, up: true}
 	var id uint32
 	if n := len(r.freePeers); n > 0 {
 		id = r.freePeers[n-1]
 		r.freePeers = r.freePeers[:n-1]
-		r.peers[id] = p
+		r.peers[id], r.looks[id] = p, p.look()
 	} else {
 		id = uint32(len(r.peers))
 		r.peers = append(r.peers, p)
+		r.looks = append(r.looks, p.look())
 	}
 	r.peerIDs[k] = id
 	return id
@@ -220,6 +276,17 @@ func (r *RIB) peerUp(k peerKey, as uint32) uint32 {
 func (r *RIB) peerDown(id uint32, t time.Time) {
 	if p := &r.peers[id]; p.up {
 		p.up, p.downAt = false, t
+		r.looks[id] = p.look()
+	}
+}
+
+// sessionDown marks down at t the peers a BMP session feeds, and no other:
+// another session of the same router keeps its own. Caller holds mu.
+func (r *RIB) sessionDown(session uint64, t time.Time) {
+	for id := range r.peers {
+		if p := &r.peers[id]; !p.gone && p.up && p.session == session {
+			r.peerDown(uint32(id), t)
+		}
 	}
 }
 
@@ -235,7 +302,15 @@ func (r *RIB) internAttrs(nh netip.Addr, origin uint32, asPath, comms []uint32, 
 		k.nextHop = nh.As16()
 	}
 	// Look the sequences up first without a reference, to find a known set.
-	k.asPath, k.comms, k.lcomms = r.asPaths.ref(asPath), r.comms.ref(comms), r.lcomms.ref(lcomms)
+	r.keyBuf = appendUint32s(r.keyBuf[:0], asPath...)
+	k.asPath = r.asPaths.ref(r.keyBuf)
+	r.keyBuf = appendUint32s(r.keyBuf[:0], comms...)
+	k.comms = r.comms.ref(r.keyBuf)
+	r.keyBuf = r.keyBuf[:0]
+	for _, c := range lcomms {
+		r.keyBuf = appendUint32s(r.keyBuf, c.ASN, c.Local1, c.Local2)
+	}
+	k.lcomms = r.lcomms.ref(r.keyBuf)
 	if id, ok := r.attrIDs[k]; ok {
 		r.asPaths.unref(k.asPath)
 		r.comms.unref(k.comms)
@@ -243,7 +318,7 @@ func (r *RIB) internAttrs(nh netip.Addr, origin uint32, asPath, comms []uint32, 
 		r.attrs[id].refs++
 		return id
 	}
-	s := attrSet{attrKey: k, refs: 1}
+	s := attrSet{attrKey: k, refs: 1, pathList: r.asPaths.lists[k.asPath], commList: r.comms.lists[k.comms], lcommList: r.lcomms.lists[k.lcomms]}
 	var id uint32
 	if n := len(r.freeAttrs); n > 0 {
 		id = r.freeAttrs[n-1]
@@ -279,23 +354,24 @@ func (r *RIB) trieOf(p netip.Prefix) (*trie[entry], [16]byte) {
 	return &r.v6, p.Addr().As16()
 }
 
-// add sets peer's route for prefix p (masked) in rd to the attribute set
-// attrs, taking over the caller's reference on attrs. It returns whether
-// the route is new. Caller holds mu.
-func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
+// add sets peer's route for prefix p (masked) in rd with path identifier
+// id to the attribute set attrs, taking over the caller's reference on
+// attrs. It returns whether the route is new. Caller holds mu.
+func (r *RIB) add(p netip.Prefix, rd uint64, id, peerID, attrs uint32) bool {
 	t, a := r.trieOf(p)
 	e := t.put(&a, p.Bits())
+	rds := splitRD(rd)
 	for i := range e.paths {
-		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
-			r.unrefAttrs(e.paths[i].attrs)
+		if pa := &e.paths[i]; pa.peer == peerID && pa.rd == rds && pa.id == id {
+			r.unrefAttrs(pa.attrs)
 			k := &r.attrs[attrs].attrKey
-			e.paths[i].attrs, e.paths[i].origin, e.paths[i].nhTag = attrs, k.origin, nextHopTag(&k.nextHop, k.nh4)
+			pa.attrs, pa.origin, pa.nhTag = attrs, k.origin, nextHopTag(&k.nextHop, k.nh4)
 			return false
 		}
 	}
-	// A route from a peer that came back up replaces the one its earlier
+	// A route from a peer that came back up replaces the ones its earlier
 	// session left.
-	r.dropStale(e, peerID, rd)
+	r.dropStale(e, peerID, rds)
 	if len(e.paths) == cap(e.paths) {
 		// Grow by one: most prefixes have a few paths, and exact sizes
 		// save memory over doubling.
@@ -304,30 +380,31 @@ func (r *RIB) add(p netip.Prefix, rd uint64, peerID, attrs uint32) bool {
 		e.paths = np
 	}
 	k := &r.attrs[attrs].attrKey
-	e.paths = append(e.paths, path{rd: rd, attrs: attrs, peer: peerID, origin: k.origin, nhTag: nextHopTag(&k.nextHop, k.nh4)})
+	e.paths = append(e.paths, path{rd: rds, id: id, attrs: attrs, peer: peerID, origin: k.origin, nhTag: nextHopTag(&k.nextHop, k.nh4)})
 	r.peers[peerID].routes++
 	r.routes[r.peers[peerID].router]++
 	return true
 }
 
-// withdraw removes peer's route for prefix p in rd. It returns whether
-// there was one. Caller holds mu.
-func (r *RIB) withdraw(p netip.Prefix, rd uint64, peerID uint32) bool {
+// withdraw removes peer's route for prefix p in rd with path identifier
+// id. It returns whether there was one. Caller holds mu.
+func (r *RIB) withdraw(p netip.Prefix, rd uint64, id, peerID uint32) bool {
 	t, a := r.trieOf(p)
 	e := t.get(&a, p.Bits())
 	if e == nil {
 		return false
 	}
 	found := false
+	rds := splitRD(rd)
 	for i := range e.paths {
-		if e.paths[i].peer == peerID && e.paths[i].rd == rd {
+		if pa := &e.paths[i]; pa.peer == peerID && pa.rd == rds && pa.id == id {
 			r.dropPath(e, i)
 			found = true
 			break
 		}
 	}
-	// The peer's earlier session's route goes too.
-	if r.dropStale(e, peerID, rd) {
+	// The peer's earlier session's routes go too.
+	if r.dropStale(e, peerID, rds) {
 		found = true
 	}
 	if len(e.paths) == 0 {
@@ -336,9 +413,10 @@ func (r *RIB) withdraw(p netip.Prefix, rd uint64, peerID uint32) bool {
 	return found
 }
 
-// dropStale removes from e the paths in rd of the earlier sessions (down)
-// of peerID's table. It returns whether there was one. Caller holds mu.
-func (r *RIB) dropStale(e *entry, peerID uint32, rd uint64) bool {
+// dropStale removes from e the paths in rd (whatever their path
+// identifiers) of the earlier sessions (down) of peerID's table. It
+// returns whether there was one. Caller holds mu.
+func (r *RIB) dropStale(e *entry, peerID uint32, rd [2]uint32) bool {
 	dropped := false
 	key := &r.peers[peerID].key
 	for i := 0; i < len(e.paths); {
@@ -409,6 +487,7 @@ func (r *RIB) sweep(deadline time.Time) int {
 				delete(r.peerIDs, p.key)
 			}
 			*p = peer{gone: true}
+			r.looks[i] = peerLook{router: noRouter - 1, score: -1} // no path refers to it
 			r.freePeers = append(r.freePeers, uint32(i))
 		}
 	}
@@ -418,64 +497,190 @@ func (r *RIB) sweep(deadline time.Time) int {
 // noRouter asks a lookup for routes of every router.
 const noRouter = ^uint32(0)
 
-// lookup finds the route for addr: the longest prefix holding a path from
-// router (or from any router with noRouter), and among its paths the one
-// whose next hop is nextHop, else one of a peer that is up, preferring
-// Loc-RIB over post-policy over pre-policy. Caller holds the read lock.
-// It does not allocate.
-func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (found path, bits int, ok bool) {
-	var a [16]byte
-	t := &r.v6
+// addrKey returns the trie and key of an address (nil for an invalid one).
+func (r *RIB) addrKey(addr netip.Addr, key *[16]byte) *trie[entry] {
 	if addr.Is4() || addr.Is4In6() {
 		b := addr.Unmap().As4()
-		copy(a[:], b[:])
-		t = &r.v4
-	} else if addr.IsValid() {
-		a = addr.As16()
-	} else {
-		return path{}, 0, false
+		*key = [16]byte{b[0], b[1], b[2], b[3]}
+		return &r.v4
 	}
-	var nh [16]byte
-	nh4 := false
+	if addr.IsValid() {
+		*key = addr.As16()
+		return &r.v6
+	}
+	return nil
+}
+
+// nextHopOf returns what a lookup compares paths' next hops with: the
+// address as stored in attribute sets, and its tag; want is false without
+// a next hop.
+func nextHopOf(nextHop netip.Addr) (nh [16]byte, nh4 bool, tag uint32, want bool) {
+	if !nextHop.IsValid() || nextHop.IsUnspecified() {
+		return nh, false, 0, false
+	}
 	if nextHop.Is4() || nextHop.Is4In6() {
 		b := nextHop.Unmap().As4()
-		copy(nh[:], b[:])
-		nh4 = true
-	} else if nextHop.IsValid() {
-		nh = nextHop.As16()
+		nh = [16]byte{b[0], b[1], b[2], b[3]}
+		return nh, true, binary.BigEndian.Uint32(b[:]), true
 	}
-	hasNH := nextHop.IsValid() && !nextHop.IsUnspecified()
-	tag := nextHopTag(&nh, nh4)
+	nh = nextHop.As16()
+	return nh, false, nextHopTag(&nh, false), true
+}
+
+// best returns the index of the path of e a lookup picks: among the paths
+// of router (every path with noRouter), the one whose next hop is nh, else
+// one of a peer that is up, preferring Loc-RIB over post-policy over
+// pre-policy; -1 when router has none. Caller holds the read lock.
+func (r *RIB) best(e *entry, router uint32, nh *[16]byte, nh4 bool, tag uint32, wantNH bool) int {
+	looks := r.looks
+	best, bestScore := -1, int32(-1)
+	for i := range e.paths {
+		pa := &e.paths[i]
+		l := looks[pa.peer]
+		if router != noRouter && l.router != router {
+			continue
+		}
+		s := l.score
+		if wantNH && pa.nhTag == tag && r.nextHopIs(pa.attrs, nh, nh4) {
+			s += 8
+		}
+		if s > bestScore {
+			best, bestScore = i, s
+		}
+	}
+	return best
+}
+
+// nextHopIs says whether attribute set id has next hop nh.
+func (r *RIB) nextHopIs(id uint32, nh *[16]byte, nh4 bool) bool {
+	k := &r.attrs[id].attrKey
+	return k.nh4 == nh4 && k.nextHop == *nh
+}
+
+// lookup finds the route for addr: the longest prefix holding a path from
+// router (or from any router with noRouter), and among its paths the one
+// best picks. Caller holds the read lock. It does not allocate.
+func (r *RIB) lookup(addr netip.Addr, router uint32, nextHop netip.Addr) (found path, bits int, ok bool) {
+	var a [16]byte
+	t := r.addrKey(addr, &a)
+	if t == nil {
+		return path{}, 0, false
+	}
+	nh, nh4, tag, wantNH := nextHopOf(nextHop)
 	ok = t.lookup(&a, func(e *entry, length int) bool {
-		best, bestScore := -1, -1
-		for i := range e.paths {
-			p := &r.peers[e.paths[i].peer]
-			if router != noRouter && p.router != router {
-				continue
-			}
-			s := int(p.key.table)
-			if p.up {
-				s += 4
-			}
-			if hasNH && e.paths[i].nhTag == tag {
-				if k := &r.attrs[e.paths[i].attrs].attrKey; k.nh4 == nh4 && k.nextHop == nh {
-					s += 8
-				}
-			}
-			if s > bestScore {
-				best, bestScore = i, s
-			}
+		if i := r.best(e, router, &nh, nh4, tag, wantNH); i >= 0 {
+			found, bits = e.paths[i], length
+			return true
 		}
-		if best < 0 {
-			return false
-		}
-		found, bits = e.paths[best], length
-		return true
+		return false
 	})
 	return found, bits, ok
 }
 
-// route returns the interned data of an attribute set. Caller holds the
+// lookupFast is lookup by the direct index: down from the node of depth 2
+// to the deepest node on addr's way, its longest prefix containing addr,
+// and the best path there; a query that finds no path it can take there
+// walks the whole way as lookup does. Caller holds the read lock.
+func (r *RIB) lookupFast(addr netip.Addr, router uint32, nextHop netip.Addr) (path, int, bool) {
+	var key [16]byte
+	t := r.addrKey(addr, &key)
+	if t == nil {
+		return path{}, 0, false
+	}
+	n, d := t.deepest(&key)
+	if idx, ok := n.longest(key[d]); ok {
+		e := &n.values[n.pfxRank(idx)]
+		nh, nh4, tag, wantNH := nextHopOf(nextHop)
+		if j := r.best(e, router, &nh, nh4, tag, wantNH); j >= 0 {
+			return e.paths[j], d*8 + bits.Len(idx) - 1, true
+		}
+	}
+	return r.lookup(addr, router, nextHop)
+}
+
+// query is one address of a batch lookup: what to look up, and the route
+// found.
+type query struct {
+	// In.
+	addr, nextHop netip.Addr
+	router        uint32
+
+	// Out: the path found and its prefix length, when ok.
+	path path
+	bits int
+	ok   bool
+
+	// The walk.
+	key   [16]byte
+	t     *trie[entry]
+	n     *node[entry] // the deepest node on the address's way down
+	d     int          // its depth
+	e     *entry       // the longest prefix of n containing the address
+	elen  int          // its length
+	np    int          // its path count, read ahead
+	peer0 uint32       // its first path's peer, read ahead
+}
+
+// lookupBatch finds the route of every query, as lookup does, under the
+// caller's read lock. It walks the trie one step at a time over all the
+// queries (the direct index, then the nodes, then the entries, then their
+// paths and the best one's next hop) rather than one query after another,
+// so that the memory accesses of different addresses, which miss the
+// cache with a full table, overlap instead of waiting for one another:
+// each step reads what the step before brought in, and brings in what the
+// next one reads. It does not allocate.
+func (r *RIB) lookupBatch(qs []query) {
+	// The node of depth 2 from the direct index.
+	for i := range qs {
+		q := &qs[i]
+		q.ok, q.e = false, nil
+		if q.t = r.addrKey(q.addr, &q.key); q.t == nil {
+			q.n = nil
+			continue
+		}
+		q.n = q.t.dir[int(q.key[0])<<8|int(q.key[1])]
+	}
+	// Down to the deepest node on the address's way, and the longest
+	// prefix there containing the address.
+	for i := range qs {
+		q := &qs[i]
+		if q.t == nil {
+			continue
+		}
+		q.n, q.d = q.t.descend(q.n, &q.key)
+		if idx, ok := q.n.longest(q.key[q.d]); ok {
+			q.e, q.elen = &q.n.values[q.n.pfxRank(idx)], q.d*8+bits.Len(idx)-1
+		}
+	}
+	// The entry: its paths.
+	for i := range qs {
+		if q := &qs[i]; q.e != nil {
+			q.np = len(q.e.paths)
+			if q.np > 0 {
+				q.peer0 = q.e.paths[0].peer
+			}
+		}
+	}
+	// The best path of that entry; a query whose deepest node holds no
+	// path it can take walks the whole way (shorter prefixes, up the
+	// trie), as lookup does.
+	for i := range qs {
+		q := &qs[i]
+		if q.t == nil {
+			continue
+		}
+		nh, nh4, tag, wantNH := nextHopOf(q.nextHop)
+		if q.e != nil {
+			if j := r.best(q.e, q.router, &nh, nh4, tag, wantNH); j >= 0 {
+				q.path, q.bits, q.ok = q.e.paths[j], q.elen, true
+				continue
+			}
+		}
+		q.path, q.bits, q.ok = r.lookup(q.addr, q.router, q.nextHop)
+	}
+}
+
+// route returns a copy of the data of an attribute set. Caller holds the
 // read lock.
 func (r *RIB) route(attrs uint32) Route {
 	s := &r.attrs[attrs]
@@ -486,9 +691,9 @@ func (r *RIB) route(attrs uint32) Route {
 		rt.NextHop = netip.AddrFrom16(s.nextHop)
 	}
 	rt.OriginAS = s.origin
-	rt.ASPath = r.asPaths.seqs[s.asPath]
-	rt.Communities = r.comms.seqs[s.comms]
-	rt.LargeCommunities = r.lcomms.seqs[s.lcomms]
+	rt.ASPath = s.pathList.AppendTo(nil)
+	rt.Communities = s.commList.AppendTo(nil)
+	rt.LargeCommunities = s.lcommList.AppendTo(nil)
 	return rt
 }
 
@@ -508,9 +713,6 @@ func (r *RIB) Lookup(addr, routerAddr, nextHop netip.Addr) (Route, bool) {
 	}
 	rt := r.route(p.attrs)
 	rt.Prefix = netip.PrefixFrom(addr.Unmap(), bits).Masked()
-	rt.ASPath = slices.Clone(rt.ASPath)
-	rt.Communities = slices.Clone(rt.Communities)
-	rt.LargeCommunities = slices.Clone(rt.LargeCommunities)
 	return rt, true
 }
 

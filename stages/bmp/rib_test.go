@@ -3,6 +3,7 @@ package bmp
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -35,9 +36,9 @@ func randPrefix(rng *rand.Rand, v6 bool) netip.Prefix {
 func TestTrieAgainstNaive(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		rng := rand.New(rand.NewPCG(1, 2))
-		tr := trie[uint32]{depth: 3}
+		tr := newTrie[uint32](3)
 		if v6 {
-			tr.depth = 15
+			tr = newTrie[uint32](15)
 		}
 		set := map[netip.Prefix]uint32{}
 		key := func(p netip.Prefix) [16]byte {
@@ -110,14 +111,14 @@ func TestTrieAgainstNaive(t *testing.T) {
 func TestRIBPerRouterAndNextHop(t *testing.T) {
 	r := NewRIB()
 	r1, r2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
-	p1 := r.peerUp(peerKey{router: r1, addr: netip.MustParseAddr("198.51.100.1")}, 64501)
-	p2 := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.2")}, 64502)
-	p2b := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.3")}, 64503)
+	p1 := r.peerUp(peerKey{router: r1, addr: netip.MustParseAddr("198.51.100.1")}, 64501, 1, time.Time{})
+	p2 := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.2")}, 64502, 1, time.Time{})
+	p2b := r.peerUp(peerKey{router: r2, addr: netip.MustParseAddr("198.51.100.3")}, 64503, 1, time.Time{})
 	pfx := netip.MustParsePrefix("203.0.113.0/24")
-	r.add(pfx, 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65001, []uint32{64501, 65001}, []uint32{100}, nil))
-	r.add(pfx, 0, p2, r.internAttrs(netip.MustParseAddr("198.51.100.2"), 65002, []uint32{64502, 65002}, nil, nil))
-	r.add(pfx, 0, p2b, r.internAttrs(netip.MustParseAddr("198.51.100.3"), 65003, []uint32{64503, 65003}, nil, nil))
-	r.add(netip.MustParsePrefix("203.0.0.0/16"), 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65009, []uint32{65009}, nil, nil))
+	r.add(pfx, 0, 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65001, []uint32{64501, 65001}, []uint32{100}, nil))
+	r.add(pfx, 0, 0, p2, r.internAttrs(netip.MustParseAddr("198.51.100.2"), 65002, []uint32{64502, 65002}, nil, nil))
+	r.add(pfx, 0, 0, p2b, r.internAttrs(netip.MustParseAddr("198.51.100.3"), 65003, []uint32{64503, 65003}, nil, nil))
+	r.add(netip.MustParsePrefix("203.0.0.0/16"), 0, 0, p1, r.internAttrs(netip.MustParseAddr("198.51.100.1"), 65009, []uint32{65009}, nil, nil))
 	a := netip.MustParseAddr("203.0.113.7")
 	for _, c := range []struct {
 		router, nh netip.Addr
@@ -141,7 +142,7 @@ func TestRIBPerRouterAndNextHop(t *testing.T) {
 		t.Errorf("router 1 /16 = %+v %v", rt, ok)
 	}
 	// Withdraw router 1's /24: router 1 falls back to its /16.
-	r.withdraw(pfx, 0, p1)
+	r.withdraw(pfx, 0, 0, p1)
 	if rt, ok := r.Lookup(a, r1, netip.Addr{}); !ok || rt.OriginAS != 65009 || rt.Prefix.Bits() != 16 {
 		t.Errorf("after withdraw: %+v %v", rt, ok)
 	}
@@ -165,4 +166,103 @@ func TestRIBPerRouterAndNextHop(t *testing.T) {
 	if st.Prefixes != 1 || st.Paths != 1 || st.AttrSets != 1 || st.ASPaths != 1 || st.CommunitySets != 0 {
 		t.Errorf("stats after sweep = %+v", st)
 	}
+}
+
+// TestLookupBatchAgainstLookup: the batch lookup and lookupFast (direct
+// index, deepest node first) find what the plain walk finds, for random prefixes of
+// every length from several routers and peers, some down, as prefixes
+// come and go.
+func TestLookupBatchAgainstLookup(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := NewRIB()
+	routers := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}
+	var peers []uint32
+	for i := range 6 {
+		k := peerKey{router: routers[i%2], addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), table: uint8(i % 3)}
+		peers = append(peers, r.peerUp(k, 64500+uint32(i), 1, time.Time{}))
+	}
+	r.peerDown(peers[5], time.Now())
+	nextHops := []netip.Addr{netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2"), netip.MustParseAddr("2001:db8::1")}
+	var present []netip.Prefix
+	for round := range 4 {
+		for i := range 4000 {
+			if rng.IntN(3) == 0 && len(present) > 0 {
+				j := rng.IntN(len(present))
+				for _, p := range peers {
+					r.withdraw(present[j], 0, 0, p)
+				}
+				present = slices.Delete(present, j, j+1)
+				continue
+			}
+			p := widePrefix(rng)
+			for _, pe := range peers {
+				if rng.IntN(2) == 0 {
+					r.add(p, 0, 0, pe, r.internAttrs(nextHops[rng.IntN(len(nextHops))], uint32(round*10000+i), nil, nil, nil))
+				}
+			}
+			present = append(present, p)
+		}
+		qs := make([]query, 200)
+		for range 20 {
+			for i := range qs {
+				p := widePrefix(rng)
+				router := noRouter
+				if n := rng.IntN(3); n < 2 {
+					router = r.routerIDs[routers[n]]
+				}
+				var nh netip.Addr
+				if rng.IntN(2) == 0 {
+					nh = nextHops[rng.IntN(len(nextHops))]
+				}
+				qs[i] = query{addr: p.Addr(), nextHop: nh, router: router}
+				if i%50 == 0 {
+					qs[i].addr = netip.Addr{}
+				}
+			}
+			r.lookupBatch(qs)
+			for _, q := range qs {
+				p, bits, ok := r.lookup(q.addr, q.router, q.nextHop)
+				if ok != q.ok || (ok && (p != q.path || bits != q.bits)) {
+					t.Fatalf("round %d: %s (router %d, nh %s): batch %+v /%d %v, lookup %+v /%d %v",
+						round, q.addr, q.router, q.nextHop, q.path, q.bits, q.ok, p, bits, ok)
+				}
+				fp, fbits, fok := r.lookupFast(q.addr, q.router, q.nextHop)
+				if ok != fok || (ok && (p != fp || bits != fbits)) {
+					t.Fatalf("round %d: %s (router %d, nh %s): lookupFast %+v /%d %v, lookup %+v /%d %v",
+						round, q.addr, q.router, q.nextHop, fp, fbits, fok, p, bits, ok)
+				}
+			}
+		}
+	}
+	// The direct index points where the trie does.
+	for _, tr := range []*trie[entry]{&r.v4, &r.v6} {
+		for i, n := range tr.dir {
+			var want *node[entry]
+			if c := tr.root.child(byte(i >> 8)); c != nil {
+				want = c.child(byte(i))
+			}
+			if n != want {
+				t.Fatalf("dir[%#x] = %p, want %p", i, n, want)
+			}
+		}
+	}
+}
+
+// widePrefix returns a random prefix, half of them as randPrefix does
+// (dense), half spread over 32 values of each of the first two octets
+// (sparse: nodes come and go).
+func widePrefix(rng *rand.Rand) netip.Prefix {
+	v6 := rng.IntN(3) == 0
+	p := randPrefix(rng, v6)
+	if rng.IntN(2) == 0 {
+		return p
+	}
+	if v6 {
+		b := p.Addr().As16()
+		b[0], b[1] = byte(rng.IntN(32)), byte(rng.IntN(32))
+		return netip.PrefixFrom(netip.AddrFrom16(b), p.Bits()).Masked()
+	}
+	b := p.Addr().As4()
+	b[0], b[1] = byte(rng.IntN(32)), byte(rng.IntN(32))
+	return netip.PrefixFrom(netip.AddrFrom4(b), p.Bits()).Masked()
 }

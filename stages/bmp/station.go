@@ -49,6 +49,7 @@ type station struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	lastID   uint64 // of the last session opened
 	wg       sync.WaitGroup
 }
 
@@ -63,9 +64,89 @@ type stationMetrics struct {
 
 // session is one router's BMP connection.
 type session struct {
+	id     uint64 // unique over the station's life; never 0
 	conn   net.Conn
 	router netip.Addr
 	label  string
+
+	// The families in which each peer's updates carry path identifiers
+	// (ADD-PATH, RFC 7911), from the OPEN messages of its peer up.
+	addPath map[addPathPeer][]*bgp.MarshallingOption
+}
+
+// addPathPeer identifies a peer of a session for ADD-PATH.
+type addPathPeer struct {
+	addr netip.Addr
+	dist uint64
+	typ  uint8
+}
+
+func addPathPeerOf(h *bmp.BMPPeerHeader) addPathPeer {
+	return addPathPeer{addr: netipAddr(h.PeerAddress), dist: h.PeerDistinguisher, typ: h.PeerType}
+}
+
+// options returns how the BGP messages of a peer are decoded: with path
+// identifiers in the families where ADD-PATH was negotiated.
+func (ss *session) options(h bmp.BMPPeerHeader) []*bgp.MarshallingOption {
+	if ss == nil || len(ss.addPath) == 0 {
+		return nil
+	}
+	return ss.addPath[addPathPeerOf(&h)]
+}
+
+// addPathModes returns the ADD-PATH capability of an OPEN message, by
+// family.
+func addPathModes(m *bgp.BGPMessage) map[bgp.RouteFamily]bgp.BGPAddPathMode {
+	open, _ := m.Body.(*bgp.BGPOpen)
+	if open == nil {
+		return nil
+	}
+	var modes map[bgp.RouteFamily]bgp.BGPAddPathMode
+	for _, p := range open.OptParams {
+		c, ok := p.(*bgp.OptionParameterCapability)
+		if !ok {
+			continue
+		}
+		for _, cap := range c.Capability {
+			if ap, ok := cap.(*bgp.CapAddPath); ok {
+				for _, t := range ap.Tuples {
+					if modes == nil {
+						modes = map[bgp.RouteFamily]bgp.BGPAddPathMode{}
+					}
+					modes[t.RouteFamily] |= t.Mode
+				}
+			}
+		}
+	}
+	return modes
+}
+
+// peerAddPath records the families in which the updates the router
+// received from a peer carry path identifiers: those where the peer (its
+// OPEN, received) can send several paths and the router (its OPEN, sent)
+// can receive them.
+func (ss *session) peerAddPath(h *bmp.BMPPeerHeader, up *bmp.BMPPeerUpNotification) {
+	k := addPathPeerOf(h)
+	delete(ss.addPath, k)
+	if up.SentOpenMsg == nil || up.ReceivedOpenMsg == nil {
+		return
+	}
+	sent, recv := addPathModes(up.SentOpenMsg), addPathModes(up.ReceivedOpenMsg)
+	var on map[bgp.RouteFamily]bgp.BGPAddPathMode
+	for rf, mode := range recv {
+		if mode&bgp.BGP_ADD_PATH_SEND != 0 && sent[rf]&bgp.BGP_ADD_PATH_RECEIVE != 0 {
+			if on == nil {
+				on = map[bgp.RouteFamily]bgp.BGPAddPathMode{}
+			}
+			on[rf] = bgp.BGP_ADD_PATH_RECEIVE // decode with path identifiers
+		}
+	}
+	if on != nil {
+		if ss.addPath == nil {
+			ss.addPath = map[addPathPeer][]*bgp.MarshallingOption{}
+		}
+		ss.addPath[k] = []*bgp.MarshallingOption{{AddPath: on}}
+	}
 }
 
 // serve accepts sessions on ln until it is closed.
@@ -93,6 +174,8 @@ func (s *station) serve(ln net.Listener) {
 		s.mu.Lock()
 		full := len(s.sessions) >= maxSessions
 		if !full {
+			s.lastID++
+			ss.id = s.lastID
 			s.sessions[ss] = struct{}{}
 		}
 		s.mu.Unlock()
@@ -131,7 +214,7 @@ func (s *station) closeAll() {
 	}
 }
 
-// run reads one session until it ends, then marks its peers down.
+// run reads one session until it ends, then marks the peers it fed down.
 func (s *station) run(ss *session) {
 	s.m.sessions.WithLabelValues(ss.label).Inc()
 	s.logger.Info("bmp session up", "router", ss.router)
@@ -140,8 +223,9 @@ func (s *station) run(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
+	now := s.now()
 	s.rib.mu.Lock()
-	s.routerDown(ss.router)
+	s.rib.sessionDown(ss.id, now)
 	s.rib.mu.Unlock()
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
@@ -211,7 +295,7 @@ func (s *station) read(r io.Reader, ss *session) error {
 
 // handle decodes and applies one message.
 func (s *station) handle(ss *session, data []byte) error {
-	msg, handling, err := decode(data)
+	msg, handling, err := decode(data, ss)
 	if err != nil {
 		s.m.errors.WithLabelValues(ss.label, "decode").Inc()
 		return err
@@ -234,6 +318,8 @@ func (s *station) handle(ss *session, data []byte) error {
 		if !ok {
 			return nil
 		}
+		ss.peerAddPath(&msg.PeerHeader, body)
+		now := s.now()
 		s.rib.mu.Lock()
 		defer s.rib.mu.Unlock()
 		for _, pk := range k {
@@ -243,7 +329,7 @@ func (s *station) handle(ss *session, data []byte) error {
 					return errMaxPeers
 				}
 			}
-			s.rib.peerUp(pk, msg.PeerHeader.PeerAS)
+			s.rib.peerUp(pk, msg.PeerHeader.PeerAS, ss.id, now)
 		}
 		return nil
 	case *bmp.BMPPeerDownNotification:
@@ -251,6 +337,7 @@ func (s *station) handle(ss *session, data []byte) error {
 		if !ok {
 			return nil
 		}
+		delete(ss.addPath, addPathPeerOf(&msg.PeerHeader))
 		now := s.now()
 		s.rib.mu.Lock()
 		defer s.rib.mu.Unlock()
@@ -275,17 +362,17 @@ const (
 	updateAttrDiscard // the attribute was dropped, the routes kept
 )
 
-// decode parses one BMP message, turning any failure of the decoder into
-// ErrMalformed. A route monitoring message whose BGP update has a
+// decode parses one BMP message of session ss (nil: no ADD-PATH), turning
+// any failure of the decoder into ErrMalformed. A route monitoring message whose BGP update has a
 // malformed attribute that RFC 7606 lets a speaker survive comes back with
 // how to handle it.
-func decode(data []byte) (msg *bmp.BMPMessage, handling int, err error) {
+func decode(data []byte, ss *session) (msg *bmp.BMPMessage, handling int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			msg, err = nil, fmt.Errorf("%w: %v", ErrMalformed, r)
 		}
 	}()
-	msg, err = bmp.ParseBMPMessage(data)
+	msg, err = bmp.ParseBMPMessageWithOptions(data, ss.options)
 	if err != nil {
 		var me *bgp.MessageError
 		if msg == nil || !errors.As(err, &me) {
@@ -398,9 +485,16 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 		case *bgp.PathAttributeNextHop:
 			nextHop = netipAddr(a.Value)
 		case *bgp.PathAttributeAsPath:
+			// The AS_SEQUENCE segments only: an AS_SET (left by
+			// aggregation) has no order to show, and confederation
+			// segments name member ASes inside one AS. The origin is
+			// the last AS of the path so kept.
 			for _, seg := range a.Value {
+				if seg.GetType() != bgp.BGP_ASPATH_ATTR_TYPE_SEQ {
+					continue
+				}
 				as := seg.GetAS()
-				if n := len(as); n > 0 && seg.GetType() == bgp.BGP_ASPATH_ATTR_TYPE_SEQ {
+				if n := len(as); n > 0 {
 					origin = as[n-1]
 				}
 				if s.opts.collectASPaths {
@@ -414,7 +508,7 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 		case *bgp.PathAttributeLargeCommunities:
 			if s.opts.collectComms {
 				for _, c := range a.Values {
-					lcomms = append(lcomms, LargeCommunity{c.ASN, c.LocalData1, c.LocalData2})
+					lcomms = append(lcomms, LargeCommunity{ASN: c.ASN, Local1: c.LocalData1, Local2: c.LocalData2})
 				}
 			}
 		case *bgp.PathAttributeMpReachNLRI:
@@ -444,6 +538,7 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 		origin = asPath[len(asPath)-1]
 	}
 
+	now := s.now()
 	s.rib.mu.Lock()
 	defer s.rib.mu.Unlock()
 	peerID, ok := s.rib.peerIDs[key]
@@ -452,16 +547,21 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 			s.m.errors.WithLabelValues(ss.label, "peers").Inc()
 			return errMaxPeers
 		}
-		peerID = s.rib.peerUp(key, h.PeerAS)
+		peerID = s.rib.peerUp(key, h.PeerAS, ss.id, now)
+	} else if p := &s.rib.peers[peerID]; p.session != ss.id {
+		// Routes for a table another session brought up (without a peer
+		// up of this one): this session feeds it now, and the table goes
+		// down when this one ends.
+		p.session = ss.id
 	}
 	for _, p := range upd.WithdrawnRoutes {
 		if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
-			s.rib.withdraw(pfx, rd, peerID)
+			s.rib.withdraw(pfx, rd, p.PathIdentifier(), peerID)
 		}
 	}
 	for _, p := range unreach {
 		if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
-			s.rib.withdraw(pfx, rd, peerID)
+			s.rib.withdraw(pfx, rd, p.PathIdentifier(), peerID)
 		}
 	}
 	add := func(p bgp.AddrPrefixInterface, nh netip.Addr) error {
@@ -473,18 +573,18 @@ func (s *station) monitor(ss *session, h *bmp.BMPPeerHeader, rm *bmp.BMPRouteMon
 			s.m.cutoff.WithLabelValues(ss.label).Inc()
 			return fmt.Errorf("%w: %d routes", errMaxRoutes, s.opts.maxRoutes)
 		}
-		s.rib.add(pfx, rd, peerID, s.rib.internAttrs(nh, origin, asPath, comms, lcomms))
+		s.rib.add(pfx, rd, p.PathIdentifier(), peerID, s.rib.internAttrs(nh, origin, asPath, comms, lcomms))
 		return nil
 	}
 	if withdrawAll {
 		for _, p := range upd.NLRI {
 			if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
-				s.rib.withdraw(pfx, rd, peerID)
+				s.rib.withdraw(pfx, rd, p.PathIdentifier(), peerID)
 			}
 		}
 		for _, p := range reach {
 			if pfx, rd, ok := prefixOf(p, peerRD); ok && s.rdKept(rd) {
-				s.rib.withdraw(pfx, rd, peerID)
+				s.rib.withdraw(pfx, rd, p.PathIdentifier(), peerID)
 			}
 		}
 		return nil
@@ -512,7 +612,8 @@ func (s *station) rdKept(rd uint64) bool {
 	return len(s.opts.rds) == 0 || s.opts.rds[rd]
 }
 
-// prefixOf returns the prefix and route distinguisher of an NLRI.
+// prefixOf returns the prefix and route distinguisher of an NLRI; its
+// path identifier (ADD-PATH) is p.PathIdentifier().
 func prefixOf(p bgp.AddrPrefixInterface, peerRD uint64) (netip.Prefix, uint64, bool) {
 	var (
 		ip     net.IP
@@ -553,16 +654,6 @@ func rdValue(rd bgp.RouteDistinguisherInterface) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(b)
-}
-
-// routerDown marks every peer of a router down. Caller holds rib.mu.
-func (s *station) routerDown(router netip.Addr) {
-	now := s.now()
-	for id := range s.rib.peers {
-		if p := &s.rib.peers[id]; !p.gone && p.up && p.key.router == router {
-			s.rib.peerDown(uint32(id), now)
-		}
-	}
 }
 
 // sweeper removes expired routes until ctx is done.

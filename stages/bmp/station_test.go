@@ -75,7 +75,7 @@ func TestStationRoutes(t *testing.T) {
 	p2 := newTestPeer("2001:db8::2", 64502, true)
 	c.peerUp(p1)
 	c.peerUp(p2)
-	c.announce(p1, "198.51.100.1", []uint32{64501, 3356, 65001}, []uint32{64501<<16 | 100}, []LargeCommunity{{64501, 1, 2}},
+	c.announce(p1, "198.51.100.1", []uint32{64501, 3356, 65001}, []uint32{64501<<16 | 100}, []LargeCommunity{{ASN: 64501, Local1: 1, Local2: 2}},
 		mp("203.0.113.0/24"), mp("203.0.0.0/16"))
 	c.announce(p1, "198.51.100.1", []uint32{64501, 65010}, nil, nil, mp("192.0.2.0/24"))
 	c.announce(p2, "2001:db8::2", []uint32{64502, 65006}, []uint32{1, 2}, nil, mp("2001:db8:6::/48"))
@@ -85,7 +85,7 @@ func TestStationRoutes(t *testing.T) {
 
 	rt, ok := e.RIB().Lookup(ma("203.0.113.9"), ma("127.0.0.1"), netip.Addr{})
 	want := Route{Prefix: mp("203.0.113.0/24"), NextHop: ma("198.51.100.1"), OriginAS: 65001, ASPath: []uint32{64501, 3356, 65001},
-		Communities: []uint32{64501<<16 | 100}, LargeCommunities: []LargeCommunity{{64501, 1, 2}}}
+		Communities: []uint32{64501<<16 | 100}, LargeCommunities: []LargeCommunity{{ASN: 64501, Local1: 1, Local2: 2}}}
 	if !ok || fmt.Sprint(rt) != fmt.Sprint(want) {
 		t.Errorf("Lookup = %+v %v, want %+v", rt, ok, want)
 	}
@@ -94,8 +94,10 @@ func TestStationRoutes(t *testing.T) {
 		flow.Record{ExporterAddress: ma("127.0.0.1"), SrcAddr: ma("192.0.2.7"), DstAddr: ma("203.0.9.1")},
 		flow.Record{ExporterAddress: ma("10.0.0.1"), SrcAddr: ma("2001:db8:6::1"), DstAddr: ma("2001:db8:7::1"), SrcAS: 7},
 	)
-	if r := got[0]; r.DstNetMask != 16 || r.SrcNetMask != 24 || r.NextHop != ma("198.51.100.1") || r.DstAS != 65001 || r.SrcAS != 65010 {
-		t.Errorf("flow 0 = mask %d/%d nh %s as %d/%d", r.SrcNetMask, r.DstNetMask, r.NextHop, r.SrcAS, r.DstAS)
+	if r := got[0]; r.DstNetMask != 16 || r.SrcNetMask != 24 || r.NextHop != ma("198.51.100.1") || r.DstAS != 65001 || r.SrcAS != 65010 ||
+		r.DstASPath.String() != "64501 3356 65001" || r.DstCommunities.CommunityString() != "64501:100" || r.DstLargeCommunities.String() != "64501:1:2" {
+		t.Errorf("flow 0 = mask %d/%d nh %s as %d/%d path %s comms %s large %s", r.SrcNetMask, r.DstNetMask, r.NextHop, r.SrcAS, r.DstAS,
+			r.DstASPath, r.DstCommunities.CommunityString(), r.DstLargeCommunities)
 	}
 	if r := got[1]; r.SrcNetMask != 48 || r.DstNetMask != 0 || r.SrcAS != 7 || r.NextHop.IsValid() {
 		t.Errorf("flow 1 = mask %d/%d nh %s as %d/%d", r.SrcNetMask, r.DstNetMask, r.NextHop, r.SrcAS, r.DstAS)
@@ -260,7 +262,7 @@ keep       = "200ms"
 	c.peerUp(p)
 	c.tolerant = true
 	for i := range 20000 {
-		c.announce(p, "198.51.100.1", []uint32{64501, uint32(100000 + i)}, []uint32{uint32(i)}, []LargeCommunity{{1, 2, uint32(i)}},
+		c.announce(p, "198.51.100.1", []uint32{64501, uint32(100000 + i)}, []uint32{uint32(i)}, []LargeCommunity{{ASN: 1, Local1: 2, Local2: uint32(i)}},
 			netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24))
 	}
 	_ = c.w.Flush() // the station may have cut the session already
@@ -309,14 +311,25 @@ func FuzzDecode(f *testing.F) {
 		if len(data) >= 5 {
 			binary.BigEndian.PutUint32(data[1:5], uint32(len(data)))
 		}
-		msg, _, err := decode(data)
-		if err != nil {
-			return
+		// Decoded as is, and as if every peer had ADD-PATH in every
+		// family kept.
+		addPath := &session{router: ma("127.0.0.1"), label: "127.0.0.1", addPath: map[addPathPeer][]*bgp.MarshallingOption{}}
+		if len(data) >= 6+42 {
+			var h bmp.BMPPeerHeader
+			if h.DecodeFromBytes(data[6:]) == nil {
+				addPath.addPath[addPathPeerOf(&h)] = []*bgp.MarshallingOption{{AddPath: map[bgp.RouteFamily]bgp.BGPAddPathMode{
+					bgp.RF_IPv4_UC: bgp.BGP_ADD_PATH_RECEIVE, bgp.RF_IPv6_UC: bgp.BGP_ADD_PATH_RECEIVE,
+					bgp.RF_IPv4_VPN: bgp.BGP_ADD_PATH_RECEIVE, bgp.RF_IPv6_VPN: bgp.BGP_ADD_PATH_RECEIVE}}}
+			}
 		}
-		_ = msg
-		st := &station{rib: NewRIB(), opts: options{collectASPaths: true, collectComms: true, maxRoutes: 1000},
-			logger: discardLogger(), now: time.Now, m: testStationMetrics(), sessions: map[*session]struct{}{}}
-		_ = st.handle(&session{router: ma("127.0.0.1"), label: "127.0.0.1"}, data)
+		for _, ss := range []*session{{router: ma("127.0.0.1"), label: "127.0.0.1"}, addPath} {
+			if _, _, err := decode(data, ss); err != nil {
+				continue
+			}
+			st := &station{rib: NewRIB(), opts: options{collectASPaths: true, collectComms: true, maxRoutes: 1000},
+				logger: discardLogger(), now: time.Now, m: testStationMetrics(), sessions: map[*session]struct{}{}}
+			_ = st.handle(ss, data)
+		}
 	})
 }
 
@@ -347,7 +360,7 @@ func seedMessages() [][]byte {
 	msgs := []*bmp.BMPMessage{
 		bmp.NewBMPInitiation([]bmp.BMPInfoTLVInterface{bmp.NewBMPInfoTLVString(bmp.BMP_INIT_TLV_TYPE_SYS_NAME, "r1")}),
 		bmp.NewBMPPeerUpNotification(p.hdr, "192.0.2.254", 179, 40000, open, open),
-		bmp.NewBMPRouteMonitoring(p.hdr, updateMessage("198.51.100.1", []uint32{64501, 65001}, []uint32{1}, []LargeCommunity{{1, 2, 3}}, mp("203.0.113.0/24"))),
+		bmp.NewBMPRouteMonitoring(p.hdr, updateMessage("198.51.100.1", []uint32{64501, 65001}, []uint32{1}, []LargeCommunity{{ASN: 1, Local1: 2, Local2: 3}}, mp("203.0.113.0/24"))),
 		bmp.NewBMPRouteMonitoring(p6.hdr, updateMessage("2001:db8::1", []uint32{64502}, nil, nil, mp("2001:db8:1::/48"))),
 		bmp.NewBMPRouteMonitoring(p.hdr, vpn),
 		bmp.NewBMPRouteMonitoring(p.hdr, bgp.NewEndOfRib(bgp.RF_IPv6_UC)),
@@ -477,5 +490,180 @@ func TestTreatAsWithdraw(t *testing.T) {
 	}
 	if n := counter(t, reg, "flowengine_bmp_errors_total", "reason", "treat-as-withdraw"); n != 1 {
 		t.Errorf("treat-as-withdraw counted %v", n)
+	}
+}
+
+// peerStates returns the state of a router's peers as the pipeline API
+// shows them, "address table" to up.
+func peerStates(e *Enricher, router string) map[string]PeerState {
+	got := map[string]PeerState{}
+	for _, r := range e.Details().(map[string]any)["routers"].([]RouterState) {
+		if r.Address == router {
+			for _, p := range r.Peers {
+				got[p.Address+" "+p.Table] = p
+			}
+		}
+	}
+	return got
+}
+
+// TestStationTwoSessionsOneRouter: when one of two BMP sessions from one
+// router ends, only the peers it fed go down; a session that replaces
+// another before the old one is seen dead takes its peers over, and the
+// old one's end leaves them up.
+func TestStationTwoSessionsOneRouter(t *testing.T) {
+	e, _ := newTestEnricher(t, `keep = "1h"`)
+	p1 := newTestPeer("198.51.100.1", 64501, false)
+	p2 := newTestPeer("198.51.100.2", 64502, false)
+	pfx1, pfx2 := mp("203.0.113.0/24"), mp("198.18.0.0/15")
+
+	a := dialStation(t, e.Addr(), "127.0.0.1")
+	a.peerUp(p1)
+	a.announce(p1, "198.51.100.1", []uint32{64501, 65001}, nil, nil, pfx1)
+	a.flush()
+	b := dialStation(t, e.Addr(), "127.0.0.1")
+	b.peerUp(p2)
+	b.announce(p2, "198.51.100.2", []uint32{64502, 65002}, nil, nil, pfx2)
+	b.flush()
+	waitFor(t, 5*time.Second, "2 routes", func() bool { return e.RIB().Stats().Paths == 2 })
+	up := func(peer string) bool { return peerStates(e, "127.0.0.1")[peer+" pre-policy"].Up }
+
+	// Session a ends: its peer goes down, b's stays up.
+	_ = a.conn.Close()
+	waitFor(t, 5*time.Second, "session a down", func() bool { return sessionsOpen(e) == 1 })
+	if up("198.51.100.1") || !up("198.51.100.2") {
+		t.Errorf("after session a ended: peers %+v, want .1 down and .2 up", peerStates(e, "127.0.0.1"))
+	}
+
+	// Session c replaces b (the router reconnected; b is not seen dead
+	// yet): c's peer up and routes take over b's.
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	c.peerUp(p2)
+	c.announce(p2, "198.51.100.2", []uint32{64502, 65012}, nil, nil, pfx2)
+	c.flush()
+	dst := func() uint32 {
+		return enrich(t, e, flow.Record{ExporterAddress: ma("127.0.0.1"), DstAddr: ma("198.19.1.1")})[0].DstAS
+	}
+	waitFor(t, 5*time.Second, "c's route", func() bool { return dst() == 65012 })
+	_ = b.conn.Close()
+	waitFor(t, 5*time.Second, "session b down", func() bool { return sessionsOpen(e) == 1 })
+	if !up("198.51.100.2") {
+		t.Errorf("after session b ended: peers %+v, want .2 up (fed by c)", peerStates(e, "127.0.0.1"))
+	}
+	if got := dst(); got != 65012 {
+		t.Errorf("DstAS = %d after session b ended, want c's 65012", got)
+	}
+	// Peer .1's route (kept) and c's; b's was replaced.
+	if st := e.RIB().Stats(); st.Paths != 2 {
+		t.Errorf("paths = %d, want 2", st.Paths)
+	}
+	if n := len(peerStates(e, "127.0.0.1")); n != 4 { // two peers, pre- and post-policy tables
+		t.Errorf("peers shown: %+v, want 4", peerStates(e, "127.0.0.1"))
+	}
+
+	// c ends: now .2 goes down too, its route kept.
+	_ = c.conn.Close()
+	waitFor(t, 5*time.Second, "session c down", func() bool { return sessionsOpen(e) == 0 })
+	if up("198.51.100.2") {
+		t.Errorf("after session c ended: .2 still up")
+	}
+	if got := dst(); got != 65012 {
+		t.Errorf("DstAS = %d after every session ended, want 65012 (kept)", got)
+	}
+}
+
+// TestStationCollect: without collect_as_paths and collect_communities, the
+// flows get the origin AS but no path nor communities.
+func TestStationCollect(t *testing.T) {
+	e, _ := newTestEnricher(t, "collect_as_paths = false\ncollect_communities = false\n")
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	p := newTestPeer("198.51.100.1", 64501, false)
+	c.peerUp(p)
+	c.announce(p, "198.51.100.1", []uint32{64501, 3356, 65001}, []uint32{64501<<16 | 100}, []LargeCommunity{{ASN: 64501, Local1: 1, Local2: 2}},
+		mp("203.0.113.0/24"))
+	c.flush()
+	waitFor(t, 5*time.Second, "route", func() bool { return e.RIB().Stats().Paths == 1 })
+	r := enrich(t, e, flow.Record{ExporterAddress: ma("127.0.0.1"), DstAddr: ma("203.0.113.1")})[0]
+	if r.DstAS != 65001 || r.DstASPath.Len() != 0 || r.DstCommunities.Len() != 0 || r.DstLargeCommunities.Len() != 0 {
+		t.Errorf("flow: as %d path %q comms %q large %q", r.DstAS, r.DstASPath, r.DstCommunities, r.DstLargeCommunities)
+	}
+	if st := e.RIB().Stats(); st.ASPaths != 0 || st.CommunitySets != 0 || st.LargeCommunitySets != 0 {
+		t.Errorf("stats %+v: lists kept", st)
+	}
+}
+
+// TestStationAddPath: a peer with ADD-PATH negotiated (its OPEN can send
+// several paths, the router's can receive them) sends two paths for one
+// prefix in each family; both are kept, told apart by their path
+// identifiers, flows pick theirs by next hop, and the withdrawal of one
+// path leaves the other.
+func TestStationAddPath(t *testing.T) {
+	e, _ := newTestEnricher(t, `keep = "1h"`)
+	c := dialStation(t, e.Addr(), "127.0.0.1")
+	p := newTestPeer("198.51.100.1", 64501, false)
+	open := func(mode bgp.BGPAddPathMode) *bgp.BGPMessage {
+		return bgp.NewBGPOpenMessage(64501, 90, "192.0.2.254", []bgp.OptionParameterInterface{
+			bgp.NewOptionParameterCapability([]bgp.ParameterCapabilityInterface{
+				bgp.NewCapAddPath([]*bgp.CapAddPathTuple{bgp.NewCapAddPathTuple(bgp.RF_IPv4_UC, mode), bgp.NewCapAddPathTuple(bgp.RF_IPv6_UC, mode)}),
+			}),
+		})
+	}
+	// Sent: the router's OPEN (it receives); received: the peer's (it sends).
+	c.send(bmp.NewBMPPeerUpNotification(p.hdr, "192.0.2.254", 179, 40000, open(bgp.BGP_ADD_PATH_RECEIVE), open(bgp.BGP_ADD_PATH_SEND)))
+	opt := &bgp.MarshallingOption{AddPath: map[bgp.RouteFamily]bgp.BGPAddPathMode{bgp.RF_IPv4_UC: bgp.BGP_ADD_PATH_SEND, bgp.RF_IPv6_UC: bgp.BGP_ADD_PATH_SEND}}
+	send := func(m *bgp.BGPMessage) {
+		b, err := bmp.NewBMPRouteMonitoring(p.hdr, m).Serialize(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.raw(b)
+	}
+	withID := func(m *bgp.BGPMessage, id uint32) *bgp.BGPMessage {
+		u := m.Body.(*bgp.BGPUpdate)
+		for _, n := range u.NLRI {
+			n.SetPathLocalIdentifier(id)
+		}
+		for _, n := range u.WithdrawnRoutes {
+			n.SetPathLocalIdentifier(id)
+		}
+		for _, a := range u.PathAttributes {
+			if mp, ok := a.(*bgp.PathAttributeMpReachNLRI); ok {
+				for _, n := range mp.Value {
+					n.SetPathLocalIdentifier(id)
+				}
+			}
+		}
+		return m
+	}
+	for id := uint32(1); id <= 2; id++ {
+		send(withID(updateMessage(fmt.Sprintf("198.51.100.1%d", id), []uint32{64501, 65010 + id}, nil, nil, mp("203.0.113.0/24")), id))
+		send(withID(updateMessage(fmt.Sprintf("2001:db8::1%d", id), []uint32{64501, 65020 + id}, nil, nil, mp("2001:db8:1::/48")), id))
+	}
+	c.flush()
+	waitFor(t, 5*time.Second, "4 paths", func() bool { return e.RIB().Stats().Paths == 4 })
+	dst := func(addr, nh string) uint32 {
+		return enrich(t, e, flow.Record{ExporterAddress: ma("127.0.0.1"), DstAddr: ma(addr), NextHop: ma(nh)})[0].DstAS
+	}
+	for _, c := range []struct {
+		addr, nh string
+		want     uint32
+	}{
+		{"203.0.113.1", "198.51.100.11", 65011},
+		{"203.0.113.1", "198.51.100.12", 65012},
+		{"2001:db8:1::1", "2001:db8::11", 65021},
+		{"2001:db8:1::1", "2001:db8::12", 65022},
+	} {
+		if got := dst(c.addr, c.nh); got != c.want {
+			t.Errorf("flow to %s via %s: AS %d, want %d", c.addr, c.nh, got, c.want)
+		}
+	}
+	// Withdraw path 1 of the IPv4 prefix: path 2 stays.
+	w := bgp.NewIPAddrPrefix(24, "203.0.113.0")
+	w.SetPathLocalIdentifier(1)
+	send(bgp.NewBGPUpdateMessage([]*bgp.IPAddrPrefix{w}, nil, nil))
+	c.flush()
+	waitFor(t, 5*time.Second, "3 paths", func() bool { return e.RIB().Stats().Paths == 3 })
+	if got := dst("203.0.113.1", "198.51.100.11"); got != 65012 {
+		t.Errorf("after withdrawing path 1: AS %d, want path 2's 65012", got)
 	}
 }

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
@@ -217,23 +218,30 @@ func (cb *colBuf) encode(b *proto.Buffer, typ string, lo, hi int) error {
 // counted from the block's first row), then the values of every row, one
 // after the other.
 
+// extend makes room for n more bytes at the end of b and returns them.
+func extend(b *proto.Buffer, n int) []byte {
+	start := len(b.Buf)
+	b.Buf = grow(b.Buf, n)[:start+n]
+	return b.Buf[start:]
+}
+
 // encodeUint32Lists appends rows [lo, hi) as Array(UInt32). The packed
 // lists are the values in the wire format already (four little-endian
 // bytes each).
 func (cb *colBuf) encodeUint32Lists(b *proto.Buffer, lo, hi int) {
 	lists := cb.u32l[lo:hi]
-	var n int
-	for _, l := range lists {
-		n += len(l.Key())
+	offsets := extend(b, 8*len(lists))
+	var n uint // bytes of values
+	for i, l := range lists {
+		n += uint(len(l.Key()))
+		binary.LittleEndian.PutUint64(offsets[8*i:8*i+8], uint64(n/4))
 	}
-	b.Buf = grow(b.Buf, 8*len(lists)+n)
-	var off uint64
-	for _, l := range lists {
-		off += uint64(l.Len())
-		b.PutUInt64(off)
+	if n == 0 {
+		return
 	}
+	values := extend(b, int(n))
 	for _, l := range lists {
-		b.Buf = append(b.Buf, l.Key()...)
+		values = values[copy(values, l.Key()):]
 	}
 }
 
@@ -243,27 +251,40 @@ func (cb *colBuf) encodeUint32Lists(b *proto.Buffer, lo, hi int) {
 // community as ASN, Local1, Local2, four little-endian bytes each.
 func (cb *colBuf) encodeLargeCommunities(b *proto.Buffer, lo, hi, width int) {
 	lists := cb.lcl[lo:hi]
-	var n int
-	for _, l := range lists {
+	offsets := extend(b, 8*len(lists))
+	var n int // communities
+	for i, l := range lists {
 		n += l.Len()
+		binary.LittleEndian.PutUint64(offsets[8*i:8*i+8], uint64(n))
 	}
-	b.Buf = grow(b.Buf, 8*len(lists)+width*n)
-	var off uint64
-	for _, l := range lists {
-		off += uint64(l.Len())
-		b.PutUInt64(off)
+	if n == 0 {
+		return
 	}
+	values := extend(b, width*n)
 	for _, l := range lists {
-		k := l.Key()
-		for ; len(k) >= 12; k = k[12:] {
+		for k := l.Key(); len(k) >= 12; k = k[12:] {
+			asn := le32(k[0:4])
 			if width == 16 {
 				// Low 64 bits: Local2, then Local1; high: ASN, then zeros.
-				b.Buf = append(b.Buf, k[8], k[9], k[10], k[11], k[4], k[5], k[6], k[7], k[0], k[1], k[2], k[3], 0, 0, 0, 0)
+				copy(values[0:4], k[8:12])
+				copy(values[4:8], k[4:8])
+				binary.LittleEndian.PutUint64(values[8:16], uint64(asn))
+				values = values[16:]
 				continue
 			}
-			b.Buf = append(b.Buf, k[3], k[2], k[1], k[0], k[7], k[6], k[5], k[4], k[11], k[10], k[9], k[8])
+			_ = values[11]
+			binary.BigEndian.PutUint32(values[0:4], asn)
+			binary.BigEndian.PutUint32(values[4:8], le32(k[4:8]))
+			binary.BigEndian.PutUint32(values[8:12], le32(k[8:12]))
+			values = values[12:]
 		}
 	}
+}
+
+// le32 reads four little-endian bytes.
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // LowCardinality serialization (ClickHouse's SerializationLowCardinality):

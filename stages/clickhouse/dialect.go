@@ -119,6 +119,11 @@ func (d dialect) elementText(c flow.Column, x string) string {
 	return "toString(" + x + ")"
 }
 
+// ListElements implements store.Dialect.
+func (d dialect) ListElements(c flow.Column) string {
+	return fmt.Sprintf("arrayJoin(arrayMap(x -> %s, %s))", d.elementText(c, "x"), quote(c.Name))
+}
+
 // ListElement implements store.Dialect: element i of list column c (1 the
 // first, -1 the last); ClickHouse gives 0 past the end.
 func (dialect) ListElement(c flow.Column, i int) string {

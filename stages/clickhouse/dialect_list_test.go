@@ -142,6 +142,23 @@ func testDialectLists(t *testing.T, srv *chServer) {
 		}
 	})
 
+	t.Run("ListElements", func(t *testing.T) {
+		for name, want := range map[string]string{
+			"DstASPath":           "15169 15169 3356 4294967295 64500 64500 64501",
+			"DstCommunities":      "0:0 65000:100 65000:100 65000:200 65535:65535",
+			"DstLargeCommunities": "0:0:0 4294967295:4294967295:4294967295 65000:1:2",
+		} {
+			var got string
+			q := fmt.Sprintf("SELECT arrayStringConcat(arraySort(groupArray(e)), ' ') FROM (SELECT %s AS e FROM %s.flows)", d.ListElements(col(name)), db)
+			if err := conn.QueryRow(ctx, q).Scan(&got); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			if got != want {
+				t.Errorf("elements of %s: %s, want %s", name, got, want)
+			}
+		}
+	})
+
 	t.Run("ListElement", func(t *testing.T) {
 		first := column(t, d.UintText(d.ListElement(col("DstASPath"), 1)), "1")
 		last := column(t, d.UintText(d.ListElement(col("DstASPath"), -1)), "1")

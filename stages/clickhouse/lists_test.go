@@ -314,3 +314,97 @@ func TestEncodeLists(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeCommunitiesFallbackKept runs the sink on a flows table whose
+// DstLargeCommunities is Array(FixedString(12)), as created before the
+// server was upgraded to one with UInt128: the plan leaves the column as it
+// is, and the sink writes and reads that layout.
+func TestLargeCommunitiesFallbackKept(t *testing.T) {
+	forEachServer(t, testLargeCommunitiesFallbackKept)
+}
+
+func testLargeCommunitiesFallbackKept(t *testing.T, srv *chServer) {
+	db := testDB(t, srv)
+	ctx := context.Background()
+	extra := "batch_size = 100\nbatch_timeout = \"50ms\""
+	old, _ := newSink(t, srv, db, extra)
+	old.columns = withoutLists()
+	provision(t, old)
+	conn := srv.client(t)
+	for _, stmt := range []string{
+		"ALTER TABLE " + db + ".flows ADD COLUMN DstASPath Array(UInt32)",
+		"ALTER TABLE " + db + ".flows ADD COLUMN DstCommunities Array(UInt32)",
+		"ALTER TABLE " + db + ".flows ADD COLUMN DstLargeCommunities " + largeCommunitiesFallback,
+	} {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s, _ := newSink(t, srv, db, extra)
+	plan, err := s.Plan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Changes) != 0 {
+		t.Fatalf("plan: %q, want no change", actions(plan))
+	}
+	if s.features.UInt128 {
+		t.Errorf("features say UInt128 for a FixedString(12) column")
+	}
+	if typ := s.features.columnType(flow.Columns[flow.ColDstLargeCommunities]); typ != largeCommunitiesFallback {
+		t.Errorf("DstLargeCommunities is %s, want %s", typ, largeCommunitiesFallback)
+	}
+
+	in := make(chan *flow.Batch, 4)
+	errc := runSink(t, s, in)
+	var done atomic.Int64
+	now := time.Now().UTC()
+	feed(ctx, in, 0, 8, 3, now, &done, nil)
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	rows, err := conn.Query(ctx, "SELECT arrayStringConcat(arrayMap(x -> "+largeCommunityText(features{}, "x")+", DstLargeCommunities), ' ') FROM "+db+".flows ORDER BY Bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got, want []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	for i := range 8 {
+		var r flow.Record
+		makeFlow(&r, i, now)
+		want = append(want, r.DstLargeCommunities.String())
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("large communities (-got +want):\n%s", diff)
+	}
+
+	// The console's filters read the same layout.
+	lc := flow.LargeCommunity{ASN: 65000, Local1: 1, Local2: 2}
+	cond, args, err := s.Dialect().Compare(flow.Columns[flow.ColDstLargeCommunities], "HAS", lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, wantN uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".flows WHERE "+cond, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", cond, err)
+	}
+	for i := range 8 {
+		var r flow.Record
+		makeFlow(&r, i, now)
+		if r.DstLargeCommunities.Contains(lc) {
+			wantN++
+		}
+	}
+	if n != wantN || n == 0 {
+		t.Errorf("%s: %d flows, want %d", cond, n, wantN)
+	}
+}

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
 )
 
 var _ engine.Provisioner = (*Sink)(nil)
@@ -119,6 +121,20 @@ func (s *Sink) serverFeatures(ctx context.Context) (features, error) {
 		return features{}, err
 	}
 	f := featuresOf(ver)
+	if f.UInt128 {
+		// A flows table created before the server was upgraded keeps its
+		// large communities as FixedString(12): so does everything else
+		// (inserts, queries), rather than a type change no server can make.
+		var typ string
+		err := conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = ? AND table = 'flows' AND name = ?",
+			s.cfg.database, flow.Columns[flow.ColDstLargeCommunities].Name).Scan(&typ)
+		switch {
+		case err == nil && normType(typ) == normType(largeCommunitiesFallback):
+			f.UInt128 = false
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return features{}, s.explain(err)
+		}
+	}
 	s.mu.Lock()
 	s.features = &f
 	s.mu.Unlock()

@@ -61,7 +61,7 @@ var Spec = &dsl.Spec{
 	},
 	Blocks: []dsl.BlockSpec{
 		tlsconfig.Block("TLS to the servers (the secure native port, 9440 by default)"),
-		{Type: "consolidation", Description: "a consolidated (rollup) table flows_<interval>: Bytes, Packets and Flows scaled by SamplingRate and summed per interval over the dimension columns but addresses and ports; replaces the default set", Attrs: []dsl.Attr{
+		{Type: "consolidation", Description: "a consolidated (rollup) table flows_<interval>: Bytes, Packets and Flows scaled by SamplingRate and summed per interval over the dimension columns but addresses, ports and the BGP lists (AS path, communities: in the flows table only); replaces the default set", Attrs: []dsl.Attr{
 			{Name: "interval", Type: dsl.TypeDuration, Required: true, Description: "time resolution: \"1m\", \"5m\", \"1h\""},
 			{Name: "retention", Type: dsl.TypeDuration, Required: true, Description: "how long rows are kept; \"0s\" keeps them forever"},
 		}},

@@ -738,33 +738,54 @@ func testCompression(t *testing.T, srv *chServer) {
 }
 
 // BenchmarkBuild measures the client side alone: copying flows into the
-// column buffers and encoding them as a native block (no server).
+// column buffers and encoding them as a native block (no server). The flows
+// carry the BGP lists of makeFlow (4 AS numbers, 2 communities and 1.75
+// large communities a flow on average), or empty lists (lists=empty/…); the
+// 18.16 case encodes strings as String, addresses as FixedString(16) and
+// large communities as FixedString(12).
 func BenchmarkBuild(b *testing.B) {
 	now := time.Now().UTC()
 	const size = flow.BatchSize
-	batches := make([]*flow.Batch, 100)
-	for i := range batches {
-		bt := flow.NewBatch()
-		for j := 0; j < size; j++ {
-			makeFlow(bt.Append(), i*size+j, now)
+	makeBatches := func(emptyLists bool) []*flow.Batch {
+		batches := make([]*flow.Batch, 100)
+		for i := range batches {
+			bt := flow.NewBatch()
+			for j := 0; j < size; j++ {
+				r := bt.Append()
+				makeFlow(r, i*size+j, now)
+				if emptyLists {
+					r.DstASPath, r.DstCommunities, r.DstLargeCommunities = flow.Uint32s{}, flow.Uint32s{}, flow.LargeCommunities{}
+				}
+			}
+			batches[i] = bt
 		}
-		batches[i] = bt
+		return batches
 	}
-	for _, typ := range []string{"String", "LowCardinality(String)"} {
-		b.Run("strings="+typ, func(b *testing.B) {
-			rb := newRowBuffer(flow.Columns, features{})
+	withLists, noLists := makeBatches(false), makeBatches(true)
+	for _, tc := range []struct {
+		name    string
+		strings string
+		old     bool // 18.16 types
+		batches []*flow.Batch
+	}{
+		{"strings=String", "String", false, withLists},
+		{"strings=LowCardinality(String)", "LowCardinality(String)", false, withLists},
+		{"lists=empty/strings=LowCardinality(String)", "LowCardinality(String)", false, noLists},
+		{"server=18.16", "String", true, withLists},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := featuresOf(version{26, 7, 0})
+			if tc.old {
+				f = featuresOf(version{18, 16, 1})
+			}
+			rb := newRowBuffer(flow.Columns, f)
 			var buf proto.Buffer
 			encode := func() {
 				buf.Reset()
 				for _, cb := range rb.cols {
-					t := clickhouseType(cb.col)
-					switch cb.col.Kind {
-					case flow.KindString:
-						if t == "LowCardinality(String)" {
-							t = typ
-						}
-					case flow.KindAddr:
-						t = "IPv6"
+					t := f.columnType(cb.col)
+					if cb.col.Kind == flow.KindString && t == "LowCardinality(String)" {
+						t = tc.strings
 					}
 					if err := cb.encode(&buf, t, 0, rb.rows); err != nil {
 						b.Fatal(err)
@@ -775,7 +796,7 @@ func BenchmarkBuild(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for done := 0; done < b.N; done += size {
-				rb.append(batches[(done/size)%len(batches)].Records)
+				rb.append(tc.batches[(done/size)%len(tc.batches)].Records)
 				if rb.rows >= 100000 {
 					encode()
 				}

@@ -66,16 +66,26 @@ func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 // as ASN:Local1:Local2; "" for an empty list.
 func listText(c flow.Column) string {
 	col := quote(c.Name)
-	var elem string
-	switch c.Kind {
-	case flow.KindCommunities:
-		elem = "printf('%d:%d', x >> 16, x & 65535)"
-	case flow.KindLargeCommunities:
-		elem = "printf('%d:%d:%d', CAST(x >> 64 AS UBIGINT), CAST((x >> 32) & 4294967295 AS UBIGINT), CAST(x & 4294967295 AS UBIGINT))"
-	default:
+	if c.Kind == flow.KindASPath {
 		return fmt.Sprintf("COALESCE(array_to_string(%s, ' '), '')", col)
 	}
-	return fmt.Sprintf("COALESCE(array_to_string(list_transform(%s, lambda x: %s), ' '), '')", col, elem)
+	return fmt.Sprintf("COALESCE(array_to_string(list_transform(%s, lambda x: %s), ' '), '')", col, elementText(c))
+}
+
+// elementText is element x of list column c as text.
+func elementText(c flow.Column) string {
+	switch c.Kind {
+	case flow.KindCommunities:
+		return "printf('%d:%d', x >> 16, x & 65535)"
+	case flow.KindLargeCommunities:
+		return "printf('%d:%d:%d', CAST(x >> 64 AS UBIGINT), CAST((x >> 32) & 4294967295 AS UBIGINT), CAST(x & 4294967295 AS UBIGINT))"
+	}
+	return "CAST(x AS VARCHAR)"
+}
+
+// ListElements implements store.Dialect.
+func (Dialect) ListElements(c flow.Column) string {
+	return fmt.Sprintf("unnest(list_transform(%s, lambda x: %s))", quote(c.Name), elementText(c))
 }
 
 // ListElement implements store.Dialect: element i (1 the first, -1 the

@@ -113,6 +113,19 @@ func TestDialectLists(t *testing.T) {
 		}
 	})
 
+	t.Run("ListElements", func(t *testing.T) {
+		for name, want := range map[string]string{
+			"DstASPath":           "15169 15169 3356 4294967295 64500 64500 64501",
+			"DstCommunities":      "0:0 65000:100 65000:100 65000:200 65535:65535",
+			"DstLargeCommunities": "0:0:0 4294967295:4294967295:4294967295 65000:1:2",
+		} {
+			got := column(t, "(SELECT array_to_string(list(e ORDER BY e), ' ') FROM (SELECT "+d.ListElements(col(name))+" AS e FROM flows))")
+			if len(got) == 0 || got[0] != want {
+				t.Errorf("elements of %s: %v, want %s", name, got, want)
+			}
+		}
+	})
+
 	t.Run("ListElement", func(t *testing.T) {
 		first := column(t, d.UintText(d.ListElement(col("DstASPath"), 1)))
 		last := column(t, d.UintText(d.ListElement(col("DstASPath"), -1)))

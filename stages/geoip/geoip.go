@@ -40,9 +40,19 @@ const (
 )
 
 // Routing gives the origin AS of the route for an address, as the router
-// that exported a flow sees it: enricher "bmp" implements it.
+// that exported a flow sees it: enricher "bmp" implements it. The routes
+// are read under one read lock per batch.
 type Routing interface {
-	OriginAS(exporter, addr netip.Addr) (uint32, bool)
+	// RLockRoutes takes the read lock on the routes; RUnlockRoutes
+	// releases it.
+	RLockRoutes()
+	RUnlockRoutes()
+	// RouterOf returns the router whose routes a flow from exporter
+	// takes. Caller holds the read lock.
+	RouterOf(exporter netip.Addr) uint32
+	// RouteOriginAS returns the origin AS of the route for addr, as
+	// router (from RouterOf) sees it. Caller holds the read lock.
+	RouteOriginAS(router uint32, addr netip.Addr) (uint32, bool)
 }
 
 // Spec is the spec of `enricher "geoip"`.
@@ -443,6 +453,14 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 	}
 	var missASN, missCC int
 	asnDB, ccDB := st.asn, st.country
+	var (
+		lastExporter netip.Addr
+		router       uint32
+	)
+	if e.routing != nil {
+		e.routing.RLockRoutes()
+		defer e.routing.RUnlockRoutes()
+	}
 	for i := range b.Records {
 		r := &b.Records[i]
 		if ccDB != nil {
@@ -459,13 +477,16 @@ func (e *Enricher) Process(_ context.Context, b *flow.Batch) error {
 		}
 		srcRouted, dstRouted := false, false
 		if e.routing != nil {
+			if i == 0 || r.ExporterAddress != lastExporter {
+				lastExporter, router = r.ExporterAddress, e.routing.RouterOf(r.ExporterAddress)
+			}
 			if e.wantRouting(r.SrcAS) {
-				if as, ok := e.routing.OriginAS(r.ExporterAddress, r.SrcAddr); ok && as != 0 {
+				if as, ok := e.routing.RouteOriginAS(router, r.SrcAddr); ok && as != 0 {
 					r.SrcAS, srcRouted = as, true
 				}
 			}
 			if e.wantRouting(r.DstAS) {
-				if as, ok := e.routing.OriginAS(r.ExporterAddress, r.DstAddr); ok && as != 0 {
+				if as, ok := e.routing.RouteOriginAS(router, r.DstAddr); ok && as != 0 {
 					r.DstAS, dstRouted = as, true
 				}
 			}

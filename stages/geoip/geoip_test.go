@@ -464,21 +464,46 @@ func setBit(a netip.Addr, bit int) netip.Addr {
 	return r
 }
 
-// routes is a Routing with fixed origin AS numbers per exporter and address.
-type routes map[[2]netip.Addr]uint32
+// routes is a Routing with fixed origin AS numbers per exporter and
+// address; it counts the read locks and checks lookups hold one.
+type routes struct {
+	as        map[[2]netip.Addr]uint32
+	exporters []netip.Addr // by router number
+	locks     int
+	locked    bool
+}
 
-func (r routes) OriginAS(exporter, addr netip.Addr) (uint32, bool) {
-	as, ok := r[[2]netip.Addr{exporter, addr}]
+func (r *routes) RLockRoutes()   { r.locks++; r.locked = true }
+func (r *routes) RUnlockRoutes() { r.locked = false }
+
+func (r *routes) RouterOf(exporter netip.Addr) uint32 {
+	if !r.locked {
+		panic("RouterOf without the read lock")
+	}
+	for i, e := range r.exporters {
+		if e == exporter {
+			return uint32(i)
+		}
+	}
+	r.exporters = append(r.exporters, exporter)
+	return uint32(len(r.exporters) - 1)
+}
+
+func (r *routes) RouteOriginAS(router uint32, addr netip.Addr) (uint32, bool) {
+	if !r.locked {
+		panic("RouteOriginAS without the read lock")
+	}
+	as, ok := r.as[[2]netip.Addr{r.exporters[router], addr}]
 	return as, ok
 }
 
 func TestEnrichRouting(t *testing.T) {
 	asnPath, _ := testDBs(t, t.TempDir())
 	exp := netip.MustParseAddr("192.0.2.254")
-	rt := routes{
+	rt := &routes{as: map[[2]netip.Addr]uint32{
 		{exp, netip.MustParseAddr("1.0.0.1")}:   65101,
 		{exp, netip.MustParseAddr("192.0.2.7")}: 0, // a route without an origin AS: GeoIP then
-	}
+	}}
 	stages := func(hcl.Expression) (engine.ID, any, hcl.Diagnostics) {
 		return engine.ID{Kind: engine.KindEnricher, Type: "bmp", Name: "rib"}, rt, nil
 	}
@@ -507,13 +532,21 @@ func TestEnrichRouting(t *testing.T) {
 			}
 			defer e.Stop(context.Background())
 			b := flow.NewBatch()
-			b.Records = append(b.Records, flow.Record{ExporterAddress: exp, SrcAddr: netip.MustParseAddr("1.0.0.1"),
-				DstAddr: netip.MustParseAddr("192.0.2.7"), SrcAS: tc.srcAS, DstAS: tc.dstAS})
+			for range 3 {
+				b.Records = append(b.Records, flow.Record{ExporterAddress: exp, SrcAddr: netip.MustParseAddr("1.0.0.1"),
+					DstAddr: netip.MustParseAddr("192.0.2.7"), SrcAS: tc.srcAS, DstAS: tc.dstAS})
+			}
+			locks := rt.locks
 			if err := e.Process(context.Background(), b); err != nil {
 				t.Fatal(err)
 			}
-			if r := b.Records[0]; r.SrcAS != tc.wantSrc || r.DstAS != tc.wantDst {
-				t.Errorf("AS = %d/%d, want %d/%d", r.SrcAS, r.DstAS, tc.wantSrc, tc.wantDst)
+			for _, r := range b.Records {
+				if r.SrcAS != tc.wantSrc || r.DstAS != tc.wantDst {
+					t.Errorf("AS = %d/%d, want %d/%d", r.SrcAS, r.DstAS, tc.wantSrc, tc.wantDst)
+				}
+			}
+			if n := rt.locks - locks; n != 1 || rt.locked {
+				t.Errorf("%d read locks for a batch (locked after: %v), want 1", n, rt.locked)
 			}
 		})
 	}

@@ -37,7 +37,7 @@ type Suggestions struct {
 func Literal(text string) string {
 	if text != "" && !isKeyword(text) {
 		l := lexer{src: text}
-		if t := l.next(); t.kind == tokWord && t.end == len(text) {
+		if t := l.next(); t.kind == tokWord && t.start == 0 && t.end == len(text) {
 			return text
 		}
 	}

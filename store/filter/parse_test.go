@@ -201,7 +201,7 @@ func TestParseErrors(t *testing.T) {
 func TestLiteral(t *testing.T) {
 	for in, want := range map[string]string{
 		"edge-1": "edge-1", "": "''", "and": "'and'", "a b": "'a b'", "it's": `'it\'s'`, `a\b`: `a\b`,
-		"x--y": "'x--y'", "a(b": "'a(b'", "a/*b": "'a/*b'", "é": "é", `'`: `'\''`, `\'`: `'\\\''`,
+		"x--y": "'x--y'", "a(b": "'a(b'", " 0": "' 0'", "/**/a": "'/**/a'", "a/*b": "'a/*b'", "é": "é", `'`: `'\''`, `\'`: `'\\\''`,
 	} {
 		got := Literal(in)
 		if got != want {
