@@ -83,8 +83,9 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // TestBMPSpeaker: a synthetic router's speaker sends its routes to a real
 // BMP station, which holds every one of them (a peer per external
 // interface) under the router's address, each with the AS path and
-// communities its flows carry; the speaker reconnects when the station
-// comes back, and terminates its session when stopped.
+// communities its flows carry, which the enricher gives the router's
+// flows; the speaker reconnects when the station comes back, and
+// terminates its session when stopped.
 func TestBMPSpeaker(t *testing.T) {
 	gen := exporter.NewGenerator(exporter.GeneratorOptions{Seed: 3, Interfaces: 12, IPv6Share: 0.3})
 	routes := gen.Routes()
@@ -147,6 +148,24 @@ func TestBMPSpeaker(t *testing.T) {
 	}
 	if found < 200 {
 		t.Errorf("%d outbound flows checked", found)
+	}
+	// The enricher fills the flows of this router with their own route.
+	b := &flow.Batch{Records: make([]flow.Record, 500)}
+	flows := make([]exporter.Flow, len(b.Records))
+	for i := range b.Records {
+		gen.Next(time.Now(), &flows[i])
+		flows[i].Record(&b.Records[i])
+		b.Records[i].ExporterAddress = router
+	}
+	if err := station.Process(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range b.Records {
+		f := &flows[i]
+		if r.DstASPath != f.DstASPath || r.DstCommunities != f.DstCommunities || r.DstLargeCommunities != f.DstLargeCommunities {
+			t.Fatalf("flow to %v via %v: enriched with %v %v %v, want %v %v %v", f.DstAddr, f.NextHop,
+				r.DstASPath, r.DstCommunities, r.DstLargeCommunities, f.DstASPath, f.DstCommunities, f.DstLargeCommunities)
+		}
 	}
 
 	// The station goes away and comes back on the same port: the speaker
