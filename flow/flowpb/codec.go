@@ -155,7 +155,17 @@ const (
 
 // stringMemo holds, per string column, recent strings in slots chosen from
 // their first 16 bytes.
-type stringMemo [stringColumns][memoWays]memoEntry
+type stringMemo struct {
+	cols [stringColumns][memoWays]memoEntry
+	// lists holds, per list column, recent lists by their wire bytes.
+	lists [listColumns][memoWays]listEntry
+}
+
+// listEntry is a list's packed varints, as on the wire, and the interned
+// list they decode to.
+type listEntry struct {
+	wire, list string
+}
 
 // memoEntry is a string and its first 16 bytes as two little-endian words,
 // zero-padded, so that a short string compares in three word comparisons.
@@ -219,7 +229,7 @@ func internColumn(memo *stringMemo, k int, b []byte) string {
 	// pushes the previous one to i^1, so that two strings that share a slot
 	// do not evict each other.
 	i := ((k0+uint64(n))*0x9e3779b97f4a7c15 ^ k1*0xc2b2ae3d27d4eb4f) >> (64 - memoBits)
-	set := &memo[k]
+	set := &memo.cols[k]
 	e := &set[i]
 	if e.k0 == k0 && e.k1 == k1 && len(e.s) == n && (n <= 16 || e.s == string(b)) {
 		return e.s
@@ -305,6 +315,35 @@ func appendLargeCommunities(dst []byte, num protowire.Number, l flow.LargeCommun
 		dst = protowire.AppendVarint(dst, uint64(c.Local2))
 	}
 	return dst
+}
+
+// unpackList decodes the payload of packed list column k (its number among
+// the list columns), through memo when it is not nil: consecutive flows
+// towards the same routes carry the same lists, and a hit costs a hash of
+// the wire bytes and one comparison.
+func unpackList(memo *stringMemo, k int, b []byte) (string, bool) {
+	if memo == nil || len(b) > internMaxLen {
+		return unpackUint32s("", b)
+	}
+	h := uint64(len(b))
+	for w := b; len(w) > 0; {
+		if len(w) >= 8 {
+			h = (h ^ binary.LittleEndian.Uint64(w)) * 0x9e3779b97f4a7c15
+			w = w[8:]
+		} else {
+			h = (h ^ uint64(w[0])) * 0xc2b2ae3d27d4eb4f
+			w = w[1:]
+		}
+	}
+	e := &memo.lists[k][h>>(64-memoBits)]
+	if e.wire == string(b) && (len(b) > 0 || e.list == "") {
+		return e.list, true
+	}
+	list, ok := unpackUint32s("", b)
+	if ok {
+		e.wire, e.list = string(b), list
+	}
+	return list, ok
 }
 
 // maxListValues bounds the values of one list field: a longer list is

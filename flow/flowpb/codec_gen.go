@@ -546,6 +546,9 @@ func AppendRecord(dst []byte, r *flow.Record) []byte {
 // stringColumns is the number of string columns.
 const stringColumns = 26
 
+// listColumns is the number of list columns.
+const listColumns = 3
+
 // decodeFields fills r from the fields of a FlowV1 protobuf message, in any
 // order, interning strings through memo when it is not nil. Columns absent
 // from data are left as they are.
@@ -2346,7 +2349,7 @@ func decodeOrdered(data []byte, r *flow.Record, memo *stringMemo) ([]byte, bool)
 		if n < 0 {
 			return nil, false
 		}
-		s, ok := unpackUint32s("", v)
+		s, ok := unpackList(memo, 0, v)
 		if !ok {
 			return nil, false
 		}
@@ -2361,7 +2364,7 @@ func decodeOrdered(data []byte, r *flow.Record, memo *stringMemo) ([]byte, bool)
 		if n < 0 {
 			return nil, false
 		}
-		s, ok := unpackUint32s("", v)
+		s, ok := unpackList(memo, 1, v)
 		if !ok {
 			return nil, false
 		}
@@ -2376,7 +2379,7 @@ func decodeOrdered(data []byte, r *flow.Record, memo *stringMemo) ([]byte, bool)
 		if n < 0 {
 			return nil, false
 		}
-		s, ok := unpackUint32s("", v)
+		s, ok := unpackList(memo, 2, v)
 		if !ok {
 			return nil, false
 		}
