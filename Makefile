@@ -45,10 +45,11 @@ web-test: $(WEB_DEPS)
 	cd $(WEB) && npx tsc --noEmit && npx vitest run --reporter=dot
 
 # `make run`: the default pipeline (its console on http://127.0.0.1:8080/ once
-# it has one) fed by three synthetic exporters (NetFlow v9, with SNMP agents on
-# 127.0.0.1-3 port 1161 serving their interface names), so that the first
-# minutes show traffic; `make run DEMO=0` runs the pipeline alone, for real
-# routers. Ctrl-C stops both.
+# it has one) fed by three synthetic exporters (NetFlow v9 from 127.0.0.1-3,
+# with SNMP agents on port 1161 serving their interface names, and BMP
+# sessions to the pipeline's port 10179 carrying their BGP routes: AS paths,
+# communities), so that the first minutes show traffic; `make run DEMO=0`
+# runs the pipeline alone, for real routers. Ctrl-C stops both.
 DEMO ?= 1
 run: build
 ifeq ($(DEMO),0)
@@ -57,7 +58,7 @@ else
 	$(BIN) run -var snmp_port=1161 $(PIPELINE) & pid=$$!; \
 	trap "kill $$pid 2>/dev/null; wait $$pid" EXIT INT TERM; \
 	sleep 1; $(BIN) exporter -collector 127.0.0.1:2055 -protocol netflow9 -exporters 3 -interfaces 12 \
-	  -rate 2000 -template-interval 5s -snmp-port 1161 -quiet
+	  -rate 2000 -template-interval 5s -snmp-port 1161 -bmp 127.0.0.1:10179 -quiet
 endif
 
 # The same as `make run` (kept for those who learnt it).

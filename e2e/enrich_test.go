@@ -1,15 +1,21 @@
 package e2e
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/maxmind/mmdbwriter"
@@ -524,14 +530,17 @@ func TestDefaultPipeline(t *testing.T) {
 	ports := udpPorts(t, 3)
 	nfPort, sfPort, snmpPort := ports[0], ports[1], ports[2]
 	out := filepath.Join(dir, "flows.jsonl")
+	bmpPort := testenv.FreePort(t, "tcp")
 	e := startEngine(t, dir, "-listen", "127.0.0.1:0", "-console-listen", "127.0.0.1:0",
 		"-var", fmt.Sprintf("netflow_listen=127.0.0.1:%d", nfPort),
 		"-var", fmt.Sprintf("sflow_listen=127.0.0.1:%d", sfPort),
 		"-var", fmt.Sprintf("snmp_port=%d", snmpPort),
+		"-var", fmt.Sprintf("bmp_listen=127.0.0.1:%d", bmpPort),
 		"-var", "output="+out, pipeline, jsonl)
 	truthPath := filepath.Join(dir, "truth.jsonl")
-	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count, truthPath)
+	runExporter(t, e, exporter.NetFlow9, nfPort, snmpPort, count, truthPath, "-bmp", fmt.Sprintf("127.0.0.1:%d", bmpPort))
 	e.waitLines(out, count)
+	checkConsoleRoutes(t, e)
 	metrics := e.scrape()
 	e.stop()
 
@@ -541,6 +550,7 @@ func TestDefaultPipeline(t *testing.T) {
 	}
 	pc := pipelineCase{ipv6: true, mayPassUnenriched: true}
 	unenriched := checkRecords(t, records, checkTruth(t, out, truthPath, exporter.NetFlow9, pc), pc)
+	checkRoutes(t, out)
 	checkMetrics(t, metrics, []sample{
 		{`flowengine_snmp_exporters{stage="enricher.snmp.interfaces"}`, numExporters},
 		{`flowengine_snmp_polls_total{stage="enricher.snmp.interfaces"}`, numExporters},
@@ -551,6 +561,7 @@ func TestDefaultPipeline(t *testing.T) {
 		"source.netflow.routers":        {0, count},
 		"source.sflow.switches":         {0, 0},
 		"enricher.snmp.interfaces":      {count, count},
+		"enricher.bmp.routes":           {count, count},
 		"enricher.networks.private":     {count, count},
 		"classifier.exporter.sites":     {count, count},
 		"classifier.interface.boundary": {count, count},
@@ -563,6 +574,123 @@ func TestDefaultPipeline(t *testing.T) {
 	if t.Failed() {
 		t.Logf("engine output:\n%s", e.log.String())
 	}
+}
+
+// consoleURL finds the console's address in the engine's log.
+var consoleURL = regexp.MustCompile(`msg="serving the console" url=(\S+?)/? `)
+
+// checkConsoleRoutes asks the console for the traffic through AS15169 by
+// first AS and AS path (`DstASPath HAS AS15169`): the store has rows, each
+// path holding 15169 and starting with the row's first AS.
+func checkConsoleRoutes(t *testing.T, e *engineProc) {
+	t.Helper()
+	m := consoleURL.FindStringSubmatch(e.log.String())
+	if m == nil {
+		t.Fatalf("no console address in the engine's log")
+	}
+	now := time.Now().UTC()
+	body := fmt.Sprintf(`{"start": %q, "end": %q, "metric": "flows", "dimensions": ["DstFirstAS", "DstASPath"], "limit": 20, "filter": "DstASPath HAS AS15169"}`,
+		now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Minute).Format(time.RFC3339))
+	var res struct {
+		Rows []struct {
+			Dimensions []string
+			Total      float64
+		}
+	}
+	var last string
+	e.waitFor("flows towards AS15169 in the console", 20*time.Second, func() bool {
+		resp, err := http.Post(m[1]+"/api/v0/console/table", "application/json", strings.NewReader(body))
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		res.Rows = nil
+		return resp.StatusCode == 200 && json.Unmarshal(b, &res) == nil && len(res.Rows) > 0 && res.Rows[0].Total > 0
+	})
+	for _, r := range res.Rows {
+		if len(r.Dimensions) != 2 || r.Dimensions[1] != "Other" && !slices.Contains(strings.Fields(r.Dimensions[1]), "15169") ||
+			r.Dimensions[0] != "Other" && !strings.HasPrefix(r.Dimensions[1], r.Dimensions[0]+" ") && r.Dimensions[1] != r.Dimensions[0] {
+			t.Errorf("row %v", r)
+		}
+	}
+	if t.Failed() {
+		t.Logf("the console's flows through AS15169: %s", last)
+	} else {
+		t.Logf("the console's flows through AS15169: %d rows by first AS and path, first %v", len(res.Rows), res.Rows[0])
+	}
+}
+
+// checkRoutes checks the routing columns of the flows in out against the
+// routes the synthetic exporters announced over BMP: a flow leaving
+// through an external interface has the AS path (ending with its DstAS)
+// and communities of the route for its destination and next hop (or, for
+// at most 2% of them, none yet); a flow towards the network's own
+// prefixes has none.
+func checkRoutes(t *testing.T, out string) {
+	t.Helper()
+	routes := exporter.NewGenerator(exporter.GeneratorOptions{Interfaces: numInterfaces}).Routes()
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var routed, outbound, wrong int
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r struct {
+			DstAddr, NextHop    netip.Addr
+			DstAS               uint32
+			DstASPath           []uint32
+			DstCommunities      []string
+			DstLargeCommunities []string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		var want *exporter.Route
+		for i := range routes {
+			if routes[i].Prefix.Contains(r.DstAddr) && routes[i].NextHop == r.NextHop {
+				want = &routes[i]
+			}
+		}
+		if want == nil {
+			if len(r.DstASPath)+len(r.DstCommunities)+len(r.DstLargeCommunities) != 0 {
+				t.Errorf("flow to %v via %v (no route): path %v, communities %v %v", r.DstAddr, r.NextHop, r.DstASPath, r.DstCommunities, r.DstLargeCommunities)
+			}
+			continue
+		}
+		outbound++
+		comms := []string{}
+		for c := range want.Communities.All() {
+			comms = append(comms, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
+		}
+		large := []string{}
+		for c := range want.LargeCommunities.All() {
+			large = append(large, c.String())
+		}
+		if len(r.DstASPath)+len(r.DstCommunities)+len(r.DstLargeCommunities) == 0 {
+			continue // before the station had the routes: counted below
+		}
+		routed++
+		if !slices.Equal(r.DstASPath, want.ASPath.AppendTo(nil)) || len(r.DstASPath) == 0 || r.DstASPath[len(r.DstASPath)-1] != r.DstAS ||
+			!slices.Equal(r.DstCommunities, comms) || !slices.Equal(r.DstLargeCommunities, large) {
+			wrong++
+			if wrong <= 5 {
+				t.Errorf("flow to %v via %v: path %v communities %v %v, want %v %v %v",
+					r.DstAddr, r.NextHop, r.DstASPath, r.DstCommunities, r.DstLargeCommunities, want.ASPath, comms, large)
+			}
+		}
+	}
+	// The exporters send their routes before their flows: at most a few
+	// of the first flows may come before the station has them.
+	if outbound == 0 || routed < outbound*98/100 || wrong > 0 {
+		t.Errorf("%d outbound flows, %d with an AS path, %d with other routing columns than their route", outbound, routed, wrong)
+	}
+	t.Logf("%d outbound flows, %d with an AS path", outbound, routed)
 }
 
 // checkTruth compares every decoded flow of the file sink's output with

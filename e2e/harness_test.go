@@ -123,17 +123,18 @@ func (e *engineProc) stop() {
 
 // runExporter runs `flowengine exporter` to the collector port with the
 // test's exporters, interfaces and seed, SNMP agents on snmpPort, until it
-// sent count flows.
-func runExporter(t *testing.T, e *engineProc, protocol string, port, snmpPort, count int, truth string) {
+// sent count flows; extra flags follow (-bmp, say).
+func runExporter(t *testing.T, e *engineProc, protocol string, port, snmpPort, count int, truth string, extra ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var out syncBuffer
-	cmd := exec.CommandContext(ctx, binary, "exporter",
+	args := append([]string{"exporter",
 		"-collector", fmt.Sprintf("127.0.0.1:%d", port), "-protocol", protocol,
 		"-exporters", fmt.Sprint(numExporters), "-interfaces", fmt.Sprint(numInterfaces),
 		"-count", fmt.Sprint(count), "-rate", "2000", "-snmp-port", fmt.Sprint(snmpPort),
-		"-template-interval", "1s", "-seed", "7", "-quiet", "-truth", truth)
+		"-template-interval", "1s", "-seed", "7", "-quiet", "-truth", truth}, extra...)
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("flowengine exporter: %v\n%s\nengine:\n%s", err, out.String(), e.log.String())

@@ -52,7 +52,7 @@ var pipelineColumns = map[string]bool{
 	"SrcNetRegion": true, "DstNetRegion": true, "SrcNetTenant": true, "DstNetTenant": true,
 	"InIfName": true, "OutIfName": true, "InIfDescription": true, "OutIfDescription": true, "InIfSpeed": true, "OutIfSpeed": true,
 	"InIfConnectivity": true, "OutIfConnectivity": true, "InIfProvider": true, "OutIfProvider": true,
-	"InIfBoundary": true, "OutIfBoundary": true,
+	"InIfBoundary": true, "OutIfBoundary": true, "DstASPath": true, "DstCommunities": true, "DstLargeCommunities": true,
 }
 
 // timeColumns are compared within the precision each protocol gives.

@@ -26,6 +26,9 @@
 //   - Limiter paces flows to a rate (token bucket, accurate at 1M flows/s).
 //   - Run sends to a collector from N exporters (distinct source addresses
 //     127.0.0.1..N when the collector is on loopback).
+//   - BMPSpeaker sends a synthetic router's routes (Generator.Routes: the
+//     AS paths and communities its flows carry) to a BMP station; Run
+//     starts one per exporter with Config.BMP.
 //
 // A test building packets with known flows:
 //
@@ -51,6 +54,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +81,21 @@ type Config struct {
 	// flow record columns (flow.AppendJSON), in the order
 	// sent: what a collector must decode.
 	Truth io.Writer
+	// BMP, when not empty, is a BMP station (host:port) each exporter
+	// sends its routes to (a BMPSpeaker per exporter, named SysName(i)),
+	// from its own source address when the collector and the station are
+	// on loopback (as its flows), so that a station matches routers to
+	// exporters; one speaker otherwise.
+	BMP string
+}
+
+// demoSites name the synthetic exporters: edge1.par, edge2.fra, ...
+var demoSites = []string{"par", "fra", "ams", "lon", "nyc", "sjc", "sin", "tyo"}
+
+// SysName returns the name of synthetic exporter i (0-based), as its SNMP
+// agent and BMP speaker announce it: edge1.par, edge2.fra, ...
+func SysName(i int) string {
+	return fmt.Sprintf("edge%d.%s", i+1, demoSites[i%len(demoSites)])
 }
 
 // Stats counts what Run sent. Its fields are updated atomically while Run
@@ -189,6 +208,40 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 			store: make([]Flow, chunk),
 		}
 	}
+	if cfg.BMP != "" {
+		station, err := net.ResolveTCPAddr("tcp", cfg.BMP)
+		if err != nil {
+			return fmt.Errorf("resolve bmp station: %w", err)
+		}
+		// Each exporter's own loopback address when both ends are on
+		// loopback; one speaker from the system's choice otherwise.
+		bind := loopback && station.IP.To4() != nil && station.IP.IsLoopback()
+		speakers := exps
+		if !bind {
+			speakers = exps[:1]
+		}
+		bmpCtx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		sps := make([]*BMPSpeaker, len(speakers))
+		for i, e := range speakers {
+			sp := &BMPSpeaker{Station: cfg.BMP, SysName: SysName(i), RouterAS: LocalAS, Routes: e.gen.Routes(), Logger: logger}
+			if bind {
+				sp.Local = e.agent
+			}
+			sps[i] = sp
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := sp.Run(bmpCtx); err != nil {
+					logger.Error("bmp speaker stopped", "router", sp.SysName, "error", err)
+				}
+			}()
+		}
+		// Flows wait (a little) for the routes, so that the first ones
+		// find them at the station.
+		waitBMP(ctx, sps, 2*time.Second)
+	}
 	logger.Info("sending synthetic flows", slog.String("collector", raddr.String()), slog.String("protocol", cfg.Protocol),
 		slog.Int("exporters", cfg.Exporters), slog.Float64("rate", cfg.Rate), slog.Bool("loopback_sources", loopback))
 
@@ -238,6 +291,23 @@ func Run(ctx context.Context, cfg Config, stats *Stats) error {
 		stats.Flows.Add(uint64(encoded))
 		stats.Packets.Add(1)
 		stats.Bytes.Add(uint64(len(pkt)))
+	}
+}
+
+// waitBMP returns once every speaker sent its table, or after at most d.
+func waitBMP(ctx context.Context, sps []*BMPSpeaker, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		up := 0
+		for _, sp := range sps {
+			if sp.Sessions.Load() > 0 {
+				up++
+			}
+		}
+		if up == len(sps) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -13,6 +13,9 @@ type (
 	GeneratorOptions = synth.GeneratorOptions
 	// Interface is an interface of a synthetic exporter (synth.Interface).
 	Interface = synth.Interface
+	// Route is a route of a synthetic exporter's BGP table, as its BMP
+	// speaker announces it (synth.Route).
+	Route = synth.Route
 )
 
 // LocalAS is the AS number of the synthetic network.

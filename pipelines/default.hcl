@@ -1,13 +1,16 @@
 # The default pipeline: one machine, no external service.
 #
 # Point your routers' NetFlow v5/v9 or IPFIX export at UDP port 2055 and your
-# switches' sFlow at UDP port 6343. Interface names come from SNMP (community
-# "public" unless you change it), interfaces are classified from their
+# switches' sFlow at UDP port 6343, and their BMP (BGP Monitoring Protocol,
+# RFC 7854) at TCP port 10179, from the address they export flows from (or
+# map it with `exporters` in enricher "bmp"). Interface names come from SNMP
+# (community "public" unless you change it), BGP routes (AS paths,
+# communities, prefix lengths) from BMP, interfaces are classified from their
 # descriptions ("Transit: Cogent", "PNI: Google", "IX: FranceIX"), and flows are
 # stored in DuckDB (data/flows.duckdb, an embedded database: no server), which
 # the console queries.
 #
-#   make run          # this pipeline fed by synthetic exporters that answer SNMP
+#   make run          # this pipeline fed by synthetic exporters that answer SNMP and speak BMP
 #   make run DEMO=0   # this pipeline alone, for your routers
 #   flowengine run pipelines/default.hcl pipelines/jsonl.hcl   # also JSON lines
 #
@@ -16,6 +19,7 @@
 
 variable "netflow_listen" { default = ":2055" }
 variable "sflow_listen" { default = ":6343" }
+variable "bmp_listen" { default = ":10179" }
 variable "snmp_community" { default = "public" }
 variable "snmp_port" { default = 161 }
 variable "duckdb_path" { default = "data/flows.duckdb" }
@@ -41,8 +45,18 @@ enricher "snmp" "interfaces" {
   wait        = "50ms"
 }
 
+# BGP routes from the routers' BMP sessions: each flow gets the route of its
+# destination in its own router's table (AS path, communities, large
+# communities; prefix lengths and next hop when the flow has none). AS
+# numbers stay the flow's own unless 0 (asn_source = "flow-else-routing").
+enricher "bmp" "routes" {
+  input      = enricher.snmp.interfaces
+  listen     = var.bmp_listen
+  asn_source = "flow-else-routing"
+}
+
 enricher "networks" "private" {
-  input = enricher.snmp.interfaces
+  input = enricher.bmp.routes
   networks = {
     "10.0.0.0/8"     = { name = "rfc1918", role = "private" }
     "172.16.0.0/12"  = { name = "rfc1918", role = "private" }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -41,10 +42,11 @@ func exporterCommand(args []string) int {
 		quiet         = fs.Bool("quiet", false, "do not print progress every 10s")
 		snmpPort      = fs.Int("snmp-port", 0, "answer SNMP v2c on this UDP port of each exporter address (sysName, interface names, descriptions, speeds); 0: no agent")
 		snmpCommunity = fs.String("snmp-community", "public", "SNMP community of the agents")
+		bmpStation    = fs.String("bmp", "", "send each exporter's BGP routes (the AS paths and communities of its flows) to this BMP station, host:port (e.g. 127.0.0.1:10179, an enricher \"bmp\"), from the exporter's own address; reconnects when the station goes away")
 		truthPath     = fs.String("truth", "", "write every flow sent to this file, one JSON line each in the columns of a flow record (what a collector must decode)")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: flowengine exporter [flags]\n\nSends synthetic NetFlow v5/v9, IPFIX or sFlow v5 datagrams to a collector.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: flowengine exporter [flags]\n\nSends synthetic NetFlow v5/v9, IPFIX or sFlow v5 datagrams to a collector,\noptionally with SNMP agents (-snmp-port) and BGP routes over BMP (-bmp).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +71,12 @@ func exporterCommand(args []string) int {
 		fmt.Fprintln(os.Stderr, "flowengine exporter: -sampling-rate, -exporters and -interfaces must be at least 1, -rate at least 0")
 		return 2
 	}
+	if *bmpStation != "" {
+		if _, _, err := net.SplitHostPort(*bmpStation); err != nil {
+			fmt.Fprintf(os.Stderr, "flowengine exporter: -bmp %q: want host:port (%v)\n", *bmpStation, err)
+			return 2
+		}
+	}
 	share := *ipv6
 	if share == 0 {
 		share = -1 // exporter.Config: negative is none
@@ -90,7 +98,7 @@ func exporterCommand(args []string) int {
 	cfg := exporter.Config{
 		Collector: *collector, Protocol: *protocol, Rate: *rate, Exporters: *exporters, Interfaces: *interfaces,
 		SamplingRate: uint32(*samplingRate), Count: *count, Seed: *seed, IPv6Share: share,
-		TemplateInterval: *templates, IPFIXSampling: *ipfixSampling, Logger: logger,
+		TemplateInterval: *templates, IPFIXSampling: *ipfixSampling, Logger: logger, BMP: *bmpStation,
 	}
 	var truth *bufio.Writer
 	if *truthPath != "" {

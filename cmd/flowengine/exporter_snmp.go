@@ -12,14 +12,6 @@ import (
 	"github.com/flowengine/flowengine/exporter/snmpagent"
 )
 
-// demoSites name the synthetic exporters: edge1.par, edge2.fra, ...
-var demoSites = []string{"par", "fra", "ams", "lon", "nyc", "sjc", "sin", "tyo"}
-
-// ExporterSysName returns the sysName the synthetic exporter i announces.
-func exporterSysName(i int) string {
-	return fmt.Sprintf("edge%d.%s", i+1, demoSites[i%len(demoSites)])
-}
-
 // startSNMPAgents starts one SNMP v2c agent per synthetic exporter, on the
 // exporter's own loopback address when the collector is on loopback (so a
 // collector polling the flow's exporter address finds it), otherwise one
@@ -44,7 +36,7 @@ func startSNMPAgents(ctx context.Context, logger *slog.Logger, collector string,
 			addr = net.JoinHostPort(exporter.ExporterAddress(i).String(), strconv.Itoa(port))
 		}
 		agent := snmpagent.New(community, snmpagent.Data{
-			SysName:    exporterSysName(i),
+			SysName:    exporter.SysName(i),
 			SysDescr:   "flowengine synthetic exporter",
 			Interfaces: ifaces,
 		})

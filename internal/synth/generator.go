@@ -382,11 +382,7 @@ func (g *Generator) Next(now time.Time, f *Flow) {
 	case 1, 2:
 		f.IPTos = 0x28 // AF11
 	}
-	if v6 {
-		f.NextHop = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 15: byte(f.OutIfIndex)})
-	} else {
-		f.NextHop = netip.AddrFrom4([4]byte{10, 255, byte(f.OutIfIndex >> 8), byte(f.OutIfIndex)})
-	}
+	f.NextHop = nextHop(v6, f.OutIfIndex)
 	f.SrcVlan, f.DstVlan = uint16(100+f.InIfIndex%3900), uint16(100+f.OutIfIndex%3900)
 	f.SrcMAC = 0x0200_0000_0000 | uint64(f.InIfIndex)
 	f.DstMAC = 0x0200_0001_0000 | uint64(f.OutIfIndex)

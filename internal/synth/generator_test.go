@@ -134,3 +134,77 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteTable: every outbound flow's path and communities are those of
+// the route listed for (its destination's prefix, its next hop), which
+// leaves through its OutIfIndex; each route has its own (prefix, next hop),
+// and a peer per external interface.
+func TestRouteTable(t *testing.T) {
+	for _, opts := range []GeneratorOptions{
+		{Seed: 5, IPv6Share: 0.3, Interfaces: 12},
+		{Seed: 6, IPv6Share: 0.5, Interfaces: 14, Hosts: 50},
+		{Seed: 7, Interfaces: 4, Remote: []Prefix{{netip.MustParsePrefix("2001:db8:100::/48"), 64500}}},
+	} {
+		g := NewGenerator(opts)
+		routes := g.Routes()
+		type key struct {
+			p  netip.Prefix
+			nh netip.Addr
+		}
+		byKey := map[key]Route{}
+		peers := map[netip.Addr]uint32{}
+		for _, r := range routes {
+			k := key{r.Prefix, r.NextHop}
+			if _, dup := byKey[k]; dup {
+				t.Fatalf("two routes for %v via %v", r.Prefix, r.NextHop)
+			}
+			byKey[k] = r
+			if r.Prefix.Addr().Is4() != r.NextHop.Is4() || !r.PeerAddress.Is4() || r.PeerAS == 0 {
+				t.Fatalf("route %+v", r)
+			}
+			if as, ok := peers[r.PeerAddress]; ok && as != r.PeerAS {
+				t.Fatalf("peer %v with AS %d and %d", r.PeerAddress, as, r.PeerAS)
+			}
+			peers[r.PeerAddress] = r.PeerAS
+		}
+		external := 0
+		for _, itf := range Interfaces(opts.Interfaces) {
+			if itf.External {
+				external++
+			}
+		}
+		if len(peers) != external || len(routes)%external != 0 {
+			t.Fatalf("%+v: %d routes over %d peers, want a multiple of %d external interfaces", opts, len(routes), len(peers), external)
+		}
+		var f Flow
+		outbound := 0
+		for range 5000 {
+			g.Next(time.Now(), &f)
+			var match []Route
+			for _, r := range routes {
+				if r.Prefix.Contains(f.DstAddr) && r.NextHop == f.NextHop {
+					match = append(match, r)
+				}
+			}
+			if f.DstAS == g.localAS {
+				if len(match) != 0 {
+					t.Fatalf("route %+v for inbound flow to %v", match[0], f.DstAddr)
+				}
+				continue
+			}
+			outbound++
+			if len(match) != 1 {
+				t.Fatalf("%d routes for %v via %v", len(match), f.DstAddr, f.NextHop)
+			}
+			r := match[0]
+			if r.IfIndex != f.OutIfIndex || r.ASPath != f.DstASPath || r.Communities != f.DstCommunities || r.LargeCommunities != f.DstLargeCommunities {
+				t.Fatalf("flow to %v via %v (out %d): path %v, communities %v %v; route %+v: path %v, communities %v %v",
+					f.DstAddr, f.NextHop, f.OutIfIndex, f.DstASPath, f.DstCommunities, f.DstLargeCommunities,
+					r, r.ASPath, r.Communities, r.LargeCommunities)
+			}
+		}
+		if outbound < 1000 {
+			t.Errorf("%+v: %d outbound flows", opts, outbound)
+		}
+	}
+}

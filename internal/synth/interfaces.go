@@ -27,21 +27,24 @@ var interfaceKinds = []struct {
 	external bool
 	link     int
 	asn      uint32 // the neighbour's AS number (transit, PNI); 0 at an IX
+	// peerAS is the AS of the BGP peer over the interface: the neighbour,
+	// or an IX's route server (which does not add itself to AS paths).
+	peerAS uint32
 }{
-	{"Transit: Cogent", 100000, true, linkTransit, 174},
-	{"Core: spine1", 400000, false, linkCore, 0},
-	{"PNI: Google", 100000, true, linkPNI, 15169},
-	{"Transit: Lumen", 100000, true, linkTransit, 3356},
-	{"IX: FranceIX", 10000, true, linkIX, 0},
-	{"Core: spine2", 400000, false, linkCore, 0},
-	{"PNI: Netflix", 100000, true, linkPNI, 2906},
-	{"IX: AMS-IX", 100000, true, linkIX, 0},
-	{"PNI: Facebook", 100000, true, linkPNI, 32934},
-	{"Core: spine3", 400000, false, linkCore, 0},
-	{"Transit: Telia", 100000, true, linkTransit, 1299},
-	{"IX: DE-CIX", 100000, true, linkIX, 0},
-	{"Core: spine4", 400000, false, linkCore, 0},
-	{"PNI: Akamai", 10000, true, linkPNI, 20940},
+	{"Transit: Cogent", 100000, true, linkTransit, 174, 174},
+	{"Core: spine1", 400000, false, linkCore, 0, 0},
+	{"PNI: Google", 100000, true, linkPNI, 15169, 15169},
+	{"Transit: Lumen", 100000, true, linkTransit, 3356, 3356},
+	{"IX: FranceIX", 10000, true, linkIX, 0, 51706},
+	{"Core: spine2", 400000, false, linkCore, 0, 0},
+	{"PNI: Netflix", 100000, true, linkPNI, 2906, 2906},
+	{"IX: AMS-IX", 100000, true, linkIX, 0, 6777},
+	{"PNI: Facebook", 100000, true, linkPNI, 32934, 32934},
+	{"Core: spine3", 400000, false, linkCore, 0, 0},
+	{"Transit: Telia", 100000, true, linkTransit, 1299, 1299},
+	{"IX: DE-CIX", 100000, true, linkIX, 0, 6695},
+	{"Core: spine4", 400000, false, linkCore, 0, 0},
+	{"PNI: Akamai", 10000, true, linkPNI, 20940, 20940},
 }
 
 // Interfaces returns the n interfaces every synthetic exporter has, ifIndex

@@ -1,6 +1,10 @@
 package synth
 
-import "github.com/flowengine/flowengine/flow"
+import (
+	"net/netip"
+
+	"github.com/flowengine/flowengine/flow"
+)
 
 // route is what a router's BGP table says of a remote prefix learned over
 // one external interface: the AS path (neighbour first, origin last) and the
@@ -81,4 +85,60 @@ func makeRoutes(remote []prefix, external []Interface, local uint32) [][]route {
 // the network's own prefixes, whose routes it originates itself).
 func (f *Flow) Routing(r *flow.Record) {
 	r.DstASPath, r.DstCommunities, r.DstLargeCommunities = f.DstASPath, f.DstCommunities, f.DstLargeCommunities
+}
+
+// nextHop is the next hop of flows leaving through interface ifIndex:
+// 10.255.x.y for IPv4, 2001:db8:ff00::x for IPv6.
+func nextHop(v6 bool, ifIndex uint32) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 15: byte(ifIndex)})
+	}
+	return netip.AddrFrom4([4]byte{10, 255, byte(ifIndex >> 8), byte(ifIndex)})
+}
+
+// Route is a route of the generator's BGP table, as a router would send it
+// over BMP: a remote prefix learned from the BGP peer over one external
+// interface. Flows leaving through that interface towards the prefix carry
+// its next hop, AS path and communities.
+type Route struct {
+	Prefix  netip.Prefix
+	NextHop netip.Addr // the next hop Next gives flows leaving through IfIndex
+	IfIndex uint32     // the external interface the route was learned over
+	// The BGP peer over IfIndex: its IPv4 next hop (one session carries
+	// both families) and AS (the neighbour's, or the IX route server's).
+	PeerAddress      netip.Addr
+	PeerAS           uint32
+	ASPath           flow.Uint32s // neighbour first, origin last; empty when the origin is unknown
+	Communities      flow.Uint32s
+	LargeCommunities flow.LargeCommunities
+}
+
+// Routes returns the routes the generator's outbound flows take: one per
+// remote prefix and external interface, IPv4 then IPv6, in the order of
+// the prefixes then the interfaces. The lists are those flows carry.
+func (g *Generator) Routes() []Route {
+	var out []Route
+	add := func(remote []prefix, routes [][]route) {
+		for i, p := range remote {
+			for j, itf := range g.external {
+				if !itf.External {
+					continue
+				}
+				r := &routes[i][j]
+				out = append(out, Route{
+					Prefix: p.p, NextHop: nextHop(p.p.Addr().Is6(), itf.Index), IfIndex: itf.Index,
+					PeerAddress: nextHop(false, itf.Index), PeerAS: interfaceKinds[int(itf.Index-1)%len(interfaceKinds)].peerAS,
+					ASPath: r.path, Communities: r.communities, LargeCommunities: r.large,
+				})
+			}
+		}
+	}
+	// A list holds the other family when the mix has none of its own.
+	if g.remote4[0].p.Addr().Is4() {
+		add(g.remote4, g.routes4)
+	}
+	if g.remote6[0].p.Addr().Is6() {
+		add(g.remote6, g.routes6)
+	}
+	return out
 }

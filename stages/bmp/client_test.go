@@ -15,6 +15,8 @@ import (
 
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
+	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/bmpmsg"
 )
 
 // testClient is a router speaking BMP to the station, its messages
@@ -63,28 +65,25 @@ func (c *testClient) flush() {
 
 // testPeer is a BGP peer of a test router.
 type testPeer struct {
-	hdr bmp.BMPPeerHeader
+	peer bmpmsg.Peer
+	hdr  bmp.BMPPeerHeader
 }
 
 func newTestPeer(addr string, as uint32, post bool) testPeer {
-	h := bmp.NewBMPPeerHeader(bmp.BMP_PEER_TYPE_GLOBAL, 0, 0, addr, as, addr, 0)
-	if post {
-		h.Flags |= bmp.BMP_PEER_FLAG_POST_POLICY
-	}
-	return testPeer{hdr: *h}
+	p := bmpmsg.Peer{Address: netip.MustParseAddr(addr), AS: as, PostPolicy: post}
+	return testPeer{peer: p, hdr: p.Header()}
 }
 
 func (c *testClient) initiation() {
-	c.send(bmp.NewBMPInitiation([]bmp.BMPInfoTLVInterface{bmp.NewBMPInfoTLVString(bmp.BMP_INIT_TLV_TYPE_SYS_NAME, "test")}))
+	c.send(bmpmsg.Initiation("test", "flowengine test router"))
 }
 
 func (c *testClient) peerUp(p testPeer) {
-	open := bgp.NewBGPOpenMessage(uint16(min(p.hdr.PeerAS, 23456)), 90, "192.0.2.254", nil)
-	c.send(bmp.NewBMPPeerUpNotification(p.hdr, "192.0.2.254", 179, 40000, open, open))
+	c.send(bmpmsg.PeerUp(p.peer, netip.MustParseAddr("192.0.2.254"), 64500, netip.MustParseAddr("192.0.2.254")))
 }
 
 func (c *testClient) peerDown(p testPeer) {
-	c.send(bmp.NewBMPPeerDownNotification(p.hdr, bmp.BMP_PEER_DOWN_REASON_REMOTE_NO_NOTIFICATION, nil, nil))
+	c.send(bmpmsg.PeerDown(p.peer))
 }
 
 // announce sends one update for prefixes (all of one family) with one
@@ -93,57 +92,26 @@ func (c *testClient) announce(p testPeer, nextHop string, asPath []uint32, comms
 	c.send(bmp.NewBMPRouteMonitoring(p.hdr, updateMessage(nextHop, asPath, comms, lcomms, prefixes...)))
 }
 
+// updateMessage is bmpmsg.Update, panicking on a family mismatch (a bug
+// of the test).
 func updateMessage(nextHop string, asPath []uint32, comms []uint32, lcomms []LargeCommunity, prefixes ...netip.Prefix) *bgp.BGPMessage {
-	attrs := []bgp.PathAttributeInterface{
-		bgp.NewPathAttributeOrigin(0),
-		bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, asPath)}),
+	l := make([]flow.LargeCommunity, len(lcomms))
+	for i, c := range lcomms {
+		l[i] = flow.LargeCommunity(c)
 	}
-	if len(comms) > 0 {
-		attrs = append(attrs, bgp.NewPathAttributeCommunities(comms))
+	m, err := bmpmsg.Update(netip.MustParseAddr(nextHop), asPath, comms, l, prefixes...)
+	if err != nil {
+		panic(err)
 	}
-	if len(lcomms) > 0 {
-		var l []*bgp.LargeCommunity
-		for _, c := range lcomms {
-			l = append(l, bgp.NewLargeCommunity(c.ASN, c.Local1, c.Local2))
-		}
-		attrs = append(attrs, bgp.NewPathAttributeLargeCommunities(l))
-	}
-	var nlri []*bgp.IPAddrPrefix
-	var v6 []bgp.AddrPrefixInterface
-	for _, p := range prefixes {
-		if p.Addr().Is4() {
-			nlri = append(nlri, bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String()))
-		} else {
-			v6 = append(v6, bgp.NewIPv6AddrPrefix(uint8(p.Bits()), p.Addr().String()))
-		}
-	}
-	if len(v6) > 0 {
-		attrs = append(attrs, bgp.NewPathAttributeMpReachNLRI(nextHop, v6))
-	} else {
-		attrs = append(attrs, bgp.NewPathAttributeNextHop(nextHop))
-	}
-	return bgp.NewBGPUpdateMessage(nil, attrs, nlri)
+	return m
 }
 
 func (c *testClient) withdraw(p testPeer, prefixes ...netip.Prefix) {
-	var w []*bgp.IPAddrPrefix
-	var v6 []bgp.AddrPrefixInterface
-	for _, p := range prefixes {
-		if p.Addr().Is4() {
-			w = append(w, bgp.NewIPAddrPrefix(uint8(p.Bits()), p.Addr().String()))
-		} else {
-			v6 = append(v6, bgp.NewIPv6AddrPrefix(uint8(p.Bits()), p.Addr().String()))
-		}
-	}
-	var attrs []bgp.PathAttributeInterface
-	if len(v6) > 0 {
-		attrs = append(attrs, bgp.NewPathAttributeMpUnreachNLRI(v6))
-	}
-	c.send(bmp.NewBMPRouteMonitoring(p.hdr, bgp.NewBGPUpdateMessage(w, attrs, nil)))
+	c.send(bmpmsg.RouteMonitoring(p.peer, bmpmsg.Withdraw(prefixes...)))
 }
 
 func (c *testClient) endOfRIB(p testPeer) {
-	c.send(bmp.NewBMPRouteMonitoring(p.hdr, bgp.NewEndOfRib(bgp.RF_IPv4_UC)))
+	c.send(bmpmsg.RouteMonitoring(p.peer, bmpmsg.EndOfRIB(false)))
 }
 
 // newTestEnricher builds and starts an enricher from an HCL body; listen
@@ -181,4 +149,4 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func endOfRIB() *bgp.BGPMessage { return bgp.NewEndOfRib(bgp.RF_IPv4_UC) }
+func endOfRIB() *bgp.BGPMessage { return bmpmsg.EndOfRIB(false) }

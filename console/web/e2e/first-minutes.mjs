@@ -26,6 +26,39 @@ try {
   console.log(`first minutes: the console shows no flows: ${e.message.split('\n')[0]}`);
   code = 1;
 }
+if (code === 0) {
+  // The synthetic exporters send their routes over BMP: flows leaving the
+  // network carry AS paths the console groups by.
+  const path = await topASPath(base, 30_000);
+  if (path) {
+    console.log(`first minutes: the console groups flows by AS path (top: ${path})`);
+  } else {
+    console.log('first minutes: no flow with an AS path in the console (BMP routes)');
+    code = 1;
+  }
+}
 await ctx.close();
 rmSync(profile, { recursive: true, force: true });
 process.exit(code);
+
+// topASPath asks the console's API for the traffic by DstASPath of flows
+// that have one, until a row comes or timeout ms pass.
+async function topASPath(base, timeout) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const now = Date.now();
+    const res = await fetch(base + '/api/v0/console/table', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        start: new Date(now - 3600_000).toISOString(), end: new Date(now + 60_000).toISOString(),
+        metric: 'flows', dimensions: ['DstASPath'], limit: 5, filter: "DstASPath != ''",
+      }),
+    }).catch(() => null);
+    const rows = res?.ok ? (await res.json()).rows ?? [] : [];
+    const row = rows.find((r) => r.dimensions[0] !== 'Other' && r.dimensions[0] !== '');
+    if (row) return row.dimensions[0];
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return null;
+}

@@ -209,6 +209,9 @@ function Empty() {
         <li>
           <b>sFlow</b> to UDP port <code>6343</code>
         </li>
+        <li>
+          <b>BMP</b> (BGP routes: AS paths, communities) to TCP port <code>10179</code>
+        </li>
       </ul>
       <p class="muted">These are the ports of the default pipeline; the pipeline page lists the sources of yours.</p>
       <p>
