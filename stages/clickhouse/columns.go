@@ -44,21 +44,22 @@ type colBuf struct {
 	idx  []uint32
 }
 
-// rowBuffer holds the rows of several flow batches, column by column, and
-// the batches themselves until the INSERT of their rows succeeded.
+// rowBuffer holds the rows of several flow batches, column by column (the
+// inserter.Group holding it keeps the batches until the INSERT of their
+// rows succeeded).
 type rowBuffer struct {
-	cols    []*colBuf
-	rows    int
-	batches []*flow.Batch
+	cols []*colBuf
+	rows int
 
-	// While in flight: the insert goroutine sends its result on done.
-	done     chan error
-	running  bool // an insert goroutine owns the buffer
-	inserted bool // the rows are in ClickHouse, the batches not released yet
+	// Set as the buffer is handed to its insert, when it closes a rollup
+	// group: the group's rollup state and batches, whose rollups it inserts
+	// after its flows.
+	closeSt      *rollupState
+	closeBatches []*flow.Batch
 }
 
 func newRowBuffer(cols []flow.Column, _ features) *rowBuffer {
-	rb := &rowBuffer{done: make(chan error, 1)}
+	rb := &rowBuffer{}
 	for _, c := range cols {
 		pos, ok := flow.ColumnIndex(c.Name)
 		if !ok {
@@ -422,7 +423,5 @@ func (rb *rowBuffer) reset() {
 		cb.u8, cb.u16, cb.u32, cb.u64 = cb.u8[:0], cb.u16[:0], cb.u32[:0], cb.u64[:0]
 	}
 	rb.rows = 0
-	rb.inserted = false
-	clear(rb.batches)
-	rb.batches = rb.batches[:0]
+	rb.closeSt, rb.closeBatches = nil, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/inserter"
 	"github.com/flowengine/flowengine/internal/tlsconfig"
 )
 
@@ -118,15 +119,16 @@ type Sink struct {
 	readOnlyUser atomic.Bool
 	features     *features
 
-	// Insert state, owned by Run; kept across restarts of Run. Run appends
-	// rows to fill while other goroutines insert the buffers of inflight
-	// (oldest first, at most insert_concurrency of them), so that building
-	// blocks and the server's work overlap. Batches are released in order:
-	// a buffer's once its insert and those of every older one succeeded.
-	fill     *rowBuffer
-	inflight []*rowBuffer
-	free     []*rowBuffer
-	feats    features
+	// Insert state, kept across restarts of Run. The queue's Run appends
+	// rows to one buffer while other goroutines insert the older ones (at
+	// most insert_concurrency of them), so that building blocks and the
+	// server's work overlap, and releases batches in order: a buffer's once
+	// its insert and those of every older one succeeded. The fields below
+	// are owned by the queue's Run goroutine.
+	queue *inserter.Queue[*rowBuffer]
+	retry inserter.Retry
+	free  []*rowBuffer
+	feats features
 	// Consolidation in the engine: the group of buffers whose rollups
 	// are aggregated together, by member, and the group still open.
 	groups      map[*rowBuffer]*rollupGroup
@@ -243,6 +245,11 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	}
 	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns, now: time.Now, instance: fmt.Sprintf("%016x", rand.Uint64())}
 	s.metrics = newMetrics(env.Metrics)
+	s.retry = inserter.Retry{Max: c.maxRetries, Backoff: c.retryBackoff, MaxBackoff: c.retryMaxBackoff}
+	s.queue = inserter.New(inserter.Config{
+		BatchSize: c.batchSize, Timeout: c.batchTimeout, Concurrency: c.concurrency,
+		Name: "clickhouse", Log: log, Dropped: s.metrics.dropped.WithLabelValues("shutdown"),
+	}, inserter.Sink[*rowBuffer](buffers{s}))
 	return s, diags
 }
 
@@ -349,10 +356,9 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 	if err != nil {
 		return err
 	}
-	if s.fill == nil {
+	if s.groups == nil {
 		s.feats = f
 		s.groups = map[*rowBuffer]*rollupGroup{}
-		s.fill = newRowBuffer(s.columns, s.feats)
 		names := make([]string, len(s.columns))
 		for i, c := range s.columns {
 			names[i] = quote(c.Name)
@@ -374,156 +380,152 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) error {
 		stopRetention()
 		wg.Wait()
 	}()
-
-	// Whichever path returns, no insert is left running; past the shutdown
-	// deadline, whatever is still buffered is given up (counted, and its
-	// batches marked failed).
-	defer func() {
-		s.drain()
-		if ctx.Err() != nil {
-			s.abandon()
-		}
-	}()
-	timer := time.NewTimer(s.cfg.batchTimeout)
-	defer timer.Stop()
-	// Rows left by a previous Run that failed, oldest first.
-	for len(s.inflight) > 0 {
-		rb := s.inflight[0]
-		if !rb.inserted {
-			st, batches := s.closing(rb)
-			if err := s.insertBuffer(ctx, rb, st, batches); err != nil {
-				return err
-			}
-		}
-		s.release()
-	}
-	if err := s.flushAll(ctx); err != nil {
-		return err
-	}
-	for {
-		var oldest <-chan error
-		if len(s.inflight) > 0 {
-			oldest = s.inflight[0].done
-		}
-		select {
-		case b, ok := <-in:
-			if !ok {
-				return s.flushAll(ctx)
-			}
-			if len(b.Records) == 0 {
-				// Released in order with the rows received before it (its
-				// completion may commit a source's offsets).
-				switch {
-				case s.fill.rows > 0:
-					s.fill.batches = append(s.fill.batches, b)
-				case len(s.inflight) > 0:
-					last := s.inflight[len(s.inflight)-1]
-					last.batches = append(last.batches, b)
-				case s.openGroup != nil:
-					s.openGroup.held = append(s.openGroup.held, b)
-				default:
-					b.Release()
-				}
-				continue
-			}
-			if s.fill.rows == 0 {
-				if !timer.Stop() {
-					select {
-					case <-timer.C:
-					default:
-					}
-				}
-				timer.Reset(s.cfg.batchTimeout)
-			}
-			s.fill.append(b.Records)
-			s.fill.batches = append(s.fill.batches, b)
-			if s.fill.rows >= s.cfg.batchSize {
-				if err := s.flush(ctx, false); err != nil {
-					return err
-				}
-			}
-		case err := <-oldest:
-			if err := s.complete(err); err != nil {
-				return err
-			}
-		case <-timer.C:
-			// Rows wait at most batch_timeout, and so do rollups: the
-			// open group is closed.
-			if s.fill.rows > 0 {
-				if err := s.flush(ctx, true); err != nil {
-					return err
-				}
-			} else if err := s.finishOpen(ctx); err != nil {
-				return err
-			}
-			timer.Reset(s.cfg.batchTimeout)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return s.queue.Run(ctx, in)
 }
 
-// flush starts inserting the rows of fill in another goroutine, once fewer
-// than insert_concurrency inserts run, and gives fill a free buffer. With
-// consolidation in the engine, the buffer joins the open rollup group; it
-// closes the group (and inserts its rollups after its flows) when
-// closeGroup is set or the group holds rollup_batch_size flows.
-func (s *Sink) flush(ctx context.Context, closeGroup bool) error {
-	if s.fill.rows == 0 {
-		return nil
-	}
-	for len(s.inflight) >= s.cfg.concurrency {
-		if err := s.complete(<-s.inflight[0].done); err != nil {
-			return err
-		}
-	}
-	rb := s.fill
+// buffers is the sink as its insert queue sees it (inserter.Sink and
+// inserter.Holder): the rows of each group are appended to a rowBuffer as
+// they arrive, and with consolidation in the engine, consecutive groups
+// form a rollup group whose batches are held until its rollups are in.
+type buffers struct{ *Sink }
+
+type group = inserter.Group[*rowBuffer]
+
+// NewBuffer returns a free buffer.
+func (s buffers) NewBuffer() *rowBuffer {
 	if n := len(s.free); n > 0 {
-		s.fill = s.free[n-1]
+		rb := s.free[n-1]
 		s.free[n-1] = nil
 		s.free = s.free[:n-1]
-	} else {
-		s.fill = newRowBuffer(s.columns, s.feats)
+		return rb
 	}
+	return newRowBuffer(s.columns, s.feats)
+}
+
+// Fill appends the rows of b.
+func (buffers) Fill(rb *rowBuffer, b *flow.Batch) { rb.append(b.Records) }
+
+// Seal adds a buffer handed to its insert to the open rollup group, with
+// consolidation in the engine; it closes the group (the buffer inserts its
+// rollups after its flows) when last is set or the group holds
+// rollup_batch_size flows.
+func (s buffers) Seal(g *group, last bool) {
+	rb := g.Buf
 	if st := s.rollupState(); st != nil || s.openGroup != nil {
-		g := s.openGroup
-		if g == nil {
-			g = &rollupGroup{st: st}
-			s.openGroup = g
+		rg := s.openGroup
+		if rg == nil {
+			rg = &rollupGroup{st: st}
+			s.openGroup = rg
 		} else if st != nil {
 			s.freeRollups = append(s.freeRollups, st)
 		}
-		g.batches = append(g.batches, rb.batches...)
-		g.rows += rb.rows
-		s.groups[rb] = g
-		if closeGroup || g.rows >= s.cfg.rollupBatch {
-			g.closer = rb
+		rg.batches = append(rg.batches, g.Batches...)
+		rg.rows += g.Rows
+		s.groups[rb] = rg
+		if last || rg.rows >= s.cfg.rollupBatch {
+			rg.closer = rb
 			s.openGroup = nil
+			rb.closeSt, rb.closeBatches = rg.st, rg.batches
 		}
 	}
-	rb.running = true
-	s.inflight = append(s.inflight, rb)
-	st, batches := s.closing(rb)
-	go func() { rb.done <- s.insertBuffer(ctx, rb, st, batches) }()
+}
+
+// Insert inserts the flows of a buffer, then, if it closes a rollup group,
+// the group's rollups. Each insert is made once: after a failure, the next
+// call resumes with the insert that failed.
+func (s buffers) Insert(ctx context.Context, g *group) error {
+	rb := g.Buf
+	st := rb.closeSt
+	if st == nil || !st.flowsDone {
+		if err := s.insertRange(ctx, rb, "flows", s.insertSQL, 0, rb.rows); err != nil {
+			return err
+		}
+		if st == nil {
+			return nil
+		}
+		st.flowsDone = true
+	}
+	return s.insertRollups(ctx, st, rb.closeBatches)
+}
+
+// Done releases the batches of a buffer inserted, and frees it. The
+// batches of a rollup group's member wait for the rollups of the group:
+// they are released with its closer's (in order: no buffer after the
+// closer is released before it).
+func (s buffers) Done(g *group) {
+	rb := g.Buf
+	rg := s.groups[rb]
+	delete(s.groups, rb)
+	switch {
+	case rg == nil:
+		for _, b := range g.Batches {
+			b.Release()
+		}
+	case rg.closer != rb:
+		rg.held = append(rg.held, g.Batches...)
+	default:
+		rg.held = append(rg.held, g.Batches...)
+		s.releaseGroup(rg)
+	}
+	rb.reset()
+	s.free = append(s.free, rb)
+}
+
+// Holding reports whether a rollup group is open.
+func (s buffers) Holding() bool { return s.openGroup != nil }
+
+// Flush inserts the rollups of the open group, whose members were all
+// inserted, and releases their batches.
+func (s buffers) Flush(ctx context.Context) error {
+	rg := s.openGroup
+	if err := s.insertRollups(ctx, rg.st, rg.batches); err != nil {
+		return err
+	}
+	s.openGroup = nil
+	s.releaseGroup(rg)
 	return nil
 }
 
-// flushAll inserts everything buffered and waits for every insert, the
-// rollups of the open group included.
-func (s *Sink) flushAll(ctx context.Context) error {
-	if err := s.flush(ctx, true); err != nil {
-		return err
+// Hold keeps an empty batch received while no buffer is in flight, to
+// release after the batches of the open group (its release may commit a
+// source's offsets).
+func (s buffers) Hold(b *flow.Batch) {
+	if s.openGroup != nil {
+		s.openGroup.held = append(s.openGroup.held, b)
+		return
 	}
-	return s.finishOpen(ctx)
+	b.Release()
 }
 
-// closing returns the rollup state and the batches whose rollups rb inserts
-// after its flows, if rb closes its group.
-func (s *Sink) closing(rb *rowBuffer) (*rollupState, []*flow.Batch) {
-	if g := s.groups[rb]; g != nil && g.closer == rb {
-		return g.st, g.batches
+// Abandon fails and releases the batches held by the rollup groups past
+// the shutdown deadline, and frees the buffers given up.
+func (s buffers) Abandon(bufs []*rowBuffer) {
+	groups := map[*rollupGroup]bool{}
+	if s.openGroup != nil {
+		groups[s.openGroup] = true
 	}
-	return nil, nil
+	for _, rb := range bufs {
+		if rg := s.groups[rb]; rg != nil {
+			groups[rg] = true
+		}
+	}
+	for rg := range groups {
+		for _, b := range rg.held {
+			b.Fail()
+			b.Release()
+		}
+		clear(rg.held)
+		rg.held = rg.held[:0]
+		clear(rg.batches)
+		rg.st.reset()
+		s.freeRollups = append(s.freeRollups, rg.st)
+	}
+	s.openGroup = nil
+	clear(s.groups)
+	for _, rb := range bufs {
+		rb.reset()
+		s.free = append(s.free, rb)
+	}
 }
 
 // rollupState returns a free rollup state, or nil without consolidation
@@ -535,43 +537,6 @@ func (s *Sink) rollupState() *rollupState {
 		return st
 	}
 	return s.newRollupState()
-}
-
-// finishOpen waits for every insert running, then inserts the rollups of
-// the open group, whose members were all inserted, and releases their
-// batches.
-func (s *Sink) finishOpen(ctx context.Context) error {
-	for len(s.inflight) > 0 {
-		if err := s.complete(<-s.inflight[0].done); err != nil {
-			return err
-		}
-	}
-	g := s.openGroup
-	if g == nil {
-		return nil
-	}
-	if err := s.insertRollups(ctx, g.st, g.batches); err != nil {
-		return err
-	}
-	s.openGroup = nil
-	s.releaseGroup(g)
-	return nil
-}
-
-// insertBuffer inserts the flows of rb, then, if st is not nil, the rollups
-// of batches (rb closes a group). Each insert is made once: after a
-// failure, the next call resumes with the insert that failed.
-func (s *Sink) insertBuffer(ctx context.Context, rb *rowBuffer, st *rollupState, batches []*flow.Batch) error {
-	if st == nil || !st.flowsDone {
-		if err := s.insertRange(ctx, rb, "flows", s.insertSQL, 0, rb.rows); err != nil {
-			return err
-		}
-		if st == nil {
-			return nil
-		}
-		st.flowsDone = true
-	}
-	return s.insertRollups(ctx, st, batches)
 }
 
 // insertRollups aggregates batches into st, once, and inserts the rollup
@@ -597,45 +562,6 @@ func (s *Sink) insertRollups(ctx context.Context, st *rollupState, batches []*fl
 	return nil
 }
 
-// complete takes the result of the oldest insert: on success its batches
-// are released and its buffer freed.
-func (s *Sink) complete(err error) error {
-	rb := s.inflight[0]
-	rb.running = false
-	if err != nil {
-		return err
-	}
-	rb.inserted = true
-	s.release()
-	return nil
-}
-
-// release releases the batches of the oldest in-flight buffer, inserted,
-// and frees it. The batches of a rollup group's member wait for the rollups
-// of the group: they are released with its closer's (in order: no buffer
-// after the closer is released before it).
-func (s *Sink) release() {
-	rb := s.inflight[0]
-	g := s.groups[rb]
-	delete(s.groups, rb)
-	switch {
-	case g == nil:
-		for _, b := range rb.batches {
-			b.Release()
-		}
-	case g.closer != rb:
-		g.held = append(g.held, rb.batches...)
-	default:
-		g.held = append(g.held, rb.batches...)
-		s.releaseGroup(g)
-	}
-	rb.reset()
-	n := copy(s.inflight, s.inflight[1:])
-	s.inflight[n] = nil
-	s.inflight = s.inflight[:n]
-	s.free = append(s.free, rb)
-}
-
 // releaseGroup releases the batches of a group whose flows and rollups are
 // inserted, and frees its rollup state.
 func (s *Sink) releaseGroup(g *rollupGroup) {
@@ -648,17 +574,6 @@ func (s *Sink) releaseGroup(g *rollupGroup) {
 	s.freeRollups = append(s.freeRollups, g.st)
 }
 
-// drain waits for the inserts still running, when Run returns: their
-// buffers stay in inflight, marked inserted or not, for the next Run.
-func (s *Sink) drain() {
-	for _, rb := range s.inflight {
-		if rb.running {
-			rb.running = false
-			rb.inserted = <-rb.done == nil
-		}
-	}
-}
-
 // waitFeatures reads the server version, retrying while the server is down.
 func (s *Sink) waitFeatures(ctx context.Context) (features, error) {
 	s.mu.Lock()
@@ -667,76 +582,20 @@ func (s *Sink) waitFeatures(ctx context.Context) (features, error) {
 	if f != nil {
 		return *f, nil
 	}
-	backoff := s.cfg.retryBackoff
-	for attempt := 1; ; attempt++ {
-		got, err := s.serverFeatures(ctx)
-		if err == nil {
-			return got, nil
-		}
-		if ctx.Err() != nil {
-			return features{}, ctx.Err()
-		}
-		if !isTransient(err) || (s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries) {
-			return features{}, err
+	var got features
+	err := s.retry.Do(ctx, func(int) error {
+		var err error
+		got, err = s.serverFeatures(ctx)
+		return err
+	}, func(err error, attempt int, wait time.Duration, last bool) error {
+		if !isTransient(err) || last {
+			return err
 		}
 		s.metrics.retries.Inc()
-		s.log.Warn("clickhouse not ready, retrying", "attempt", attempt, "in", backoff, "error", err)
-		if !engine.Sleep(ctx, backoff) {
-			return features{}, ctx.Err()
-		}
-		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
-	}
-}
-
-// abandon gives up the buffered rows when the shutdown deadline passed: they
-// are counted, and their batches marked failed and released, so that an
-// at-least-once source upstream does not acknowledge them (nor the batches
-// inserted after them, whose flows it will send again).
-func (s *Sink) abandon() {
-	n := s.fill.rows
-	for _, rb := range s.inflight {
-		if !rb.inserted {
-			n += rb.rows
-		}
-	}
-	if n > 0 {
-		s.log.Warn("clickhouse sink stopped with flows not written", "flows", n)
-		s.metrics.dropped.WithLabelValues("shutdown").Add(float64(n))
-	}
-	groups := map[*rollupGroup]bool{}
-	if s.openGroup != nil {
-		groups[s.openGroup] = true
-	}
-	for _, rb := range s.inflight {
-		if g := s.groups[rb]; g != nil {
-			groups[g] = true
-		}
-	}
-	for g := range groups {
-		for _, b := range g.held {
-			b.Fail()
-			b.Release()
-		}
-		clear(g.held)
-		g.held = g.held[:0]
-		clear(g.batches)
-		g.st.reset()
-		s.freeRollups = append(s.freeRollups, g.st)
-	}
-	s.openGroup = nil
-	clear(s.groups)
-	for _, rb := range append(s.inflight, s.fill) {
-		for _, b := range rb.batches {
-			b.Fail()
-			b.Release()
-		}
-		rb.reset()
-		if rb != s.fill {
-			s.free = append(s.free, rb)
-		}
-	}
-	clear(s.inflight)
-	s.inflight = s.inflight[:0]
+		s.log.Warn("clickhouse not ready, retrying", "attempt", attempt, "in", wait, "error", err)
+		return nil
+	})
+	return got, err
 }
 
 // dataError is an INSERT rejected because of the rows it holds.
@@ -786,56 +645,57 @@ func (s *Sink) insertRangeToken(ctx context.Context, rb *rowBuffer, table, query
 	if hi <= lo {
 		return nil
 	}
-	backoff := s.cfg.retryBackoff
-	for attempt := 1; ; attempt++ {
+	tok := ""
+	if token != "" {
+		tok = fmt.Sprintf("%s-%d-%d", token, lo, hi)
+	}
+	var split bool // rejected because of its data: the halves are inserted instead
+	err := s.retry.Do(ctx, func(attempt int) error {
 		start := time.Now()
-		tok := ""
-		if token != "" {
-			tok = fmt.Sprintf("%s-%d-%d", token, lo, hi)
-		}
 		err := s.insertOnce(ctx, rb, query, tok, lo, hi)
-		if err == nil {
-			s.metrics.latency.Observe(time.Since(start).Seconds())
-			if table == "flows" {
-				s.metrics.rows.Add(float64(hi - lo))
-			} else {
-				s.metrics.rollupRows.Add(float64(hi - lo))
-			}
-			if attempt > 1 {
-				s.log.Info("clickhouse insert succeeded after retries", "table", table, "rows", hi-lo, "attempts", attempt)
-			}
-			return nil
+		if err != nil {
+			return err
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		s.metrics.latency.Observe(time.Since(start).Seconds())
+		if table == "flows" {
+			s.metrics.rows.Add(float64(hi - lo))
+		} else {
+			s.metrics.rollupRows.Add(float64(hi - lo))
 		}
+		if attempt > 1 {
+			s.log.Info("clickhouse insert succeeded after retries", "table", table, "rows", hi-lo, "attempts", attempt)
+		}
+		return nil
+	}, func(err error, attempt int, wait time.Duration, last bool) error {
 		if isDataError(err) {
 			s.metrics.errors.WithLabelValues("data").Inc()
-			if hi-lo == 1 {
-				if table == "flows" {
-					s.metrics.dropped.WithLabelValues("rejected").Inc()
-				}
-				s.log.Warn("clickhouse rejected a row, dropped", "table", table, "error", err, "row", rb.describeRow(lo))
-				return nil
-			}
-			s.log.Warn("clickhouse rejected an insert, splitting it to isolate the bad rows", "table", table, "rows", hi-lo, "error", err)
-			mid := lo + (hi-lo)/2
-			if err := s.insertRangeToken(ctx, rb, table, query, token, lo, mid); err != nil {
-				return err
-			}
-			return s.insertRangeToken(ctx, rb, table, query, token, mid, hi)
+			split = true
+			return err
 		}
 		s.metrics.errors.WithLabelValues("transient").Inc()
-		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
+		if last {
 			return fmt.Errorf("clickhouse insert of %d rows into %s failed %d times: %w", hi-lo, table, attempt, s.explain(err))
 		}
 		s.metrics.retries.Inc()
-		s.log.Warn("clickhouse insert failed, retrying", "table", table, "rows", hi-lo, "attempt", attempt, "in", backoff, "error", s.explain(err))
-		if !engine.Sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
+		s.log.Warn("clickhouse insert failed, retrying", "table", table, "rows", hi-lo, "attempt", attempt, "in", wait, "error", s.explain(err))
+		return nil
+	})
+	if !split {
+		return err
 	}
+	if hi-lo == 1 {
+		if table == "flows" {
+			s.metrics.dropped.WithLabelValues("rejected").Inc()
+		}
+		s.log.Warn("clickhouse rejected a row, dropped", "table", table, "error", err, "row", rb.describeRow(lo))
+		return nil
+	}
+	s.log.Warn("clickhouse rejected an insert, splitting it to isolate the bad rows", "table", table, "rows", hi-lo, "error", err)
+	mid := lo + (hi-lo)/2
+	if err := s.insertRangeToken(ctx, rb, table, query, token, lo, mid); err != nil {
+		return err
+	}
+	return s.insertRangeToken(ctx, rb, table, query, token, mid, hi)
 }
 
 func (s *Sink) insertOnce(ctx context.Context, rb *rowBuffer, query, token string, lo, hi int) error {

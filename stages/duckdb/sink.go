@@ -36,6 +36,7 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/inserter"
 	"github.com/flowengine/flowengine/store"
 	"github.com/flowengine/flowengine/store/rollup"
 )
@@ -102,12 +103,12 @@ type Sink struct {
 	live   []store.Table // tables that exist, for the Backend
 	closed bool
 
-	// Insert state, owned by Run; kept across restarts of Run: the group
-	// being filled, the groups inserted or being inserted, oldest first
-	// (released in that order), and the idle workers.
-	fill     *group
-	inflight []*group
-	idle     []*worker
+	// Insert state, kept across restarts of Run: the groups of batches,
+	// and the idle workers.
+	queue  *inserter.Queue[struct{}]
+	retry  inserter.Retry
+	workMu sync.Mutex
+	idle   []*worker
 }
 
 // ParseRetention reads a retention: a duration as the pipeline language
@@ -217,6 +218,11 @@ func New(cfg *dsl.Config, env engine.Env) (*Sink, hcl.Diagnostics) {
 	s := &Sink{id: env.ID, cfg: c, log: log, columns: flow.Columns}
 	s.tables = wantTables(s.columns, c.retention)
 	s.metrics = newMetrics(env.Metrics)
+	s.retry = inserter.Retry{Max: c.maxRetries, Backoff: c.retryBackoff, MaxBackoff: c.retryMaxBackoff}
+	s.queue = inserter.New(inserter.Config{
+		BatchSize: c.batchSize, Timeout: c.batchTimeout, Concurrency: c.concurrency,
+		Name: "duckdb", Log: log, Dropped: s.metrics.dropped.WithLabelValues("shutdown"),
+	}, inserter.Sink[struct{}](transactions{s}))
 	return s, diags
 }
 
@@ -284,22 +290,16 @@ func (s *Sink) Close() error {
 	return err
 }
 
-// group is the batches of one transaction.
-type group struct {
-	batches   []*flow.Batch
-	rows      int
-	done      chan error // the result of its insert
-	wk        *worker    // inserting it, while running
-	running   bool
-	committed bool
-}
-
 // worker inserts groups on its own connection: with several, one group's
 // rows are compressed and written while the next one is appended.
 type worker struct {
 	w   *writer
 	set *rollup.Set
 }
+
+// group is the batches of one transaction (the sink fills no buffer of its
+// own: the appender reads the batches).
+type group = inserter.Group[struct{}]
 
 // Run stores the flows received on in, until in is closed and everything is
 // committed. Batches are gathered until batch_size flows or batch_timeout;
@@ -322,90 +322,36 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
 	defer func() {
 		stopRetention()
 		wg.Wait()
-		err = s.stop(ctx, err)
+		s.stop()
 	}()
-
-	// Groups left by a previous Run that failed, oldest first.
-	if len(s.inflight) > 0 {
-		wk := s.takeWorker()
-		for _, g := range s.inflight {
-			if !g.committed {
-				if err := s.insert(ctx, wk, g); err != nil {
-					s.idle = append(s.idle, wk)
-					return err
-				}
-				g.committed = true
-			}
-		}
-		s.idle = append(s.idle, wk)
-	}
-	s.releaseCommitted()
-	if s.fill == nil {
-		s.fill = &group{}
-	}
-	timer := time.NewTimer(s.cfg.batchTimeout)
-	defer timer.Stop()
-	for {
-		var oldest chan error
-		if len(s.inflight) > 0 && s.inflight[0].running {
-			oldest = s.inflight[0].done
-		}
-		select {
-		case b, ok := <-in:
-			if !ok {
-				if err := s.dispatch(ctx); err != nil {
-					return err
-				}
-				for len(s.inflight) > 0 {
-					if err := s.completeOldest(); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			if s.fill.rows == 0 && len(s.fill.batches) == 0 {
-				if !timer.Stop() {
-					select {
-					case <-timer.C:
-					default:
-					}
-				}
-				timer.Reset(s.cfg.batchTimeout)
-			}
-			s.fill.batches = append(s.fill.batches, b)
-			s.fill.rows += len(b.Records)
-			if s.fill.rows >= s.cfg.batchSize {
-				if err := s.dispatch(ctx); err != nil {
-					return err
-				}
-			}
-		case err := <-oldest:
-			if err := s.complete(err); err != nil {
-				return err
-			}
-		case <-timer.C:
-			if err := s.dispatch(ctx); err != nil {
-				return err
-			}
-			timer.Reset(s.cfg.batchTimeout)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return s.queue.Run(ctx, in)
 }
 
-func (s *Sink) running() int {
-	n := 0
-	for _, g := range s.inflight {
-		if g.running {
-			n++
+// stop ends Run, once no transaction runs (the queue keeps the groups not
+// committed for the next Run, or gave them up past the shutdown deadline):
+// it closes the connections and checkpoints the database.
+func (s *Sink) stop() {
+	s.mu.Lock()
+	s.workMu.Lock()
+	for _, wk := range s.idle {
+		if wk.w != nil {
+			wk.w.close()
+			wk.w = nil
 		}
 	}
-	return n
+	s.workMu.Unlock()
+	s.mu.Unlock()
+	if db, oerr := s.open(context.Background()); oerr == nil {
+		if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
+			s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+		}
+	}
 }
 
 // takeWorker returns an idle worker, making one if needed.
 func (s *Sink) takeWorker() *worker {
+	s.workMu.Lock()
+	defer s.workMu.Unlock()
 	if n := len(s.idle); n > 0 {
 		wk := s.idle[n-1]
 		s.idle = s.idle[:n-1]
@@ -414,154 +360,55 @@ func (s *Sink) takeWorker() *worker {
 	return &worker{set: rollup.NewSet(rollupIntervals...)}
 }
 
-// dispatch starts inserting the filling group, once fewer than
-// insert_concurrency inserts run.
-func (s *Sink) dispatch(ctx context.Context) error {
-	if len(s.fill.batches) == 0 {
-		return nil
-	}
-	for s.running() >= s.cfg.concurrency {
-		if err := s.completeOldest(); err != nil {
-			return err
-		}
-	}
-	g := s.fill
-	s.fill = &group{}
-	g.wk = s.takeWorker()
-	g.running = true
-	g.done = make(chan error, 1)
-	s.inflight = append(s.inflight, g)
-	go func() { g.done <- s.insert(ctx, g.wk, g) }()
-	return nil
+func (s *Sink) putWorker(wk *worker) {
+	s.workMu.Lock()
+	s.idle = append(s.idle, wk)
+	s.workMu.Unlock()
 }
 
-// completeOldest waits for the oldest group's insert, and releases it.
-func (s *Sink) completeOldest() error {
-	g := s.inflight[0]
-	if g.running {
-		return s.complete(<-g.done)
-	}
-	return s.complete(nil)
-}
+// transactions is the sink as the queue sees it (inserter.Sink).
+type transactions struct{ *Sink }
 
-// complete takes the result of the oldest group's insert: committed, its
-// batches (and those of newer groups committed already) are released.
-func (s *Sink) complete(err error) error {
-	g := s.inflight[0]
-	if g.running {
-		g.running = false
-		s.idle = append(s.idle, g.wk)
-		g.wk = nil
-		if err != nil {
-			return err
-		}
-		g.committed = true
-	}
-	s.releaseCommitted()
-	return nil
-}
+// NewBuffer is the empty buffer of a group.
+func (transactions) NewBuffer() struct{} { return struct{}{} }
 
-// releaseCommitted releases the groups committed at the head of inflight.
-func (s *Sink) releaseCommitted() {
-	for len(s.inflight) > 0 && s.inflight[0].committed && !s.inflight[0].running {
-		g := s.inflight[0]
-		for _, b := range g.batches {
-			b.Release()
-		}
-		n := copy(s.inflight, s.inflight[1:])
-		s.inflight[n] = nil
-		s.inflight = s.inflight[:n]
+// Fill does nothing: the batches are appended as their transaction runs.
+func (transactions) Fill(struct{}, *flow.Batch) {}
+
+// Done releases the batches of a group committed.
+func (transactions) Done(g *group) {
+	for _, b := range g.Batches {
+		b.Release()
 	}
 }
 
-// stop ends Run: it waits for the inserts still running (their groups stay
-// for the next Run), gives up past the shutdown deadline the batches not
-// released (counted, marked failed), closes the connections and
-// checkpoints the database.
-func (s *Sink) stop(ctx context.Context, err error) error {
-	for _, g := range s.inflight {
-		if g.running {
-			g.running = false
-			g.committed = <-g.done == nil
-			s.idle = append(s.idle, g.wk)
-			g.wk = nil
-		}
-	}
-	s.releaseCommitted()
-	if ctx.Err() != nil {
-		s.abandon()
-	}
-	s.mu.Lock()
-	for _, wk := range s.idle {
-		if wk.w != nil {
-			wk.w.close()
-			wk.w = nil
-		}
-	}
-	s.mu.Unlock()
-	if db, oerr := s.open(context.Background()); oerr == nil {
-		if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
-			s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
-		}
-	}
-	return err
-}
-
-// abandon gives up the batches not released: counted when not committed,
-// and marked failed so that an at-least-once source upstream does not
-// acknowledge them (nor the newer ones, whose flows it will send again).
-func (s *Sink) abandon() {
-	n := 0
-	for _, g := range append(s.inflight, s.fill) {
-		if g == nil {
-			continue
-		}
-		if !g.committed {
-			n += g.rows
-		}
-		for _, b := range g.batches {
-			b.Fail()
-			b.Release()
-		}
-	}
-	if n > 0 {
-		s.log.Warn("duckdb sink stopped with flows not written", "flows", n)
-		s.metrics.dropped.WithLabelValues("shutdown").Add(float64(n))
-	}
-	clear(s.inflight)
-	s.inflight = s.inflight[:0]
-	s.fill = nil
-}
-
-// insert writes the group in one transaction on the worker's connection,
+// Insert writes the group in one transaction on a worker's connection,
 // retrying failures with backoff.
-func (s *Sink) insert(ctx context.Context, wk *worker, g *group) error {
-	backoff := s.cfg.retryBackoff
-	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		err := s.write(ctx, wk, g)
-		if err == nil {
-			s.metrics.latency.Observe(time.Since(start).Seconds())
-			s.metrics.rows.Add(float64(g.rows))
-			if attempt > 1 {
-				s.log.Info("duckdb insert succeeded after retries", "flows", g.rows, "attempts", attempt)
-			}
-			return nil
+func (t transactions) Insert(ctx context.Context, g *group) error {
+	s := t.Sink
+	wk := s.takeWorker()
+	defer s.putWorker(wk)
+	var start time.Time
+	return s.retry.Do(ctx, func(attempt int) error {
+		start = time.Now()
+		if err := s.write(ctx, wk, g); err != nil {
+			return err
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		s.metrics.latency.Observe(time.Since(start).Seconds())
+		s.metrics.rows.Add(float64(g.Rows))
+		if attempt > 1 {
+			s.log.Info("duckdb insert succeeded after retries", "flows", g.Rows, "attempts", attempt)
 		}
+		return nil
+	}, func(err error, attempt int, wait time.Duration, last bool) error {
 		s.metrics.errors.Inc()
-		if s.cfg.maxRetries > 0 && attempt > s.cfg.maxRetries {
-			return fmt.Errorf("duckdb insert of %d flows into %s failed %d times: %w", g.rows, s.cfg.path, attempt, err)
+		if last {
+			return fmt.Errorf("duckdb insert of %d flows into %s failed %d times: %w", g.Rows, s.cfg.path, attempt, err)
 		}
 		s.metrics.retries.Inc()
-		s.log.Warn("duckdb insert failed, retrying", "path", s.cfg.path, "flows", g.rows, "attempt", attempt, "in", backoff, "error", err)
-		if !engine.Sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-		backoff = min(2*backoff, s.cfg.retryMaxBackoff)
-	}
+		s.log.Warn("duckdb insert failed, retrying", "path", s.cfg.path, "flows", g.Rows, "attempt", attempt, "in", wait, "error", err)
+		return nil
+	})
 }
 
 // write inserts the flows of g and their rollup rows in one transaction.
@@ -576,11 +423,11 @@ func (s *Sink) write(ctx context.Context, wk *worker, g *group) error {
 		}
 	}
 	wk.set.Reset()
-	for _, b := range g.batches {
+	for _, b := range g.Batches {
 		wk.set.Add(b.Records)
 	}
 	wk.set.Finish()
-	err = wk.w.write(ctx, g.batches, wk.set, s.metrics)
+	err = wk.w.write(ctx, g.Batches, wk.set, s.metrics)
 	wk.set.Reset()
 	if err != nil {
 		// The connection is in an unknown state: the next attempt starts afresh.
