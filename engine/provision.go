@@ -168,3 +168,29 @@ func (g *Graph) Provision(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SameChanges reports whether got makes the changes of planned, in order:
+// Apply refuses to go on when the resources changed since the plan.
+func SameChanges(planned, got []Change) bool {
+	if len(planned) != len(got) {
+		return false
+	}
+	for i := range planned {
+		if planned[i].Action != got[i].Action || planned[i].Resource != got[i].Resource {
+			return false
+		}
+	}
+	return true
+}
+
+// Destructive lists the changes of changes that lose data, as "action
+// resource", for the error refusing them.
+func Destructive(changes []Change) []string {
+	var refused []string
+	for _, c := range changes {
+		if c.Destructive {
+			refused = append(refused, fmt.Sprintf("%s %s", c.Action, c.Resource))
+		}
+	}
+	return refused
+}

@@ -101,3 +101,32 @@ func TestWritePlans(t *testing.T) {
 		}
 	}
 }
+
+func TestSameChangesAndDestructive(t *testing.T) {
+	create := engine.Change{Action: engine.ActionCreate, Resource: "table a"}
+	drop := engine.Change{Action: engine.ActionDelete, Resource: "column a.x", Destructive: true, Details: []string{"data lost"}}
+	tests := []struct {
+		name         string
+		planned, got []engine.Change
+		same         bool
+	}{
+		{"both empty", nil, nil, true},
+		{"same", []engine.Change{create, drop}, []engine.Change{create, {Action: drop.Action, Resource: drop.Resource}}, true},
+		{"other order", []engine.Change{create, drop}, []engine.Change{drop, create}, false},
+		{"one more", []engine.Change{create}, []engine.Change{create, drop}, false},
+		{"other action", []engine.Change{create}, []engine.Change{{Action: engine.ActionReplace, Resource: create.Resource}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := engine.SameChanges(tt.planned, tt.got); got != tt.same {
+				t.Errorf("SameChanges = %v, want %v", got, tt.same)
+			}
+		})
+	}
+	if got := engine.Destructive([]engine.Change{create, drop}); len(got) != 1 || got[0] != "- column a.x" {
+		t.Errorf("Destructive = %q, want [\"- column a.x\"]", got)
+	}
+	if got := engine.Destructive([]engine.Change{create}); got != nil {
+		t.Errorf("Destructive = %q, want none", got)
+	}
+}

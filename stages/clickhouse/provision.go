@@ -39,11 +39,7 @@ func (s *Sink) Plan(ctx context.Context) (*engine.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &engine.Plan{Stage: s.id}
-	for _, c := range changes {
-		p.Changes = append(p.Changes, c.Change)
-	}
-	return p, nil
+	return &engine.Plan{Stage: s.id, Changes: plain(changes)}, nil
 }
 
 // Apply makes the changes of a plan. It recomputes the difference and
@@ -54,18 +50,12 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 	if err != nil {
 		return err
 	}
-	if plan != nil && !sameChanges(plan.Changes, changes) {
+	if plan != nil && !engine.SameChanges(plan.Changes, plain(changes)) {
 		return fmt.Errorf("clickhouse: the database changed since the plan was made (%d changes planned, %d now): plan again",
 			len(plan.Changes), len(changes))
 	}
 	if !s.cfg.allowDestructive {
-		var refused []string
-		for _, c := range changes {
-			if c.Destructive {
-				refused = append(refused, fmt.Sprintf("%s %s", c.Action, c.Resource))
-			}
-		}
-		if len(refused) > 0 {
+		if refused := engine.Destructive(plain(changes)); len(refused) > 0 {
 			return fmt.Errorf("clickhouse: refusing %d destructive change(s) (set allow_destructive = true on %s to allow them): %s",
 				len(refused), s.id, strings.Join(refused, "; "))
 		}
@@ -94,16 +84,16 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 	return nil
 }
 
-func sameChanges(a []engine.Change, b []change) bool {
-	if len(a) != len(b) {
-		return false
+// plain is the plan entries of changes.
+func plain(changes []change) []engine.Change {
+	if len(changes) == 0 {
+		return nil
 	}
-	for i := range a {
-		if a[i].Action != b[i].Action || a[i].Resource != b[i].Resource {
-			return false
-		}
+	p := make([]engine.Change, len(changes))
+	for i, c := range changes {
+		p[i] = c.Change
 	}
-	return true
+	return p
 }
 
 // serverFeatures reads the server version.

@@ -64,9 +64,7 @@ func (s *Sink) Plan(ctx context.Context) (*engine.Plan, error) {
 	if live == nil {
 		p.Changes = append(p.Changes, engine.Change{Action: engine.ActionCreate, Resource: "duckdb database " + s.cfg.path})
 	}
-	for _, c := range s.diff(live) {
-		p.Changes = append(p.Changes, c.Change)
-	}
+	p.Changes = append(p.Changes, plain(s.diff(live))...)
 	return p, nil
 }
 
@@ -88,19 +86,13 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 		if len(planned) > 0 && planned[0].Resource == "duckdb database "+s.cfg.path {
 			planned = planned[1:]
 		}
-		if !sameChanges(planned, changes) {
+		if !engine.SameChanges(planned, plain(changes)) {
 			return engine.Permanent(fmt.Errorf("duckdb: %s changed since the plan was made (%d changes planned, %d now): plan again",
 				s.cfg.path, len(planned), len(changes)))
 		}
 	}
 	if !s.cfg.allowDestructive {
-		var refused []string
-		for _, c := range changes {
-			if c.Destructive {
-				refused = append(refused, fmt.Sprintf("%s %s", c.Action, c.Resource))
-			}
-		}
-		if len(refused) > 0 {
+		if refused := engine.Destructive(plain(changes)); len(refused) > 0 {
 			return engine.Permanent(fmt.Errorf("duckdb: refusing %d destructive change(s) to %s (set allow_destructive = true on %s to allow them): %s",
 				len(refused), s.cfg.path, s.id, strings.Join(refused, "; ")))
 		}
@@ -120,13 +112,8 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 	}
 	s.mu.Lock()
 	s.live = nil
-	for _, wk := range s.idle { // appenders know the old columns
-		if wk.w != nil {
-			wk.w.close()
-			wk.w = nil
-		}
-	}
 	s.mu.Unlock()
+	s.closeWorkers() // appenders know the old columns
 	return nil
 }
 
@@ -151,16 +138,16 @@ func (s *Sink) applyTx(ctx context.Context, db *sql.DB, changes []change) error 
 	return nil
 }
 
-func sameChanges(a []engine.Change, b []change) bool {
-	if len(a) != len(b) {
-		return false
+// plain is the plan entries of changes.
+func plain(changes []change) []engine.Change {
+	if len(changes) == 0 {
+		return nil
 	}
-	for i := range a {
-		if a[i].Action != b[i].Action || a[i].Resource != b[i].Resource {
-			return false
-		}
+	p := make([]engine.Change, len(changes))
+	for i, c := range changes {
+		p[i] = c.Change
 	}
-	return true
+	return p
 }
 
 // readSchema reads the tables of the database and their columns, in order.

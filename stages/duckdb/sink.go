@@ -331,19 +331,22 @@ func (s *Sink) Run(ctx context.Context, in <-chan *flow.Batch) (err error) {
 // committed for the next Run, or gave them up past the shutdown deadline):
 // it closes the connections and checkpoints the database.
 func (s *Sink) stop() {
-	s.mu.Lock()
+	s.closeWorkers()
+	if db, oerr := s.open(context.Background()); oerr == nil {
+		if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
+			s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
+		}
+	}
+}
+
+// closeWorkers closes the connections of the idle workers.
+func (s *Sink) closeWorkers() {
 	s.workMu.Lock()
+	defer s.workMu.Unlock()
 	for _, wk := range s.idle {
 		if wk.w != nil {
 			wk.w.close()
 			wk.w = nil
-		}
-	}
-	s.workMu.Unlock()
-	s.mu.Unlock()
-	if db, oerr := s.open(context.Background()); oerr == nil {
-		if _, cerr := db.ExecContext(context.Background(), "CHECKPOINT"); cerr != nil {
-			s.log.Warn("duckdb checkpoint failed", "path", s.cfg.path, "error", cerr)
 		}
 	}
 }
