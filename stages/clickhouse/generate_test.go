@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"strconv"
 	"testing"
@@ -13,22 +12,10 @@ import (
 	"github.com/flowengine/flowengine/dsl"
 	"github.com/flowengine/flowengine/engine"
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/internal/storebench"
 	"github.com/flowengine/flowengine/stages/generate"
 	"github.com/flowengine/flowengine/store"
 )
-
-// chanOutput hands a source's batches to a sink's channel.
-type chanOutput chan<- *flow.Batch
-
-func (o chanOutput) Send(ctx context.Context, b *flow.Batch) bool {
-	select {
-	case o <- b:
-		return true
-	case <-ctx.Done():
-		b.Release()
-		return false
-	}
-}
 
 // BenchmarkGenerate is the pipeline `source "generate"` (as fast as
 // possible) → `sink "clickhouse"` with the default consolidation (1m, 5m,
@@ -73,7 +60,7 @@ func BenchmarkGenerate(b *testing.B) {
 					b.StartTimer()
 					start, cpu0, client0 := time.Now(), srv.cpuTime(), processCPU()
 					errc := runSink(b, s, in)
-					if err := src.Run(context.Background(), chanOutput(in)); err != nil {
+					if err := src.Run(context.Background(), storebench.Output(in)); err != nil {
 						b.Fatal(err)
 					}
 					close(in)
@@ -94,26 +81,6 @@ func BenchmarkGenerate(b *testing.B) {
 			})
 		}
 	})
-}
-
-// spreadOutput hands a source's batches to a sink's channel, giving the
-// flows times spread evenly from start over span (n flows in all).
-type spreadOutput struct {
-	out   chan<- *flow.Batch
-	start time.Time
-	span  time.Duration
-	n, i  int
-}
-
-func (o *spreadOutput) Send(ctx context.Context, b *flow.Batch) bool {
-	for j := range b.Records {
-		r := &b.Records[j]
-		t := o.start.Add(time.Duration(int64(o.span) / int64(o.n) * int64(o.i)))
-		d := r.TimeFlowEnd.Sub(r.TimeFlowStart)
-		r.TimeReceived, r.TimeFlowEnd, r.TimeFlowStart = t, t, t.Add(-d)
-		o.i++
-	}
-	return chanOutput(o.out).Send(ctx, b)
 }
 
 // BenchmarkQuery24h stores generated flows spread over 24 hours (10M, or
@@ -145,7 +112,7 @@ func BenchmarkQuery24h(b *testing.B) {
 		in := make(chan *flow.Batch, 64)
 		loadStart := time.Now()
 		errc := runSink(b, s, in)
-		if err := src.Run(context.Background(), &spreadOutput{out: in, start: start, span: 24 * time.Hour, n: count}); err != nil {
+		if err := src.Run(context.Background(), &storebench.Spread{Out: in, Start: start, Span: 24 * time.Hour, N: count}); err != nil {
 			b.Fatal(err)
 		}
 		close(in)
@@ -156,52 +123,16 @@ func BenchmarkQuery24h(b *testing.B) {
 		st := store.New(s)
 		st.Now = func() time.Time { return end }
 		ctx := context.Background()
-		queries := []struct {
-			name string
-			run  func() (string, error)
-		}{
-			{"line", func() (string, error) {
-				r, err := st.Line(ctx, store.Query{Start: start, End: end, Points: 200, Dimensions: []store.Dimension{{Column: "SrcAS"}}, Limit: 10, Metric: store.MetricL3bps})
-				if err != nil {
-					return "", err
-				}
-				return r.Table, nil
-			}},
-			{"sankey", func() (string, error) {
-				r, err := st.Sankey(ctx, store.Query{Start: start, End: end, Points: 200,
-					Dimensions: []store.Dimension{{Column: "SrcAS"}, {Column: "InIfProvider"}, {Column: "DstCountry"}}, Limit: 10, Metric: store.MetricL3bps})
-				if err != nil {
-					return "", err
-				}
-				return r.Table, nil
-			}},
-		}
 		conn := srv.client(b)
 		b.ResetTimer()
 		for range b.N {
-			for _, q := range queries {
+			for _, q := range storebench.Queries(start, end)[:2] { // line, sankey
 				for _, stmt := range []string{"SYSTEM DROP MARK CACHE", "SYSTEM DROP UNCOMPRESSED CACHE"} {
 					if err := conn.Exec(ctx, stmt); err != nil {
 						b.Logf("%s: %v", stmt, err)
 					}
 				}
-				t0 := time.Now()
-				table, err := q.run()
-				if err != nil {
-					b.Fatalf("%s: %v", q.name, err)
-				}
-				cold := time.Since(t0)
-				warm := time.Duration(math.MaxInt64)
-				for range 5 {
-					t0 = time.Now()
-					if _, err := q.run(); err != nil {
-						b.Fatal(err)
-					}
-					warm = min(warm, time.Since(t0))
-				}
-				b.ReportMetric(float64(cold.Microseconds())/1000, q.name+"-cold-ms")
-				b.ReportMetric(float64(warm.Microseconds())/1000, q.name+"-warm-ms")
-				b.Logf("ClickHouse %s, %s over %s: cold %s, warm %s", srv.Version, q.name, table, cold.Round(time.Millisecond), warm.Round(time.Millisecond))
+				storebench.ColdWarm(b, st, q, "ClickHouse "+srv.Version)
 			}
 		}
 	})

@@ -17,11 +17,9 @@ package netflow
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -39,13 +37,7 @@ import (
 // Spec is the configuration of `source "netflow"`.
 var Spec = &dsl.Spec{
 	Description: "Receives NetFlow v5, NetFlow v9 and IPFIX on one UDP port.",
-	Attrs: []dsl.Attr{
-		{Name: "listen", Type: dsl.TypeString, Default: ":2055",
-			Description: "UDP address to listen on, host:port."},
-		{Name: "sockets", Type: dsl.TypeInt, Default: int64(2),
-			Description: "Number of UDP sockets bound to the address with SO_REUSEPORT, each read by its own goroutine."},
-		{Name: "receive_buffer", Type: dsl.TypeSize, Default: int64(8 << 20),
-			Description: "Socket receive buffer size (SO_RCVBUF; SO_RCVBUFFORCE when running as root)."},
+	Attrs: append(udpsock.Attrs(":2055"), []dsl.Attr{
 		{Name: samplingrate.DefaultAttr, Type: dsl.TypeAny, Description: samplingrate.DefaultDescription},
 		{Name: samplingrate.OverrideAttr, Type: dsl.TypeAny, Description: samplingrate.OverrideDescription},
 		{Name: "missing_sampling_rate", Type: dsl.TypeString, Default: "keep", OneOf: []string{"keep", "drop"},
@@ -72,7 +64,7 @@ var Spec = &dsl.Spec{
 			Description: "File keeping templates and sampling rates across restarts; default netflow-<name>.json in the state directory. \"\" disables it."},
 		{Name: "flush_interval", Type: dsl.TypeDuration, Default: 100 * time.Millisecond,
 			Description: "Longest time decoded flows wait for a batch to fill before being handed on."},
-	},
+	}...),
 }
 
 func init() {
@@ -81,15 +73,12 @@ func init() {
 
 // Source is the `source "netflow"` stage.
 type Source struct {
-	listen        string
-	listenRange   hcl.Range
-	sockets       int
-	receiveBuffer int
-	flush         time.Duration
-	statePath     string
-	log           *slog.Logger
-	m             *Metrics
-	dec           *Decoder
+	sock      udpsock.Config
+	flush     time.Duration
+	statePath string
+	log       *slog.Logger
+	m         *Metrics
+	dec       *Decoder
 
 	mu    sync.Mutex
 	bound net.Addr
@@ -103,32 +92,18 @@ var (
 
 // New builds the stage from its configuration. It does no I/O.
 func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
+	sock, diags := udpsock.Decode(cfg)
 	bad := func(attr, summary, detail string) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: cfg.Range(attr)})
 	}
 	s := &Source{
-		listen:        cfg.String("listen"),
-		listenRange:   *cfg.Range("listen"),
-		sockets:       int(cfg.Int("sockets")),
-		receiveBuffer: int(cfg.Size("receive_buffer")),
-		flush:         cfg.Duration("flush_interval"),
-		log:           env.Logger,
-		ready:         make(chan struct{}),
+		sock:  sock,
+		flush: cfg.Duration("flush_interval"),
+		log:   env.Logger,
+		ready: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	if _, port, err := net.SplitHostPort(s.listen); err != nil {
-		bad("listen", "Invalid listen address", fmt.Sprintf("%q is not host:port: %v.", s.listen, err))
-	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		bad("listen", "Invalid listen address", fmt.Sprintf("%q is not a port number.", port))
-	}
-	if s.sockets < 1 || s.sockets > 256 {
-		bad("sockets", "Invalid number of sockets", "sockets must be between 1 and 256.")
-	}
-	if s.receiveBuffer < 0 || s.receiveBuffer > 1<<31-1 {
-		bad("receive_buffer", "Invalid receive buffer", "receive_buffer must be between 0 (system default) and 2GiB.")
 	}
 	if s.flush <= 0 {
 		bad("flush_interval", "Invalid flush interval", "flush_interval must be positive.")
@@ -198,7 +173,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 
 // Listens returns the UDP address the source binds.
 func (s *Source) Listens() []engine.Listen {
-	return []engine.Listen{{Network: "udp", Address: s.listen, Range: s.listenRange}}
+	return []engine.Listen{{Network: "udp", Address: s.sock.Listen, Range: s.sock.ListenRange}}
 }
 
 // Decoder returns the source's decoder (tests).
@@ -252,7 +227,7 @@ func (s *Source) Run(ctx context.Context, out engine.Output) error {
 }
 
 func (s *Source) bind(ctx context.Context) ([]*net.UDPConn, error) {
-	conns, err := udpsock.Listen(ctx, s.listen, s.sockets, s.receiveBuffer)
+	conns, err := s.sock.Open(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -42,20 +42,14 @@ import (
 // Spec is the configuration of `source "sflow"`.
 var Spec = &dsl.Spec{
 	Description: "Receives sFlow v5 datagrams over UDP and decodes their flow samples (sampled headers, extended switch/router/gateway records).",
-	Attrs: []dsl.Attr{
-		{Name: "listen", Type: dsl.TypeString, Default: ":6343",
-			Description: "UDP address to listen on, host:port."},
-		{Name: "sockets", Type: dsl.TypeInt, Default: int64(2),
-			Description: "Number of SO_REUSEPORT sockets bound to the address, each read by its own goroutine."},
-		{Name: "receive_buffer", Type: dsl.TypeSize, Default: int64(8 << 20),
-			Description: "Kernel receive buffer of each socket (SO_RCVBUF, forced when running as root)."},
+	Attrs: append(udpsock.Attrs(":6343"), []dsl.Attr{
 		{Name: samplingrate.DefaultAttr, Type: dsl.TypeAny, Description: samplingrate.DefaultDescription},
 		{Name: samplingrate.OverrideAttr, Type: dsl.TypeAny, Description: samplingrate.OverrideDescription},
 		{Name: "max_agents", Type: dsl.TypeInt, Default: int64(DefaultMaxAgents),
 			Description: "Maximum number of agent and sub-agent pairs whose datagram sequence numbers are tracked (lost datagrams counted); beyond, the least recently seen sixteenth is forgotten (counted)."},
 		{Name: "max_exporter_labels", Type: dsl.TypeInt, Default: int64(exporterlabel.Default),
 			Description: "Maximum number of exporters (agent addresses) with their own metric series (label exporter=<address>); the metrics of further exporters are added up under exporter=\"other\"."},
-	},
+	}...),
 }
 
 func init() {
@@ -72,14 +66,11 @@ const flushInterval = 100 * time.Millisecond
 
 // Source is the `source "sflow"` stage.
 type Source struct {
-	listen      string
-	listenRange hcl.Range
-	sockets     int
-	rcvbuf      int
-	decoder     Decoder
-	logger      *slog.Logger
-	metrics     *metrics
-	seq         *sequences
+	sock    udpsock.Config
+	decoder Decoder
+	logger  *slog.Logger
+	metrics *metrics
+	seq     *sequences
 
 	mu    sync.Mutex
 	addrs []net.Addr // bound addresses, once Run has bound its sockets
@@ -88,29 +79,14 @@ type Source struct {
 
 // New builds the stage from its configuration; it does no I/O.
 func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
+	sock, diags := udpsock.Decode(cfg)
 	s := &Source{
-		listen:      cfg.String("listen"),
-		listenRange: *cfg.Range("listen"),
-		sockets:     int(cfg.Int("sockets")),
-		rcvbuf:      int(cfg.Size("receive_buffer")),
-		logger:      env.Logger,
-		bound:       make(chan struct{}),
+		sock:   sock,
+		logger: env.Logger,
+		bound:  make(chan struct{}),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
-	}
-	if _, _, err := net.SplitHostPort(s.listen); err != nil {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "listen"`,
-			Detail: fmt.Sprintf("%q is not a host:port address like \":6343\": %s.", s.listen, err), Subject: cfg.Range("listen")})
-	}
-	if s.sockets < 1 || s.sockets > 64 {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "sockets"`,
-			Detail: "Between 1 and 64 sockets are allowed.", Subject: cfg.Range("sockets")})
-	}
-	if s.rcvbuf < 0 || s.rcvbuf > 1<<30 {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: `Invalid value for "receive_buffer"`,
-			Detail: "The receive buffer must be at most 1GiB.", Subject: cfg.Range("receive_buffer")})
 	}
 	var d hcl.Diagnostics
 	s.decoder.DefaultRate, d = parseRateTable(cfg.Value("default_sampling_rate"), cfg.Range("default_sampling_rate"), "default_sampling_rate")
@@ -144,7 +120,7 @@ func New(cfg *dsl.Config, env engine.Env) (*Source, hcl.Diagnostics) {
 
 // Listens reports the UDP address the source binds.
 func (s *Source) Listens() []engine.Listen {
-	return []engine.Listen{{Network: "udp", Address: s.listen, Range: s.listenRange}}
+	return []engine.Listen{{Network: "udp", Address: s.sock.Listen, Range: s.sock.ListenRange}}
 }
 
 // Addr returns the bound address once Run has bound its sockets (tests listen
@@ -199,7 +175,7 @@ func (s *Source) Run(ctx context.Context, out engine.Output) error {
 // bind opens the SO_REUSEPORT sockets on one address (the first socket's
 // port, when the configured port is 0).
 func (s *Source) bind(ctx context.Context) ([]*net.UDPConn, error) {
-	conns, err := udpsock.Listen(ctx, s.listen, s.sockets, s.rcvbuf)
+	conns, err := s.sock.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sflow: %w", err)
 	}

@@ -205,8 +205,8 @@ func TestConfig(t *testing.T) {
 		{name: "bad rate", hcl: `default_sampling_rate = 1.5`, err: "not a whole number"},
 		{name: "zero rate", hcl: `default_sampling_rate = { "10.0.0.0/8" = 0 }`, err: "not a whole number from 1"},
 		{name: "bad type", hcl: `default_sampling_rate = "often"`, err: "A number or a map"},
-		{name: "bad listen", hcl: `listen = "6343"`, err: "not a host:port"},
-		{name: "bad sockets", hcl: `sockets = 0`, err: "Between 1 and 64"},
+		{name: "bad listen", hcl: `listen = "6343"`, err: "is not host:port"},
+		{name: "bad sockets", hcl: `sockets = 0`, err: "between 1 and 256"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,8 +222,8 @@ func TestConfig(t *testing.T) {
 				if l := st.Listens(); len(l) != 1 || l[0].Network != "udp" {
 					t.Errorf("Listens() = %v", l)
 				}
-				if tc.hcl == "" && st.rcvbuf != 8<<20 {
-					t.Errorf("default receive buffer %d, want 8MiB", st.rcvbuf)
+				if tc.hcl == "" && st.sock.ReceiveBuffer != 8<<20 {
+					t.Errorf("default receive buffer %d, want 8MiB", st.sock.ReceiveBuffer)
 				}
 				return
 			}
