@@ -218,7 +218,7 @@ func (s *Store) Exporters(ctx context.Context) (*TableResult, error) {
 
 // Top returns the top 10 values of a dimension by bits over the last hour,
 // of the flows that match filter (filter language text, "" for all): e.g.
-// the AS paths of the flows that have a route, `DstASPath != ”`. The
+// the AS paths of the flows that have a route, "DstFirstAS != 0". The
 // filter is parsed and rendered as any query's, its values as parameters.
 func (s *Store) Top(ctx context.Context, dimension, filter string) (*TableResult, error) {
 	c, ok := columnLookup(dimension)
