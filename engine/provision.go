@@ -169,26 +169,45 @@ func (g *Graph) Provision(ctx context.Context) error {
 	return nil
 }
 
+// PlanEntry returns c: a stage's own plan entries embed a Change, and so
+// are Entries.
+func (c Change) PlanEntry() Change { return c }
+
+// Entry is a stage's plan entry: a Change with what makes it.
+type Entry interface{ PlanEntry() Change }
+
+// Changes returns the Changes of entries (nil if none).
+func Changes[E Entry](entries []E) []Change {
+	if len(entries) == 0 {
+		return nil
+	}
+	cs := make([]Change, len(entries))
+	for i, e := range entries {
+		cs[i] = e.PlanEntry()
+	}
+	return cs
+}
+
 // SameChanges reports whether got makes the changes of planned, in order:
 // Apply refuses to go on when the resources changed since the plan.
-func SameChanges(planned, got []Change) bool {
+func SameChanges[E Entry](planned []Change, got []E) bool {
 	if len(planned) != len(got) {
 		return false
 	}
 	for i := range planned {
-		if planned[i].Action != got[i].Action || planned[i].Resource != got[i].Resource {
+		if c := got[i].PlanEntry(); planned[i].Action != c.Action || planned[i].Resource != c.Resource {
 			return false
 		}
 	}
 	return true
 }
 
-// Destructive lists the changes of changes that lose data, as "action
-// resource", for the error refusing them.
-func Destructive(changes []Change) []string {
+// Destructive lists the entries that lose data, as "action resource", for
+// the error refusing them.
+func Destructive[E Entry](entries []E) []string {
 	var refused []string
-	for _, c := range changes {
-		if c.Destructive {
+	for _, e := range entries {
+		if c := e.PlanEntry(); c.Destructive {
 			refused = append(refused, fmt.Sprintf("%s %s", c.Action, c.Resource))
 		}
 	}

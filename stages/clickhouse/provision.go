@@ -39,7 +39,7 @@ func (s *Sink) Plan(ctx context.Context) (*engine.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engine.Plan{Stage: s.id, Changes: plain(changes)}, nil
+	return &engine.Plan{Stage: s.id, Changes: engine.Changes(changes)}, nil
 }
 
 // Apply makes the changes of a plan. It recomputes the difference and
@@ -50,12 +50,12 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 	if err != nil {
 		return err
 	}
-	if plan != nil && !engine.SameChanges(plan.Changes, plain(changes)) {
+	if plan != nil && !engine.SameChanges(plan.Changes, changes) {
 		return fmt.Errorf("clickhouse: the database changed since the plan was made (%d changes planned, %d now): plan again",
 			len(plan.Changes), len(changes))
 	}
 	if !s.cfg.allowDestructive {
-		if refused := engine.Destructive(plain(changes)); len(refused) > 0 {
+		if refused := engine.Destructive(changes); len(refused) > 0 {
 			return fmt.Errorf("clickhouse: refusing %d destructive change(s) (set allow_destructive = true on %s to allow them): %s",
 				len(refused), s.id, strings.Join(refused, "; "))
 		}
@@ -82,18 +82,6 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 	s.features = &sc.Features
 	s.mu.Unlock()
 	return nil
-}
-
-// plain is the plan entries of changes.
-func plain(changes []change) []engine.Change {
-	if len(changes) == 0 {
-		return nil
-	}
-	p := make([]engine.Change, len(changes))
-	for i, c := range changes {
-		p[i] = c.Change
-	}
-	return p
 }
 
 // serverFeatures reads the server version.

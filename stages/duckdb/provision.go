@@ -64,7 +64,7 @@ func (s *Sink) Plan(ctx context.Context) (*engine.Plan, error) {
 	if live == nil {
 		p.Changes = append(p.Changes, engine.Change{Action: engine.ActionCreate, Resource: "duckdb database " + s.cfg.path})
 	}
-	p.Changes = append(p.Changes, plain(s.diff(live))...)
+	p.Changes = append(p.Changes, engine.Changes(s.diff(live))...)
 	return p, nil
 }
 
@@ -86,13 +86,13 @@ func (s *Sink) Apply(ctx context.Context, plan *engine.Plan) error {
 		if len(planned) > 0 && planned[0].Resource == "duckdb database "+s.cfg.path {
 			planned = planned[1:]
 		}
-		if !engine.SameChanges(planned, plain(changes)) {
+		if !engine.SameChanges(planned, changes) {
 			return engine.Permanent(fmt.Errorf("duckdb: %s changed since the plan was made (%d changes planned, %d now): plan again",
 				s.cfg.path, len(planned), len(changes)))
 		}
 	}
 	if !s.cfg.allowDestructive {
-		if refused := engine.Destructive(plain(changes)); len(refused) > 0 {
+		if refused := engine.Destructive(changes); len(refused) > 0 {
 			return engine.Permanent(fmt.Errorf("duckdb: refusing %d destructive change(s) to %s (set allow_destructive = true on %s to allow them): %s",
 				len(refused), s.cfg.path, s.id, strings.Join(refused, "; ")))
 		}
@@ -136,18 +136,6 @@ func (s *Sink) applyTx(ctx context.Context, db *sql.DB, changes []change) error 
 		return fmt.Errorf("duckdb: provisioning %s: %w", s.cfg.path, err)
 	}
 	return nil
-}
-
-// plain is the plan entries of changes.
-func plain(changes []change) []engine.Change {
-	if len(changes) == 0 {
-		return nil
-	}
-	p := make([]engine.Change, len(changes))
-	for i, c := range changes {
-		p[i] = c.Change
-	}
-	return p
 }
 
 // readSchema reads the tables of the database and their columns, in order.
