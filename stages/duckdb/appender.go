@@ -411,7 +411,7 @@ func (a *appender) add(r *flow.Record, flows uint64) error {
 // drops NOT NULL from the text columns of a file made without it. Off until
 // the dialect reads NULL so; the insert benchmark measures it with
 // $FLOWENGINE_BENCH_NULL set.
-var emptyAsNull = false
+var emptyAsNull = true
 
 // setString writes a string_t: up to 12 bytes inline, longer ones copied by
 // DuckDB into the vector's heap (once per run of equal values).

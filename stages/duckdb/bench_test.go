@@ -42,28 +42,36 @@ func generated(t testing.TB, n int) []*flow.Batch {
 // BenchmarkInsert measures the sink alone: prepared batches of generated
 // flows (reused), appended with their rollups, one transaction per
 // batch_size flows. b.N is a number of flows. $FLOWENGINE_BENCH_CONFIG adds
-// settings to the sink's block (e.g. "threads = 1"); $FLOWENGINE_BENCH_NULL
-// stores empty text as NULL (emptyAsNull), $FLOWENGINE_BENCH_FLUSH sets
+// settings to the sink's block (e.g. "threads = 1"); each case runs with
+// empty text stored as NULL (empty=null, emptyAsNull) and as "" (empty=text,
+// as before), in the same run. $FLOWENGINE_BENCH_FLUSH sets
 // flushRows, $FLOWENGINE_BENCH_SQL is run before inserting (e.g. "SET GLOBAL
 // disabled_compression_methods = 'fsst'"). The /lists case gives flows AS paths and communities.
 func BenchmarkInsert(b *testing.B) {
-	if os.Getenv("FLOWENGINE_BENCH_NULL") != "" {
-		emptyAsNull = true
-		defer func() { emptyAsNull = false }()
-	}
+	defer func(old bool) { emptyAsNull = old }(emptyAsNull)
 	if n, err := strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLUSH")); err == nil {
 		defer func(old int) { flushRows = old }(flushRows)
 		flushRows = n
 	}
-	for _, bc := range []struct {
+	type benchCase struct {
 		size, concurrency int
-		lists             bool
-	}{{122880, 1, false}, {122880, 2, false}, {491520, 2, false}, {122880, 2, true}} {
+		lists, null       bool
+	}
+	var cases []benchCase
+	for _, bc := range []benchCase{{122880, 1, false, false}, {122880, 2, false, false}, {491520, 2, false, false}, {122880, 2, true, false}} {
+		for _, null := range []bool{false, true} {
+			bc.null = null
+			cases = append(cases, bc)
+		}
+	}
+	for _, bc := range cases {
 		name := fmt.Sprintf("batch=%d/concurrency=%d", bc.size, bc.concurrency)
 		if bc.lists {
 			name += "/lists"
 		}
+		name += map[bool]string{false: "/empty=text", true: "/empty=null"}[bc.null]
 		b.Run(name, func(b *testing.B) {
+			emptyAsNull = bc.null
 			s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"),
 				fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d\nbatch_timeout = \"10s\"\n%s", bc.size, bc.concurrency, os.Getenv("FLOWENGINE_BENCH_CONFIG")))
 			provision(b, s)

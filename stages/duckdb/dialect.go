@@ -42,12 +42,13 @@ func (Dialect) Float(expr string) string { return "CAST((" + expr + ") AS DOUBLE
 
 // Dimension is column c as text: numbers (MACs too) in decimal, times as
 // RFC 3339 with microseconds, addresses as dotted quads (IPv4) or eight
-// hexadecimal groups (IPv6).
+// hexadecimal groups (IPv6), text with NULL read as "" (the flows table
+// stores empty text as NULL: see emptyAsNull).
 func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 	col := quote(c.Name)
 	switch c.Kind {
 	case flow.KindString:
-		return col, nil
+		return textValue(col), nil
 	case flow.KindBoundary:
 		return fmt.Sprintf(`(CASE %s WHEN 1 THEN 'external' WHEN 2 THEN 'internal' ELSE '' END)`, col), nil
 	case flow.KindTime: // microseconds, UTC
@@ -151,11 +152,21 @@ func compareList(c flow.Column, op string, v any) (string, []any, bool) {
 	return fmt.Sprintf("%s %s [%s]", col, cmp, elems), args, true
 }
 
+// textValue is text column col with NULL read as "": the flows table
+// stores empty text as NULL (emptyAsNull), the rollups and files written
+// before as "", and both must read, group and compare alike.
+func textValue(col string) string { return "COALESCE(" + col + ", '')" }
+
 // Key is column c as stored, addresses truncated as Dimension truncates
 // them (IPv4-mapped ones to truncate bits of their 32, others to truncate
 // of their 128) with a mask: grouping by it spares formatting every row.
+// Text reads NULL as "", so that NULL and "" (a file written before
+// emptyAsNull) are one group.
 func (Dialect) Key(c flow.Column, truncate int) (string, []any) {
 	col := quote(c.Name)
+	if c.Kind == flow.KindString {
+		return textValue(col), nil
+	}
 	if c.Kind != flow.KindAddr || truncate <= 0 || truncate >= 128 {
 		return col, nil
 	}
@@ -211,6 +222,39 @@ func u128(a netip.Addr) string {
 	return new(big.Int).SetBytes(b[:]).String()
 }
 
+// textOfEmpty is what comparison op with s gives for the empty text: a
+// LIKE pattern (canonical: backslashes only before %, _ or a backslash)
+// matches "" when it is only % signs.
+func textOfEmpty(op, s string) bool {
+	likeEmpty := strings.Trim(s, "%") == ""
+	switch op {
+	case "=", ">=":
+		return s == ""
+	case "!=", "<":
+		return s != ""
+	case "<=":
+		return true
+	case ">":
+		return false
+	case "LIKE", "ILIKE":
+		return likeEmpty
+	case "UNLIKE", "IUNLIKE":
+		return !likeEmpty
+	}
+	return false
+}
+
+// nullText is comparison pred of text column col, true or false (never
+// NULL, which NOT would keep NULL) for a NULL, which reads as "": empty is
+// what pred gives for "". Written so, the comparison of the column itself
+// stays a filter DuckDB pushes into the scan.
+func nullText(col, pred string, empty bool) string {
+	if empty {
+		return "(" + col + " IS NULL OR " + pred + ")"
+	}
+	return "(" + col + " IS NOT NULL AND " + pred + ")"
+}
+
 var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 // Compare is one filter comparison. LIKE patterns escape % and _ with a
@@ -245,20 +289,21 @@ func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 		if !ok {
 			return bad()
 		}
+		var pred string
 		switch op {
-		case "LIKE":
-			return col + " LIKE ? ESCAPE '\\'", []any{s}, nil
-		case "ILIKE":
-			return col + " ILIKE ? ESCAPE '\\'", []any{s}, nil
+		case "LIKE", "ILIKE":
+			pred = col + " " + op + " ? ESCAPE '\\'"
 		case "UNLIKE":
-			return col + " NOT LIKE ? ESCAPE '\\'", []any{s}, nil
+			pred = col + " NOT LIKE ? ESCAPE '\\'"
 		case "IUNLIKE":
-			return col + " NOT ILIKE ? ESCAPE '\\'", []any{s}, nil
+			pred = col + " NOT ILIKE ? ESCAPE '\\'"
+		default:
+			if !ordered {
+				return bad()
+			}
+			pred = fmt.Sprintf("%s %s ?", col, cmp)
 		}
-		if !ordered {
-			return bad()
-		}
-		return fmt.Sprintf("%s %s ?", col, cmp), []any{s}, nil
+		return nullText(col, pred, textOfEmpty(op, s)), []any{s}, nil
 	case flow.KindAddr:
 		if op == "<<" {
 			p, ok := v.(netip.Prefix)
