@@ -25,6 +25,7 @@ type spreadOutput struct {
 	start time.Time
 	span  time.Duration
 	n, i  int
+	fill  func(i int, r *flow.Record) // when set, sets more of flow i
 }
 
 func (o *spreadOutput) Send(ctx context.Context, b *flow.Batch) bool {
@@ -33,6 +34,9 @@ func (o *spreadOutput) Send(ctx context.Context, b *flow.Batch) bool {
 		t := o.start.Add(time.Duration(int64(o.span) / int64(o.n) * int64(o.i)))
 		d := r.TimeFlowEnd.Sub(r.TimeFlowStart)
 		r.TimeReceived, r.TimeFlowEnd, r.TimeFlowStart = t, t, t.Add(-d)
+		if o.fill != nil {
+			o.fill(o.i, r)
+		}
 		o.i++
 	}
 	select {
@@ -42,6 +46,48 @@ func (o *spreadOutput) Send(ctx context.Context, b *flow.Batch) bool {
 		b.Release()
 		return false
 	}
+}
+
+// loadDay stores count generated flows spread over the 24 hours from start
+// in a new file at path, fill setting more of each flow, then compacts the
+// rollups as they are once the day is over.
+func loadDay(b *testing.B, path string, count int, start time.Time, fill func(i int, r *flow.Record)) *Sink {
+	b.Helper()
+	s, _ := newSink(b, path, "batch_timeout = \"1s\"")
+	s.log = slog.New(slog.DiscardHandler)
+	provision(b, s)
+	cfg, diags := dsl.DecodeString(fmt.Sprintf("count = %d\nrate = 0", count), generate.Spec)
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	src, diags := generate.New(cfg, engine.Env{})
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	end := start.Add(24 * time.Hour)
+	in := make(chan *flow.Batch, 64)
+	loadStart := time.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(context.Background(), in) }()
+	if err := src.Run(context.Background(), &spreadOutput{out: in, start: start, span: 24 * time.Hour, n: count, fill: fill}); err != nil {
+		b.Fatal(err)
+	}
+	close(in)
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	var c compactor
+	c.done = map[string]time.Time{}
+	for _, t := range s.tables {
+		c.done[t.Name] = start.Add(-time.Hour)
+	}
+	if err := s.compact(context.Background(), s.mustDB(b), &c, end.Add(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	loaded := time.Since(loadStart)
+	st, _ := os.Stat(path)
+	b.Logf("%d flows stored in %s (%.0f flows/s), file %d MiB", count, loaded.Round(time.Millisecond), float64(count)/loaded.Seconds(), st.Size()>>20)
+	return s
 }
 
 // BenchmarkQuery24h stores generated flows spread over 24 hours (10M, or
@@ -56,42 +102,9 @@ func BenchmarkQuery24h(b *testing.B) {
 		count = v
 	}
 	path := filepath.Join(b.TempDir(), "flows.duckdb")
-	s, _ := newSink(b, path, "batch_timeout = \"1s\"")
-	s.log = slog.New(slog.DiscardHandler)
-	provision(b, s)
-	cfg, diags := dsl.DecodeString(fmt.Sprintf("count = %d\nrate = 0", count), generate.Spec)
-	if diags.HasErrors() {
-		b.Fatal(diags)
-	}
-	src, diags := generate.New(cfg, engine.Env{})
-	if diags.HasErrors() {
-		b.Fatal(diags)
-	}
 	end := time.Now().UTC().Truncate(time.Hour)
 	start := end.Add(-24 * time.Hour)
-	in := make(chan *flow.Batch, 64)
-	loadStart := time.Now()
-	errc := make(chan error, 1)
-	go func() { errc <- s.Run(context.Background(), in) }()
-	if err := src.Run(context.Background(), &spreadOutput{out: in, start: start, span: 24 * time.Hour, n: count}); err != nil {
-		b.Fatal(err)
-	}
-	close(in)
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	// Rollups as compaction leaves them once the day is over.
-	var c compactor
-	c.done = map[string]time.Time{}
-	for _, t := range s.tables {
-		c.done[t.Name] = start.Add(-time.Hour)
-	}
-	if err := s.compact(context.Background(), s.mustDB(b), &c, end.Add(time.Hour)); err != nil {
-		b.Fatal(err)
-	}
-	loaded := time.Since(loadStart)
-	st, _ := os.Stat(path)
-	b.Logf("%d flows stored in %s (%.0f flows/s), file %d MiB", count, loaded.Round(time.Millisecond), float64(count)/loaded.Seconds(), st.Size()>>20)
+	s := loadDay(b, path, count, start, nil)
 	ctx := context.Background()
 	queries := []struct {
 		name string
@@ -145,5 +158,142 @@ func BenchmarkQuery24h(b *testing.B) {
 			b.ReportMetric(float64(warm.Microseconds())/1000, q.name+"-warm-ms")
 			b.Logf("DuckDB, %s over %s: cold %s, warm %s", q.name, table, cold.Round(time.Millisecond), warm.Round(time.Millisecond))
 		}
+	}
+}
+
+// plainText is the dialect as it was before empty text was stored as NULL:
+// text columns read, grouped and compared as stored.
+type plainText struct{ Dialect }
+
+func (d plainText) Dimension(c flow.Column, truncate int) (string, []any) {
+	if c.Kind == flow.KindString {
+		return quote(c.Name), nil
+	}
+	return d.Dialect.Dimension(c, truncate)
+}
+
+func (d plainText) Key(c flow.Column, truncate int) (string, []any) {
+	if c.Kind == flow.KindString {
+		return quote(c.Name), nil
+	}
+	return d.Dialect.Key(c, truncate)
+}
+
+func (d plainText) Compare(c flow.Column, op string, v any) (string, []any, error) {
+	s, ok := v.(string)
+	if c.Kind != flow.KindString || !ok {
+		return d.Dialect.Compare(c, op, v)
+	}
+	col := quote(c.Name)
+	switch op {
+	case "LIKE", "ILIKE":
+		return col + " " + op + ` ? ESCAPE '\'`, []any{s}, nil
+	case "UNLIKE":
+		return col + ` NOT LIKE ? ESCAPE '\'`, []any{s}, nil
+	case "IUNLIKE":
+		return col + ` NOT ILIKE ? ESCAPE '\'`, []any{s}, nil
+	}
+	return fmt.Sprintf("%s %s ?", col, sqlOps[op]), []any{s}, nil
+}
+
+// withDialect is a sink queried through another dialect.
+type withDialect struct {
+	*Sink
+	d store.Dialect
+}
+
+func (w withDialect) Dialect() store.Dialect { return w.d }
+
+// BenchmarkTextQuery measures what reading NULL text as "" costs the
+// queries of the raw table: flows spread over 24 hours (2M, or
+// FLOWENGINE_BENCH_FLOWS) with a few text columns set (exporter and
+// interface names, a provider on a third of them, the rest empty), stored
+// with empty text as "" (empty=text, the file as it was) and as NULL
+// (empty=null). The queries group by text columns and filter on them
+// (values and the empty text); "plain" is the dialect reading text as
+// stored (right on empty=text only), "null" this package's. Times are the
+// best of five runs, warm.
+func BenchmarkTextQuery(b *testing.B) {
+	count := 2000000
+	if v, err := strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLOWS")); err == nil && v > 0 {
+		count = v
+	}
+	defer func(old bool) { emptyAsNull = old }(emptyAsNull)
+	names := []string{"edge1", "edge2", "edge3", "core1"}
+	var ifNames []string
+	for i := range 16 {
+		ifNames = append(ifNames, fmt.Sprintf("et-0/0/%d", i))
+	}
+	providers := []string{"", "", "", "", "cogent", "level3"}
+	fill := func(i int, r *flow.Record) {
+		r.ExporterName = names[r.ExporterAddress.As16()[15]%4]
+		r.InIfName = ifNames[r.InIfIndex%16]
+		r.InIfProvider = providers[i%6]
+	}
+	end := time.Now().UTC().Truncate(time.Hour)
+	start := end.Add(-24 * time.Hour)
+	ctx := context.Background()
+	q := func(filter string, dims ...string) store.Query {
+		var ds []store.Dimension
+		for _, d := range dims {
+			ds = append(ds, store.Dimension{Column: d})
+		}
+		return store.Query{Start: start, End: end, Points: 200, Dimensions: ds, Limit: 10, Metric: store.MetricL3bps, Filter: filter}
+	}
+	queries := []struct {
+		name string
+		q    store.Query
+	}{
+		// DstPort keeps the queries on the raw table.
+		{"group", q("", "DstPort", "ExporterName", "InIfProvider")},
+		{"filter", q("ExporterName = 'edge2' AND InIfName != 'et-0/0/3'", "DstPort")},
+		{"empty", q("InIfProvider = '' AND SrcCountry = ''", "DstPort")},
+		{"in", q("InIfProvider NOT IN ('', 'cogent') OR ExporterName IN ('edge2', 'core1')", "DstPort")},
+		{"like", q("InIfName LIKE 'et-0/0/1%' AND InIfProvider UNLIKE 'c%'", "DstPort")},
+	}
+	answers := map[string]string{} // by query: every variant gives the same
+	for _, empty := range []string{"text", "null"} {
+		emptyAsNull = empty == "null"
+		path := filepath.Join(b.TempDir(), "flows.duckdb")
+		s := loadDay(b, path, count, start, fill)
+		for _, dialect := range []string{"plain", "null"} {
+			if empty == "null" && dialect == "plain" {
+				continue // wrong answers
+			}
+			b.Run("empty="+empty+"/dialect="+dialect, func(b *testing.B) {
+				var d store.Dialect = Dialect{}
+				if dialect == "plain" {
+					d = plainText{}
+				}
+				st := store.New(withDialect{s, d})
+				st.Now = func() time.Time { return end }
+				for range b.N {
+					for _, qq := range queries {
+						warm := time.Duration(math.MaxInt64)
+						var table string
+						for range 5 {
+							t0 := time.Now()
+							r, err := st.Table(ctx, qq.q)
+							if err != nil {
+								b.Fatalf("%s: %v", qq.name, err)
+							}
+							warm = min(warm, time.Since(t0))
+							table = r.Table
+						}
+						if table != flowsTable {
+							b.Fatalf("%s read %s", qq.name, table)
+						}
+						r, _ := st.Table(ctx, qq.q)
+						js := fmt.Sprint(r.Rows)
+						if want, ok := answers[qq.name]; ok && js != want {
+							b.Fatalf("%s: %s, another variant %s", qq.name, js, want)
+						}
+						answers[qq.name] = js
+						b.ReportMetric(float64(warm.Microseconds())/1000, qq.name+"-ms")
+					}
+				}
+			})
+		}
+		s.Close()
 	}
 }
