@@ -154,7 +154,10 @@ func compareList(c flow.Column, op string, v any) (string, []any, bool) {
 
 // textValue is text column col with NULL read as "": the flows table
 // stores empty text as NULL (emptyAsNull), the rollups and files written
-// before as "", and both must read, group and compare alike.
+// before as "", and both must read, group and compare alike. Comparisons
+// too read it so: never NULL, they hold for NULL exactly when they hold for
+// "", and NOT keeps the rows it should. (Measured on the raw table, this
+// form filters a little faster than NULL tests OR-ed with comparisons.)
 func textValue(col string) string { return "COALESCE(" + col + ", '')" }
 
 // Key is column c as stored, addresses truncated as Dimension truncates
@@ -222,43 +225,11 @@ func u128(a netip.Addr) string {
 	return new(big.Int).SetBytes(b[:]).String()
 }
 
-// textOfEmpty is what comparison op with s gives for the empty text: a
-// LIKE pattern (canonical: backslashes only before %, _ or a backslash)
-// matches "" when it is only % signs.
-func textOfEmpty(op, s string) bool {
-	likeEmpty := strings.Trim(s, "%") == ""
-	switch op {
-	case "=", ">=":
-		return s == ""
-	case "!=", "<":
-		return s != ""
-	case "<=":
-		return true
-	case ">":
-		return false
-	case "LIKE", "ILIKE":
-		return likeEmpty
-	case "UNLIKE", "IUNLIKE":
-		return !likeEmpty
-	}
-	return false
-}
-
-// nullText is comparison pred of text column col, true or false (never
-// NULL, which NOT would keep NULL) for a NULL, which reads as "": empty is
-// what pred gives for "". Written so, the comparison of the column itself
-// stays a filter DuckDB pushes into the scan.
-func nullText(col, pred string, empty bool) string {
-	if empty {
-		return "(" + col + " IS NULL OR " + pred + ")"
-	}
-	return "(" + col + " IS NOT NULL AND " + pred + ")"
-}
-
 var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
-// Compare is one filter comparison. LIKE patterns escape % and _ with a
-// backslash. An IPv6 prefix covers IPv4 addresses as IPv4-mapped ones.
+// Compare is one filter comparison, text read as in textValue. LIKE
+// patterns escape % and _ with a backslash. An IPv6 prefix covers IPv4
+// addresses as IPv4-mapped ones.
 func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 	col := quote(c.Name)
 	cmp, ordered := sqlOps[op]
@@ -289,21 +260,19 @@ func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 		if !ok {
 			return bad()
 		}
-		var pred string
+		text := textValue(col)
 		switch op {
 		case "LIKE", "ILIKE":
-			pred = col + " " + op + " ? ESCAPE '\\'"
+			return text + " " + op + " ? ESCAPE '\\'", []any{s}, nil
 		case "UNLIKE":
-			pred = col + " NOT LIKE ? ESCAPE '\\'"
+			return text + " NOT LIKE ? ESCAPE '\\'", []any{s}, nil
 		case "IUNLIKE":
-			pred = col + " NOT ILIKE ? ESCAPE '\\'"
-		default:
-			if !ordered {
-				return bad()
-			}
-			pred = fmt.Sprintf("%s %s ?", col, cmp)
+			return text + " NOT ILIKE ? ESCAPE '\\'", []any{s}, nil
 		}
-		return nullText(col, pred, textOfEmpty(op, s)), []any{s}, nil
+		if !ordered {
+			return bad()
+		}
+		return fmt.Sprintf("%s %s ?", text, cmp), []any{s}, nil
 	case flow.KindAddr:
 		if op == "<<" {
 			p, ok := v.(netip.Prefix)
