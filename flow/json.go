@@ -391,27 +391,24 @@ func appendJSONASPath(dst []byte, l Uint32s) []byte {
 
 // appendJSONCommunities appends l as an array of strings: ["65000:100"].
 func appendJSONCommunities(dst []byte, l Uint32s) []byte {
-	dst = append(dst, '[')
-	for i := range l.Len() {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, '"')
-		dst = AppendCommunity(dst, l.At(i))
-		dst = append(dst, '"')
-	}
-	return append(dst, ']')
+	return appendJSONTexts(dst, l.Len(), func(dst []byte, i int) []byte { return AppendCommunity(dst, l.At(i)) })
 }
 
 // appendJSONLargeCommunities appends l as an array of strings: ["65000:1:2"].
 func appendJSONLargeCommunities(dst []byte, l LargeCommunities) []byte {
+	return appendJSONTexts(dst, l.Len(), func(dst []byte, i int) []byte { return l.At(i).Append(dst) })
+}
+
+// appendJSONTexts appends an array of n strings that need no escaping,
+// element i written by appendText.
+func appendJSONTexts(dst []byte, n int, appendText func(dst []byte, i int) []byte) []byte {
 	dst = append(dst, '[')
-	for i := range l.Len() {
+	for i := range n {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, '"')
-		dst = l.At(i).Append(dst)
+		dst = appendText(dst, i)
 		dst = append(dst, '"')
 	}
 	return append(dst, ']')

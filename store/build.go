@@ -160,37 +160,7 @@ func parseList(c flow.Column, text string) (any, bool) {
 	if strings.Join(fields, " ") != text {
 		return nil, false
 	}
-	switch c.Kind {
-	case flow.KindLargeCommunities:
-		l := make([]flow.LargeCommunity, len(fields))
-		for i, f := range fields {
-			v, ok := flow.ParseLargeCommunity(f)
-			if !ok {
-				return nil, false
-			}
-			l[i] = v
-		}
-		return flow.MakeLargeCommunities(l), true
-	case flow.KindASPath, flow.KindCommunities:
-		l := make([]uint32, len(fields))
-		for i, f := range fields {
-			if c.Kind == flow.KindCommunities {
-				v, ok := flow.ParseCommunity(f)
-				if !ok {
-					return nil, false
-				}
-				l[i] = v
-				continue
-			}
-			v, err := strconv.ParseUint(f, 10, 32)
-			if err != nil {
-				return nil, false
-			}
-			l[i] = uint32(v)
-		}
-		return flow.MakeUint32s(l), true
-	}
-	return nil, false
+	return filter.ParseList(c, text)
 }
 
 // canonicalLike rewrites a LIKE pattern so that a backslash only ever

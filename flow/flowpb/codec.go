@@ -278,41 +278,32 @@ func intern(b []byte) string {
 // appendUint32s appends l as a packed repeated uint32 field; an empty list
 // is omitted.
 func appendUint32s(dst []byte, num protowire.Number, l flow.Uint32s) []byte {
-	n := l.Len()
-	if n == 0 {
-		return dst
-	}
-	size := 0
-	for i := range n {
-		size += protowire.SizeVarint(uint64(l.At(i)))
-	}
-	dst = protowire.AppendTag(dst, num, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(size))
-	for i := range n {
-		dst = protowire.AppendVarint(dst, uint64(l.At(i)))
-	}
-	return dst
+	return appendPacked(dst, num, l.Len(), l.At)
 }
 
 // appendLargeCommunities appends l as a packed repeated uint32 field, three
 // values (ASN, Local1, Local2) per community; an empty list is omitted.
 func appendLargeCommunities(dst []byte, num protowire.Number, l flow.LargeCommunities) []byte {
-	n := l.Len()
+	return appendPacked(dst, num, 3*l.Len(), func(i int) uint32 {
+		c := l.At(i / 3)
+		return [3]uint32{c.ASN, c.Local1, c.Local2}[i%3]
+	})
+}
+
+// appendPacked appends the n values that at gives as a packed repeated
+// uint32 field; nothing when n is 0.
+func appendPacked(dst []byte, num protowire.Number, n int, at func(int) uint32) []byte {
 	if n == 0 {
 		return dst
 	}
 	size := 0
 	for i := range n {
-		c := l.At(i)
-		size += protowire.SizeVarint(uint64(c.ASN)) + protowire.SizeVarint(uint64(c.Local1)) + protowire.SizeVarint(uint64(c.Local2))
+		size += protowire.SizeVarint(uint64(at(i)))
 	}
 	dst = protowire.AppendTag(dst, num, protowire.BytesType)
 	dst = protowire.AppendVarint(dst, uint64(size))
 	for i := range n {
-		c := l.At(i)
-		dst = protowire.AppendVarint(dst, uint64(c.ASN))
-		dst = protowire.AppendVarint(dst, uint64(c.Local1))
-		dst = protowire.AppendVarint(dst, uint64(c.Local2))
+		dst = protowire.AppendVarint(dst, uint64(at(i)))
 	}
 	return dst
 }

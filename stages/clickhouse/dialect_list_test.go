@@ -7,26 +7,8 @@ import (
 	"testing"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store/dialecttest"
 )
-
-// dialectListRecords hold the lists the dialect's list SQL is checked
-// against, extremes included.
-func dialectListRecords() []flow.Record {
-	lc := func(a, b, c uint32) flow.LargeCommunity { return flow.LargeCommunity{ASN: a, Local1: b, Local2: c} }
-	recs := make([]flow.Record, 4)
-	recs[0].DstASPath = flow.MakeUint32s([]uint32{64500, 64501, 15169})
-	recs[0].DstCommunities = flow.MakeUint32s([]uint32{65000<<16 | 100, 65000<<16 | 200})
-	recs[0].DstLargeCommunities = flow.MakeLargeCommunities([]flow.LargeCommunity{lc(65000, 1, 2)})
-	recs[1].DstASPath = flow.MakeUint32s([]uint32{64500, 3356, 15169})
-	recs[1].DstCommunities = flow.MakeUint32s([]uint32{65000<<16 | 100})
-	recs[3].DstASPath = flow.MakeUint32s([]uint32{4294967295})
-	recs[3].DstCommunities = flow.MakeUint32s([]uint32{1<<32 - 1, 0})
-	recs[3].DstLargeCommunities = flow.MakeLargeCommunities([]flow.LargeCommunity{lc(1<<32-1, 1<<32-1, 1<<32-1), lc(0, 0, 0)})
-	for i := range recs {
-		recs[i].SrcMAC = uint64(i)
-	}
-	return recs
-}
 
 // TestDialectLists checks the list SQL of the dialect against a table of
 // the list columns' types on each server, filled with SQL literals.
@@ -63,7 +45,7 @@ func testDialectLists(t *testing.T, srv *chServer) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	recs := dialectListRecords()
+	recs := dialecttest.ListRecords()
 	for _, r := range recs {
 		u32 := func(l flow.Uint32s) string {
 			var parts []string
@@ -174,53 +156,18 @@ func testDialectLists(t *testing.T, srv *chServer) {
 	})
 
 	t.Run("Compare", func(t *testing.T) {
-		lc := func(a, b, c uint32) flow.LargeCommunity { return flow.LargeCommunity{ASN: a, Local1: b, Local2: c} }
-		for _, tc := range []struct {
-			column string
-			op     string
-			v      any
-			want   string
-		}{
-			{"DstASPath", "HAS", uint64(64500), "[0 1]"},
-			{"DstASPath", "HAS", uint64(3356), "[1]"},
-			{"DstASPath", "HAS", uint64(4294967295), "[3]"},
-			{"DstASPath", "HAS", uint64(0), "[]"},
-			{"DstCommunities", "HAS", uint64(65000<<16 | 100), "[0 1]"},
-			{"DstCommunities", "HAS", uint64(0), "[3]"},
-			{"DstLargeCommunities", "HAS", lc(65000, 1, 2), "[0]"},
-			{"DstLargeCommunities", "HAS", lc(1<<32-1, 1<<32-1, 1<<32-1), "[3]"},
-			{"DstLargeCommunities", "HAS", lc(0, 0, 0), "[3]"},
-			{"DstASPath", "=", flow.MakeUint32s([]uint32{64500, 3356, 15169}), "[1]"},
-			{"DstASPath", "=", flow.MakeUint32s([]uint32{64500, 3356}), "[]"},
-			{"DstASPath", "=", flow.Uint32s{}, "[2]"},
-			{"DstASPath", "!=", flow.Uint32s{}, "[0 1 3]"},
-			{"DstCommunities", "!=", flow.MakeUint32s([]uint32{65000<<16 | 100}), "[0 2 3]"},
-			{"DstLargeCommunities", "=", flow.MakeLargeCommunities([]flow.LargeCommunity{lc(65000, 1, 2)}), "[0]"},
-			{"DstLargeCommunities", "=", flow.LargeCommunities{}, "[1 2]"},
-		} {
-			sql, args, err := d.Compare(col(tc.column), tc.op, tc.v)
+		for _, tc := range dialecttest.ListCompares {
+			sql, args, err := d.Compare(col(tc.Column), tc.Op, tc.Value)
 			if err != nil {
-				t.Fatalf("%s %s %v: %v", tc.column, tc.op, tc.v, err)
+				t.Fatalf("%s %s %v: %v", tc.Column, tc.Op, tc.Value, err)
 			}
-			if got := fmt.Sprint(column(t, "SrcMAC", sql, args...)); got != tc.want {
-				t.Errorf("%s %s %v (%s %v): %s, want %s", tc.column, tc.op, tc.v, sql, args, got, tc.want)
+			if got := fmt.Sprint(column(t, "SrcMAC", sql, args...)); got != tc.Want {
+				t.Errorf("%s %s %v (%s %v): %s, want %s", tc.Column, tc.Op, tc.Value, sql, args, got, tc.Want)
 			}
 		}
-		for _, tc := range []struct {
-			column string
-			op     string
-			v      any
-		}{
-			{"DstASPath", "HAS", uint64(1 << 32)},
-			{"DstASPath", "<", flow.Uint32s{}},
-			{"DstASPath", "HAS", flow.LargeCommunity{}},
-			{"DstLargeCommunities", "HAS", uint64(1)},
-			{"DstLargeCommunities", "=", flow.Uint32s{}},
-			{"DstCommunities", "LIKE", "x"},
-			{"SrcAS", "HAS", uint64(1)},
-		} {
-			if _, _, err := d.Compare(col(tc.column), tc.op, tc.v); err == nil {
-				t.Errorf("%s %s %v: no error", tc.column, tc.op, tc.v)
+		for _, tc := range dialecttest.BadListCompares {
+			if _, _, err := d.Compare(col(tc.Column), tc.Op, tc.Value); err == nil {
+				t.Errorf("%s %s %v: no error", tc.Column, tc.Op, tc.Value)
 			}
 		}
 	})

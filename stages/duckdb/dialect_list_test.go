@@ -7,28 +7,8 @@ import (
 	"testing"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store/dialecttest"
 )
-
-// listRecords hold the lists the dialect's list SQL is checked against,
-// extremes included.
-func listRecords() []flow.Record {
-	lc := func(v ...uint32) flow.LargeCommunity {
-		return flow.LargeCommunity{ASN: v[0], Local1: v[1], Local2: v[2]}
-	}
-	recs := make([]flow.Record, 4)
-	recs[0].DstASPath = flow.MakeUint32s([]uint32{64500, 64501, 15169})
-	recs[0].DstCommunities = flow.MakeUint32s([]uint32{65000<<16 | 100, 65000<<16 | 200})
-	recs[0].DstLargeCommunities = flow.MakeLargeCommunities([]flow.LargeCommunity{lc(65000, 1, 2)})
-	recs[1].DstASPath = flow.MakeUint32s([]uint32{64500, 3356, 15169})
-	recs[1].DstCommunities = flow.MakeUint32s([]uint32{65000<<16 | 100})
-	recs[3].DstASPath = flow.MakeUint32s([]uint32{4294967295})
-	recs[3].DstCommunities = flow.MakeUint32s([]uint32{1<<32 - 1, 0})
-	recs[3].DstLargeCommunities = flow.MakeLargeCommunities([]flow.LargeCommunity{lc(1<<32-1, 1<<32-1, 1<<32-1), lc(0, 0, 0)})
-	for i := range recs {
-		recs[i].SrcMAC = uint64(i)
-	}
-	return recs
-}
 
 func TestDialectLists(t *testing.T) {
 	ctx := context.Background()
@@ -40,7 +20,7 @@ func TestDialectLists(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE flows ("SrcMAC" UBIGINT, "DstASPath" UINTEGER[], "DstCommunities" UINTEGER[], "DstLargeCommunities" UHUGEINT[])`); err != nil {
 		t.Fatal(err)
 	}
-	recs := listRecords()
+	recs := dialecttest.ListRecords()
 	for _, r := range recs {
 		u32 := func(l flow.Uint32s) string {
 			var parts []string
@@ -138,56 +118,22 @@ func TestDialectLists(t *testing.T) {
 	})
 
 	t.Run("Compare", func(t *testing.T) {
-		large := func(a, b, c uint32) flow.LargeCommunity { return flow.LargeCommunity{ASN: a, Local1: b, Local2: c} }
-		for _, tc := range []struct {
-			column string
-			op     string
-			v      any
-			want   string
-		}{
-			{"DstASPath", "HAS", uint64(64500), "[0 1]"},
-			{"DstASPath", "HAS", uint64(3356), "[1]"},
-			{"DstASPath", "HAS", uint64(4294967295), "[3]"},
-			{"DstASPath", "HAS", uint64(0), "[]"},
-			{"DstCommunities", "HAS", uint64(65000<<16 | 100), "[0 1]"},
-			{"DstCommunities", "HAS", uint64(0), "[3]"},
-			{"DstLargeCommunities", "HAS", large(65000, 1, 2), "[0]"},
-			{"DstLargeCommunities", "HAS", large(1<<32-1, 1<<32-1, 1<<32-1), "[3]"},
-			{"DstLargeCommunities", "HAS", large(0, 0, 0), "[3]"},
-			{"DstASPath", "=", flow.MakeUint32s([]uint32{64500, 3356, 15169}), "[1]"},
-			{"DstASPath", "=", flow.MakeUint32s([]uint32{64500, 3356}), "[]"},
-			{"DstASPath", "=", flow.Uint32s{}, "[2]"},
-			{"DstASPath", "!=", flow.Uint32s{}, "[0 1 3]"},
-			{"DstCommunities", "!=", flow.MakeUint32s([]uint32{65000<<16 | 100}), "[0 2 3]"},
-			{"DstLargeCommunities", "=", flow.MakeLargeCommunities([]flow.LargeCommunity{large(65000, 1, 2)}), "[0]"},
-			{"DstLargeCommunities", "=", flow.LargeCommunities{}, "[1 2]"},
-		} {
-			sql, args, err := d.Compare(col(tc.column), tc.op, tc.v)
+		for _, tc := range dialecttest.ListCompares {
+			sql, args, err := d.Compare(col(tc.Column), tc.Op, tc.Value)
 			if err != nil {
-				t.Fatalf("%s %s %v: %v", tc.column, tc.op, tc.v, err)
+				t.Fatalf("%s %s %v: %v", tc.Column, tc.Op, tc.Value, err)
 			}
 			got := column(t, fmt.Sprintf("COALESCE((SELECT list(\"SrcMAC\" ORDER BY \"SrcMAC\") FROM flows WHERE %s), [])", sql), args...)
 			if got[0] == "NULL" || got[0] == "" {
 				got[0] = "[]"
 			}
-			if strings.ReplaceAll(got[0], ",", "") != tc.want {
-				t.Errorf("%s %s %v (%s): %s, want %s", tc.column, tc.op, tc.v, sql, got[0], tc.want)
+			if strings.ReplaceAll(got[0], ",", "") != tc.Want {
+				t.Errorf("%s %s %v (%s): %s, want %s", tc.Column, tc.Op, tc.Value, sql, got[0], tc.Want)
 			}
 		}
-		for _, tc := range []struct {
-			column string
-			op     string
-			v      any
-		}{
-			{"DstASPath", "HAS", uint64(1 << 32)},
-			{"DstASPath", "<", flow.Uint32s{}},
-			{"DstASPath", "HAS", flow.LargeCommunity{}},
-			{"DstLargeCommunities", "HAS", uint64(1)},
-			{"DstLargeCommunities", "=", flow.Uint32s{}},
-			{"DstCommunities", "LIKE", "x"},
-		} {
-			if _, _, err := d.Compare(col(tc.column), tc.op, tc.v); err == nil {
-				t.Errorf("%s %s %v: no error", tc.column, tc.op, tc.v)
+		for _, tc := range dialecttest.BadListCompares {
+			if _, _, err := d.Compare(col(tc.Column), tc.Op, tc.Value); err == nil {
+				t.Errorf("%s %s %v: no error", tc.Column, tc.Op, tc.Value)
 			}
 		}
 	})

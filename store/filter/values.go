@@ -158,8 +158,16 @@ func typeList(c flow.Column, op, text string) (any, bool) {
 		}
 		return nil, false
 	}
+	return ParseList(c, text)
+}
+
+// ParseList reads a whole list of column c written as text, its elements
+// separated by blanks ("64500 AS64501", "65000:100 65000:200",
+// "65000:1:2"; "" is the empty list).
+func ParseList(c flow.Column, text string) (any, bool) {
 	fields := strings.Fields(text)
-	if c.Kind == flow.KindLargeCommunities {
+	switch c.Kind {
+	case flow.KindLargeCommunities:
 		l := make([]flow.LargeCommunity, len(fields))
 		for i, f := range fields {
 			v, ok := flow.ParseLargeCommunity(f)
@@ -169,20 +177,22 @@ func typeList(c flow.Column, op, text string) (any, bool) {
 			l[i] = v
 		}
 		return flow.MakeLargeCommunities(l), true
-	}
-	l := make([]uint32, len(fields))
-	for i, f := range fields {
-		var ok bool
-		if c.Kind == flow.KindASPath {
-			l[i], ok = parseAS(f)
-		} else {
-			l[i], ok = flow.ParseCommunity(f)
+	case flow.KindASPath, flow.KindCommunities:
+		l := make([]uint32, len(fields))
+		for i, f := range fields {
+			var ok bool
+			if c.Kind == flow.KindASPath {
+				l[i], ok = parseAS(f)
+			} else {
+				l[i], ok = flow.ParseCommunity(f)
+			}
+			if !ok {
+				return nil, false
+			}
 		}
-		if !ok {
-			return nil, false
-		}
+		return flow.MakeUint32s(l), true
 	}
-	return flow.MakeUint32s(l), true
+	return nil, false
 }
 
 func maxUint(c flow.Column) uint64 {
