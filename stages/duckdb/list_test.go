@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -330,6 +331,25 @@ func TestEmptyAsNull(t *testing.T) {
 	}
 	if last["ExporterGroup"] != "" || last["ExporterName"] != "router2" {
 		t.Errorf("last flow: %v", last)
+	}
+	names, err := st.ExporterNames(ctx)
+	if err != nil || len(names) != 3 {
+		t.Errorf("exporter names: %v, %v", names, err)
+	}
+	// Completion reads every value, NULL too (and offers no empty one).
+	for col, want := range map[string]string{"ExporterGroup": "[]", "InIfName": "[et0 et1 et2 et3]"} {
+		comps, err := st.Complete(ctx, col+" = ", len(col+" = "))
+		if err != nil {
+			t.Fatalf("completion of %s: %v", col, err)
+		}
+		var labels []string
+		for _, c := range comps {
+			labels = append(labels, c.Label)
+		}
+		sort.Strings(labels)
+		if fmt.Sprint(labels) != want {
+			t.Errorf("completion of %s: %q, want %s", col, labels, want)
+		}
 	}
 
 	// A new file has nullable text columns from the start.
