@@ -406,8 +406,8 @@ func (a *appender) add(r *flow.Record, flows uint64) error {
 
 // emptyAsNull stores the empty strings of the flows table as NULL, its text
 // columns being nullable (see the package comment). DuckDB then skips them
-// when it keeps statistics and compresses, which saves about a sixth to a
-// fifth of the CPU time of an insert; the dialect reads NULL as the empty
+// when it keeps statistics and compresses, which saves a tenth to a sixth
+// of the CPU time of an insert; the dialect reads NULL as the empty
 // string. Provisioning drops NOT NULL from the text columns of a file made
 // without it. Tests turn it off to write a file as it was before; the
 // insert benchmark measures both.
