@@ -17,7 +17,7 @@
 // (provisioning drops NOT NULL from those of a file made before, whose rows
 // keep their empty strings), and DuckDB leaves NULLs out of the statistics
 // and the compression it works out for each column: a tenth of the CPU
-// time of an insert for flows named as the default pipeline names them (16
+// time of an insert for flows named as the default pipeline names them (17
 // of the 26 text columns empty), a sixth when all are empty. The
 // rollup tables keep empty strings in NOT NULL columns (a few rows per
 // interval: little to save). The dialect reads a text column, wherever it
