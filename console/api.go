@@ -143,8 +143,37 @@ func (s *server) widgetTop(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, nil, err)
 		return
 	}
-	res, err := s.Store.Top(r.Context(), c.Name)
+	f, err := s.topFilter(r)
+	if err != nil {
+		s.answer(w, r, nil, err)
+		return
+	}
+	res, err := s.Store.Top(r.Context(), c.Name, f)
 	s.answer(w, r, res, err)
+}
+
+// topFilter is the one parameter widgets/top takes: filter, in the filter
+// language (the store parses it and passes its values as parameters), no
+// longer than a request body may be.
+func (s *server) topFilter(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "filter" {
+			return "", badf("Unknown parameter %q: widgets/top takes only filter (e.g. ?filter=DstASPath%%20!%%3D%%20'').", k)
+		}
+	}
+	fs := q["filter"]
+	switch {
+	case len(fs) > 1:
+		return "", badf("filter is given %d times: give it once (join conditions with AND).", len(fs))
+	case len(fs) == 0:
+		return "", nil
+	case int64(len(fs[0])) > s.MaxBodySize:
+		return "", badf("The filter has %d bytes, more than max_body_size, %d bytes.", len(fs[0]), s.MaxBodySize)
+	case !utf8.ValidString(fs[0]):
+		return "", badf("The filter is not valid UTF-8.")
+	}
+	return fs[0], nil
 }
 
 func (s *server) widgetLastFlow(w http.ResponseWriter, r *http.Request) {

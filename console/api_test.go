@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -110,8 +111,8 @@ func (s *recordingStore) ExporterNames(ctx context.Context) (map[netip.Addr]stri
 	return s.names, nil
 }
 
-func (s *recordingStore) Top(ctx context.Context, dimension string) (*store.TableResult, error) {
-	return s.Table(ctx, store.Query{Dimensions: []store.Dimension{{Column: dimension}}})
+func (s *recordingStore) Top(ctx context.Context, dimension, filter string) (*store.TableResult, error) {
+	return s.Table(ctx, store.Query{Dimensions: []store.Dimension{{Column: dimension}}, Filter: filter})
 }
 
 func (s *recordingStore) LastFlow(context.Context) (map[string]any, error) {
@@ -234,6 +235,30 @@ func TestQueryDecoding(t *testing.T) {
 	}
 }
 
+// TestTopFilter: widgets/top passes its filter, as text, to the store,
+// which parses it and renders its values as parameters; a filter the store
+// refuses is a 400 with its errors.
+func TestTopFilter(t *testing.T) {
+	st := &recordingStore{}
+	srv := serve(t, console.Options{Store: st})
+	for _, f := range []string{"", "DstASPath != ''", "DstASPath HAS AS3356 AND DstFirstAS != 0", `ExporterName = "x'; DROP TABLE flows; --"`} {
+		n := len(st.queries)
+		code, body := call(t, srv, "GET", api+"/widgets/top/dstfirstas?filter="+url.QueryEscape(f), "")
+		if code != 200 || len(st.queries) != n+1 {
+			t.Fatalf("filter %q: %d %v", f, code, body)
+		}
+		q := st.queries[n]
+		if q.Filter != f || len(q.Dimensions) != 1 || q.Dimensions[0].Column != "DstFirstAS" {
+			t.Errorf("filter %q: the store was asked %+v", f, q)
+		}
+	}
+	st.err = fmt.Errorf("query: %w", &store.InvalidFilterError{Errors: []store.FilterError{{Offset: 13, Line: 1, Column: 14, Message: "expected a value"}}})
+	code, body := call(t, srv, "GET", api+"/widgets/top/DstASPath?filter="+url.QueryEscape("DstASPath != "), "")
+	if errs, _ := body["errors"].([]any); code != 400 || len(errs) != 1 {
+		t.Errorf("refused filter: %d %v", code, body)
+	}
+}
+
 func TestBadRequests(t *testing.T) {
 	st := &recordingStore{}
 	srv := serve(t, console.Options{Store: st, MaxBodySize: 4096})
@@ -273,6 +298,10 @@ func TestBadRequests(t *testing.T) {
 		{"offset on validate", "/filter/validate", `{"filter": "SrcAS", "offset": 1}`, 400, "filter/complete"},
 		{"unnamed saved filter", "/filters/saved", `{"filter": "SrcAS = 1"}`, 400, "needs a name"},
 		{"unknown top dimension", "/widgets/top/Nope", ``, 400, "There is no column"},
+		{"unknown top parameter", "/widgets/top/DstASPath?where=1", ``, 400, `Unknown parameter "where"`},
+		{"top filter twice", "/widgets/top/DstASPath?filter=SrcAS+%3D+1&filter=DstAS+%3D+2", ``, 400, "given 2 times"},
+		{"top filter too long", "/widgets/top/DstASPath?filter=" + strings.Repeat("a", 5000), ``, 400, "max_body_size, 4096 bytes"},
+		{"top filter not UTF-8", "/widgets/top/DstASPath?filter=%ff", ``, 400, "not valid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			method := "POST"

@@ -29,7 +29,7 @@ type Store interface {
 	FlowRate(ctx context.Context) (*store.FlowRate, error)
 	Exporters(ctx context.Context) (*store.TableResult, error)
 	ExporterNames(ctx context.Context) (map[netip.Addr]string, error)
-	Top(ctx context.Context, dimension string) (*store.TableResult, error)
+	Top(ctx context.Context, dimension, filter string) (*store.TableResult, error)
 	LastFlow(ctx context.Context) (map[string]any, error)
 	SavedFilters(ctx context.Context) ([]store.SavedFilter, error)
 	SaveFilter(ctx context.Context, f store.SavedFilter) error

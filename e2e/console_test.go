@@ -17,8 +17,9 @@ import (
 )
 
 // TestConsoleBrowser runs a pipeline with its console (netflow and sflow
-// sources, two enrichers, a classifier, the DuckDB store), feeds it with
-// `flowengine exporter`, and drives the web console in Debian's chromium
+// sources, three enrichers among them bmp, a classifier, the DuckDB store),
+// feeds it with `flowengine exporter -bmp` (flows and their routers' routes),
+// and drives the web console in Debian's chromium
 // through playwright-core (console/web/e2e/console.mjs): home shows a non-zero
 // flow rate, its first load under 40 kB without ECharts and CodeMirror;
 // visualize draws a stacked graph and a sankey; a filter with a typo shows the
@@ -26,7 +27,9 @@ import (
 // dimension says it needs two, and the dimension picker finds the second by
 // its description; a copied URL reproduces the view; the pipeline page shows
 // every stage with counters that move, and the exporters with the names the
-// store has for them (the sources know addresses only). Screenshots of every
+// store has for them (the sources know addresses only); once the first minute
+// is stored, the home page's BGP cards list AS paths and first AS numbers,
+// and a path opens Visualize filtered on it. Screenshots of every
 // page land in $CONSOLE_SCREENSHOTS (a temporary directory when unset).
 func TestConsoleBrowser(t *testing.T) {
 	web, err := filepath.Abs("../console/web")
@@ -51,7 +54,7 @@ func TestConsoleBrowser(t *testing.T) {
 
 	dir := t.TempDir()
 	consolePort, metricsPort := freeTCP(t), freeTCP(t)
-	netflowPort, sflowPort := freeUDP(t), freeUDP(t)
+	netflowPort, sflowPort, bmpPort := freeUDP(t), freeUDP(t), freeTCP(t)
 	pipeline := fmt.Sprintf(`
 pipeline {
   listen    = "127.0.0.1:%d"
@@ -69,8 +72,13 @@ enricher "metadata" "names" {
     name = "edge-1"
   }
 }
+enricher "bmp" "routes" {
+  input      = enricher.metadata.names
+  listen     = "127.0.0.1:%d"
+  asn_source = "flow-else-routing"
+}
 enricher "networks" "private" {
-  input    = enricher.metadata.names
+  input    = enricher.bmp.routes
   networks = { "10.0.0.0/8" = { name = "rfc1918", role = "private" } }
 }
 classifier "exporter" "sites" {
@@ -88,7 +96,7 @@ console {
   listen = "127.0.0.1:%d"
   store  = sink.duckdb.local
 }
-`, metricsPort, dir, netflowPort, sflowPort, dir, consolePort)
+`, metricsPort, dir, netflowPort, sflowPort, bmpPort, dir, consolePort)
 	file := filepath.Join(dir, "console.hcl")
 	if err := os.WriteFile(file, []byte(pipeline), 0o644); err != nil {
 		t.Fatal(err)
@@ -103,7 +111,8 @@ console {
 	// The exporters run for the whole test, so the pipeline's counters move.
 	ctx, cancel := context.WithCancel(context.Background())
 	exp := exec.CommandContext(ctx, binary, "exporter", "-collector", fmt.Sprintf("127.0.0.1:%d", netflowPort),
-		"-protocol", "netflow9", "-exporters", "3", "-rate", "1000", "-template-interval", "1s", "-quiet")
+		"-protocol", "netflow9", "-exporters", "3", "-rate", "1000", "-template-interval", "1s",
+		"-bmp", fmt.Sprintf("127.0.0.1:%d", bmpPort), "-quiet")
 	var expOut syncBuffer
 	exp.Stdout, exp.Stderr = &expOut, &expOut
 	if err := exp.Start(); err != nil {
@@ -136,11 +145,12 @@ console {
 	} else if shots, err = filepath.Abs(shots); err != nil {
 		t.Fatal(err)
 	}
-	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Three minutes: the BGP cards wait for the first stored minute.
+	tctx, tcancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer tcancel()
 	cmd := exec.CommandContext(tctx, "node", "e2e/console.mjs", base, shots)
 	cmd.Dir = web
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "BGP=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -437,7 +437,7 @@ func TestQueryStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			top, err := s.Top(ctx, "srccountry")
+			top, err := s.Top(ctx, "srccountry", "")
 			if err != nil {
 				t.Fatal(err)
 			}

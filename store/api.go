@@ -216,13 +216,18 @@ func (s *Store) Exporters(ctx context.Context) (*TableResult, error) {
 	return s.Table(ctx, s.lastHour(Dimension{Column: "ExporterName"}, Dimension{Column: "ExporterAddress"}))
 }
 
-// Top returns the top 10 values of a dimension by bits over the last hour.
-func (s *Store) Top(ctx context.Context, dimension string) (*TableResult, error) {
+// Top returns the top 10 values of a dimension by bits over the last hour,
+// of the flows that match filter (filter language text, "" for all): e.g.
+// the AS paths of the flows that have a route, "DstFirstAS != 0". The
+// filter is parsed and rendered as any query's, its values as parameters.
+func (s *Store) Top(ctx context.Context, dimension, filter string) (*TableResult, error) {
 	c, ok := columnLookup(dimension)
 	if !ok || !c.Dimension {
 		return nil, invalidf("%q is not a dimension", dimension)
 	}
-	return s.Table(ctx, s.lastHour(Dimension{Column: c.Name}))
+	q := s.lastHour(Dimension{Column: c.Name})
+	q.Filter = filter
+	return s.Table(ctx, q)
 }
 
 // SavedFilters lists the saved filters.

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +304,86 @@ func BenchmarkFilterLists(b *testing.B) {
 		if err := renderFilter(&s, d, e, false); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestTopFilter: the widgets' top values of the flows that match a filter,
+// e.g. the AS paths of the flows that have a route (the fake backend does
+// not filter: the SQL says what the store asks); the filter's values reach
+// the SQL as parameters, a bad filter is refused before any query.
+func TestTopFilter(t *testing.T) {
+	recs := listRecords()
+	for i := range recs {
+		recs[i].TimeReceived = recs[i].TimeReceived.Add(time.Hour) // within the hour before now (t0+2h)
+	}
+	b := &fakeBackend{recs: recs, tables: allTables()}
+	s := newTestStore(b)
+	ctx := context.Background()
+	res, err := s.Top(ctx, "DstASPath", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range res.Rows {
+		got = append(got, r.Dimensions[0]+"="+ftoa(r.Total))
+	}
+	if diff := cmp.Diff([]string{"64500 64501 15169=10000", "64500 3356 15169=4000", "=800"}, got); diff != "" {
+		t.Errorf("Top(DstASPath) (-want +got):\n%s", diff)
+	}
+	eq := cmp.Comparer(func(a, b flow.Uint32s) bool { return a.Equal(b) })
+	for _, tc := range []struct {
+		dim, filter, where string
+		arg                any
+	}{
+		{"DstASPath", "DstASPath != ''", `"DstASPath" != ?`, flow.Uint32s{}},
+		{"DstFirstAS", "DstFirstAS != 0", `elem("DstASPath", 1) <> ?`, uint64(0)},
+		{"DstASPath", "DstASPath HAS AS3356", `"DstASPath" HAS ?`, uint64(3356)},
+		{"DstCountry", "DstCountry != ''", `"DstCountry" != ?`, ""},
+	} {
+		n := len(b.queries)
+		res, err := s.Top(ctx, tc.dim, tc.filter)
+		if err != nil {
+			t.Fatalf("Top(%s, %q): %v", tc.dim, tc.filter, err)
+		}
+		if res.Table != "flows" && tc.dim != "DstCountry" {
+			t.Errorf("Top(%s, %q) read %s, want flows (lists are not in rollups)", tc.dim, tc.filter, res.Table)
+		}
+		if len(b.queries) == n {
+			t.Fatalf("Top(%s, %q) asked nothing", tc.dim, tc.filter)
+		}
+		for i, q := range b.queries[n:] {
+			if !strings.Contains(q, ` AND (`+tc.where+`)`) && !strings.Contains(q, ` AND `+tc.where) {
+				t.Errorf("Top(%s, %q) SQL %s\nwant %s", tc.dim, tc.filter, q, tc.where)
+			}
+			if !slices.ContainsFunc(b.args[n+i], func(a any) bool { return cmp.Equal(a, tc.arg, eq) }) {
+				t.Errorf("Top(%s, %q) args %v, want %#v", tc.dim, tc.filter, b.args[n+i], tc.arg)
+			}
+		}
+	}
+
+	const evil = `x'; DROP TABLE flows; --`
+	n := len(b.queries)
+	if _, err := s.Top(ctx, "DstASPath", `ExporterName = "`+evil+`"`); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range b.queries[n:] {
+		if strings.Contains(q, "DROP") {
+			t.Errorf("the filter's text is in the SQL: %s", q)
+		}
+		if !slices.Contains(b.args[n+i], any(evil)) {
+			t.Errorf("the filter's text is not a parameter: %v", b.args[n+i])
+		}
+	}
+
+	n = len(b.queries)
+	for _, f := range []string{"DstASPath = = ''", "1=1", "DstPort = 443; DROP TABLE flows", "DstASPath HAS 65000:100"} {
+		_, err := s.Top(ctx, "DstASPath", f)
+		var fe *InvalidFilterError
+		if !errors.As(err, &fe) || len(fe.Errors) == 0 {
+			t.Errorf("Top(DstASPath, %q) = %v, want an invalid filter", f, err)
+		}
+	}
+	if len(b.queries) != n {
+		t.Errorf("bad filters reached the backend: %q", b.queries[n:])
 	}
 }

@@ -265,14 +265,14 @@ func TestWidgets(t *testing.T) {
 		t.Errorf("exporters %+v", ex.Rows)
 	}
 
-	top, err := s.Top(ctx, "dstas")
+	top, err := s.Top(ctx, "dstas", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(top.Rows) != 3 || top.Rows[0].Dimensions[0] != "200" {
 		t.Errorf("top %+v", top.Rows)
 	}
-	if _, err := s.Top(ctx, "Bytes"); err == nil || err.Error() != `"Bytes" is not a dimension` {
+	if _, err := s.Top(ctx, "Bytes", ""); err == nil || err.Error() != `"Bytes" is not a dimension` {
 		t.Errorf("Top(Bytes) = %v", err)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -361,6 +362,29 @@ func TestConsoleAPI(t *testing.T) {
 		if code, body := r.do(t, "GET", "/api/v0/console/widgets/top/Bytes", ""); code != 400 {
 			t.Errorf("top of a counter: %d %v", code, body)
 		}
+		// A filtered top: the flows with a route (none from generate), the
+		// UDP ones; a bad filter says where, an unknown parameter is refused.
+		if code, body := r.do(t, "GET", "/api/v0/console/widgets/top/DstASPath?filter="+url.QueryEscape("DstASPath != ''"), ""); code != 200 || body["rows"] == nil || len(body["rows"].([]any)) != 0 {
+			t.Errorf("top of the routed flows: %d %v", code, body)
+		}
+		// (The widgets read whole minutes: rows once the first one ends.)
+		code, body := r.do(t, "GET", "/api/v0/console/widgets/top/Proto?filter="+url.QueryEscape("Proto = udp"), "")
+		rows, ok := body["rows"].([]any)
+		for _, row := range rows {
+			if d := row.(map[string]any)["dimensions"].([]any)[0]; d != "17" {
+				ok = false
+			}
+		}
+		if code != 200 || !ok {
+			t.Errorf("top of the UDP flows: %d %v", code, body)
+		}
+		code, body = r.do(t, "GET", "/api/v0/console/widgets/top/DstFirstAS?filter="+url.QueryEscape("DstASPath HAS 65000:1"), "")
+		if errs, _ := body["errors"].([]any); code != 400 || len(errs) != 1 || !strings.Contains(message(body), "AS number") {
+			t.Errorf("top with a bad filter: %d %v", code, body)
+		}
+		if code, body := r.do(t, "GET", "/api/v0/console/widgets/top/Proto?where=1", ""); code != 400 || !strings.Contains(message(body), "Unknown parameter") {
+			t.Errorf("top with an unknown parameter: %d %v", code, body)
+		}
 	})
 
 	t.Run("saved filters", func(t *testing.T) {
@@ -443,12 +467,18 @@ func TestConsoleAPI(t *testing.T) {
 			`SrcAddr << "0.0.0.0/0'; --"`,
 			`1=1`,
 			`DstPort = 443 -- ; DELETE FROM flows`,
+			`DstASPath = '1 2''); DROP TABLE flows; --'`,
+			`DstCommunities HAS "65000:1'); --"`,
+			`DstFirstAS = 1 OR 1=1`,
 		}
 		for _, f := range filters {
 			fj, _ := json.Marshal(f)
 			code, body := r.do(t, "POST", "/api/v0/console/table", `{`+rng+`, "filter": `+string(fj)+`}`)
 			if code != 200 && code != 400 {
 				t.Errorf("filter %s: %d %v", f, code, body)
+			}
+			if code, body := r.do(t, "GET", "/api/v0/console/widgets/top/DstASPath?filter="+url.QueryEscape(f), ""); code != 200 && code != 400 {
+				t.Errorf("widget filter %s: %d %v", f, code, body)
 			}
 			r.do(t, "POST", "/api/v0/console/filter/validate", `{"filter": `+string(fj)+`}`)
 			r.do(t, "POST", "/api/v0/console/filter/complete", `{"filter": `+string(fj)+`}`)

@@ -286,6 +286,35 @@ try {
   await shot('home');
   ok(full ? 'the widgets show the first stored minute' : 'the first minute is not stored yet (screenshot without the widgets)');
 
+  step = 'BGP cards';
+  // With routes (the exporters speak BMP: BGP=1), the home page lists the
+  // AS paths and the first AS of the flows that have one, once their minute
+  // is stored (up to BGP_WAIT_UNTIL_MS since the start), and a path opens
+  // Visualize filtered on it.
+  if (process.env.BGP === '1') {
+    const until = Math.max(5000, Number(process.env.BGP_WAIT_UNTIL_MS ?? 90_000) - (Date.now() - t0));
+    const path = page.locator('[data-testid=top-DstASPath] table.top a').first();
+    await path.waitFor({ timeout: until });
+    const text = (await path.innerText()).trim();
+    check(/^\d+( \d+)*$/.test(text), `the AS path card shows ${JSON.stringify(text)}`);
+    const first = (await page.locator('[data-testid=top-DstFirstAS] table.top a').first().innerText()).trim();
+    check(/^AS\d+$/.test(first), `the first AS card shows ${JSON.stringify(first)}`);
+    const paths = await page.$$eval('[data-testid=top-DstASPath] table.top a', (as) => as.map((a) => a.textContent.trim()));
+    check(paths.some((p) => p.split(' ')[0] === first.slice(2)), `no path of ${paths.join(', ')} starts with ${first}`);
+    const whyEmpty = page.locator('[data-testid=top-DstCountry] [data-testid=why-empty]');
+    const why = (await whyEmpty.count()) ? await whyEmpty.innerText() : '';
+    await shot('home-bgp');
+    await path.click();
+    await page.waitForURL(/\/visualize\?/);
+    const filter = new URL(page.url()).searchParams.get('filter');
+    check(filter === `DstASPath = '${text}'`, `the path opens Visualize filtered on ${JSON.stringify(filter)}`);
+    const series = await graphReady(page, 'line');
+    check(series > 0, `Visualize filtered on the path draws ${series} series`);
+    ok(`path ${text}, first ${first}; Visualize on it draws ${series} series${why ? '; countries: ' + JSON.stringify(why.slice(0, 40) + '…') : ''}`);
+  } else {
+    ok('skipped (no BMP routes: BGP=1 asks for them)');
+  }
+
   step = 'page errors';
   check(errors.length === 0, errors.join('\n'));
   ok('none');

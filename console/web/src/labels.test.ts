@@ -37,8 +37,9 @@ describe('list columns', () => {
   it('shows AS paths as routers print them', () => {
     for (const v of ['[64500, 64501, 64502]', '[64500,64501,64502]', '64500 64501 64502', ' 64500  64501 64502 '])
       expect(valueLabel('DstASPath', v)).toBe('64500 64501 64502');
-    expect(valueLabel('DstASPath', '[]')).toBe('(empty)');
-    expect(valueLabel('DstASPath', '')).toBe('(empty)');
+    expect(valueLabel('DstASPath', '[]')).toBe('(no route)');
+    expect(valueLabel('DstASPath', '')).toBe('(no route)');
+    expect(valueLabel('DstCommunities', '[]')).toBe('(empty)');
   });
   it('shows communities as ASN:value', () => {
     expect(valueLabel('DstCommunities', "['65000:100', '65000:200']")).toBe('65000:100 65000:200');
@@ -53,7 +54,9 @@ describe('list columns', () => {
   });
   it('labels the derived first and last AS like other AS columns', () => {
     expect(valueLabel('DstFirstAS', '64500')).toBe('AS64500');
-    expect(valueLabel('DstLastAS', '0')).toBe('AS0');
+    expect(valueLabel('DstLastAS', '0')).toBe('(no route)');
+    expect(valueLabel('DstFirstAS', '0')).toBe('(no route)');
+    expect(valueLabel('DstAS', '0')).toBe('AS0');
   });
 });
 

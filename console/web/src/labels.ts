@@ -74,10 +74,15 @@ export function shortLabels(rows: string[][], format?: (v: string) => string): s
   return rows.map((d, i) => (seen.get(first[i])! > 1 ? label(d, format) : first[i]));
 }
 
-/** valueLabel shows a value of a column: Proto 6 → TCP, SrcAS 15169 → AS15169. */
+/**
+ * valueLabel shows a value of a column: Proto 6 → TCP, SrcAS 15169 →
+ * AS15169; an empty AS path, and its first and last AS then 0, as
+ * "(no route)".
+ */
 export function valueLabel(column: string, v: string): string {
   const list = listKind(column);
   if (list) v = listText(list, v);
+  if ((column === 'DstASPath' && v === '') || (/^Dst(First|Last)AS$/.test(column) && v === '0')) return '(no route)';
   if (v === '') return '(empty)';
   if (column === 'Proto') return protoName(v);
   if (/AS$/.test(column) && /^\d+$/.test(v)) return `AS${v}`;

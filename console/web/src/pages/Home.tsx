@@ -6,7 +6,8 @@ import { Sparkline } from '../components/Sparkline';
 import { usePoll } from '../poll';
 import { onLinkClick } from '../router';
 import { palette } from '../theme';
-import { condition, fieldText, label as fmtLabel, protoName, shortLabels } from '../labels';
+import { fieldText, label as fmtLabel, shortLabels } from '../labels';
+import { explore, hasValues, homeCards, widgetPath, type TopSpec } from '../topcards';
 import { ago, rate as fmtRate, si } from '../units';
 
 const refresh = 10_000;
@@ -34,10 +35,13 @@ function useWidget<T>(path: string, ms = refresh): Loaded<T> {
   return s;
 }
 
-function Card(props: { title: string; class?: string; children: preact.ComponentChildren; error?: string; loading?: boolean }) {
+function Card(props: { title: string; note?: string; class?: string; testid?: string; children: preact.ComponentChildren; error?: string; loading?: boolean }) {
   return (
-    <section class={'card ' + (props.class ?? '')}>
-      <h2>{props.title}</h2>
+    <section class={'card ' + (props.class ?? '')} data-testid={props.testid}>
+      <h2>
+        {props.title}
+        {props.note && <small class="note">{props.note}</small>}
+      </h2>
       {props.error ? <div class="error-box">{props.error}</div> : props.loading ? <div class="loading">Loading…</div> : props.children}
     </section>
   );
@@ -128,25 +132,26 @@ function share(f: number): string {
   return f >= 0.9995 ? '100 %' : `${(100 * f).toFixed(1)} %`;
 }
 
-/** explore links a row of a widget to the visualize page, filtered on it. */
-function explore(column: string, value: string, dims: string): string {
-  const q = new URLSearchParams({ range: 'last hour', dims, filter: condition(column, value) });
-  return '/visualize?' + q.toString();
-}
-
 /**
- * TopCard lists the top values of a widget; with short, a row of several
- * dimensions (exporter name and address) shows its first non-empty one
- * unless another row shares it, the others in its tooltip.
+ * TopCard lists the top values of a widget, of the flows its filter keeps;
+ * with short, a row of several dimensions (exporter name and address) shows
+ * its first non-empty one unless another row shares it, the others in its
+ * tooltip. An empty card says why, when its spec knows.
  */
-function TopCard({ title, path, label, column, dims, short }: { title: string; path: string; label?: (v: string) => string; column: string; dims: string; short?: boolean }) {
-  const w = useWidget<TableResult>(path);
+function TopCard({ spec }: { spec: TopSpec }) {
+  const w = useWidget<TableResult>(widgetPath(spec));
   const rows = w.data?.rows ?? [];
   const sum = rows.reduce((a, r) => a + r.avg, 0);
+  const { label, short } = spec;
   const shorts = short ? shortLabels(rows.map((r) => r.dimensions), label) : [];
+  const empty = spec.empty && w.data && !hasValues(rows);
   return (
-    <Card title={title} error={w.data ? undefined : w.error} loading={!w.data}>
-      {rows.length === 0 ? (
+    <Card title={spec.title} note={spec.note} class={empty ? 'top nodata' : 'top'} testid={`top-${spec.column}`} error={w.data ? undefined : w.error} loading={!w.data}>
+      {empty ? (
+        <p class="muted why" data-testid="why-empty">
+          {spec.empty}
+        </p>
+      ) : rows.length === 0 ? (
         <p class="muted">Nothing stored in the last hour yet.</p>
       ) : (
         <table class="top">
@@ -158,7 +163,7 @@ function TopCard({ title, path, label, column, dims, short }: { title: string; p
                   {r.dimensions[r.dimensions.length - 1] === 'Other' ? (
                     'Other'
                   ) : (
-                    <a href={explore(column, r.dimensions[r.dimensions.length - 1], dims)} onClick={onLinkClick}>
+                    <a href={explore(spec, r.dimensions[r.dimensions.length - 1])} onClick={onLinkClick}>
                       {short ? shorts[i] : fmtLabel(r.dimensions, label)}
                     </a>
                   )}
@@ -236,10 +241,9 @@ export function Home() {
       <div class="grid-home">
         <RateCard w={rate} live={live} recent={recent} />
         <LastFlow w={last} />
-        <TopCard title="Top exporters" path="console/widgets/exporters" column="ExporterAddress" dims="InIfName,OutIfName" short />
-        <TopCard title="Top source AS" path="console/widgets/top/SrcAS" label={(v) => `AS${v}`} column="SrcAS" dims="DstAS" />
-        <TopCard title="Top destination countries" path="console/widgets/top/DstCountry" column="DstCountry" dims="DstAS" />
-        <TopCard title="Top protocols" path="console/widgets/top/Proto" label={protoName} column="Proto" dims="DstPort" />
+        {homeCards.map((c) => (
+          <TopCard key={c.title} spec={c} />
+        ))}
       </div>
     </div>
   );
