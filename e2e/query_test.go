@@ -295,6 +295,9 @@ func queryCases() []queryCase {
 		"SrcCountry = FR OR (DstCountry = US AND OutIfBoundary = internal)",
 		"TimeReceived >= " + queryBase.Add(time.Hour).Format(time.RFC3339) + " AND SrcAS > 64500",
 		"ExporterAddress = 2001:db8::e OR NextHop << 203.0.113.0/31",
+		// Empty text: DuckDB stores it as NULL in the raw table.
+		"InIfProvider = '' OR (InIfProvider UNLIKE 'c%' AND NOT ExporterGroup = '')",
+		"InIfProvider IN ('') AND NOT InIfProvider LIKE '_%' AND ExporterGroup ILIKE '%' AND ExporterGroup NOT IN ('x')",
 	}
 	listFilters := []struct {
 		text  string

@@ -35,6 +35,7 @@ type Spread struct {
 	Start time.Time
 	Span  time.Duration
 	N     int
+	Fill  func(i int, r *flow.Record) // when set, sets more of flow i
 	i     int
 }
 
@@ -45,6 +46,9 @@ func (o *Spread) Send(ctx context.Context, b *flow.Batch) bool {
 		t := o.Start.Add(time.Duration(int64(o.Span) / int64(o.N) * int64(o.i)))
 		d := r.TimeFlowEnd.Sub(r.TimeFlowStart)
 		r.TimeReceived, r.TimeFlowEnd, r.TimeFlowStart = t, t, t.Add(-d)
+		if o.Fill != nil {
+			o.Fill(o.i, r)
+		}
 		o.i++
 	}
 	return Output(o.Out).Send(ctx, b)

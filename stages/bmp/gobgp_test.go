@@ -86,10 +86,7 @@ func (g *gobgpd) stop() {
 // rib runs `gobgp global rib ARGS`.
 func (g *gobgpd) rib(args ...string) {
 	g.t.Helper()
-	full := append([]string{"-p", strconv.Itoa(g.apiPort), "global", "rib"}, args...)
-	if out, err := exec.Command(g.cli, full...).CombinedOutput(); err != nil {
-		g.t.Fatalf("gobgp %s: %v\n%s", strings.Join(full, " "), err, out)
-	}
+	g.run(append([]string{"global", "rib"}, args...)...)
 }
 
 // TestGoBGP: routes added to GoBGP's Loc-RIB with its own CLI reach the
@@ -187,5 +184,14 @@ exporters = { "192.0.2.1" = "127.0.0.1", "192.0.2.2" = "::1" }
 	}
 	if n := counter(t, reg, "flowengine_bmp_routes", "router", "::1", "table", "loc-rib"); n != 2 {
 		t.Errorf("routes of router 2 = %v, want 2", n)
+	}
+}
+
+// run runs `gobgp ARGS` against the daemon.
+func (g *gobgpd) run(args ...string) {
+	g.t.Helper()
+	full := append([]string{"-p", strconv.Itoa(g.apiPort)}, args...)
+	if out, err := exec.Command(g.cli, full...).CombinedOutput(); err != nil {
+		g.t.Fatalf("gobgp %s: %v\n%s", strings.Join(full, " "), err, out)
 	}
 }

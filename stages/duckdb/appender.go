@@ -405,13 +405,13 @@ func (a *appender) add(r *flow.Record, flows uint64) error {
 }
 
 // emptyAsNull stores the empty strings of the flows table as NULL, its text
-// columns being nullable. DuckDB then skips them when it keeps statistics
-// and compresses, which saves about a sixth of the CPU time of an insert;
-// but queries must read NULL as the empty string (COALESCE). Provisioning
-// drops NOT NULL from the text columns of a file made without it. Off until
-// the dialect reads NULL so; the insert benchmark measures it with
-// $FLOWENGINE_BENCH_NULL set.
-var emptyAsNull = false
+// columns being nullable (see the package comment). DuckDB then skips them
+// when it keeps statistics and compresses, which saves a tenth to a sixth
+// of the CPU time of an insert; the dialect reads NULL as the empty
+// string. Provisioning drops NOT NULL from the text columns of a file made
+// without it. Tests turn it off to write a file as it was before; the
+// insert benchmark measures both.
+var emptyAsNull = true
 
 // setString writes a string_t: up to 12 bytes inline, longer ones copied by
 // DuckDB into the vector's heap (once per run of equal values).

@@ -42,28 +42,42 @@ func generated(t testing.TB, n int) []*flow.Batch {
 // BenchmarkInsert measures the sink alone: prepared batches of generated
 // flows (reused), appended with their rollups, one transaction per
 // batch_size flows. b.N is a number of flows. $FLOWENGINE_BENCH_CONFIG adds
-// settings to the sink's block (e.g. "threads = 1"); $FLOWENGINE_BENCH_NULL
-// stores empty text as NULL (emptyAsNull), $FLOWENGINE_BENCH_FLUSH sets
+// settings to the sink's block (e.g. "threads = 1"); each case runs with
+// empty text stored as NULL (empty=null, emptyAsNull) and as "" (empty=text,
+// as before), in the same run. $FLOWENGINE_BENCH_FLUSH sets
 // flushRows, $FLOWENGINE_BENCH_SQL is run before inserting (e.g. "SET GLOBAL
-// disabled_compression_methods = 'fsst'"). The /lists case gives flows AS paths and communities.
+// disabled_compression_methods = 'fsst'"). The /lists case gives flows AS
+// paths and communities, the /named case names as the default pipeline's
+// enrichers set them (generated flows have no text).
 func BenchmarkInsert(b *testing.B) {
-	if os.Getenv("FLOWENGINE_BENCH_NULL") != "" {
-		emptyAsNull = true
-		defer func() { emptyAsNull = false }()
-	}
+	defer func(old bool) { emptyAsNull = old }(emptyAsNull)
 	if n, err := strconv.Atoi(os.Getenv("FLOWENGINE_BENCH_FLUSH")); err == nil {
 		defer func(old int) { flushRows = old }(flushRows)
 		flushRows = n
 	}
-	for _, bc := range []struct {
-		size, concurrency int
-		lists             bool
-	}{{122880, 1, false}, {122880, 2, false}, {491520, 2, false}, {122880, 2, true}} {
+	type benchCase struct {
+		size, concurrency  int
+		lists, named, null bool
+	}
+	var cases []benchCase
+	for _, bc := range []benchCase{{122880, 1, false, false, false}, {122880, 2, false, false, false}, {491520, 2, false, false, false},
+		{122880, 2, true, false, false}, {122880, 2, false, true, false}} {
+		for _, null := range []bool{false, true} {
+			bc.null = null
+			cases = append(cases, bc)
+		}
+	}
+	for _, bc := range cases {
 		name := fmt.Sprintf("batch=%d/concurrency=%d", bc.size, bc.concurrency)
 		if bc.lists {
 			name += "/lists"
 		}
+		if bc.named {
+			name += "/named"
+		}
+		name += map[bool]string{false: "/empty=text", true: "/empty=null"}[bc.null]
 		b.Run(name, func(b *testing.B) {
+			emptyAsNull = bc.null
 			s, _ := newSink(b, filepath.Join(b.TempDir(), "flows.duckdb"),
 				fmt.Sprintf("batch_size = %d\ninsert_concurrency = %d\nbatch_timeout = \"10s\"\n%s", bc.size, bc.concurrency, os.Getenv("FLOWENGINE_BENCH_CONFIG")))
 			provision(b, s)
@@ -77,6 +91,9 @@ func BenchmarkInsert(b *testing.B) {
 				bt.Retain(1 << 30)
 				if bc.lists {
 					setLists(bt.Records)
+				}
+				if bc.named {
+					setNames(bt.Records)
 				}
 			}
 			in := make(chan *flow.Batch, 16)
@@ -102,6 +119,30 @@ func BenchmarkInsert(b *testing.B) {
 			b.ReportMetric(float64((processCPU()-cpu).Nanoseconds())/float64(sent), "cpu-ns/flow")
 			b.ReportMetric(float64(maxRSS())/(1<<20), "maxrss-MiB")
 		})
+	}
+}
+
+// setNames fills the text columns the default pipeline's enrichers fill
+// (exporter and interface names, descriptions, connectivity and provider of
+// transit interfaces, countries), leaving the others empty.
+func setNames(recs []flow.Record) {
+	pick := func(vals []string, i int) string { return vals[i%len(vals)] }
+	var ifNames, descs []string
+	for i := range 16 {
+		ifNames = append(ifNames, fmt.Sprintf("et-0/0/%d", i))
+		descs = append(descs, fmt.Sprintf("transit: provider%d circuit %d", i%3, 1000+i))
+	}
+	names := []string{"edge1.par", "edge2.par", "edge1.nyc"}
+	countries := []string{"FR", "US", "DE", "NL", "GB", ""}
+	for i := range recs {
+		r := &recs[i]
+		r.ExporterName = pick(names, int(r.ExporterAddress.As16()[15]))
+		r.InIfName, r.OutIfName = pick(ifNames, int(r.InIfIndex)), pick(ifNames, int(r.OutIfIndex))
+		r.InIfDescription, r.OutIfDescription = pick(descs, int(r.InIfIndex)), pick(descs, int(r.OutIfIndex))
+		if r.InIfIndex%4 == 0 {
+			r.InIfConnectivity, r.InIfProvider = "transit", fmt.Sprintf("provider%d", r.InIfIndex%3)
+		}
+		r.SrcCountry, r.DstCountry = pick(countries, i*7), pick(countries, i*11)
 	}
 }
 

@@ -42,12 +42,13 @@ func (Dialect) Float(expr string) string { return "CAST((" + expr + ") AS DOUBLE
 
 // Dimension is column c as text: numbers (MACs too) in decimal, times as
 // RFC 3339 with microseconds, addresses as dotted quads (IPv4) or eight
-// hexadecimal groups (IPv6).
+// hexadecimal groups (IPv6), text with NULL read as "" (the flows table
+// stores empty text as NULL: see emptyAsNull).
 func (Dialect) Dimension(c flow.Column, truncate int) (string, []any) {
 	col := quote(c.Name)
 	switch c.Kind {
 	case flow.KindString:
-		return col, nil
+		return textValue(col), nil
 	case flow.KindBoundary:
 		return fmt.Sprintf(`(CASE %s WHEN 1 THEN 'external' WHEN 2 THEN 'internal' ELSE '' END)`, col), nil
 	case flow.KindTime: // microseconds, UTC
@@ -151,11 +152,24 @@ func compareList(c flow.Column, op string, v any) (string, []any, bool) {
 	return fmt.Sprintf("%s %s [%s]", col, cmp, elems), args, true
 }
 
+// textValue is text column col with NULL read as "": the flows table
+// stores empty text as NULL (emptyAsNull), the rollups and files written
+// before as "", and both must read, group and compare alike. Comparisons
+// too read it so: never NULL, they hold for NULL exactly when they hold for
+// "", and NOT keeps the rows it should. (Measured on the raw table, this
+// form filters a little faster than NULL tests OR-ed with comparisons.)
+func textValue(col string) string { return "COALESCE(" + col + ", '')" }
+
 // Key is column c as stored, addresses truncated as Dimension truncates
 // them (IPv4-mapped ones to truncate bits of their 32, others to truncate
 // of their 128) with a mask: grouping by it spares formatting every row.
+// Text reads NULL as "", so that NULL and "" (a file written before
+// emptyAsNull) are one group.
 func (Dialect) Key(c flow.Column, truncate int) (string, []any) {
 	col := quote(c.Name)
+	if c.Kind == flow.KindString {
+		return textValue(col), nil
+	}
 	if c.Kind != flow.KindAddr || truncate <= 0 || truncate >= 128 {
 		return col, nil
 	}
@@ -213,8 +227,9 @@ func u128(a netip.Addr) string {
 
 var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
-// Compare is one filter comparison. LIKE patterns escape % and _ with a
-// backslash. An IPv6 prefix covers IPv4 addresses as IPv4-mapped ones.
+// Compare is one filter comparison, text read as in textValue. LIKE
+// patterns escape % and _ with a backslash. An IPv6 prefix covers IPv4
+// addresses as IPv4-mapped ones.
 func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 	col := quote(c.Name)
 	cmp, ordered := sqlOps[op]
@@ -245,20 +260,19 @@ func (Dialect) Compare(c flow.Column, op string, v any) (string, []any, error) {
 		if !ok {
 			return bad()
 		}
+		text := textValue(col)
 		switch op {
-		case "LIKE":
-			return col + " LIKE ? ESCAPE '\\'", []any{s}, nil
-		case "ILIKE":
-			return col + " ILIKE ? ESCAPE '\\'", []any{s}, nil
+		case "LIKE", "ILIKE":
+			return text + " " + op + " ? ESCAPE '\\'", []any{s}, nil
 		case "UNLIKE":
-			return col + " NOT LIKE ? ESCAPE '\\'", []any{s}, nil
+			return text + " NOT LIKE ? ESCAPE '\\'", []any{s}, nil
 		case "IUNLIKE":
-			return col + " NOT ILIKE ? ESCAPE '\\'", []any{s}, nil
+			return text + " NOT ILIKE ? ESCAPE '\\'", []any{s}, nil
 		}
 		if !ordered {
 			return bad()
 		}
-		return fmt.Sprintf("%s %s ?", col, cmp), []any{s}, nil
+		return fmt.Sprintf("%s %s ?", text, cmp), []any{s}, nil
 	case flow.KindAddr:
 		if op == "<<" {
 			p, ok := v.(netip.Prefix)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flowengine/flowengine/flow"
+	"github.com/flowengine/flowengine/store"
 )
 
 // listRecord is flow i of the list tests: no list, one value, many values
@@ -254,13 +256,13 @@ func TestEmptyAsNull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	emptyAsNull = false
 	old, _ := newSink(t, path, "")
 	provision(t, old)
 	run(old, 0)
 	old.Close()
-
 	emptyAsNull = true
-	defer func() { emptyAsNull = false }()
+
 	s, _ := newSink(t, path, "")
 	plan, err := s.Plan(ctx)
 	if err != nil {
@@ -291,6 +293,63 @@ func TestEmptyAsNull(t *testing.T) {
 	}
 	if n := query[int64](t, db, `SELECT count(*) FROM flows_1m0s WHERE "ExporterGroup" IS NULL`); n != 0 {
 		t.Errorf("%d rollup rows with NULL text", n)
+	}
+
+	// The store reads the old rows ("") and the new (NULL) alike.
+	st := store.New(s)
+	st.Now = func() time.Time { return base.Add(time.Hour) }
+	for _, c := range []struct {
+		filter string
+		want   float64 // flows, sampled: a thousand for each stored
+	}{
+		{"ExporterGroup = ''", 6000}, {"ExporterGroup != ''", 0}, {"NOT ExporterGroup = ''", 0},
+		{"ExporterGroup != 'edge'", 6000}, {"NOT ExporterGroup = 'edge'", 6000}, {"ExporterGroup = 'edge'", 0},
+		{"ExporterGroup IN ('')", 6000}, {"ExporterGroup IN ('edge', '')", 6000}, {"ExporterGroup NOT IN ('')", 0},
+		{"ExporterGroup NOT IN ('edge')", 6000}, {"ExporterGroup LIKE '%'", 6000}, {"ExporterGroup LIKE '_%'", 0},
+		{"ExporterGroup UNLIKE 'e%'", 6000}, {"NOT ExporterGroup LIKE 'e%'", 6000}, {"ExporterGroup IUNLIKE '%'", 0},
+		{"ExporterGroup ILIKE ''", 6000}, {"NOT ExporterGroup ILIKE 'E%'", 6000},
+		{"ExporterName = 'router1' AND ExporterGroup = ''", 2000}, {"ExporterName != 'router1' OR ExporterGroup != ''", 4000},
+	} {
+		// One second steps: the raw table.
+		res, err := st.Table(ctx, store.Query{Start: base, End: base.Add(10 * time.Minute), Points: 600,
+			Dimensions: []store.Dimension{{Column: "ExporterGroup"}}, Metric: store.MetricFlows, Limit: 10, Filter: c.filter})
+		if err != nil {
+			t.Fatalf("%s: %v", c.filter, err)
+		}
+		var total float64
+		for _, r := range res.Rows {
+			total += r.Total
+		}
+		if res.Table != flowsTable || total != c.want*1000 || (c.want > 0 && (len(res.Rows) != 1 || res.Rows[0].Dimensions[0] != "")) {
+			t.Errorf("%s: %v flows from %s in %v, want %v in one row \"\"", c.filter, total, res.Table, res.Rows, c.want)
+		}
+	}
+	st.Now = func() time.Time { return base.Add(4 * time.Minute) }
+	last, err := st.LastFlow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last["ExporterGroup"] != "" || last["ExporterName"] != "router2" {
+		t.Errorf("last flow: %v", last)
+	}
+	names, err := st.ExporterNames(ctx)
+	if err != nil || len(names) != 3 {
+		t.Errorf("exporter names: %v, %v", names, err)
+	}
+	// Completion reads every value, NULL too (and offers no empty one).
+	for col, want := range map[string]string{"ExporterGroup": "[]", "InIfName": "[et0 et1 et2 et3]"} {
+		comps, err := st.Complete(ctx, col+" = ", len(col+" = "))
+		if err != nil {
+			t.Fatalf("completion of %s: %v", col, err)
+		}
+		var labels []string
+		for _, c := range comps {
+			labels = append(labels, c.Label)
+		}
+		sort.Strings(labels)
+		if fmt.Sprint(labels) != want {
+			t.Errorf("completion of %s: %q, want %s", col, labels, want)
+		}
 	}
 
 	// A new file has nullable text columns from the start.

@@ -13,6 +13,18 @@
 // keeps inserts as fast as the raw table's (no index, no read), where an
 // upsert would need a primary key index over some forty columns.
 //
+// The flows table stores empty text as NULL: its text columns are nullable
+// (provisioning drops NOT NULL from those of a file made before, whose rows
+// keep their empty strings), and DuckDB leaves NULLs out of the statistics
+// and the compression it works out for each column: a tenth of the CPU
+// time of an insert for flows named as the default pipeline names them (17
+// of the 26 text columns empty), a sixth when all are empty. The
+// rollup tables keep empty strings in NOT NULL columns (a few rows per
+// interval: little to save). The dialect reads a text column, wherever it
+// reads one (dimension, grouping key, comparison), with NULL replaced by
+// the empty string (COALESCE): no query tells NULL from "", and comparisons
+// are never NULL, so that NOT and NOT IN keep the rows they should.
+//
 // All the cgo of the project is here, through github.com/duckdb/duckdb-go/v2.
 package duckdb
 
@@ -58,7 +70,7 @@ var Spec = &dsl.Spec{
 			"flows (default 15d), flows_1m0s (7d), flows_5m0s (90d), flows_1h0m0s (2y); \"0s\" keeps them forever. Units: s, m, h, d, w, y"},
 		{Name: "retention_interval", Type: dsl.TypeDuration, Default: 15 * time.Minute, Description: "how often rows past their retention are deleted"},
 		{Name: "memory_limit", Type: dsl.TypeString, Default: "", Description: "DuckDB memory limit, e.g. \"2GB\" (default: DuckDB's, 80% of the RAM)"},
-		{Name: "threads", Type: dsl.TypeInt, Default: int64(0), Description: "DuckDB worker threads for queries (0: one per core)"},
+		{Name: "threads", Type: dsl.TypeInt, Default: int64(0), Description: "DuckDB worker threads (0: one per core). For insert-heavy setups, 1 is recommended: each flow inserted then costs about a sixth less CPU time (measured), while the console's queries run on one core, slower"},
 		{Name: "batch_size", Type: dsl.TypeInt, Default: int64(122880), Description: "flows per transaction: a transaction is committed when this many flows wait (DuckDB writes full row groups of 122880 rows straight into the file; smaller transactions go through its write-ahead log). Each flow waiting takes about 750 bytes, and about 400 more in DuckDB while its transaction runs"},
 		{Name: "insert_concurrency", Type: dsl.TypeInt, Default: int64(2), Description: "transactions in flight at once, each on its own connection (batches are still released in order); DuckDB compresses and writes one while the next is appended"},
 		{Name: "batch_timeout", Type: dsl.TypeDuration, Default: 2 * time.Second, Description: "longest time a flow waits before its transaction is committed"},
