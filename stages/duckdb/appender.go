@@ -204,8 +204,11 @@ func (a *appender) grown(w *colWriter, n int) {
 	mapping.ListVectorSetSize(w.vec, mapping.IdxT(w.elems))
 }
 
-// putUint32s writes lists of 32-bit values from row i of list column w on.
-func (a *appender) putUint32s(w *colWriter, i int, lists []flow.Uint32s) error {
+// reserveLists makes room in list column w for the values of lists, rows i
+// on, each value size bytes. It returns the rows' list entries (offset,
+// length) and the memory of the values; nil memory when the lists are all
+// empty, whose entries it has then set.
+func reserveLists[L interface{ Len() int }](a *appender, w *colWriter, i int, lists []L, size uintptr) ([][2]uint64, unsafe.Pointer, int, error) {
 	total := 0
 	for _, l := range lists {
 		total += l.Len()
@@ -216,10 +219,16 @@ func (a *appender) putUint32s(w *colWriter, i int, lists []flow.Uint32s) error {
 		for j := range lists {
 			entries[j] = [2]uint64{off, 0}
 		}
-		return nil
+		return entries, nil, 0, nil
 	}
-	p, err := a.reserve(w, total, 4)
-	if err != nil {
+	p, err := a.reserve(w, total, size)
+	return entries, p, total, err
+}
+
+// putUint32s writes lists of 32-bit values from row i of list column w on.
+func (a *appender) putUint32s(w *colWriter, i int, lists []flow.Uint32s) error {
+	entries, p, total, err := reserveLists(a, w, i, lists, 4)
+	if err != nil || p == nil {
 		return err
 	}
 	dst := unsafe.Slice((*uint32)(p), total)
@@ -238,20 +247,8 @@ func (a *appender) putUint32s(w *colWriter, i int, lists []flow.Uint32s) error {
 
 // putLarge writes lists of large communities from row i of list column w on.
 func (a *appender) putLarge(w *colWriter, i int, lists []flow.LargeCommunities) error {
-	total := 0
-	for _, l := range lists {
-		total += l.Len()
-	}
-	entries := unsafe.Slice((*[2]uint64)(w.data), a.size)[i:]
-	if total == 0 {
-		off := uint64(w.elems)
-		for j := range lists {
-			entries[j] = [2]uint64{off, 0}
-		}
-		return nil
-	}
-	p, err := a.reserve(w, total, 16)
-	if err != nil {
+	entries, p, total, err := reserveLists(a, w, i, lists, 16)
+	if err != nil || p == nil {
 		return err
 	}
 	dst := unsafe.Slice((*[2]uint64)(p), total)
