@@ -278,32 +278,39 @@ func intern(b []byte) string {
 // appendUint32s appends l as a packed repeated uint32 field; an empty list
 // is omitted.
 func appendUint32s(dst []byte, num protowire.Number, l flow.Uint32s) []byte {
-	return appendPacked(dst, num, l.Len(), l.At)
+	return appendPackedKey(dst, num, l.Key())
 }
 
 // appendLargeCommunities appends l as a packed repeated uint32 field, three
 // values (ASN, Local1, Local2) per community; an empty list is omitted.
 func appendLargeCommunities(dst []byte, num protowire.Number, l flow.LargeCommunities) []byte {
-	return appendPacked(dst, num, 3*l.Len(), func(i int) uint32 {
-		c := l.At(i / 3)
-		return [3]uint32{c.ASN, c.Local1, c.Local2}[i%3]
-	})
+	return appendPackedKey(dst, num, l.Key()) // the key holds the three values of each in order
 }
 
-// appendPacked appends the n values that at gives as a packed repeated
-// uint32 field; nothing when n is 0.
-func appendPacked(dst []byte, num protowire.Number, n int, at func(int) uint32) []byte {
-	if n == 0 {
+// appendPackedKey appends the little-endian 32-bit values of key (a list's
+// Key) as a packed repeated uint32 field; nothing when key is empty.
+func appendPackedKey(dst []byte, num protowire.Number, key string) []byte {
+	if len(key) == 0 {
 		return dst
 	}
 	size := 0
-	for i := range n {
-		size += protowire.SizeVarint(uint64(at(i)))
+	for i := 0; i+4 <= len(key); i += 4 {
+		v := uint32(key[i]) | uint32(key[i+1])<<8 | uint32(key[i+2])<<16 | uint32(key[i+3])<<24
+		size += protowire.SizeVarint(uint64(v))
 	}
-	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	if num < 16 {
+		dst = append(dst, byte(num)<<3|byte(protowire.BytesType))
+	} else {
+		dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	}
 	dst = protowire.AppendVarint(dst, uint64(size))
-	for i := range n {
-		dst = protowire.AppendVarint(dst, uint64(at(i)))
+	for i := 0; i+4 <= len(key); i += 4 {
+		v := uint32(key[i]) | uint32(key[i+1])<<8 | uint32(key[i+2])<<16 | uint32(key[i+3])<<24
+		if v < 0x80 {
+			dst = append(dst, byte(v))
+		} else {
+			dst = protowire.AppendVarint(dst, uint64(v))
+		}
 	}
 	return dst
 }
