@@ -292,6 +292,15 @@ type Sequence struct {
 // clean stream exactly (the child counts it in Stats), and keep its peak
 // resident memory under limit.
 func PeakMemory(t *testing.T, test string, seqs []Sequence, cleanFrom netip.Addr, clean [][]byte, limit int64) {
+	if IsChild() {
+		t.Skip("the child runs " + test + " only")
+	}
+	if RaceEnabled {
+		t.Skip("peak memory under the race detector (5-10x) says nothing; the plain test run measures it")
+	}
+	if testing.Short() {
+		t.Skip("sends hundreds of thousands of packets over loopback")
+	}
 	for _, seq := range seqs {
 		t.Run(seq.Name, func(t *testing.T) {
 			c := Start(t, test)

@@ -2,9 +2,10 @@ package netflow
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
+	"net"
 	"net/netip"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,52 +66,15 @@ func TestHostileChild(t *testing.T) {
 	for _, f := range want {
 		left[flowKey{f.src, f.dst, f.sport, f.dport, f.bytes, f.packets}]++
 	}
-	var mu sync.Mutex
-	st := hostiletest.Stats{Want: len(want)}
-	out := engine.OutputFunc(func(ctx context.Context, b *flow.Batch) bool {
-		mu.Lock()
-		st.Flows += int64(b.Len())
-		for i := range b.Records {
-			r := &b.Records[i]
-			if r.ExporterAddress != cleanExporter {
-				continue
-			}
-			st.Clean++
-			k := flowKey{r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Bytes, r.Packets}
-			if left[k] == 0 {
-				st.Mismatch++
-			}
-			left[k]--
+	addr := func(ctx context.Context) (net.Addr, error) {
+		if a := src.LocalAddr(ctx); a != nil {
+			return a, nil
 		}
-		mu.Unlock()
-		b.Release()
-		return true
+		return nil, errors.New("the source did not bind")
+	}
+	hostiletest.ServeChild(t, src, addr, reg, cleanExporter, left, func(r *flow.Record) flowKey {
+		return flowKey{r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Bytes, r.Packets}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, out) }()
-	addr := src.LocalAddr(ctx)
-	if addr == nil {
-		t.Fatal(<-done)
-	}
-	err := hostiletest.Serve(addr.String(), func() any {
-		mfs, _ := reg.Gather()
-		mu.Lock()
-		defer mu.Unlock()
-		s := st
-		for _, mf := range mfs {
-			s.Series += len(mf.GetMetric())
-		}
-		return s
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func loopback(a, b, c byte) netip.Addr { return netip.AddrFrom4([4]byte{127, a, b, c}) }
@@ -199,15 +163,6 @@ var hostileSequences = []hostiletest.Sequence{
 // source stays up, its peak resident memory stays under 256 MiB, and the
 // clean stream is delivered exactly.
 func TestHostilePeakMemory(t *testing.T) {
-	if hostiletest.IsChild() {
-		t.Skip("the child runs TestHostileChild only")
-	}
-	if hostiletest.RaceEnabled {
-		t.Skip("peak memory under the race detector (5-10x) says nothing; the plain test run measures it")
-	}
-	if testing.Short() {
-		t.Skip("sends hundreds of megabytes over loopback")
-	}
 	clean, _ := cleanStream()
 	hostiletest.PeakMemory(t, "TestHostileChild", hostileSequences, cleanExporter, clean, peakLimit)
 }

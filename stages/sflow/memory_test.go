@@ -1,9 +1,7 @@
 package sflow
 
 import (
-	"context"
 	"net/netip"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,14 +43,6 @@ func keyOf(r *flow.Record) flowKey {
 	return flowKey{r.SrcAddr, r.DstAddr, r.SrcPort, r.DstPort, r.Bytes, r.Packets, r.InIfIndex, r.OutIfIndex}
 }
 
-type childStats struct {
-	Flows    int64
-	Clean    int
-	Mismatch int
-	Series   int
-	Want     int
-}
-
 // TestHostileChild runs an sflow source with default settings for
 // TestHostilePeakMemory, in a process of its own.
 func TestHostileChild(t *testing.T) {
@@ -70,7 +60,6 @@ func TestHostileChild(t *testing.T) {
 	}
 	// What the clean stream must give, from the decoder itself.
 	left := map[flowKey]int{}
-	var st hostiletest.Stats
 	for _, p := range cleanStream() {
 		b := flow.NewBatch()
 		if _, err := (&Decoder{}).Decode(p, testSrc, testNow, b); err != nil {
@@ -78,55 +67,10 @@ func TestHostileChild(t *testing.T) {
 		}
 		for i := range b.Records {
 			left[keyOf(&b.Records[i])]++
-			st.Want++
 		}
 		b.Release()
 	}
-	var mu sync.Mutex
-	out := engine.OutputFunc(func(ctx context.Context, b *flow.Batch) bool {
-		mu.Lock()
-		st.Flows += int64(b.Len())
-		for i := range b.Records {
-			r := &b.Records[i]
-			if r.ExporterAddress != cleanAgent {
-				continue
-			}
-			st.Clean++
-			k := keyOf(r)
-			if left[k] == 0 {
-				st.Mismatch++
-			}
-			left[k]--
-		}
-		mu.Unlock()
-		b.Release()
-		return true
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, out) }()
-	addr, err := src.Addr(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = hostiletest.Serve(addr.String(), func() any {
-		mfs, _ := reg.Gather()
-		mu.Lock()
-		defer mu.Unlock()
-		s := st
-		for _, mf := range mfs {
-			s.Series += len(mf.GetMetric())
-		}
-		return s
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	hostiletest.ServeChild(t, src, src.Addr, reg, cleanAgent, left, keyOf)
 }
 
 var hostileSequences = []hostiletest.Sequence{
@@ -160,15 +104,6 @@ var hostileSequences = []hostiletest.Sequence{
 // source stays up, its peak resident memory stays under 256 MiB, and the
 // clean stream is delivered exactly.
 func TestHostilePeakMemory(t *testing.T) {
-	if hostiletest.IsChild() {
-		t.Skip("the child runs TestHostileChild only")
-	}
-	if hostiletest.RaceEnabled {
-		t.Skip("peak memory under the race detector (5-10x) says nothing; the plain test run measures it")
-	}
-	if testing.Short() {
-		t.Skip("sends hundreds of thousands of datagrams over loopback")
-	}
 	clean := cleanStream()
 	hostiletest.PeakMemory(t, "TestHostileChild", hostileSequences, netip.MustParseAddr("127.0.0.1"), clean, peakLimit)
 }
