@@ -4,9 +4,11 @@
 package goflowref
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
+	"github.com/netsampler/goflow2/v2/producer"
 	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
 
 	"github.com/flowengine/flowengine/flow"
@@ -44,4 +46,27 @@ func Record(m *protoproducer.ProtoProducerMessage, exporter netip.Addr, now time
 		TCPFlags: uint8(m.TcpFlags), IPTos: uint8(m.IpTos), IPTTL: uint8(m.IpTtl), ICMPType: uint8(m.IcmpType),
 		ICMPCode: uint8(m.IcmpCode), ForwardingStatus: uint8(m.ForwardingStatus), Bytes: m.Bytes, Packets: m.Packets,
 	}
+}
+
+// Diff compares the flows a decoder made of one packet with goflow2's
+// messages for it, column by column, and records in seen the first example
+// of each column that differs (where names the packet). It fails when the
+// two decoders made a different number of flows.
+func Diff(seen map[string]string, where string, got []flow.Record, msgs []producer.ProducerMessage, exporter netip.Addr, now time.Time) error {
+	if len(msgs) != len(got) {
+		return fmt.Errorf("%s: %d flows, goflow2 %d", where, len(got), len(msgs))
+	}
+	for i := range got {
+		m, ok := msgs[i].(*protoproducer.ProtoProducerMessage)
+		if !ok {
+			return fmt.Errorf("%s: goflow2 message %d is a %T", where, i, msgs[i])
+		}
+		want := Record(m, exporter, now)
+		for col, ex := range flow.ColumnDiffs(&got[i], &want) {
+			if _, ok := seen[col]; !ok {
+				seen[col] = fmt.Sprintf("%s flow %d: %s", where, i, ex)
+			}
+		}
+	}
+	return nil
 }

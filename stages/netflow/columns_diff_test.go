@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	protoproducer "github.com/netsampler/goflow2/v2/producer/proto"
-
 	feexporter "github.com/flowengine/flowengine/exporter"
 	"github.com/flowengine/flowengine/flow"
 	"github.com/flowengine/flowengine/internal/goflowref"
@@ -62,17 +60,10 @@ func compareSource(t *testing.T, pkts [][]byte, known map[string]string) {
 		if _, err := d.Decode(pkt, testExporter, testNow, b); err != nil {
 			t.Fatalf("packet %d: %v", p, err)
 		}
-		if len(msgs) != len(b.Records) {
-			t.Fatalf("packet %d: %d flows, goflow2 %d", p, len(b.Records), len(msgs))
+		if err := goflowref.Diff(seen, fmt.Sprintf("packet %d", p), b.Records, msgs, testExporter, testNow); err != nil {
+			t.Fatal(err)
 		}
-		for i := range b.Records {
-			want := goflowref.Record(msgs[i].(*protoproducer.ProtoProducerMessage), testExporter, testNow)
-			for col, ex := range flow.ColumnDiffs(&b.Records[i], &want) {
-				if _, ok := seen[col]; !ok {
-					seen[col] = fmt.Sprintf("packet %d flow %d: %s", p, i, ex)
-				}
-			}
-		}
+
 		total += len(b.Records)
 	}
 	if total == 0 {
