@@ -142,6 +142,31 @@ func (r *consoleRun) do(t *testing.T, method, path, body string, header ...strin
 // wait polls until flows can be queried.
 func (r *consoleRun) wait(t *testing.T) {
 	t.Helper()
+	r.poll(t, "no flow could be queried", func() bool { return flowsStored(r) })
+}
+
+// waitUp polls until the console answers GET columns with 200, sending
+// header (name, value pairs).
+func (r *consoleRun) waitUp(t *testing.T, header ...string) {
+	t.Helper()
+	r.poll(t, "console not up", func() bool {
+		req, _ := http.NewRequest("GET", r.base+"/api/v0/console/columns", nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// poll calls ready every 100 ms until it is true, failing the test when
+// the run exits or after 60 seconds.
+func (r *consoleRun) poll(t *testing.T, what string, ready func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
@@ -150,11 +175,11 @@ func (r *consoleRun) wait(t *testing.T) {
 			t.Fatalf("run exited (%v):\n%s", err, r.stderr)
 		default:
 		}
-		if flowsStored(r) {
+		if ready() {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no flow could be queried after 60 s:\n%s", r.stderr)
+			t.Fatalf("%s after 60 s:\n%s", what, r.stderr)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -504,28 +529,7 @@ func TestConsoleAPI(t *testing.T) {
 // user header.
 func TestConsoleUserHeader(t *testing.T) {
 	r := startConsole(t, `trust_user_header = "Remote-User"`)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		req, _ := http.NewRequest("GET", r.base+"/api/v0/console/columns", nil)
-		req.Header.Set("Remote-User", "alice")
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-r.done:
-			r.done <- err
-			t.Fatalf("run exited (%v):\n%s", err, r.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("console not up: %v\n%s", err, r.stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r.waitUp(t, "Remote-User", "alice")
 	if code, body := r.do(t, "GET", "/api/v0/console/columns", ""); code != 401 || !strings.Contains(message(body), "Remote-User") {
 		t.Errorf("without the header: %d %v", code, body)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -94,26 +93,7 @@ sink "clickhouse" "flows" {
 			t.Errorf("console did not stop after SIGTERM\n%s", r.stderr)
 		}
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(r.base + "/api/v0/console/columns")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-r.done:
-			r.done <- err
-			t.Fatalf("console exited (%v):\n%s", err, r.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("console not up: %v\n%s", err, r.stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r.waitUp(t)
 
 	end := time.Now().UTC().Add(time.Minute).Truncate(time.Minute)
 	rng := fmt.Sprintf(`"start": %q, "end": %q`, start.Truncate(time.Minute).Format(time.RFC3339), end.Format(time.RFC3339))
