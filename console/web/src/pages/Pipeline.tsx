@@ -7,7 +7,7 @@ import { usePoll } from '../poll';
 import { count, duration, si } from '../units';
 
 const WMAX = 236;
-const WMIN = 150;
+const WMIN = 132;
 const H = 162;
 const GX = 32;
 const GY = 18;
